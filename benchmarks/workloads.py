@@ -1,0 +1,94 @@
+"""The registry of benchmark workloads: one entry per table row group.
+
+A new loss family adds rows by appending Workload entries to WORKLOADS; everything
+else (lossk calls, the NumPy reference, torch, the limit, the report) is generic:
+
+    lossk:  getattr(lossk, loss)(*inputs, return_grad=True, grad_out=g,
+                                 n_threads=t, **kwargs)
+    torch:  torch_loss(*tensors).backward(), tensors = torch.from_numpy(inputs),
+            the first one (the prediction) with requires_grad
+    limit:  the `pattern` kernel of stream.c over arrays of the prediction's size
+
+Inputs are deterministic (a seeded Generator per workload), so runs compare.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+# make_inputs(rng, shape, dtype) -> (pred, target, ...): pred has `shape` and `dtype`
+# and is the input the gradient is taken with respect to.
+MakeInputs = Callable[[np.random.Generator, tuple, np.dtype], tuple]
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str                     # row label, e.g. "CE 16384×1000"
+    loss: str                     # lossk function name
+    shape: tuple[int, ...]        # shape of pred
+    make_inputs: MakeInputs
+    pattern: str                  # the limit's access pattern: "copy", "add" or "sum"
+    torch_loss: Callable | None   # (*tensors) -> scalar loss tensor; None: no torch peer
+    kwargs: dict = field(default_factory=dict)  # extra lossk / reference arguments
+    dtype: str = "float32"
+
+    @property
+    def array_bytes(self) -> int:
+        """Bytes of pred (= of its gradient): the size the limit is matched to."""
+        return math.prod(self.shape) * np.dtype(self.dtype).itemsize
+
+    def inputs(self, seed: int = 0) -> tuple:
+        return self.make_inputs(np.random.default_rng(seed), self.shape, np.dtype(self.dtype))
+
+
+def torch_functional(name: str, **kw) -> Callable:
+    """torch.nn.functional.<name>(*tensors, **kw), importing torch only when called
+    (torch is an optional peer: the registry must load without it)."""
+    def loss(*tensors):
+        import torch.nn.functional as F
+        return getattr(F, name)(*tensors, **kw)
+    loss.__qualname__ = f"torch.nn.functional.{name}"
+    return loss
+
+
+# ---- input generators --------------------------------------------------------
+
+def logits_and_class_indices(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    """(N, C) standard-normal logits and (N,) int64 class indices in [0, C)."""
+    logits = rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
+    target = rng.integers(0, shape[1], size=shape[0], dtype=np.int64)
+    return logits, target
+
+
+# ---- the registry --------------------------------------------------------------
+
+def cross_entropy(n: int, c: int) -> Workload:
+    # CE reads the logits and writes the gradient: the limit is a copy.
+    return Workload(f"CE {n}×{c}", "cross_entropy", (n, c), logits_and_class_indices,
+                    "copy", torch_functional("cross_entropy"))
+
+
+WORKLOADS: list[Workload] = [
+    cross_entropy(65536, 10),
+    cross_entropy(16384, 1000),
+    cross_entropy(4096, 32000),
+    cross_entropy(1024, 128256),
+]
+
+
+def select(only: str | None = None, quick: bool = False,
+           workloads: list[Workload] = WORKLOADS) -> list[Workload]:
+    """Workloads whose name or loss contains `only` (case-insensitive); with `quick`,
+    only the smallest of each loss family."""
+    chosen = [w for w in workloads
+              if only is None or only.lower() in f"{w.name} {w.loss}".lower()]
+    if quick:
+        smallest: dict[str, Workload] = {}
+        for w in chosen:
+            if w.loss not in smallest or w.array_bytes < smallest[w.loss].array_bytes:
+                smallest[w.loss] = w
+        chosen = [w for w in chosen if smallest[w.loss] is w]
+    return chosen

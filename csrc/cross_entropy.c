@@ -1,0 +1,491 @@
+/*
+ * Softmax cross-entropy (class-index and probability targets): loss and
+ * gradient in one pass over the logits.
+ *
+ * Per row x[0..C): lse = log sum_k exp(x_k), p_k = exp(x_k - lse).
+ *   index target y, weight w, smoothing eps:
+ *     loss = (1-eps) w_y (lse - x_y) + (eps/C) sum_k w_k (lse - x_k)
+ *     dloss/dx_k = p_k ((1-eps) w_y + (eps/C) W) - (1-eps) w_y [k=y] - (eps/C) w_k
+ *   probability target t, t' = (1-eps) t + eps/C:
+ *     loss = sum_k w_k t'_k (lse - x_k),   dloss/dx_k = p_k sum_j w_j t'_j - w_k t'_k
+ * A row is read from memory once: per chunk of CE_CHUNK classes the max m_j,
+ * s_j = sum exp(x - m_j) (the exps kept, in the gradient row or a per-thread
+ * buffer) and the smoothing sums; the chunks then give
+ * lse = M + log sum_j s_j exp(m_j - M), and a last pass over the cached exps
+ * writes the gradient. Smoothing sums are taken as sum w_k (x_k - m_j), so no
+ * large lse * W - sum w x cancellation happens for logits like 1e4.
+ */
+#ifndef LOSSK_TEMPLATE_PASS
+
+#include <stdlib.h>
+
+#include "internal.h"
+
+#ifdef _OPENMP
+#  include <omp.h>
+#endif
+
+/* The chunking depends on C only, so a row gives the same bits whether one
+   thread runs it or several threads share it (split-row mode below). */
+#define CE_CHUNK 4096
+/* Elements of logits per block of the deterministic reduction. */
+#define CE_BLOCK_ELEMS 65536
+/* Spatial layout: positions per tile, so a transposed tile is ~CE_TILE_ELEMS. */
+#define CE_TILE_ELEMS 16384
+#define CE_TILE_MAX 256
+
+typedef struct ce_chunk {
+    double m;     /* max of x over the chunk */
+    double s;     /* sum exp(x - m) */
+    double wsum;  /* index + smoothing: sum w_k;  soft: sum w_k t'_k */
+    double wxm;   /* index + smoothing: sum w_k (x_k - m);  soft: sum w_k t'_k (x_k - m) */
+    double f;     /* gradient factor: scale * A * exp(m - M) / S */
+} ce_chunk;
+
+typedef struct ce_args {
+    const void *x;             /* logits, n x c x inner */
+    int64_t n, c, inner;
+    const void *target;        /* class indices (n x inner), or NULL */
+    lossk_index_type target_type;
+    const void *soft;          /* probability targets (n x c x inner), or NULL */
+    const void *weight;        /* c weights or NULL */
+    int64_t ignore_index;
+    double eps;                /* label smoothing */
+    double scale;              /* gradient scale: 1/denominator for mean, else 1 */
+    double weight_total;       /* sum of the weights (c without weights) */
+    void *loss_rows;           /* per-sample losses (n x inner) or NULL */
+    void *grad;                /* n x c x inner or NULL */
+    int nt;                    /* stream the gradient from a per-thread buffer */
+    int64_t tile;              /* spatial layout: positions per tile */
+    int64_t tiles_per_sample;
+} ce_args;
+
+static int64_t ce_chunks(int64_t c) { return c <= 0 ? 0 : (c - 1) / CE_CHUNK + 1; }
+
+/* Per-(level, dtype) kernels, declared by the template pass. */
+typedef struct ce_kernels {
+    lossk_block_fn rows_block;     /* inner == 1: items are rows */
+    lossk_block_fn spatial_block;  /* inner > 1: items are (sample, tile) */
+    void (*chunk_stats)(const ce_args *, const void *x, const void *t, int64_t k0, int64_t len,
+                        void *e, ce_chunk *st);
+    double (*row_finish)(const ce_args *, ce_chunk *st, int64_t k_chunks, double x_y, double w_y);
+    void (*chunk_grad)(const ce_args *, void *e, const void *t, int64_t k0, int64_t len,
+                       double f, int64_t y, double w_y);
+} ce_kernels;
+
+#define LOSSK_TEMPLATE_FILE "cross_entropy.c"
+#include "multiarch.h"
+
+#define CE_KERNELS(sfx) LOSSK_SELECT(ce_kernels_##sfx)
+
+/* Validates class indices and sums w[y] over the non-ignored samples (the
+   mean's denominator, needed before the gradient is written). */
+typedef struct ce_target_args {
+    const void *target; lossk_index_type type; int64_t c, ignore_index;
+    const void *weight; int weight_f64;
+} ce_target_args;
+
+static int64_t ce_target_block(const void *ctx, int64_t begin, int64_t end, double *acc, void *scratch) {
+    const ce_target_args *a = (const ce_target_args *)ctx;
+    (void)scratch;
+    double total = 0.0;
+    for (int64_t i = begin; i < end; i++) {
+        int64_t y = lossk__load_index(a->target, a->type, i);
+        if (y == a->ignore_index) continue;
+        if (y < 0 || y >= a->c) return i;
+        if (!a->weight) total += 1.0;
+        else total += a->weight_f64 ? ((const double *)a->weight)[y] : (double)((const float *)a->weight)[y];
+    }
+    acc[0] = total;
+    return -1;
+}
+
+/* Rows fewer than threads, long rows: threads share each row's chunks.
+   Same chunk kernels and the same per-block loss sums as the rows mode, so
+   the bits match it. */
+static lossk_status ce_split_rows(const ce_args *a, const ce_kernels *kern, size_t elem,
+                                  int threads, int64_t block_rows, double *loss_sum) {
+    const int64_t n = a->n, c = a->c, k_chunks = ce_chunks(c), tasks = n * k_chunks;
+    const int64_t IGNORED = -2;
+    ce_chunk *st = (ce_chunk *)malloc((size_t)tasks * sizeof(ce_chunk));
+    double *xw = (double *)malloc((size_t)n * 2 * sizeof(double)); /* x[y], w[y] per row */
+    int64_t *y = (int64_t *)malloc((size_t)n * sizeof(int64_t));   /* -1: soft, -2: ignored */
+    if (!st || !xw || !y) { free(st); free(xw); free(y); return LOSSK_ERR_NO_MEMORY; }
+    const char *xb = (const char *)a->x;
+    for (int64_t r = 0; r < n; r++) {  /* before any gradient write: grad may alias x */
+        y[r] = -1;
+        xw[2 * r] = 0.0;
+        xw[2 * r + 1] = 1.0;
+        if (!a->target) continue;
+        const int64_t t = lossk__load_index(a->target, a->target_type, r);
+        if (t == a->ignore_index) { y[r] = IGNORED; continue; }
+        y[r] = t;
+        xw[2 * r] = elem == 8 ? ((const double *)xb)[r * c + t] : ((const float *)xb)[r * c + t];
+        if (a->weight)
+            xw[2 * r + 1] = elem == 8 ? ((const double *)a->weight)[t] : ((const float *)a->weight)[t];
+    }
+    int alloc_failed = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads) reduction(| : alloc_failed)
+#endif
+    {
+        void *buf = a->grad ? NULL : lossk__aligned_alloc(CE_CHUNK * elem);
+        if (!a->grad && !buf) alloc_failed = 1;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int64_t task = 0; task < tasks; task++) {
+            const int64_t r = task / k_chunks, k0 = (task % k_chunks) * CE_CHUNK;
+            const int64_t len = c - k0 < CE_CHUNK ? c - k0 : CE_CHUNK;
+            if (y[r] == IGNORED || (!a->grad && !buf)) continue;
+            void *e = a->grad ? (char *)a->grad + (size_t)(r * c + k0) * elem : buf;
+            const void *t = a->soft ? (const char *)a->soft + (size_t)(r * c) * elem : NULL;
+            kern->chunk_stats(a, xb + (size_t)(r * c) * elem, t, k0, len, e, &st[task]);
+        }
+        lossk__aligned_free(buf);
+    }
+    if (alloc_failed) { free(st); free(xw); free(y); return LOSSK_ERR_NO_MEMORY; }
+    double total = 0.0, block_sum = 0.0;  /* grouped as the rows mode's blocks */
+    for (int64_t r = 0; r < n; r++) {
+        const double loss = y[r] == IGNORED ? 0.0
+                          : kern->row_finish(a, st + r * k_chunks, k_chunks, xw[2 * r], xw[2 * r + 1]);
+        if (a->loss_rows) {
+            if (elem == 8) ((double *)a->loss_rows)[r] = loss;
+            else ((float *)a->loss_rows)[r] = (float)loss;
+        }
+        block_sum += loss;
+        if ((r + 1) % block_rows == 0 || r + 1 == n) { total += block_sum; block_sum = 0.0; }
+    }
+    if (a->grad) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+        for (int64_t task = 0; task < tasks; task++) {
+            const int64_t r = task / k_chunks, k0 = (task % k_chunks) * CE_CHUNK;
+            const int64_t len = c - k0 < CE_CHUNK ? c - k0 : CE_CHUNK;
+            void *g = (char *)a->grad + (size_t)(r * c + k0) * elem;
+            if (y[r] == IGNORED) { memset(g, 0, (size_t)len * elem); continue; }
+            const void *t = a->soft ? (const char *)a->soft + (size_t)(r * c) * elem : NULL;
+            kern->chunk_grad(a, g, t, k0, len, st[task].f, y[r], xw[2 * r + 1]);
+        }
+    }
+    *loss_sum = total;
+    free(st); free(xw); free(y);
+    return LOSSK_OK;
+}
+
+static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
+                           lossk_reduction reduction, double *loss_out,
+                           int n_threads, int64_t *bad_index) {
+    const int64_t n = a->n, c = a->c, inner = a->inner;
+    if (n < 0 || c < 0 || inner < 1 || !(a->eps >= 0.0 && a->eps <= 1.0) ||
+        (reduction != LOSSK_REDUCTION_NONE && reduction != LOSSK_REDUCTION_MEAN &&
+         reduction != LOSSK_REDUCTION_SUM) ||
+        (a->target && a->target_type != LOSSK_INDEX_INT32 && a->target_type != LOSSK_INDEX_INT64))
+        return LOSSK_ERR_INVALID_ARGUMENT;
+    if (c > 0 && n > INT64_MAX / c / inner) return LOSSK_ERR_INVALID_ARGUMENT;
+    const int64_t samples = n * inner, elems = samples * c;
+    if ((elems > 0 && !a->x) || (samples > 0 && !a->target && !a->soft) ||
+        (reduction == LOSSK_REDUCTION_NONE && samples > 0 && !a->loss_rows) ||
+        (reduction != LOSSK_REDUCTION_NONE && !loss_out))
+        return LOSSK_ERR_INVALID_ARGUMENT;
+    if (bad_index) *bad_index = -1;
+    if (reduction != LOSSK_REDUCTION_NONE) a->loss_rows = NULL;
+
+    a->weight_total = (double)c;
+    if (a->weight) {
+        double w = 0.0;
+        for (int64_t k = 0; k < c; k++)
+            w += elem == 8 ? ((const double *)a->weight)[k] : (double)((const float *)a->weight)[k];
+        a->weight_total = w;
+    }
+
+    /* The mean's denominator: sum of w[y] over non-ignored samples (index
+       targets), the number of samples (probability targets). */
+    double denom = (double)samples;
+    if (a->target) {
+        ce_target_args ta = {a->target, a->target_type, c, a->ignore_index, a->weight, elem == 8};
+        const int64_t tblock = 16384;
+        const int64_t tblocks = samples > 0 ? (samples - 1) / tblock + 1 : 0;
+        int64_t first_bad = -1;
+        lossk_status s = lossk__run_blocks(samples, tblock, lossk__threads_for(n_threads, samples, tblocks),
+                                           1, 0, ce_target_block, &ta, &denom, &first_bad);
+        if (s != LOSSK_OK) return s;
+        if (first_bad >= 0) {
+            if (bad_index) *bad_index = first_bad;
+            return LOSSK_ERR_TARGET_RANGE;
+        }
+    }
+    a->scale = reduction == LOSSK_REDUCTION_MEAN ? 1.0 / denom : 1.0;
+
+    double total = 0.0;
+    if (samples > 0) {
+        const int64_t k_chunks = ce_chunks(c);
+        if (inner == 1) {
+            const int64_t block_rows = lossk__block_items(c, CE_BLOCK_ELEMS);
+            const int64_t n_blocks = (n - 1) / block_rows + 1;
+            int threads = lossk__threads_for(n_threads, elems, n_blocks);
+            int want = lossk__threads_for(n_threads, elems, INT64_MAX);
+            lossk_status s;
+            if (n < want && k_chunks >= 2) {
+                s = ce_split_rows(a, kern, elem, want, block_rows, &total);
+            } else {
+                a->nt = a->grad && elems * (int64_t)elem >= LOSSK_NT_STORE_MIN_BYTES;
+                size_t scratch = (size_t)(a->nt ? c : (c < CE_CHUNK ? c : CE_CHUNK)) * elem + 64 +
+                                 (size_t)k_chunks * sizeof(ce_chunk);
+                s = lossk__run_blocks(n, block_rows, threads, 1, scratch, kern->rows_block, a, &total, NULL);
+            }
+            if (s != LOSSK_OK) return s;
+        } else {
+            int64_t tile = CE_TILE_ELEMS / (c > 0 ? c : 1);
+            tile = tile < 1 ? 1 : tile > CE_TILE_MAX ? CE_TILE_MAX : tile;
+            if (tile > inner) tile = inner;
+            a->tile = tile;
+            a->tiles_per_sample = (inner - 1) / tile + 1;
+            const int64_t items = n * a->tiles_per_sample;
+            const int64_t block = lossk__block_items(tile * c, CE_BLOCK_ELEMS);
+            const int64_t n_blocks = (items - 1) / block + 1;
+            size_t tile_bytes = (size_t)(tile * c) * elem;
+            size_t scratch = tile_bytes * (a->soft ? 3 : 2) + (size_t)tile * elem + (size_t)CE_CHUNK * elem +
+                             4 * 64 + (size_t)k_chunks * sizeof(ce_chunk);
+            lossk_status s = lossk__run_blocks(items, block, lossk__threads_for(n_threads, elems, n_blocks),
+                                               1, scratch, kern->spatial_block, a, &total, NULL);
+            if (s != LOSSK_OK) return s;
+        }
+    }
+    if (reduction == LOSSK_REDUCTION_SUM) *loss_out = total;
+    else if (reduction == LOSSK_REDUCTION_MEAN) *loss_out = total / denom;  /* 0/0 = NaN as torch */
+    return LOSSK_OK;
+}
+
+#define CE_ENTRY(sfx, T)                                                                           \
+    lossk_status lossk_cross_entropy_##sfx(                                                        \
+        const T *logits, int64_t n, int64_t c, int64_t inner, const void *target,                 \
+        lossk_index_type target_type, const T *class_weight, int64_t ignore_index,                \
+        double label_smoothing, lossk_reduction reduction, double *loss_out, T *loss_none,        \
+        T *grad, int n_threads, int64_t *bad_index) {                                             \
+        ce_args a;                                                                                 \
+        memset(&a, 0, sizeof a);                                                                   \
+        a.x = logits; a.n = n; a.c = c; a.inner = inner; a.target = target;                        \
+        a.target_type = target_type; a.weight = class_weight; a.ignore_index = ignore_index;       \
+        a.eps = label_smoothing; a.loss_rows = loss_none; a.grad = grad;                           \
+        return ce_run(&a, CE_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, bad_index);  \
+    }                                                                                              \
+    lossk_status lossk_cross_entropy_soft_##sfx(                                                   \
+        const T *logits, int64_t n, int64_t c, int64_t inner, const T *target_probs,              \
+        const T *class_weight, double label_smoothing, lossk_reduction reduction,                 \
+        double *loss_out, T *loss_none, T *grad, int n_threads) {                                  \
+        ce_args a;                                                                                 \
+        memset(&a, 0, sizeof a);                                                                   \
+        a.x = logits; a.n = n; a.c = c; a.inner = inner; a.soft = target_probs;                    \
+        a.weight = class_weight; a.eps = label_smoothing; a.loss_rows = loss_none; a.grad = grad;  \
+        return ce_run(&a, CE_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, NULL);       \
+    }
+CE_ENTRY(f32, float)
+CE_ENTRY(f64, double)
+
+#else /* LOSSK_TEMPLATE_PASS: one SIMD level, one dtype (real) */
+
+#include "pass_helpers.h"
+
+/* Stats of classes [k0, k0+len) of one row. x, t: row starts. e receives
+   exp(x - m) and may be x itself (in-place gradient): x is fully read first. */
+static LOSSK_NOINLINE void LOSSK_FN(ce_chunk_stats)(const ce_args *a, const void *xv, const void *tv,
+                                                   int64_t k0, int64_t len, void *ev, ce_chunk *st) {
+    const real *x = (const real *)xv + k0;
+    const real *w = a->weight ? (const real *)a->weight + k0 : NULL;
+    real *e = (real *)ev;
+    const real m = LOSSK_FN(lane_max)(x, len);
+    st->wsum = st->wxm = 0.0;
+    if (tv) {
+        /* soft target: tw_k = w_k t'_k, t' = (1-eps) t + eps/C */
+        const real *t = (const real *)tv + k0;
+        const real keep = (real)(1.0 - a->eps), spread = (real)(a->eps / (double)a->c);
+        real acc_t[LOSSK_LANES], acc_x[LOSSK_LANES];
+        for (int l = 0; l < LOSSK_LANES; l++) acc_t[l] = acc_x[l] = 0;
+        int64_t k = 0;
+        for (; k + LOSSK_LANES <= len; k += LOSSK_LANES)
+            for (int l = 0; l < LOSSK_LANES; l++) {
+                real tw = (t[k + l] * keep + spread) * (w ? w[k + l] : (real)1);
+                acc_t[l] += tw;
+                acc_x[l] += tw * (x[k + l] - m);
+            }
+        double st_t = 0.0, st_x = 0.0;
+        for (int l = 0; l < LOSSK_LANES; l++) { st_t += (double)acc_t[l]; st_x += (double)acc_x[l]; }
+        for (; k < len; k++) {
+            real tw = (t[k] * keep + spread) * (w ? w[k] : (real)1);
+            st_t += (double)tw;
+            st_x += (double)(tw * (x[k] - m));
+        }
+        st->wsum = st_t;
+        st->wxm = st_x;
+    } else if (a->eps > 0.0) {
+        st->wxm = LOSSK_FN(lane_wsum_shifted)(x, w, m, len);
+        st->wsum = w ? LOSSK_FN(lane_sum)(w, len) : (double)len;
+    }
+    for (int64_t k = 0; k < len; k++) e[k] = LOSSK_EXP(x[k] - m);
+    st->m = (double)m;
+    st->s = LOSSK_FN(lane_sum)(e, len);
+}
+
+/* Combines a row's chunks: returns the row loss, stores each chunk's
+   gradient factor. x_y, w_y: the target's logit and weight (index targets). */
+static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk *st, int64_t k_chunks,
+                                                    double x_y, double w_y) {
+    double big_m = st[0].m;
+    for (int64_t j = 1; j < k_chunks; j++) big_m = st[j].m > big_m ? st[j].m : big_m;
+    double s = 0.0;
+    for (int64_t j = 0; j < k_chunks; j++) s += st[j].s * exp(st[j].m - big_m);
+    const double lse = big_m + log(s);
+    double smooth = 0.0, wt_total = 0.0;  /* sum_k w_k c_k (lse - x_k), its weights */
+    for (int64_t j = 0; j < k_chunks; j++) {
+        smooth += st[j].wsum * (lse - st[j].m) - st[j].wxm;
+        wt_total += st[j].wsum;
+    }
+    double loss, coef;
+    if (a->soft) {
+        loss = smooth;
+        coef = wt_total;
+    } else {
+        const double keep = 1.0 - a->eps, spread = a->eps / (double)a->c;
+        loss = keep * w_y * (lse - x_y);
+        if (a->eps > 0.0) loss += spread * smooth;
+        coef = keep * w_y + spread * a->weight_total;
+    }
+    for (int64_t j = 0; j < k_chunks; j++) st[j].f = a->scale * coef * exp(st[j].m - big_m) / s;
+    return loss;
+}
+
+/* Gradient of classes [k0, k0+len) in place over the cached exps e. */
+static LOSSK_NOINLINE void LOSSK_FN(ce_chunk_grad)(const ce_args *a, void *ev, const void *tv,
+                                                  int64_t k0, int64_t len, double fd,
+                                                  int64_t y, double w_y) {
+    real *e = (real *)ev;
+    const real f = (real)fd;
+    const real *w = a->weight ? (const real *)a->weight + k0 : NULL;
+    if (tv) {
+        const real *t = (const real *)tv + k0;
+        const real keep = (real)(1.0 - a->eps), spread = (real)(a->eps / (double)a->c);
+        const real sc = (real)a->scale;
+        if (w) for (int64_t k = 0; k < len; k++) e[k] = e[k] * f - sc * (w[k] * (t[k] * keep + spread));
+        else   for (int64_t k = 0; k < len; k++) e[k] = e[k] * f - sc * (t[k] * keep + spread);
+        return;
+    }
+    if (a->eps > 0.0) {
+        const real cw = (real)(a->scale * a->eps / (double)a->c);
+        if (w) for (int64_t k = 0; k < len; k++) e[k] = e[k] * f - cw * w[k];
+        else   for (int64_t k = 0; k < len; k++) e[k] = e[k] * f - cw;
+    } else {
+        for (int64_t k = 0; k < len; k++) e[k] = e[k] * f;
+    }
+    if (y >= k0 && y < k0 + len) e[y - k0] -= (real)(a->scale * (1.0 - a->eps) * w_y);
+}
+
+/* Rows [0, nrows) of a contiguous (nrows x c) matrix. Returns the sum of the
+   row losses (row order). scratch: exps buffer (when a->nt or no gradient)
+   followed by the chunk stats. */
+static double LOSSK_FN(ce_rows)(const ce_args *a, const real *x, const void *target, int64_t target_off,
+                                const real *soft, int64_t nrows, real *grad, real *loss_rows, int nt,
+                                void *scratch) {
+    const int64_t c = a->c, k_chunks = ce_chunks(c);
+    const size_t buf_elems = (size_t)(nt ? c : (c < CE_CHUNK ? c : CE_CHUNK));
+    real *buf = (real *)scratch;
+    ce_chunk *st = (ce_chunk *)((char *)scratch + ((buf_elems * sizeof(real) + 63) & ~(size_t)63));
+    double total = 0.0;
+    for (int64_t r = 0; r < nrows; r++) {
+        const real *xr = x + r * c;
+        real *gr = grad ? grad + r * c : NULL;
+        const real *tr = soft ? soft + r * c : NULL;
+        int64_t y = -1;
+        double x_y = 0.0, w_y = 1.0, loss = 0.0;
+        if (!soft) {
+            y = lossk__load_index(target, a->target_type, target_off + r);
+            if (y == a->ignore_index) {
+                if (gr) {
+                    if (nt) { memset(buf, 0, (size_t)c * sizeof(real)); LOSSK_FN(stream_copy)(gr, buf, c); }
+                    else memset(gr, 0, (size_t)c * sizeof(real));
+                }
+                if (loss_rows) loss_rows[r] = 0;
+                continue;
+            }
+            x_y = (double)xr[y];  /* read before the row is overwritten (in place) */
+            w_y = a->weight ? (double)((const real *)a->weight)[y] : 1.0;
+        }
+        for (int64_t j = 0; j < k_chunks; j++) {
+            const int64_t k0 = j * CE_CHUNK, len = c - k0 < CE_CHUNK ? c - k0 : CE_CHUNK;
+            real *e = !gr ? buf : nt ? buf + k0 : gr + k0;
+            LOSSK_FN(ce_chunk_stats)(a, xr, tr, k0, len, e, &st[j]);
+        }
+        loss = LOSSK_FN(ce_row_finish)(a, st, k_chunks, x_y, w_y);
+        if (gr) {
+            real *e_row = nt ? buf : gr;
+            for (int64_t j = 0; j < k_chunks; j++) {
+                const int64_t k0 = j * CE_CHUNK, len = c - k0 < CE_CHUNK ? c - k0 : CE_CHUNK;
+                LOSSK_FN(ce_chunk_grad)(a, e_row + k0, tr, k0, len, st[j].f, y, w_y);
+            }
+            if (nt) LOSSK_FN(stream_copy)(gr, buf, c);
+        }
+        if (loss_rows) loss_rows[r] = (real)loss;
+        total += loss;
+    }
+    return total;
+}
+
+static int64_t LOSSK_FN(ce_rows_block)(const void *ctx, int64_t begin, int64_t end, double *acc,
+                                       void *scratch) {
+    const ce_args *a = (const ce_args *)ctx;
+    const int64_t c = a->c;
+    acc[0] = LOSSK_FN(ce_rows)(a, (const real *)a->x + begin * c, a->target, begin,
+                               a->soft ? (const real *)a->soft + begin * c : NULL, end - begin,
+                               a->grad ? (real *)a->grad + begin * c : NULL,
+                               a->loss_rows ? (real *)a->loss_rows + begin : NULL, a->nt, scratch);
+    if (a->nt) lossk__stream_fence();
+    return -1;
+}
+
+/* (n, c, inner) layout: each tile of positions is transposed into contiguous
+   rows, run through ce_rows, and the gradient transposed back, so there is
+   one implementation of the math. */
+static int64_t LOSSK_FN(ce_spatial_block)(const void *ctx, int64_t begin, int64_t end, double *acc,
+                                          void *scratch) {
+    const ce_args *a = (const ce_args *)ctx;
+    const int64_t c = a->c, inner = a->inner, tile = a->tile;
+    const size_t tile_bytes = ((size_t)(tile * c) * sizeof(real) + 63) & ~(size_t)63;
+    real *xt = (real *)scratch;
+    real *gt = (real *)((char *)scratch + tile_bytes);
+    real *tt = a->soft ? (real *)((char *)scratch + 2 * tile_bytes) : NULL;
+    real *lt = (real *)((char *)scratch + (a->soft ? 3 : 2) * tile_bytes);
+    void *rows_scratch = (char *)lt + (((size_t)tile * sizeof(real) + 63) & ~(size_t)63);
+    double total = 0.0;
+    for (int64_t item = begin; item < end; item++) {
+        const int64_t s = item / a->tiles_per_sample, i0 = (item % a->tiles_per_sample) * tile;
+        const int64_t width = inner - i0 < tile ? inner - i0 : tile;
+        const real *xs = (const real *)a->x + s * c * inner + i0;
+        for (int64_t k = 0; k < c; k++)
+            for (int64_t i = 0; i < width; i++) xt[i * c + k] = xs[k * inner + i];
+        if (tt) {
+            const real *ts = (const real *)a->soft + s * c * inner + i0;
+            for (int64_t k = 0; k < c; k++)
+                for (int64_t i = 0; i < width; i++) tt[i * c + k] = ts[k * inner + i];
+        }
+        total += LOSSK_FN(ce_rows)(a, xt, a->target, s * inner + i0, tt, width, a->grad ? gt : NULL,
+                                   lt, 0, rows_scratch);
+        if (a->grad) {
+            real *gs = (real *)a->grad + s * c * inner + i0;
+            for (int64_t k = 0; k < c; k++)
+                for (int64_t i = 0; i < width; i++) gs[k * inner + i] = gt[i * c + k];
+        }
+        if (a->loss_rows) memcpy((real *)a->loss_rows + s * inner + i0, lt, (size_t)width * sizeof(real));
+    }
+    acc[0] = total;
+    return -1;
+}
+
+static const ce_kernels LOSSK_FN(ce_kernels) = {
+    LOSSK_FN(ce_rows_block), LOSSK_FN(ce_spatial_block),
+    LOSSK_FN(ce_chunk_stats),
+    LOSSK_FN(ce_row_finish),
+    LOSSK_FN(ce_chunk_grad),
+};
+
+#endif /* LOSSK_TEMPLATE_PASS */

@@ -1,0 +1,138 @@
+/*
+ * lossk.h - the public C interface of lossk: fused loss + gradient kernels.
+ *
+ * Conventions shared by every kernel:
+ *  - Arrays are C-contiguous; sizes and indices are int64_t.
+ *  - A kernel computes the loss and, when `grad` is not NULL, its gradient in
+ *    the same pass. `grad` may alias the prediction (in-place gradient).
+ *  - `reduction` selects what `loss_out` (one double) receives; for
+ *    LOSSK_REDUCTION_NONE the per-sample losses go to `loss_none` instead.
+ *    The gradient is d(returned loss)/d(pred); for NONE, d(sum of losses)/d(pred).
+ *  - Sums are accumulated in double in fixed-size blocks combined in a fixed
+ *    order: results are bitwise identical for every `n_threads`.
+ *  - `n_threads` <= 0 means the OpenMP default. No global mutable state: every
+ *    kernel may be called from several threads at once.
+ *  - Every call returns a lossk_status; nothing is written to stderr.
+ */
+#ifndef LOSSK_H
+#define LOSSK_H
+
+#include <stdint.h>
+
+#define LOSSK_VERSION_MAJOR 0
+#define LOSSK_VERSION_MINOR 1
+#define LOSSK_VERSION_RELEASE 0
+#define LOSSK_VERSION_NUMBER \
+    (LOSSK_VERSION_MAJOR * 10000 + LOSSK_VERSION_MINOR * 100 + LOSSK_VERSION_RELEASE)
+#define LOSSK_VERSION_STRING "0.1.0"
+
+#if defined(_WIN32) && defined(LOSSK_BUILDING_SHARED)
+#  define LOSSK_API __declspec(dllexport)
+#elif defined(_WIN32) && defined(LOSSK_USING_SHARED)
+#  define LOSSK_API __declspec(dllimport)
+#elif defined(__GNUC__)
+#  define LOSSK_API __attribute__((visibility("default")))
+#else
+#  define LOSSK_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes. The numbers are ABI: append only. */
+typedef enum lossk_status {
+    LOSSK_OK = 0,
+    LOSSK_ERR_INVALID_ARGUMENT = 1, /* a size, pointer or option is invalid */
+    LOSSK_ERR_TARGET_RANGE = 2,     /* a class index is outside [0, C) and not ignore_index */
+    LOSSK_ERR_NO_MEMORY = 3,        /* a small internal allocation failed */
+    LOSSK_ERR_ALIASING = 4          /* an output overlaps an input it must not overlap */
+} lossk_status;
+
+typedef enum lossk_reduction {
+    LOSSK_REDUCTION_NONE = 0,
+    LOSSK_REDUCTION_MEAN = 1,
+    LOSSK_REDUCTION_SUM = 2
+} lossk_reduction;
+
+/* Element type of class-index arrays (read as they are: no conversion copy). */
+typedef enum lossk_index_type {
+    LOSSK_INDEX_INT32 = 0,
+    LOSSK_INDEX_INT64 = 1
+} lossk_index_type;
+
+/* SIMD levels the kernels are compiled for; one is chosen at run time. */
+typedef enum lossk_simd_level {
+    LOSSK_SIMD_BASELINE = 0, /* the compiler's default target (x86-64: SSE2) */
+    LOSSK_SIMD_AVX2 = 1,     /* AVX2 + FMA */
+    LOSSK_SIMD_AVX512 = 2    /* AVX-512 F/DQ/BW/VL */
+} lossk_simd_level;
+
+/* Version of the library actually loaded (compare with LOSSK_VERSION_NUMBER). */
+LOSSK_API unsigned lossk_version_number(void);
+LOSSK_API const char *lossk_version_string(void);
+/* A static English description of a status code. */
+LOSSK_API const char *lossk_status_string(lossk_status status);
+/* 1 when built with OpenMP, else 0 (every kernel then runs serially). */
+LOSSK_API int lossk_has_openmp(void);
+/* Default thread count (omp_get_max_threads(), or 1 without OpenMP). */
+LOSSK_API int lossk_default_threads(void);
+/* The SIMD level used by the kernels: the best the CPU supports among those
+   compiled in, unless the environment variable LOSSK_SIMD (baseline, avx2,
+   avx512) asks for a lower one. Read once, at the first call. */
+LOSSK_API lossk_simd_level lossk_simd_level_active(void);
+/* The best SIMD level compiled into this build. */
+LOSSK_API lossk_simd_level lossk_simd_level_compiled(void);
+LOSSK_API const char *lossk_simd_level_name(lossk_simd_level level);
+/* Compiler and flags the library was built with. */
+LOSSK_API const char *lossk_build_info(void);
+
+/*
+ * Softmax cross-entropy with class-index targets (= torch cross_entropy).
+ *
+ * logits: n x c x inner (inner = product of the spatial dims, 1 for (n, c)).
+ * target: n x inner class indices of `target_type`.
+ * class_weight: c weights or NULL (all 1).
+ * loss_n = (1 - eps) * w[t] * (lse - x[t]) + (eps / c) * sum_k w[k] * (lse - x[k]),
+ * lse = log(sum_k exp(x[k])), eps = label_smoothing; samples whose target is
+ * ignore_index have loss 0 and gradient 0.
+ * MEAN divides the sum by sum of w[t] over the non-ignored samples (NaN when
+ * that is 0, as torch). On LOSSK_ERR_TARGET_RANGE, *bad_index (if not NULL)
+ * receives the flat position of the first invalid target and nothing else is
+ * written.
+ * grad (n x c x inner) may be NULL (no gradient work) or equal to logits.
+ */
+LOSSK_API lossk_status lossk_cross_entropy_f32(
+    const float *logits, int64_t n, int64_t c, int64_t inner,
+    const void *target, lossk_index_type target_type,
+    const float *class_weight, int64_t ignore_index, double label_smoothing,
+    lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+    int n_threads, int64_t *bad_index);
+LOSSK_API lossk_status lossk_cross_entropy_f64(
+    const double *logits, int64_t n, int64_t c, int64_t inner,
+    const void *target, lossk_index_type target_type,
+    const double *class_weight, int64_t ignore_index, double label_smoothing,
+    lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+    int n_threads, int64_t *bad_index);
+
+/*
+ * Softmax cross-entropy with probability targets (soft labels), same layout.
+ * target_probs: n x c x inner; smoothed as t' = t (1 - eps) + eps / c.
+ * loss_n = sum_k w[k] t'[k] (lse - x[k]); MEAN divides by n * inner (torch).
+ */
+LOSSK_API lossk_status lossk_cross_entropy_soft_f32(
+    const float *logits, int64_t n, int64_t c, int64_t inner,
+    const float *target_probs, const float *class_weight, double label_smoothing,
+    lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+    int n_threads);
+LOSSK_API lossk_status lossk_cross_entropy_soft_f64(
+    const double *logits, int64_t n, int64_t c, int64_t inner,
+    const double *target_probs, const double *class_weight, double label_smoothing,
+    lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+    int n_threads);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* LOSSK_H */

@@ -1,0 +1,85 @@
+/* Internal helpers shared by the kernel families (not installed). */
+#ifndef LOSSK_INTERNAL_H
+#define LOSSK_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+
+#include "lossk.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#  define LOSSK_INLINE static inline __attribute__((always_inline))
+#  define LOSSK_NOINLINE __attribute__((noinline))
+#  define LOSSK_RESTRICT __restrict__
+#else
+#  define LOSSK_INLINE static inline
+#  define LOSSK_NOINLINE
+#  define LOSSK_RESTRICT
+#endif
+
+/* Runtime SIMD dispatch needs GCC/Clang target pragmas and an x86-64 CPU. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(LOSSK_NO_MULTIARCH)
+#  define LOSSK_MULTIARCH 1
+#  include <immintrin.h>
+#else
+#  define LOSSK_MULTIARCH 0
+#endif
+
+/* Accumulator lanes of the explicit reductions: one 64-byte vector. The same
+   count on every SIMD level, so the summation order never changes. */
+#define LOSSK_LANES_F32 16
+#define LOSSK_LANES_F64 8
+
+/* ---- The deterministic blocked parallel driver (common.c) ----
+   Items [0, n_items) are cut into blocks of `block` items. `block` must be a
+   function of the problem's sizes only, never of the thread count: each block
+   accumulates its own `n_acc` doubles from zero and the blocks are then added
+   in block order, so the sums are bitwise identical for every n_threads.
+   A block function returns -1, or the position of the first invalid item it
+   met (it may stop there); the driver reports the lowest such position. */
+typedef int64_t (*lossk_block_fn)(const void *ctx, int64_t begin, int64_t end,
+                                  double *acc, void *scratch);
+
+lossk_status lossk__run_blocks(int64_t n_items, int64_t block, int n_threads,
+                               int n_acc, size_t scratch_bytes,
+                               lossk_block_fn fn, const void *ctx,
+                               double *out, int64_t *first_invalid);
+
+/* Threads worth starting for `work` element-operations (1 below a size where
+   starting a parallel region costs more than the work). */
+int lossk__threads_for(int n_threads, int64_t work, int64_t n_blocks);
+
+/* Block size (in items) giving about `target_elems` elements per block. */
+static inline int64_t lossk__block_items(int64_t elems_per_item, int64_t target_elems) {
+    int64_t b = elems_per_item > 0 ? target_elems / elems_per_item : target_elems;
+    return b < 1 ? 1 : b;
+}
+
+void *lossk__aligned_alloc(size_t bytes);
+void lossk__aligned_free(void *p);
+
+/* Reads class index i of an int32 or int64 target array. */
+static inline int64_t lossk__load_index(const void *target, lossk_index_type type, int64_t i) {
+    return type == LOSSK_INDEX_INT64 ? ((const int64_t *)target)[i]
+                                     : (int64_t)((const int32_t *)target)[i];
+}
+
+/* Whether outputs of `bytes` are written with non-temporal stores: they pay
+   from well beyond the last-level cache share of a core, and cost ~2x for
+   outputs that stay in cache (PERF.md). */
+#define LOSSK_NT_STORE_MIN_BYTES ((int64_t)16 << 20)
+
+/* ---- SIMD level selection (dispatch.c) ---- */
+/* LOSSK_SELECT(name) is a pointer to name_avx512, name_avx2 or name_baseline
+   (a function or a kernel table) for the active level. */
+#if LOSSK_MULTIARCH
+#  define LOSSK_SELECT(name)                                            \
+    (lossk_simd_level_active() == LOSSK_SIMD_AVX512 ? &name##_avx512 :  \
+     lossk_simd_level_active() == LOSSK_SIMD_AVX2 ? &name##_avx2 : &name##_baseline)
+#else
+#  define LOSSK_SELECT(name) (&name##_baseline)
+#endif
+
+#endif /* LOSSK_INTERNAL_H */

@@ -1,0 +1,65 @@
+"""In-place development build of the same extension: python setup.py build_ext --inplace.
+
+`pip install .` builds with scikit-build-core and CMake (pyproject.toml). Both
+read the C sources and flags from csrc/sources.txt. Here the C sources are
+compiled straight into the extension (no separate shared library).
+"""
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read_sources_list():
+    sources, cflags = [], []
+    with open(os.path.join(HERE, "csrc", "sources.txt")) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == "source":
+                sources.append(os.path.join("csrc", parts[1]))
+            elif len(parts) == 2 and parts[0] == "cflag":
+                cflags.append(parts[1])
+    return sources, cflags
+
+
+def compiler_has_openmp():
+    """True when the C compiler builds and links a program with -fopenmp."""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(cc) is None:
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "t.c")
+        with open(src, "w") as f:
+            f.write("#include <omp.h>\nint main(void){return omp_get_max_threads() < 1;}\n")
+        res = subprocess.run([cc, "-fopenmp", src, "-o", os.path.join(tmp, "t")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return res.returncode == 0
+
+
+sources, cflags = read_sources_list()
+openmp = os.environ.get("LOSSK_OPENMP", "1") != "0" and compiler_has_openmp()
+omp_flags = ["-fopenmp"] if openmp else []
+info = "setuptools %s %s" % (sysconfig.get_config_var("CC") or "cc", " ".join(cflags + omp_flags))
+
+ext = Extension(
+    "lossk._kernels",
+    sources=["src/lossk/_kernels.pyx"] + sources,
+    include_dirs=["csrc/include", "csrc"],
+    define_macros=[("LOSSK_BUILD_INFO", '"%s"' % info)],
+    extra_compile_args=cflags + omp_flags,
+    extra_link_args=omp_flags,
+    libraries=["m"] if sys.platform != "win32" else [],
+)
+
+setup(
+    ext_modules=cythonize([ext], language_level=3, include_path=["csrc/include"]),
+    package_dir={"": "src"},
+    packages=["lossk", "lossk.reference"],
+)

@@ -1,0 +1,136 @@
+"""Validation and dtype/layout policy shared by every loss (API and reference).
+
+Each check names the argument in its message. Conversions copy at most once and
+only when the input is not already native-endian, aligned, C-contiguous and of
+the compute dtype.
+"""
+import numpy as np
+
+from ._threads import resolve_n_threads
+
+REDUCTIONS = ("mean", "sum", "none")
+REDUCTION_CODES = {"none": 0, "mean": 1, "sum": 2}  # lossk_reduction in lossk.h
+BACKENDS = ("c", "numpy")
+_NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_backend(backend):
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+
+
+def check_reduction(reduction, allowed=REDUCTIONS):
+    if not isinstance(reduction, str) or reduction not in allowed:
+        raise ValueError(f"reduction must be one of {allowed}, got {reduction!r}")
+    return reduction
+
+
+def _contiguous(a, dtype):
+    """a as a native-endian, aligned, C-contiguous array of dtype (copies only if needed)."""
+    return np.require(a, dtype=dtype, requirements=("C", "A"))
+
+
+def as_pred(x, name):
+    """The prediction array and its compute dtype: float32/float64 as given,
+    float16 computed in float32; integer, bool, complex and others raise TypeError."""
+    a = np.asarray(x)
+    kind = a.dtype.kind
+    if kind != "f":
+        what = {"i": "integer", "u": "integer", "b": "bool", "c": "complex"}.get(kind, str(a.dtype))
+        raise TypeError(f"{name} must be a real floating-point array, got {what} dtype {a.dtype}")
+    if a.dtype.itemsize <= 4:
+        dtype = np.dtype(np.float32)
+    elif a.dtype.itemsize == 8:
+        dtype = np.dtype(np.float64)
+    else:
+        raise TypeError(f"{name} must be float16, float32 or float64, got {a.dtype}")
+    return _contiguous(a, dtype), dtype
+
+
+def as_real(x, name, dtype, shape=None):
+    """A real-valued input (target, weight) converted to the compute dtype."""
+    a = np.asarray(x)
+    if a.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {a.dtype}")
+    if shape is not None and a.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
+    return _contiguous(a, dtype)
+
+
+def as_index(x, name):
+    """Class indices: int32/int64 kept as they are (no conversion copy), other
+    integer dtypes converted to int64; floats, bools and others raise TypeError."""
+    a = np.asarray(x)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer class indices, got dtype {a.dtype}")
+    if a.dtype == np.int32 or a.dtype == np.int64:
+        return _contiguous(a, a.dtype.newbyteorder("="))
+    if a.dtype.kind == "u" and a.dtype.itemsize == 8 and a.size and a.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} holds values too large for a class index (max {a.max()})")
+    return _contiguous(a, np.int64)
+
+
+def check_scalar(value, name, low=None, high=None, low_open=False):
+    """A finite real scalar within [low, high] (or (low, high] with low_open)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
+    if isinstance(value, (bool, np.bool_)) or v != v:
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    if (low is not None and (v < low or (low_open and v == low))) or (high is not None and v > high):
+        lo = "(" if low_open else "["
+        raise ValueError(f"{name} must be in {lo}{low}, {high}], got {value!r}")
+    return v
+
+
+def check_int(value, name):
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int, got a bool")
+    try:
+        return int(np.int64(value)) if isinstance(value, np.integer) else int(value.__index__())
+    except (AttributeError, TypeError, OverflowError):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
+
+
+def grad_output(pred, dtype, return_grad, grad_out, inputs):
+    """The array that receives the gradient: grad_out (checked) or a new one.
+
+    grad_out must be a writeable, aligned, C-contiguous ndarray of pred's shape
+    and compute dtype. It may be pred itself (in place) but must not otherwise
+    overlap pred or any other input.
+    """
+    if not return_grad:
+        if grad_out is not None:
+            raise ValueError("grad_out was given but return_grad=False: pass return_grad=True")
+        return None
+    if grad_out is None:
+        return np.empty(pred.shape, dtype)
+    if not isinstance(grad_out, np.ndarray):
+        raise TypeError(f"grad_out must be a numpy.ndarray, got {type(grad_out).__name__}")
+    if grad_out.dtype != dtype:
+        raise TypeError(f"grad_out must have dtype {dtype} (the result dtype), got {grad_out.dtype}")
+    if grad_out.shape != pred.shape:
+        raise ValueError(f"grad_out must have shape {pred.shape}, got {grad_out.shape}")
+    flags = grad_out.flags
+    if not (flags.c_contiguous and flags.aligned and flags.writeable):
+        raise ValueError("grad_out must be writeable, aligned and C-contiguous")
+    for name, arr in inputs.items():
+        if arr is None or not np.may_share_memory(grad_out, arr):
+            continue
+        same = (name == "pred" and grad_out.__array_interface__["data"][0] == arr.__array_interface__["data"][0]
+                and grad_out.strides == arr.strides)
+        if not same:
+            raise ValueError(f"grad_out overlaps {name}: only grad_out=pred (the same array) may alias an input")
+    return grad_out
+
+
+def finish(loss, loss_none, grad, reduction, dtype, return_grad):
+    """The call's result: a scalar of the result dtype, or the per-sample array."""
+    out = loss_none if reduction == "none" else dtype.type(loss)
+    return (out, grad) if return_grad else out
+
+
+__all__ = ["REDUCTIONS", "REDUCTION_CODES", "check_backend", "check_reduction", "as_pred",
+           "as_real", "as_index", "check_scalar", "check_int", "grad_output", "finish",
+           "resolve_n_threads"]

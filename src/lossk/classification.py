@@ -1,0 +1,116 @@
+"""Classification losses: argument policy and dispatch to the C kernels.
+
+Each loss: `_prepare_<name>` validates and normalises the arguments (shared
+with the NumPy reference, so both raise the same errors), then the kernel or
+the reference writes into the same outputs.
+"""
+from types import SimpleNamespace
+
+import numpy as np
+
+from . import _kernels
+from ._checks import (REDUCTION_CODES, as_index, as_pred, as_real, check_backend, check_int,
+                      check_reduction, check_scalar, finish, grad_output, resolve_n_threads)
+from ._registry import register
+
+
+def _class_layout(logits, name="logits"):
+    """(n, c, inner) of a (C,), (N, C) or (N, C, d1, ..., dk) array."""
+    if logits.ndim == 0:
+        raise ValueError(f"{name} must have shape (C,), (N, C) or (N, C, d1, ..., dk), got a 0-d array")
+    if logits.ndim == 1:
+        return 1, logits.shape[0], 1
+    return logits.shape[0], logits.shape[1], int(np.prod(logits.shape[2:], dtype=np.int64))
+
+
+def _format_position(shape, flat):
+    return "[" + ", ".join(str(int(i)) for i in np.unravel_index(flat, shape)) + "]" if shape else "[]"
+
+
+def _prepare_cross_entropy(logits, target, weight, ignore_index, label_smoothing, reduction,
+                           return_grad, grad_out, n_threads, backend):
+    check_backend(backend)
+    check_reduction(reduction)
+    x, dtype = as_pred(logits, "logits")
+    n, c, inner = _class_layout(x)
+    sample_shape = () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
+    eps = check_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
+    ignore_index = check_int(ignore_index, "ignore_index")
+    t = np.asarray(target)
+    soft = t.dtype.kind == "f"
+    if soft:
+        if t.shape != x.shape:
+            raise ValueError(f"probability target must have the logits' shape {x.shape}, got {t.shape} "
+                             f"(class-index targets must be an integer array of shape {sample_shape})")
+        if ignore_index >= 0:
+            raise ValueError("ignore_index is not supported with probability targets "
+                             f"(got ignore_index={ignore_index})")
+        t = as_real(t, "target", dtype)
+    else:
+        t = as_index(t, "target")
+        if t.shape != sample_shape:
+            raise ValueError(f"target must have shape {sample_shape} for logits of shape {x.shape}, "
+                             f"got {t.shape}")
+    w = None if weight is None else as_real(weight, "weight", dtype)
+    if w is not None and w.shape != (c,):
+        raise ValueError(f"weight must have shape ({c},) (one per class), got {w.shape}")
+    grad = grad_output(x, dtype, return_grad, grad_out, {"pred": x, "target": t, "weight": w})
+    return SimpleNamespace(
+        x=x, dtype=dtype, n=n, c=c, inner=inner, sample_shape=sample_shape, target=t, soft=soft,
+        weight=w, ignore_index=ignore_index, eps=eps, reduction=reduction, return_grad=return_grad,
+        grad=grad, loss_none=np.empty(sample_shape, dtype) if reduction == "none" else None,
+        n_threads=resolve_n_threads(n_threads), backend=backend)
+
+
+def _target_range_error(p, position):
+    value = p.target.reshape(-1)[position]
+    return ValueError(f"target{_format_position(p.target.shape, position)} = {value} is not a class "
+                      f"index in [0, {p.c}) nor ignore_index ({p.ignore_index})")
+
+
+@register
+def cross_entropy(logits, target, *, weight=None, ignore_index=-100, label_smoothing=0.0,
+                  reduction="mean", return_grad=False, grad_out=None, n_threads=None, backend="c"):
+    r"""Softmax cross-entropy, = ``torch.nn.functional.cross_entropy``.
+
+    With ``p = softmax(logits)`` over the class axis (axis 1, or 0 for 1-D logits)
+    and ``lse = log(sum_k exp(x_k))``, per sample:
+
+    * class-index target ``y``: ``(1 - eps) * w[y] * (lse - x[y]) + eps/C * sum_k w[k] * (lse - x[k])``;
+      samples with ``y == ignore_index`` contribute 0. ``"mean"`` divides the sum by
+      ``sum of w[y]`` over the non-ignored samples (NaN if there are none, as torch).
+    * probability target ``t`` (float, logits' shape): ``t' = (1 - eps) t + eps/C``,
+      ``sum_k w[k] t'[k] (lse - x[k])``; ``"mean"`` divides by the number of samples.
+
+    Parameters
+    ----------
+    logits : array_like, (C,), (N, C) or (N, C, d1, ..., dk), float16/32/64
+    target : int32/int64 class indices of shape (), (N,) or (N, d1, ..., dk), or
+        probabilities of the logits' shape
+    weight : (C,) class weights, optional
+    ignore_index : int, class-index targets only
+    label_smoothing : float in [0, 1]
+    reduction : "mean", "sum" or "none"
+    return_grad : also return d(loss)/d(logits) (of the summed losses for "none")
+    grad_out : array receiving the gradient (may be ``logits`` itself)
+    n_threads : int, default ``lossk.get_num_threads()``
+    backend : "c" (kernel) or "numpy" (``lossk.reference.cross_entropy``)
+    """
+    p = _prepare_cross_entropy(logits, target, weight, ignore_index, label_smoothing, reduction,
+                               return_grad, grad_out, n_threads, backend)
+    if p.backend == "numpy":
+        from .reference.classification import cross_entropy_prepared
+        return cross_entropy_prepared(p)
+    flat = lambda a: None if a is None else a.reshape(-1)
+    code = REDUCTION_CODES[p.reduction]
+    if p.soft:
+        loss = _kernels.cross_entropy_soft(flat(p.x), flat(p.target), p.weight, flat(p.loss_none),
+                                           flat(p.grad), p.n, p.c, p.inner, p.eps, code, p.n_threads)
+    else:
+        try:
+            loss = _kernels.cross_entropy(flat(p.x), flat(p.target), p.weight, flat(p.loss_none),
+                                          flat(p.grad), p.n, p.c, p.inner, p.ignore_index, p.eps,
+                                          code, p.n_threads)
+        except _kernels.TargetIndexError as e:
+            raise _target_range_error(p, e.position) from None
+    return finish(loss, p.loss_none, p.grad, p.reduction, p.dtype, p.return_grad)
