@@ -87,23 +87,29 @@ LOSSK_INLINE double lossk_exp(double x) {
    (p - q) / (p + q) = tan(atan(p/q) - pi/4) past tan(pi/8): one division,
    |t| <= tan(pi/8). atan(t) = t + t z P(z), z = t^2, P the degree-4 minimax
    fit of (atan(t)/t - 1)/z on that range (0.55 ulp); then pi/4 added back,
-   pi/2 - r when |y| > |x|, and the sign. Max error 2.7 ulp (measured
-   over 2e7 quotients spanning 12 decades). */
+   pi/2 - r when |y| > |x|, and the sign. Max error 2.7 ulp (measured over 2e7
+   quotients spanning 12 decades).
+   Written for GCC's vectorizer: p and q are selected by one comparison (a NaN
+   in either input ends up in t); the reduction multiplies by m in {0, 1}
+   instead of selecting the quotient's operands, which GCC turns into two
+   divisions and a selection. */
 LOSSK_INLINE float lossk_atan_divf(float y, float x) {
     const float ay = fabsf(y), ax = fabsf(x);
-    const int swap = !(ay <= ax);                  /* NaN swaps: q is the NaN */
-    const float p = swap ? ax : ay, q = swap ? ay : ax;
-    const int shift = p > 0.41421356237f * q;
-    const float t = (shift ? p - q : p) / (shift ? p + q : q);
+    const int y_small = ay < ax;
+    const float p = y_small ? ay : ax, q = y_small ? ax : ay;
+    const float base = y_small ? 0.0f : 1.57079632679489662f, dir = y_small ? 1.0f : -1.0f;
+    /* m = 1 past tan(pi/8): t = (p - m q) / (q + m p); the numerator's q is
+       clamped to finite so that m q is 0 for q = inf (a NaN stays NaN) */
+    const float m = p > 0.41421356237f * q ? 1.0f : 0.0f;
+    const float qf = q > 3.40282347e38f ? 3.40282347e38f : q;
+    const float t = (p - m * qf) / (q + m * p);
     const float z = t * t;
     float poly = -0.06451928f;
     poly = poly * z + 0.10743731f;
     poly = poly * z - 0.14263956f;
     poly = poly * z + 0.1999954f;
     poly = poly * z - 0.3333333f;
-    float r = t + t * (z * poly);
-    r = shift ? r + 0.785398163397448310f : r;
-    r = swap ? 1.57079632679489662f - r : r;
+    const float r = base + dir * ((t + t * (z * poly)) + m * 0.785398163397448310f);
     return copysignf(r, y) * copysignf(1.0f, x);   /* (signbit does not vectorize) */
 }
 
@@ -111,10 +117,12 @@ LOSSK_INLINE float lossk_atan_divf(float y, float x) {
    polynomial (1 ulp on the reduced range); max error 2.5 ulp. */
 LOSSK_INLINE double lossk_atan_div(double y, double x) {
     const double ay = fabs(y), ax = fabs(x);
-    const int swap = !(ay <= ax);
-    const double p = swap ? ax : ay, q = swap ? ay : ax;
-    const int shift = p > 0.41421356237309505 * q;
-    const double t = (shift ? p - q : p) / (shift ? p + q : q);
+    const int y_small = ay < ax;
+    const double p = y_small ? ay : ax, q = y_small ? ax : ay;
+    const double base = y_small ? 0.0 : 1.57079632679489661923, dir = y_small ? 1.0 : -1.0;
+    const double m = p > 0.41421356237309505 * q ? 1.0 : 0.0;
+    const double qf = q > 1.7976931348623157e308 ? 1.7976931348623157e308 : q;
+    const double t = (p - m * qf) / (q + m * p);
     const double z = t * t;
     double poly = -0.01917688711906226;
     poly = poly * z + 0.03923165829558719;
@@ -127,9 +135,7 @@ LOSSK_INLINE double lossk_atan_div(double y, double x) {
     poly = poly * z - 0.14285714284666542;
     poly = poly * z + 0.1999999999999552;
     poly = poly * z - 0.3333333333333333;
-    double r = t + t * (z * poly);
-    r = shift ? r + 0.78539816339744830962 : r;
-    r = swap ? 1.57079632679489661923 - r : r;
+    const double r = base + dir * ((t + t * (z * poly)) + m * 0.78539816339744830962);
     return copysign(r, y) * copysign(1.0, x);
 }
 
