@@ -131,6 +131,133 @@ LOSSK_API lossk_status lossk_cross_entropy_soft_f64(
     lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
     int n_threads);
 
+/*
+ * The IoU family of box-regression losses. pred and target: n boxes of 4
+ * values in `format`; the gradient (n x 4, may be NULL or equal pred) is
+ * w.r.t. pred in that same format. Per pair, in corners (x1, y1, x2, y2):
+ *   w, h the sizes; I = iw ih where the intersection extents iw, ih are both
+ *   > 0, else 0; U = w h + wg hg - I; IoU = I / (U + eps);
+ *   cw, ch the size of the smallest enclosing box; rho^2 = dx^2 + dy^2 the
+ *   squared distance of the centres.
+ * MEAN divides by n (the mean of no boxes is 0, as torchvision). Values and
+ * gradients are finite for every finite input (zero-size, identical,
+ * coincident, inverted boxes): where torch would divide by zero, the
+ * reciprocal is taken as 0 (see the per-loss notes). Subgradients are torch
+ * autograd's through the torchvision formulas (max/min ties share 1/2).
+ */
+typedef enum lossk_box_format {
+    LOSSK_BOX_XYXY = 0,   /* x1, y1, x2, y2 */
+    LOSSK_BOX_XYWH = 1,   /* x1, y1, w, h */
+    LOSSK_BOX_CXCYWH = 2  /* centre x, centre y, w, h */
+} lossk_box_format;
+
+/* 1 - IoU. */
+LOSSK_API lossk_status lossk_iou_loss_f32(
+    const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
+    lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads);
+LOSSK_API lossk_status lossk_iou_loss_f64(
+    const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
+    lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads);
+
+/* GIoU (= torchvision generalized_box_iou_loss): 1 - IoU + (C - U)/(C + eps),
+   C = cw ch. */
+LOSSK_API lossk_status lossk_giou_loss_f32(
+    const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
+    lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads);
+LOSSK_API lossk_status lossk_giou_loss_f64(
+    const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
+    lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads);
+
+/* DIoU (= torchvision distance_box_iou_loss): 1 - IoU + rho^2/(cw^2 + ch^2 + eps). */
+LOSSK_API lossk_status lossk_diou_loss_f32(
+    const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
+    lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads);
+LOSSK_API lossk_status lossk_diou_loss_f64(
+    const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
+    lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads);
+
+/* CIoU's trade-off weight alpha (a constant for the gradient in both). */
+typedef enum lossk_ciou_alpha {
+    LOSSK_CIOU_ALPHA_TORCHVISION = 0, /* v / (1 - IoU + v + eps) */
+    LOSSK_CIOU_ALPHA_YOLO = 1         /* v / (v - IoU + (1 + eps)), YOLOv5 / ultralytics */
+} lossk_ciou_alpha;
+
+/* CIoU (= torchvision complete_box_iou_loss): DIoU + alpha v,
+   v = 4/pi^2 (atan(wg/hg) - atan(w/h))^2. A box with w = h = 0 has
+   atan(w/h) = 0 and no gradient through it (torch: NaN); at h = 0 the
+   gradient is the finite limit h/(w^2+h^2), -w/(w^2+h^2) (torch: NaN). */
+LOSSK_API lossk_status lossk_ciou_loss_f32(
+    const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
+    lossk_ciou_alpha alpha, lossk_reduction reduction, double *loss_out, float *loss_none,
+    float *grad, int n_threads);
+LOSSK_API lossk_status lossk_ciou_loss_f64(
+    const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
+    lossk_ciou_alpha alpha, lossk_reduction reduction, double *loss_out, double *loss_none,
+    double *grad, int n_threads);
+
+/* EIoU (Zhang et al. 2021): 1 - IoU + rho^2/(cw^2 + ch^2 + eps)
+   + (w - wg)^2/(cw^2 + eps) + (h - hg)^2/(ch^2 + eps). focal_gamma > 0 gives
+   Focal-EIoU, IoU^gamma times that, IoU^gamma a constant for the gradient;
+   0 gives EIoU. */
+LOSSK_API lossk_status lossk_eiou_loss_f32(
+    const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
+    double focal_gamma, lossk_reduction reduction, double *loss_out, float *loss_none,
+    float *grad, int n_threads);
+LOSSK_API lossk_status lossk_eiou_loss_f64(
+    const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
+    double focal_gamma, lossk_reduction reduction, double *loss_out, double *loss_none,
+    double *grad, int n_threads);
+
+/* SIoU (Gevorgyan 2022): 1 - IoU + (Delta + Omega)/2 with
+   Lambda = 1 - 2 sin^2(arcsin(x) - pi/4) = 2 |dx| |dy| / rho^2 (0 when the
+   centres coincide), gamma = 2 - Lambda,
+   Delta = sum over x, y of 1 - exp(-gamma d^2/(c^2 + eps)) (c = cw, ch),
+   Omega = sum over w, h of (1 - exp(-|w - wg| / max(w, wg, eps)))^theta.
+   theta >= 1. Nothing is constant for the gradient. */
+LOSSK_API lossk_status lossk_siou_loss_f32(
+    const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
+    double theta, lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+    int n_threads);
+LOSSK_API lossk_status lossk_siou_loss_f64(
+    const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
+    double theta, lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+    int n_threads);
+
+/* Wise-IoU (Tong et al. 2023). v1: R (1 - IoU), R = exp(min(rho^2/D, 1)),
+   D = cw^2 + ch^2 + eps a constant for the gradient (rho^2/D < 1 for valid
+   boxes; the clamp keeps inverted boxes finite).
+   mean_iou_loss NULL: v1. Otherwise v3 with explicit state: if momentum > 0
+   (training), first *mean_iou_loss = (1 - momentum) *mean_iou_loss
+   + momentum * (mean of 1 - IoU over the batch); then each pair's v1 loss is
+   multiplied by r = beta / (delta alpha^(beta - delta)),
+   beta = (1 - IoU) / *mean_iou_loss, r a constant for the gradient.
+   Requires *mean_iou_loss >= 0, momentum in [0, 1], alpha > 0, delta > 0. */
+LOSSK_API lossk_status lossk_wiou_loss_f32(
+    const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
+    double *mean_iou_loss, double momentum, double alpha, double delta,
+    lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads);
+LOSSK_API lossk_status lossk_wiou_loss_f64(
+    const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
+    double *mean_iou_loss, double momentum, double alpha, double delta,
+    lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads);
+
+/* Pairwise IoU of boxes1 (n x 4) and boxes2 (m x 4) into out (n x m,
+   row-major): = torchvision box_iou (I / U, no eps: 0/0 is NaN as there). */
+LOSSK_API lossk_status lossk_box_iou_f32(
+    const float *boxes1, int64_t n, const float *boxes2, int64_t m, lossk_box_format format,
+    float *out, int n_threads);
+LOSSK_API lossk_status lossk_box_iou_f64(
+    const double *boxes1, int64_t n, const double *boxes2, int64_t m, lossk_box_format format,
+    double *out, int n_threads);
+/* = torchvision generalized_box_iou: IoU - (C - U)/C, C the enclosing box's
+   area with its sides clamped at 0. */
+LOSSK_API lossk_status lossk_generalized_box_iou_f32(
+    const float *boxes1, int64_t n, const float *boxes2, int64_t m, lossk_box_format format,
+    float *out, int n_threads);
+LOSSK_API lossk_status lossk_generalized_box_iou_f64(
+    const double *boxes1, int64_t n, const double *boxes2, int64_t m, lossk_box_format format,
+    double *out, int n_threads);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
