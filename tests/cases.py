@@ -14,6 +14,26 @@ def _cross_entropy(rng, dtype):
     return (x, t), dict(weight=rng.random(11).astype(dtype), label_smoothing=0.1)
 
 
+def _boxes(rng, dtype, n=29):
+    """n valid xyxy predictions and overlapping targets."""
+    xy = rng.uniform(0, 50, (n, 2))
+    pred = np.concatenate([xy, xy + rng.uniform(1, 20, (n, 2))], axis=1)
+    target = pred + rng.normal(0, 3, (n, 4))
+    target[:, 2:] = np.maximum(target[:, 2:], target[:, :2] + 0.5)
+    return pred.astype(dtype), target.astype(dtype)
+
+
+def _box_case(**kwargs):
+    return lambda rng, dtype: (_boxes(rng, dtype), dict(kwargs))
+
+
 CASES = {
     "cross_entropy": _cross_entropy,
+    "iou_loss": _box_case(),
+    "giou_loss": _box_case(box_format="xyxy"),
+    "diou_loss": _box_case(),
+    "ciou_loss": _box_case(alpha="yolo"),
+    "eiou_loss": _box_case(focal_gamma=0.5),
+    "siou_loss": _box_case(theta=4.0),
+    "wiou_loss": _box_case(),
 }

@@ -27,6 +27,9 @@ def check_reduction(reduction, allowed=REDUCTIONS):
 
 def _contiguous(a, dtype):
     """a as a native-endian, aligned, C-contiguous array of dtype (copies only if needed)."""
+    flags = a.flags
+    if a.dtype == dtype and flags.c_contiguous and flags.aligned:   # fast path: np.require costs ~1 us
+        return a
     return np.require(a, dtype=dtype, requirements=("C", "A"))
 
 

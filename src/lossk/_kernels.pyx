@@ -57,6 +57,28 @@ cdef extern from "lossk.h" nogil:
         lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
         int n_threads)
 
+    ctypedef enum lossk_box_format:
+        pass
+    ctypedef enum lossk_ciou_alpha:
+        pass
+    lossk_status lossk_iou_loss_f32(const float *pred, const float *target, int64_t n, lossk_box_format format, double eps, lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
+    lossk_status lossk_iou_loss_f64(const double *pred, const double *target, int64_t n, lossk_box_format format, double eps, lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
+    lossk_status lossk_giou_loss_f32(const float *pred, const float *target, int64_t n, lossk_box_format format, double eps, lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
+    lossk_status lossk_giou_loss_f64(const double *pred, const double *target, int64_t n, lossk_box_format format, double eps, lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
+    lossk_status lossk_diou_loss_f32(const float *pred, const float *target, int64_t n, lossk_box_format format, double eps, lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
+    lossk_status lossk_diou_loss_f64(const double *pred, const double *target, int64_t n, lossk_box_format format, double eps, lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
+    lossk_status lossk_ciou_loss_f32(const float *pred, const float *target, int64_t n, lossk_box_format format, double eps, lossk_ciou_alpha alpha, lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
+    lossk_status lossk_ciou_loss_f64(const double *pred, const double *target, int64_t n, lossk_box_format format, double eps, lossk_ciou_alpha alpha, lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
+    lossk_status lossk_eiou_loss_f32(const float *pred, const float *target, int64_t n, lossk_box_format format, double eps, double focal_gamma, lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
+    lossk_status lossk_eiou_loss_f64(const double *pred, const double *target, int64_t n, lossk_box_format format, double eps, double focal_gamma, lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
+    lossk_status lossk_siou_loss_f32(const float *pred, const float *target, int64_t n, lossk_box_format format, double eps, double theta, lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
+    lossk_status lossk_siou_loss_f64(const double *pred, const double *target, int64_t n, lossk_box_format format, double eps, double theta, lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
+    lossk_status lossk_wiou_loss_f32(const float *pred, const float *target, int64_t n, lossk_box_format format, double eps, double *mean_iou_loss, double momentum, double alpha, double delta, lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
+    lossk_status lossk_wiou_loss_f64(const double *pred, const double *target, int64_t n, lossk_box_format format, double eps, double *mean_iou_loss, double momentum, double alpha, double delta, lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
+    lossk_status lossk_box_iou_f32(const float *boxes1, int64_t n, const float *boxes2, int64_t m, lossk_box_format format, float *out, int n_threads)
+    lossk_status lossk_box_iou_f64(const double *boxes1, int64_t n, const double *boxes2, int64_t m, lossk_box_format format, double *out, int n_threads)
+    lossk_status lossk_generalized_box_iou_f32(const float *boxes1, int64_t n, const float *boxes2, int64_t m, lossk_box_format format, float *out, int n_threads)
+    lossk_status lossk_generalized_box_iou_f64(const double *boxes1, int64_t n, const double *boxes2, int64_t m, lossk_box_format format, double *out, int n_threads)
 
 class TargetIndexError(ValueError):
     """A class index outside [0, C) that is not ignore_index; `.position` is
@@ -134,6 +156,94 @@ def cross_entropy_soft(const floating[::1] logits, const floating[::1] target,
                 <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads)
     check_status(status, -1)
     return loss
+
+
+# The box losses without state; `option` of box_loss is CIoU's alpha mode
+# (0 torchvision, 1 yolo), EIoU's focal_gamma (0: none) or SIoU's theta.
+cdef enum box_kind:
+    BOX_IOU, BOX_GIOU, BOX_DIOU, BOX_CIOU, BOX_EIOU, BOX_SIOU
+
+BOX_KINDS = {"iou": BOX_IOU, "giou": BOX_GIOU, "diou": BOX_DIOU, "ciou": BOX_CIOU,
+             "eiou": BOX_EIOU, "siou": BOX_SIOU}
+
+
+def box_loss(int kind, const floating[::1] pred, const floating[::1] target,
+             floating[::1] loss_none, floating[::1] grad, int64_t n, int box_format,
+             double eps, double option, int reduction, int n_threads):
+    """An IoU-family loss over n boxes; returns the reduced loss."""
+    cdef double loss = 0.0
+    cdef lossk_status status = LOSSK_ERR_INVALID_ARGUMENT
+    cdef lossk_box_format fmt = <lossk_box_format>box_format
+    cdef lossk_reduction red = <lossk_reduction>reduction
+    with nogil:
+        if floating is float:
+            if kind == BOX_IOU:
+                status = lossk_iou_loss_f32(cptr(pred), cptr(target), n, fmt, eps, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+            elif kind == BOX_GIOU:
+                status = lossk_giou_loss_f32(cptr(pred), cptr(target), n, fmt, eps, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+            elif kind == BOX_DIOU:
+                status = lossk_diou_loss_f32(cptr(pred), cptr(target), n, fmt, eps, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+            elif kind == BOX_CIOU:
+                status = lossk_ciou_loss_f32(cptr(pred), cptr(target), n, fmt, eps, <lossk_ciou_alpha><int>option, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+            elif kind == BOX_EIOU:
+                status = lossk_eiou_loss_f32(cptr(pred), cptr(target), n, fmt, eps, option, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+            elif kind == BOX_SIOU:
+                status = lossk_siou_loss_f32(cptr(pred), cptr(target), n, fmt, eps, option, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+        else:
+            if kind == BOX_IOU:
+                status = lossk_iou_loss_f64(cptr(pred), cptr(target), n, fmt, eps, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+            elif kind == BOX_GIOU:
+                status = lossk_giou_loss_f64(cptr(pred), cptr(target), n, fmt, eps, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+            elif kind == BOX_DIOU:
+                status = lossk_diou_loss_f64(cptr(pred), cptr(target), n, fmt, eps, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+            elif kind == BOX_CIOU:
+                status = lossk_ciou_loss_f64(cptr(pred), cptr(target), n, fmt, eps, <lossk_ciou_alpha><int>option, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+            elif kind == BOX_EIOU:
+                status = lossk_eiou_loss_f64(cptr(pred), cptr(target), n, fmt, eps, option, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+            elif kind == BOX_SIOU:
+                status = lossk_siou_loss_f64(cptr(pred), cptr(target), n, fmt, eps, option, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+    check_status(status, -1)
+    return loss
+
+
+def wiou_loss(const floating[::1] pred, const floating[::1] target, floating[::1] loss_none,
+              floating[::1] grad, int64_t n, int box_format, double eps, bint v3,
+              double mean_iou_loss, double momentum, double alpha, double delta,
+              int reduction, int n_threads):
+    """Wise-IoU v1 (v3 false) or v3; returns (reduced loss, running mean after the call)."""
+    cdef double loss = 0.0
+    cdef double mean = mean_iou_loss
+    cdef double *mean_ptr = &mean if v3 else NULL
+    cdef lossk_status status
+    with nogil:
+        if floating is float:
+            status = lossk_wiou_loss_f32(cptr(pred), cptr(target), n, <lossk_box_format>box_format, eps,
+                                         mean_ptr, momentum, alpha, delta, <lossk_reduction>reduction,
+                                         &loss, mptr(loss_none), mptr(grad), n_threads)
+        else:
+            status = lossk_wiou_loss_f64(cptr(pred), cptr(target), n, <lossk_box_format>box_format, eps,
+                                         mean_ptr, momentum, alpha, delta, <lossk_reduction>reduction,
+                                         &loss, mptr(loss_none), mptr(grad), n_threads)
+    check_status(status, -1)
+    return loss, mean
+
+
+def box_iou(const floating[::1] boxes1, const floating[::1] boxes2, floating[::1] out,
+            int64_t n, int64_t m, int box_format, bint generalized, int n_threads):
+    """Pairwise (generalized) IoU of n and m boxes into out (n x m)."""
+    cdef lossk_status status
+    with nogil:
+        if floating is float:
+            if generalized:
+                status = lossk_generalized_box_iou_f32(cptr(boxes1), n, cptr(boxes2), m, <lossk_box_format>box_format, mptr(out), n_threads)
+            else:
+                status = lossk_box_iou_f32(cptr(boxes1), n, cptr(boxes2), m, <lossk_box_format>box_format, mptr(out), n_threads)
+        else:
+            if generalized:
+                status = lossk_generalized_box_iou_f64(cptr(boxes1), n, cptr(boxes2), m, <lossk_box_format>box_format, mptr(out), n_threads)
+            else:
+                status = lossk_box_iou_f64(cptr(boxes1), n, cptr(boxes2), m, <lossk_box_format>box_format, mptr(out), n_threads)
+    check_status(status, -1)
 
 
 def build_info():
