@@ -8,6 +8,15 @@
  *     dloss/dx_k = p_k ((1-eps) w_y + (eps/C) W) - (1-eps) w_y [k=y] - (eps/C) w_k
  *   probability target t, t' = (1-eps) t + eps/C:
  *     loss = sum_k w_k t'_k (lse - x_k),   dloss/dx_k = p_k sum_j w_j t'_j - w_k t'_k
+ *   softmax focal (index target, eps = 0, alpha as w): with ce = lse - x_y,
+ *   q = 1 - p_y = -expm1(-ce) (no cancellation as p_y -> 1):
+ *     loss = w_y q^g ce,   dloss/dx_k = s (p_k - [k=y]),
+ *     s = w_y (q^g + g p_y q^(g-1) ce) = w_y q^g (1 + g p_y r),  r = ce / q,
+ *   r -> 1 as ce -> 0 (and r = 1 at ce = 0), so s has no 0 * inf for any
+ *   g >= 0, p_y -> 1 included; p_y r = 0 at p_y = 0 (ce = inf). The focal
+ *   row is the cross-entropy row with the factors q^g and q^g (1 + g p_y r)
+ *   on its loss and gradient coefficient; g = 0 skips them, so it gives the
+ *   bits of cross-entropy with weight = alpha.
  * A row is read from memory once: per chunk of CE_CHUNK classes the max m_j,
  * s_j = sum exp(x - m_j) (the exps kept, in the gradient row or a per-thread
  * buffer) and the smoothing sums; the chunks then give
@@ -17,6 +26,7 @@
  */
 #ifndef LOSSK_TEMPLATE_PASS
 
+#include <float.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -51,6 +61,7 @@ typedef struct ce_args {
     const void *weight;        /* c weights or NULL */
     int64_t ignore_index;
     double eps;                /* label smoothing */
+    double gamma;              /* focal exponent; 0: plain cross-entropy */
     double scale;              /* gradient scale: 1/denominator for mean, else 1 */
     double weight_total;       /* sum of the weights (c without weights) */
     void *loss_rows;           /* per-sample losses (n x inner) or NULL */
@@ -68,37 +79,15 @@ typedef struct ce_kernels {
     lossk_block_fn spatial_block;  /* inner > 1: items are (sample, tile) */
     void (*chunk_stats)(const ce_args *, const void *x, const void *t, int64_t k0, int64_t len,
                         void *e, ce_chunk *st);
-    double (*row_finish)(const ce_args *, ce_chunk *st, int64_t k_chunks, double x_y, double w_y);
+    double (*row_finish)(const ce_args *, ce_chunk *st, int64_t k_chunks, double x_y, double *w_y);
     void (*chunk_grad)(const ce_args *, void *e, const void *t, int64_t k0, int64_t len,
-                       double f, int64_t y, double w_y);
+                       double f, int64_t y, double target_coef);
 } ce_kernels;
 
 #define LOSSK_TEMPLATE_FILE "cross_entropy.c"
 #include "multiarch.h"
 
 #define CE_KERNELS(sfx) LOSSK_SELECT(ce_kernels_##sfx)
-
-/* Validates class indices and sums w[y] over the non-ignored samples (the
-   mean's denominator, needed before the gradient is written). */
-typedef struct ce_target_args {
-    const void *target; lossk_index_type type; int64_t c, ignore_index;
-    const void *weight; int weight_f64;
-} ce_target_args;
-
-static int64_t ce_target_block(const void *ctx, int64_t begin, int64_t end, double *acc, void *scratch) {
-    const ce_target_args *a = (const ce_target_args *)ctx;
-    (void)scratch;
-    double total = 0.0;
-    for (int64_t i = begin; i < end; i++) {
-        int64_t y = lossk__load_index(a->target, a->type, i);
-        if (y == a->ignore_index) continue;
-        if (y < 0 || y >= a->c) return i;
-        if (!a->weight) total += 1.0;
-        else total += a->weight_f64 ? ((const double *)a->weight)[y] : (double)((const float *)a->weight)[y];
-    }
-    acc[0] = total;
-    return -1;
-}
 
 /* Rows fewer than threads, long rows: threads share each row's chunks.
    Same chunk kernels and the same per-block loss sums as the rows mode, so
@@ -147,8 +136,8 @@ static lossk_status ce_split_rows(const ce_args *a, const ce_kernels *kern, size
     if (alloc_failed) { free(st); free(xw); free(y); return LOSSK_ERR_NO_MEMORY; }
     double total = 0.0, block_sum = 0.0;  /* grouped as the rows mode's blocks */
     for (int64_t r = 0; r < n; r++) {
-        const double loss = y[r] == IGNORED ? 0.0
-                          : kern->row_finish(a, st + r * k_chunks, k_chunks, xw[2 * r], xw[2 * r + 1]);
+        const double loss = y[r] == IGNORED ? 0.0  /* xw[2r+1] becomes the target coefficient */
+                          : kern->row_finish(a, st + r * k_chunks, k_chunks, xw[2 * r], &xw[2 * r + 1]);
         if (a->loss_rows) {
             if (elem == 8) ((double *)a->loss_rows)[r] = loss;
             else ((float *)a->loss_rows)[r] = (float)loss;
@@ -178,17 +167,15 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
                            lossk_reduction reduction, double *loss_out,
                            int n_threads, int64_t *bad_index) {
     const int64_t n = a->n, c = a->c, inner = a->inner;
-    if (n < 0 || c < 0 || inner < 1 || !(a->eps >= 0.0 && a->eps <= 1.0) ||
-        (reduction != LOSSK_REDUCTION_NONE && reduction != LOSSK_REDUCTION_MEAN &&
-         reduction != LOSSK_REDUCTION_SUM) ||
-        (a->target && a->target_type != LOSSK_INDEX_INT32 && a->target_type != LOSSK_INDEX_INT64))
+    lossk_status status = lossk__check_class_args(n, c, inner, reduction, a->x,
+                                                  a->target ? a->target : a->soft,
+                                                  a->target ? a->target_type : LOSSK_INDEX_INT64,
+                                                  loss_out, a->loss_rows);
+    if (status != LOSSK_OK) return status;
+    if (!(a->eps >= 0.0 && a->eps <= 1.0) || !(a->gamma >= 0.0 && a->gamma <= DBL_MAX) ||
+        (a->gamma > 0.0 && (a->soft || a->eps > 0.0)))
         return LOSSK_ERR_INVALID_ARGUMENT;
-    if (c > 0 && n > INT64_MAX / c / inner) return LOSSK_ERR_INVALID_ARGUMENT;
     const int64_t samples = n * inner, elems = samples * c;
-    if ((elems > 0 && !a->x) || (samples > 0 && !a->target && !a->soft) ||
-        (reduction == LOSSK_REDUCTION_NONE && samples > 0 && !a->loss_rows) ||
-        (reduction != LOSSK_REDUCTION_NONE && !loss_out))
-        return LOSSK_ERR_INVALID_ARGUMENT;
     if (bad_index) *bad_index = -1;
     if (reduction != LOSSK_REDUCTION_NONE) a->loss_rows = NULL;
 
@@ -204,17 +191,9 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
        targets), the number of samples (probability targets). */
     double denom = (double)samples;
     if (a->target) {
-        ce_target_args ta = {a->target, a->target_type, c, a->ignore_index, a->weight, elem == 8};
-        const int64_t tblock = 16384;
-        const int64_t tblocks = samples > 0 ? (samples - 1) / tblock + 1 : 0;
-        int64_t first_bad = -1;
-        lossk_status s = lossk__run_blocks(samples, tblock, lossk__threads_for(n_threads, samples, tblocks),
-                                           1, 0, ce_target_block, &ta, &denom, &first_bad);
+        lossk_status s = lossk__class_targets(a->target, a->target_type, samples, c, 1, a->ignore_index,
+                                              a->weight, elem == 8, n_threads, &denom, bad_index);
         if (s != LOSSK_OK) return s;
-        if (first_bad >= 0) {
-            if (bad_index) *bad_index = first_bad;
-            return LOSSK_ERR_TARGET_RANGE;
-        }
     }
     a->scale = reduction == LOSSK_REDUCTION_MEAN ? 1.0 / denom : 1.0;
 
@@ -280,6 +259,18 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
         a.x = logits; a.n = n; a.c = c; a.inner = inner; a.soft = target_probs;                    \
         a.weight = class_weight; a.eps = label_smoothing; a.loss_rows = loss_none; a.grad = grad;  \
         return ce_run(&a, CE_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, NULL);       \
+    }                                                                                              \
+    lossk_status lossk_softmax_focal_loss_##sfx(                                                   \
+        const T *logits, int64_t n, int64_t c, int64_t inner, const void *target,                 \
+        lossk_index_type target_type, const T *alpha, double gamma, int64_t ignore_index,         \
+        lossk_reduction reduction, double *loss_out, T *loss_none, T *grad, int n_threads,        \
+        int64_t *bad_index) {                                                                      \
+        ce_args a;                                                                                 \
+        memset(&a, 0, sizeof a);                                                                   \
+        a.x = logits; a.n = n; a.c = c; a.inner = inner; a.target = target;                        \
+        a.target_type = target_type; a.weight = alpha; a.ignore_index = ignore_index;              \
+        a.gamma = gamma; a.loss_rows = loss_none; a.grad = grad;                                   \
+        return ce_run(&a, CE_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, bad_index);  \
     }
 CE_ENTRY(f32, float)
 CE_ENTRY(f64, double)
@@ -329,9 +320,11 @@ static LOSSK_NOINLINE void LOSSK_FN(ce_chunk_stats)(const ce_args *a, const void
 }
 
 /* Combines a row's chunks: returns the row loss, stores each chunk's
-   gradient factor. x_y, w_y: the target's logit and weight (index targets). */
+   gradient factor. x_y: the target's logit; *w_y: its weight on entry, on
+   return the coefficient of -[k=y] in the gradient (scale included). Index
+   targets only; unused for probability targets. */
 static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk *st, int64_t k_chunks,
-                                                    double x_y, double w_y) {
+                                                    double x_y, double *w_y) {
     double big_m = st[0].m;
     for (int64_t j = 1; j < k_chunks; j++) big_m = st[j].m > big_m ? st[j].m : big_m;
     double s = 0.0;
@@ -348,9 +341,21 @@ static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk 
         coef = wt_total;
     } else {
         const double keep = 1.0 - a->eps, spread = a->eps / (double)a->c;
-        loss = keep * w_y * (lse - x_y);
+        double target_coef = keep * *w_y;
+        loss = target_coef * (lse - x_y);
+        *w_y = a->scale * keep * *w_y;
+        if (a->gamma != 0.0) {  /* focal (eps = 0): see the top of the file */
+            const double ce = lse - x_y, em = expm1(-ce);
+            const double q = -em, p = 1.0 + em;  /* p's absolute error ~1e-16 is harmless in 1 + g p r */
+            const double qg = a->gamma == 2.0 ? q * q : pow(q, a->gamma);
+            const double pr = p > 0.0 ? (ce > 0.0 ? p * ce / q : 1.0) : 0.0;
+            const double factor = qg * (1.0 + a->gamma * pr);
+            loss *= qg;
+            target_coef *= factor;
+            *w_y *= factor;
+        }
         if (a->eps > 0.0) loss += spread * smooth;
-        coef = keep * w_y + spread * a->weight_total;
+        coef = target_coef + spread * a->weight_total;
     }
     for (int64_t j = 0; j < k_chunks; j++) st[j].f = a->scale * coef * exp(st[j].m - big_m) / s;
     return loss;
@@ -359,7 +364,7 @@ static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk 
 /* Gradient of classes [k0, k0+len) in place over the cached exps e. */
 static LOSSK_NOINLINE void LOSSK_FN(ce_chunk_grad)(const ce_args *a, void *ev, const void *tv,
                                                   int64_t k0, int64_t len, double fd,
-                                                  int64_t y, double w_y) {
+                                                  int64_t y, double target_coef) {
     real *e = (real *)ev;
     const real f = (real)fd;
     const real *w = a->weight ? (const real *)a->weight + k0 : NULL;
@@ -378,7 +383,7 @@ static LOSSK_NOINLINE void LOSSK_FN(ce_chunk_grad)(const ce_args *a, void *ev, c
     } else {
         for (int64_t k = 0; k < len; k++) e[k] = e[k] * f;
     }
-    if (y >= k0 && y < k0 + len) e[y - k0] -= (real)(a->scale * (1.0 - a->eps) * w_y);
+    if (y >= k0 && y < k0 + len) e[y - k0] -= (real)target_coef;
 }
 
 /* Rows [0, nrows) of a contiguous (nrows x c) matrix. Returns the sum of the
@@ -416,7 +421,7 @@ static double LOSSK_FN(ce_rows)(const ce_args *a, const real *x, const void *tar
             real *e = !gr ? buf : nt ? buf + k0 : gr + k0;
             LOSSK_FN(ce_chunk_stats)(a, xr, tr, k0, len, e, &st[j]);
         }
-        loss = LOSSK_FN(ce_row_finish)(a, st, k_chunks, x_y, w_y);
+        loss = LOSSK_FN(ce_row_finish)(a, st, k_chunks, x_y, &w_y);  /* w_y: now the target coefficient */
         if (gr) {
             real *e_row = nt ? buf : gr;
             for (int64_t j = 0; j < k_chunks; j++) {
