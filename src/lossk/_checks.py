@@ -73,6 +73,8 @@ def as_index(x, name):
 def check_scalar(value, name, low=None, high=None, low_open=False):
     """A finite real scalar within [low, high] (or (low, high] with low_open)."""
     try:
+        if isinstance(value, (str, bytes)):  # float("2") would accept them
+            raise TypeError
         v = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
