@@ -521,26 +521,27 @@ static double LOSSK_FN(ce_columns)(const ce_args *a, const real *x, int64_t cs, 
             for (int64_t i = 0; i < width; i++) s[i] += LOSSK_EXP(xk[i] - m[i]);
         }
     }
-    /* per position: log s, the loss and the gradient factor */
+    /* per position: log s and the gradient factor (vectorized), then the
+       losses in double, summed in position order */
+    const real scale = (real)a->scale, rkeep = (real)keep;
+    const real smooth_coef = (real)(spread * a->weight_total);
+    for (int64_t i = 0; i < width; i++) f[i] = scale * (soft ? ws[i] : rkeep * wy[i] + smooth_coef) / s[i];
+#if LOSSK_F64
+    for (int64_t i = 0; i < width; i++) s[i] = log(s[i]);
+#else
+    for (int64_t i = 0; i < width; i++) s[i] = lossk_logf(s[i]);
+#endif
     double total = 0.0;
     for (int64_t i = 0; i < width; i++) {
-#if LOSSK_F64
-        const double log_s = log(s[i]);
-#else
-        const double log_s = (double)lossk_logf(s[i]);
-#endif
-        const double lse = (double)m[i] + log_s;
-        double loss, coef;
+        const double log_s = (double)s[i], lse = (double)m[i] + log_s;
+        double loss;
         if (soft) {
             loss = (double)ws[i] * log_s - (double)wx[i];
-            coef = (double)ws[i];
         } else {
             loss = keep * (double)wy[i] * (lse - (double)xy[i]);
             if (smoothing) loss += spread * (a->weight_total * log_s - (double)wx[i]);
-            coef = keep * (double)wy[i] + spread * a->weight_total;
         }
         loss = act[i] != 0 ? loss : 0.0;
-        f[i] = (real)(a->scale * coef / (double)s[i]);
         loss_out[i] = (real)loss;
         total += loss;
     }
