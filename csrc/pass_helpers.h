@@ -98,11 +98,61 @@ static inline double LOSSK_FN(lane_wsum_shifted)(const real *LOSSK_RESTRICT x,
 }
 
 /* e[i] = exp(x[i] - shift) and their sum. e may be x itself (in place). */
+#if LOSSK_MULTIARCH && LOSSK_LEVEL == 2 && !LOSSK_F64
+/* AVX-512 float: the hottest loop of the softmax losses. The same reduction
+   and polynomial as lossk_expf, with vroundscaleps for k and vscalefps for
+   p * 2^k (no exponent-bit tricks, no clamp on the high side needed), exp and
+   sum fused, masked tail: ~15 instructions per 16 elements instead of ~19. */
+LOSSK_INLINE __m512 lossk__exp512(__m512 x) {
+    const __m512 lo = _mm512_set1_ps(-86.6f);
+    const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);   /* -inf too; NaN: no */
+    x = _mm512_max_ps(lo, x);                                         /* NaN x stays NaN */
+    const __m512 kf = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_maskz_mov_ps((__mmask16)~under, _mm512_scalef_ps(p, kf));
+}
+
+static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *e, int64_t n) {
+    const __m512 m = _mm512_set1_ps(shift);
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m512 e0 = lossk__exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), m));
+        const __m512 e1 = lossk__exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), m));
+        _mm512_storeu_ps(e + i, e0);
+        _mm512_storeu_ps(e + i + 16, e1);
+        a0 = _mm512_add_ps(a0, e0);
+        a1 = _mm512_add_ps(a1, e1);
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+        const __m512 e0 = lossk__exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), m));
+        _mm512_mask_storeu_ps(e + i, k, e0);
+        a0 = _mm512_add_ps(a0, _mm512_maskz_mov_ps(k, e0));
+    }
+    float lanes[16];
+    _mm512_storeu_ps(lanes, _mm512_add_ps(a0, a1));
+    double s = 0.0;
+    for (int l = 0; l < 16; l++) s += (double)lanes[l];
+    return s;
+}
+#else
 static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *e, int64_t n) {
     LOSSK_IVDEP
     for (int64_t i = 0; i < n; i++) e[i] = LOSSK_EXP(x[i] - shift);
     return LOSSK_FN(lane_sum)(e, n);
 }
+#endif
 
 /* max of v[0..n), n >= 1. NaN is not guaranteed to win: callers let NaN flow
    through the sums that follow instead. */
