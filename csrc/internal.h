@@ -28,9 +28,28 @@
 #endif
 
 /* Accumulator lanes of the explicit reductions: one 64-byte vector. The same
-   count on every SIMD level, so the summation order never changes. */
+   count on every SIMD level, so the summation order never changes. With
+   GCC/Clang the lanes are a vector-extension type (kept in registers, lowered
+   to 1 zmm, 2 ymm or 4 xmm); other compilers use arrays of the same lanes. */
 #define LOSSK_LANES_F32 16
 #define LOSSK_LANES_F64 8
+#if defined(__GNUC__) || defined(__clang__)
+#  define LOSSK_VECTOR_EXT 1
+typedef float lossk_v16sf __attribute__((vector_size(64)));
+typedef double lossk_v8df __attribute__((vector_size(64)));
+typedef int32_t lossk_v16si __attribute__((vector_size(64)));
+typedef int64_t lossk_v8di __attribute__((vector_size(64)));
+/* Loops whose only dependence is "read x[i], then write out[i]", which stays
+   safe when out == x (in-place gradients): vectorize without an alias check. */
+#  if defined(__clang__)
+#    define LOSSK_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#  else
+#    define LOSSK_IVDEP _Pragma("GCC ivdep")
+#  endif
+#else
+#  define LOSSK_VECTOR_EXT 0
+#  define LOSSK_IVDEP
+#endif
 
 /* ---- The deterministic blocked parallel driver (common.c) ----
    Items [0, n_items) are cut into blocks of `block` items. `block` must be a
@@ -59,10 +78,10 @@ static inline int64_t lossk__block_items(int64_t elems_per_item, int64_t target_
 
 /* The checks shared by kernels over an (n, c, inner) class layout: n, c >= 0,
    inner >= 1, n * c * inner representable, a known reduction and index type,
-   and the pointers the sizes require (pred when there are elements, target
-   when there are samples, loss_none for NONE, else loss_out). */
+   and the pointers the sizes require (pred when there are elements, loss_none
+   for NONE, else loss_out). The caller checks its target pointer. */
 lossk_status lossk__check_class_args(int64_t n, int64_t c, int64_t inner, lossk_reduction reduction,
-                                     const void *pred, const void *target, lossk_index_type target_type,
+                                     const void *pred, lossk_index_type target_type,
                                      const double *loss_out, const void *loss_none);
 
 /* Validates class indices and returns the weighted mean's denominator (torch's

@@ -35,10 +35,10 @@ typedef struct mm_args {
 static lossk_status mm_run(mm_args *a, lossk_block_fn rows_block, size_t elem, lossk_reduction reduction,
                            double *loss_out, int n_threads, int64_t *bad_index) {
     const int64_t n = a->n, c = a->c;
-    lossk_status s = lossk__check_class_args(n, c, 1, reduction, a->x, a->target, a->target_type,
-                                             loss_out, a->loss_rows);
+    lossk_status s = lossk__check_class_args(n, c, 1, reduction, a->x, a->target_type, loss_out,
+                                             a->loss_rows);
     if (s != LOSSK_OK) return s;
-    if ((a->p != 1 && a->p != 2) || a->margin != a->margin)
+    if ((n > 0 && !a->target) || (a->p != 1 && a->p != 2) || a->margin != a->margin)
         return LOSSK_ERR_INVALID_ARGUMENT;
     if (bad_index) *bad_index = -1;
     if (reduction != LOSSK_REDUCTION_NONE) a->loss_rows = NULL;

@@ -44,9 +44,10 @@ typedef struct nll_kernels {
 static lossk_status nll_run(nll_args *a, const nll_kernels *kern, size_t elem, lossk_reduction reduction,
                             double *loss_out, int n_threads, int64_t *bad_index) {
     const int64_t n = a->n, c = a->c, inner = a->inner;
-    lossk_status s = lossk__check_class_args(n, c, inner, reduction, a->x, a->target, a->target_type,
-                                             loss_out, a->loss_rows);
+    lossk_status s = lossk__check_class_args(n, c, inner, reduction, a->x, a->target_type, loss_out,
+                                             a->loss_rows);
     if (s != LOSSK_OK) return s;
+    if (n * inner > 0 && !a->target) return LOSSK_ERR_INVALID_ARGUMENT;
     if (bad_index) *bad_index = -1;
     if (reduction != LOSSK_REDUCTION_NONE) a->loss_rows = NULL;
     const int64_t samples = n * inner, elems = samples * c;
