@@ -89,19 +89,39 @@ LOSSK_INLINE real LOSSK_FN(mm_term)(real x, real base, int p, real coef, real *d
 
 /* Over x[0..len): returns sum max(0, base + x)^p; when g is not NULL writes
    g = coef * dh/dx (coef = w_y / c * scale) and adds sum g to *g_sum. g may
-   be x (each element is read before it is written). */
+   be x (each element is read before it is written). The lanes are added in a
+   fixed order after the loop, the tail after them. */
 LOSSK_INLINE double LOSSK_FN(mm_run_terms)(const real *x, real *g, int64_t len, real base, int p,
                                            real coef, double *g_sum) {
-    real acc_h[LOSSK_LANES], acc_g[LOSSK_LANES], d;
-    for (int l = 0; l < LOSSK_LANES; l++) acc_h[l] = acc_g[l] = 0;
     int64_t i = 0;
+    double h = 0.0, gs = 0.0;
+    real d;
+#if LOSSK_VECTOR_EXT
+    /* the same mm_term per lane, as masks: z > 0 is false for NaN, so zp = 0 */
+    const LOSSK_VREAL zero = {0}, vcoef = zero + coef, two_coef = zero + 2 * coef;
+    LOSSK_VREAL acc_h = zero, acc_g = zero;
+    for (; i + LOSSK_LANES <= len; i += LOSSK_LANES) {
+        const LOSSK_VREAL z = LOSSK_FN(vload)(x + i) + base;
+        const LOSSK_VMASK pos = z > zero;
+        const LOSSK_VREAL zp = (LOSSK_VREAL)((LOSSK_VMASK)z & pos);
+        acc_h += p == 2 ? zp * zp : zp;
+        if (g) {
+            const LOSSK_VREAL dv = p == 2 ? two_coef * zp : (LOSSK_VREAL)((LOSSK_VMASK)vcoef & pos);
+            memcpy(g + i, &dv, sizeof dv);
+            acc_g += dv;
+        }
+    }
+    h = LOSSK_FN(vsum)(acc_h);
+    gs = LOSSK_FN(vsum)(acc_g);
+#else
+    real acc_h[LOSSK_LANES] = {0}, acc_g[LOSSK_LANES] = {0};
     for (; i + LOSSK_LANES <= len; i += LOSSK_LANES)
         for (int l = 0; l < LOSSK_LANES; l++) {
             acc_h[l] += LOSSK_FN(mm_term)(x[i + l], base, p, coef, &d);
             if (g) { g[i + l] = d; acc_g[l] += d; }
         }
-    double h = 0.0, gs = 0.0;
     for (int l = 0; l < LOSSK_LANES; l++) { h += (double)acc_h[l]; gs += (double)acc_g[l]; }
+#endif
     for (; i < len; i++) {
         h += (double)LOSSK_FN(mm_term)(x[i], base, p, coef, &d);
         if (g) { g[i] = d; gs += (double)d; }
