@@ -56,7 +56,6 @@ cdef extern from "lossk.h" nogil:
         const double *target_probs, const double *class_weight, double label_smoothing,
         lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
         int n_threads)
-
     lossk_status lossk_softmax_focal_loss_f32(
         const float *logits, int64_t n, int64_t c, int64_t inner,
         const void *target, lossk_index_type target_type,
@@ -94,7 +93,6 @@ cdef extern from "lossk.h" nogil:
         lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
         int n_threads, int64_t *bad_index)
 
-
 class TargetIndexError(ValueError):
     """A class index outside [0, C) that is not ignore_index; `.position` is
     its flat position in the target array (the API turns it into a message)."""
@@ -128,19 +126,10 @@ cdef inline floating *mptr(floating[::1] a) noexcept nogil:
     return &a[0] if a is not None and a.shape[0] > 0 else NULL
 
 
-cdef inline const void *index_ptr(const index_t[::1] t) noexcept nogil:
-    return &t[0] if t.shape[0] > 0 else NULL
-
-
-cdef inline lossk_index_type index_type(const index_t[::1] t) noexcept nogil:
-    return LOSSK_INDEX_INT64 if index_t is int64_t else LOSSK_INDEX_INT32
-
-
-def cross_entropy(const floating[::1] logits, const index_t[::1] target,
-                  const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
-                  int64_t n, int64_t c, int64_t inner, int64_t ignore_index,
-                  double label_smoothing, int reduction, int n_threads):
-    """Class-index cross-entropy; returns the reduced loss (a double; unused for "none")."""
+cdef object _cross_entropy(const floating[::1] logits, const index_t[::1] target,
+                           const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
+                           int64_t n, int64_t c, int64_t inner, int64_t ignore_index,
+                           double label_smoothing, int reduction, int n_threads):
     cdef double loss = 0.0
     cdef int64_t bad = -1
     cdef lossk_status status
@@ -161,11 +150,10 @@ def cross_entropy(const floating[::1] logits, const index_t[::1] target,
     return loss
 
 
-def cross_entropy_soft(const floating[::1] logits, const floating[::1] target,
-                       const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
-                       int64_t n, int64_t c, int64_t inner, double label_smoothing,
-                       int reduction, int n_threads):
-    """Probability-target cross-entropy; returns the reduced loss."""
+cdef object _cross_entropy_soft(const floating[::1] logits, const floating[::1] target,
+                                const floating[::1] weight, floating[::1] loss_none,
+                                floating[::1] grad, int64_t n, int64_t c, int64_t inner,
+                                double label_smoothing, int reduction, int n_threads):
     cdef double loss = 0.0
     cdef lossk_status status
     with nogil:
@@ -181,16 +169,29 @@ def cross_entropy_soft(const floating[::1] logits, const floating[::1] target,
     return loss
 
 
-def softmax_focal_loss(const floating[::1] logits, const index_t[::1] target,
-                       const floating[::1] alpha, floating[::1] loss_none, floating[::1] grad,
-                       int64_t n, int64_t c, int64_t inner, int64_t ignore_index, double gamma,
-                       int reduction, int n_threads):
-    """Softmax focal loss (class indices); returns the reduced loss."""
+cdef const void *index_data(object target, lossk_index_type *ttype) except? NULL:
+    """Data pointer (NULL when empty) and type of a 1-D C-contiguous int32 or int64
+    array of class indices; the caller keeps `target` alive."""
+    cdef const int32_t[::1] t32
+    cdef const int64_t[::1] t64
+    if target.dtype.itemsize == 8:
+        ttype[0] = LOSSK_INDEX_INT64
+        t64 = target
+        return &t64[0] if t64.shape[0] > 0 else NULL
+    ttype[0] = LOSSK_INDEX_INT32
+    t32 = target
+    return &t32[0] if t32.shape[0] > 0 else NULL
+
+
+cdef object _softmax_focal_loss(const floating[::1] logits, object target,
+                                const floating[::1] alpha, floating[::1] loss_none, floating[::1] grad,
+                                int64_t n, int64_t c, int64_t inner, int64_t ignore_index, double gamma,
+                                int reduction, int n_threads):
     cdef double loss = 0.0
     cdef int64_t bad = -1
     cdef lossk_status status
-    cdef const void *tptr = index_ptr(target)
-    cdef lossk_index_type ttype = index_type(target)
+    cdef lossk_index_type ttype
+    cdef const void *tptr = index_data(target, &ttype)
     with nogil:
         if floating is float:
             status = lossk_softmax_focal_loss_f32(
@@ -204,16 +205,15 @@ def softmax_focal_loss(const floating[::1] logits, const index_t[::1] target,
     return loss
 
 
-def nll_loss(const floating[::1] log_probs, const index_t[::1] target,
-             const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
-             int64_t n, int64_t c, int64_t inner, int64_t ignore_index,
-             int reduction, int n_threads):
-    """Negative log-likelihood; returns the reduced loss."""
+cdef object _nll_loss(const floating[::1] log_probs, object target,
+                      const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
+                      int64_t n, int64_t c, int64_t inner, int64_t ignore_index,
+                      int reduction, int n_threads):
     cdef double loss = 0.0
     cdef int64_t bad = -1
     cdef lossk_status status
-    cdef const void *tptr = index_ptr(target)
-    cdef lossk_index_type ttype = index_type(target)
+    cdef lossk_index_type ttype
+    cdef const void *tptr = index_data(target, &ttype)
     with nogil:
         if floating is float:
             status = lossk_nll_loss_f32(
@@ -227,15 +227,14 @@ def nll_loss(const floating[::1] log_probs, const index_t[::1] target,
     return loss
 
 
-def multi_margin_loss(const floating[::1] scores, const index_t[::1] target,
-                      const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
-                      int64_t n, int64_t c, int p, double margin, int reduction, int n_threads):
-    """Multi-class margin loss; returns the reduced loss."""
+cdef object _multi_margin_loss(const floating[::1] scores, object target,
+                               const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
+                               int64_t n, int64_t c, int p, double margin, int reduction, int n_threads):
     cdef double loss = 0.0
     cdef int64_t bad = -1
     cdef lossk_status status
-    cdef const void *tptr = index_ptr(target)
-    cdef lossk_index_type ttype = index_type(target)
+    cdef lossk_index_type ttype
+    cdef const void *tptr = index_data(target, &ttype)
     with nogil:
         if floating is float:
             status = lossk_multi_margin_loss_f32(
@@ -247,6 +246,68 @@ def multi_margin_loss(const floating[::1] scores, const index_t[::1] target,
                 <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
     check_status(status, bad)
     return loss
+
+
+# The def functions pick the specialisation from the dtypes themselves: cheaper
+# than Cython's generic fused-def dispatcher, which cost microseconds per call.
+# Arrays arrive 1-D, C-contiguous, native-endian, of the kernel's dtype (the
+# Python API guarantees it; a mismatch raises ValueError from the memoryview).
+
+def cross_entropy(logits, target, weight, loss_none, grad, int64_t n, int64_t c, int64_t inner,
+                  int64_t ignore_index, double label_smoothing, int reduction, int n_threads):
+    """Class-index cross-entropy; returns the reduced loss (a double; unused for "none")."""
+    wide_index = target.dtype.itemsize == 8
+    if logits.dtype.itemsize == 4:
+        if wide_index:
+            return _cross_entropy[float, int64_t](logits, target, weight, loss_none, grad, n, c, inner,
+                                                  ignore_index, label_smoothing, reduction, n_threads)
+        return _cross_entropy[float, int32_t](logits, target, weight, loss_none, grad, n, c, inner,
+                                              ignore_index, label_smoothing, reduction, n_threads)
+    if wide_index:
+        return _cross_entropy[double, int64_t](logits, target, weight, loss_none, grad, n, c, inner,
+                                               ignore_index, label_smoothing, reduction, n_threads)
+    return _cross_entropy[double, int32_t](logits, target, weight, loss_none, grad, n, c, inner,
+                                           ignore_index, label_smoothing, reduction, n_threads)
+
+
+def cross_entropy_soft(logits, target, weight, loss_none, grad, int64_t n, int64_t c,
+                       int64_t inner, double label_smoothing, int reduction, int n_threads):
+    """Probability-target cross-entropy; returns the reduced loss."""
+    if logits.dtype.itemsize == 4:
+        return _cross_entropy_soft[float](logits, target, weight, loss_none, grad, n, c, inner,
+                                          label_smoothing, reduction, n_threads)
+    return _cross_entropy_soft[double](logits, target, weight, loss_none, grad, n, c, inner,
+                                       label_smoothing, reduction, n_threads)
+
+
+def softmax_focal_loss(logits, target, alpha, loss_none, grad, int64_t n, int64_t c, int64_t inner,
+                       int64_t ignore_index, double gamma, int reduction, int n_threads):
+    """Softmax focal loss (class indices); returns the reduced loss."""
+    if logits.dtype.itemsize == 4:
+        return _softmax_focal_loss[float](logits, target, alpha, loss_none, grad, n, c, inner,
+                                          ignore_index, gamma, reduction, n_threads)
+    return _softmax_focal_loss[double](logits, target, alpha, loss_none, grad, n, c, inner,
+                                       ignore_index, gamma, reduction, n_threads)
+
+
+def nll_loss(log_probs, target, weight, loss_none, grad, int64_t n, int64_t c, int64_t inner,
+             int64_t ignore_index, int reduction, int n_threads):
+    """Negative log-likelihood; returns the reduced loss."""
+    if log_probs.dtype.itemsize == 4:
+        return _nll_loss[float](log_probs, target, weight, loss_none, grad, n, c, inner, ignore_index,
+                                reduction, n_threads)
+    return _nll_loss[double](log_probs, target, weight, loss_none, grad, n, c, inner, ignore_index,
+                             reduction, n_threads)
+
+
+def multi_margin_loss(scores, target, weight, loss_none, grad, int64_t n, int64_t c, int p,
+                      double margin, int reduction, int n_threads):
+    """Multi-class margin loss; returns the reduced loss."""
+    if scores.dtype.itemsize == 4:
+        return _multi_margin_loss[float](scores, target, weight, loss_none, grad, n, c, p, margin,
+                                         reduction, n_threads)
+    return _multi_margin_loss[double](scores, target, weight, loss_none, grad, n, c, p, margin,
+                                      reduction, n_threads)
 
 
 def build_info():

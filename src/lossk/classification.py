@@ -23,7 +23,7 @@ def _class_layout(logits, name="logits", spatial=True):
         raise ValueError(f"{name} must have shape {layouts}, got {got}")
     if logits.ndim == 1:
         return 1, logits.shape[0], 1
-    return logits.shape[0], logits.shape[1], int(np.prod(logits.shape[2:], dtype=np.int64))
+    return logits.shape[0], logits.shape[1], math.prod(logits.shape[2:])
 
 
 def _format_position(shape, flat):
