@@ -11,12 +11,13 @@ from ._registry import LOSSES
 from ._threads import get_num_threads, num_threads, set_num_threads
 from .boxes import (WIoULoss, box_iou, ciou_loss, diou_loss, eiou_loss, generalized_box_iou,
                     giou_loss, iou_loss, siou_loss, wiou_loss)
-from .classification import cross_entropy
+from .classification import cross_entropy, multi_margin_loss, nll_loss, softmax_focal_loss
 from . import reference
 
 __version__ = "0.1.0"
 
 __all__ = ["LOSSES", "WIoULoss", "box_iou", "ciou_loss", "config", "cross_entropy", "diou_loss",
            "eiou_loss", "generalized_box_iou", "get_num_threads", "giou_loss", "iou_loss",
-           "num_threads", "reference", "set_num_threads", "show_config", "siou_loss", "wiou_loss",
+           "multi_margin_loss", "nll_loss", "num_threads", "reference", "set_num_threads",
+           "show_config", "siou_loss", "softmax_focal_loss", "wiou_loss",
            "__version__"]

@@ -56,29 +56,109 @@ cdef extern from "lossk.h" nogil:
         const double *target_probs, const double *class_weight, double label_smoothing,
         lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
         int n_threads)
+    lossk_status lossk_softmax_focal_loss_f32(
+        const float *logits, int64_t n, int64_t c, int64_t inner,
+        const void *target, lossk_index_type target_type,
+        const float *alpha, double gamma, int64_t ignore_index,
+        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_softmax_focal_loss_f64(
+        const double *logits, int64_t n, int64_t c, int64_t inner,
+        const void *target, lossk_index_type target_type,
+        const double *alpha, double gamma, int64_t ignore_index,
+        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_nll_loss_f32(
+        const float *log_probs, int64_t n, int64_t c, int64_t inner,
+        const void *target, lossk_index_type target_type,
+        const float *class_weight, int64_t ignore_index,
+        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_nll_loss_f64(
+        const double *log_probs, int64_t n, int64_t c, int64_t inner,
+        const void *target, lossk_index_type target_type,
+        const double *class_weight, int64_t ignore_index,
+        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_multi_margin_loss_f32(
+        const float *scores, int64_t n, int64_t c,
+        const void *target, lossk_index_type target_type,
+        int p, double margin, const float *class_weight,
+        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_multi_margin_loss_f64(
+        const double *scores, int64_t n, int64_t c,
+        const void *target, lossk_index_type target_type,
+        int p, double margin, const double *class_weight,
+        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+        int n_threads, int64_t *bad_index)
 
     ctypedef enum lossk_box_format:
         pass
     ctypedef enum lossk_ciou_alpha:
         pass
-    lossk_status lossk_iou_loss_f32(const float *pred, const float *target, int64_t n, lossk_box_format format, double eps, lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
-    lossk_status lossk_iou_loss_f64(const double *pred, const double *target, int64_t n, lossk_box_format format, double eps, lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
-    lossk_status lossk_giou_loss_f32(const float *pred, const float *target, int64_t n, lossk_box_format format, double eps, lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
-    lossk_status lossk_giou_loss_f64(const double *pred, const double *target, int64_t n, lossk_box_format format, double eps, lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
-    lossk_status lossk_diou_loss_f32(const float *pred, const float *target, int64_t n, lossk_box_format format, double eps, lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
-    lossk_status lossk_diou_loss_f64(const double *pred, const double *target, int64_t n, lossk_box_format format, double eps, lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
-    lossk_status lossk_ciou_loss_f32(const float *pred, const float *target, int64_t n, lossk_box_format format, double eps, lossk_ciou_alpha alpha, lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
-    lossk_status lossk_ciou_loss_f64(const double *pred, const double *target, int64_t n, lossk_box_format format, double eps, lossk_ciou_alpha alpha, lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
-    lossk_status lossk_eiou_loss_f32(const float *pred, const float *target, int64_t n, lossk_box_format format, double eps, double focal_gamma, lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
-    lossk_status lossk_eiou_loss_f64(const double *pred, const double *target, int64_t n, lossk_box_format format, double eps, double focal_gamma, lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
-    lossk_status lossk_siou_loss_f32(const float *pred, const float *target, int64_t n, lossk_box_format format, double eps, double theta, lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
-    lossk_status lossk_siou_loss_f64(const double *pred, const double *target, int64_t n, lossk_box_format format, double eps, double theta, lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
-    lossk_status lossk_wiou_loss_f32(const float *pred, const float *target, int64_t n, lossk_box_format format, double eps, double *mean_iou_loss, double momentum, double alpha, double delta, lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
-    lossk_status lossk_wiou_loss_f64(const double *pred, const double *target, int64_t n, lossk_box_format format, double eps, double *mean_iou_loss, double momentum, double alpha, double delta, lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
-    lossk_status lossk_box_iou_f32(const float *boxes1, int64_t n, const float *boxes2, int64_t m, lossk_box_format format, float *out, int n_threads)
-    lossk_status lossk_box_iou_f64(const double *boxes1, int64_t n, const double *boxes2, int64_t m, lossk_box_format format, double *out, int n_threads)
-    lossk_status lossk_generalized_box_iou_f32(const float *boxes1, int64_t n, const float *boxes2, int64_t m, lossk_box_format format, float *out, int n_threads)
-    lossk_status lossk_generalized_box_iou_f64(const double *boxes1, int64_t n, const double *boxes2, int64_t m, lossk_box_format format, double *out, int n_threads)
+    lossk_status lossk_iou_loss_f32(
+        const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
+        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
+    lossk_status lossk_iou_loss_f64(
+        const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
+        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
+    lossk_status lossk_giou_loss_f32(
+        const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
+        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
+    lossk_status lossk_giou_loss_f64(
+        const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
+        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
+    lossk_status lossk_diou_loss_f32(
+        const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
+        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
+    lossk_status lossk_diou_loss_f64(
+        const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
+        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
+    lossk_status lossk_ciou_loss_f32(
+        const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
+        lossk_ciou_alpha alpha, lossk_reduction reduction, double *loss_out, float *loss_none,
+        float *grad, int n_threads)
+    lossk_status lossk_ciou_loss_f64(
+        const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
+        lossk_ciou_alpha alpha, lossk_reduction reduction, double *loss_out, double *loss_none,
+        double *grad, int n_threads)
+    lossk_status lossk_eiou_loss_f32(
+        const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
+        double focal_gamma, lossk_reduction reduction, double *loss_out, float *loss_none,
+        float *grad, int n_threads)
+    lossk_status lossk_eiou_loss_f64(
+        const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
+        double focal_gamma, lossk_reduction reduction, double *loss_out, double *loss_none,
+        double *grad, int n_threads)
+    lossk_status lossk_siou_loss_f32(
+        const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
+        double theta, lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+        int n_threads)
+    lossk_status lossk_siou_loss_f64(
+        const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
+        double theta, lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+        int n_threads)
+    lossk_status lossk_wiou_loss_f32(
+        const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
+        double *mean_iou_loss, double momentum, double alpha, double delta,
+        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
+    lossk_status lossk_wiou_loss_f64(
+        const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
+        double *mean_iou_loss, double momentum, double alpha, double delta,
+        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
+    lossk_status lossk_box_iou_f32(
+        const float *boxes1, int64_t n, const float *boxes2, int64_t m, lossk_box_format format,
+        float *out, int n_threads)
+    lossk_status lossk_box_iou_f64(
+        const double *boxes1, int64_t n, const double *boxes2, int64_t m, lossk_box_format format,
+        double *out, int n_threads)
+    lossk_status lossk_generalized_box_iou_f32(
+        const float *boxes1, int64_t n, const float *boxes2, int64_t m, lossk_box_format format,
+        float *out, int n_threads)
+    lossk_status lossk_generalized_box_iou_f64(
+        const double *boxes1, int64_t n, const double *boxes2, int64_t m, lossk_box_format format,
+        double *out, int n_threads)
 
 class TargetIndexError(ValueError):
     """A class index outside [0, C) that is not ignore_index; `.position` is
@@ -113,11 +193,10 @@ cdef inline floating *mptr(floating[::1] a) noexcept nogil:
     return &a[0] if a is not None and a.shape[0] > 0 else NULL
 
 
-def cross_entropy(const floating[::1] logits, const index_t[::1] target,
-                  const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
-                  int64_t n, int64_t c, int64_t inner, int64_t ignore_index,
-                  double label_smoothing, int reduction, int n_threads):
-    """Class-index cross-entropy; returns the reduced loss (a double; unused for "none")."""
+cdef object _cross_entropy(const floating[::1] logits, const index_t[::1] target,
+                           const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
+                           int64_t n, int64_t c, int64_t inner, int64_t ignore_index,
+                           double label_smoothing, int reduction, int n_threads):
     cdef double loss = 0.0
     cdef int64_t bad = -1
     cdef lossk_status status
@@ -138,11 +217,10 @@ def cross_entropy(const floating[::1] logits, const index_t[::1] target,
     return loss
 
 
-def cross_entropy_soft(const floating[::1] logits, const floating[::1] target,
-                       const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
-                       int64_t n, int64_t c, int64_t inner, double label_smoothing,
-                       int reduction, int n_threads):
-    """Probability-target cross-entropy; returns the reduced loss."""
+cdef object _cross_entropy_soft(const floating[::1] logits, const floating[::1] target,
+                                const floating[::1] weight, floating[::1] loss_none,
+                                floating[::1] grad, int64_t n, int64_t c, int64_t inner,
+                                double label_smoothing, int reduction, int n_threads):
     cdef double loss = 0.0
     cdef lossk_status status
     with nogil:
@@ -158,6 +236,85 @@ def cross_entropy_soft(const floating[::1] logits, const floating[::1] target,
     return loss
 
 
+cdef const void *index_data(object target, lossk_index_type *ttype) except? NULL:
+    """Data pointer (NULL when empty) and type of a 1-D C-contiguous int32 or int64
+    array of class indices; the caller keeps `target` alive."""
+    cdef const int32_t[::1] t32
+    cdef const int64_t[::1] t64
+    if target.dtype.itemsize == 8:
+        ttype[0] = LOSSK_INDEX_INT64
+        t64 = target
+        return &t64[0] if t64.shape[0] > 0 else NULL
+    ttype[0] = LOSSK_INDEX_INT32
+    t32 = target
+    return &t32[0] if t32.shape[0] > 0 else NULL
+
+
+cdef object _softmax_focal_loss(const floating[::1] logits, object target,
+                                const floating[::1] alpha, floating[::1] loss_none, floating[::1] grad,
+                                int64_t n, int64_t c, int64_t inner, int64_t ignore_index, double gamma,
+                                int reduction, int n_threads):
+    cdef double loss = 0.0
+    cdef int64_t bad = -1
+    cdef lossk_status status
+    cdef lossk_index_type ttype
+    cdef const void *tptr = index_data(target, &ttype)
+    with nogil:
+        if floating is float:
+            status = lossk_softmax_focal_loss_f32(
+                cptr(logits), n, c, inner, tptr, ttype, cptr(alpha), gamma, ignore_index,
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+        else:
+            status = lossk_softmax_focal_loss_f64(
+                cptr(logits), n, c, inner, tptr, ttype, cptr(alpha), gamma, ignore_index,
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+    check_status(status, bad)
+    return loss
+
+
+cdef object _nll_loss(const floating[::1] log_probs, object target,
+                      const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
+                      int64_t n, int64_t c, int64_t inner, int64_t ignore_index,
+                      int reduction, int n_threads):
+    cdef double loss = 0.0
+    cdef int64_t bad = -1
+    cdef lossk_status status
+    cdef lossk_index_type ttype
+    cdef const void *tptr = index_data(target, &ttype)
+    with nogil:
+        if floating is float:
+            status = lossk_nll_loss_f32(
+                cptr(log_probs), n, c, inner, tptr, ttype, cptr(weight), ignore_index,
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+        else:
+            status = lossk_nll_loss_f64(
+                cptr(log_probs), n, c, inner, tptr, ttype, cptr(weight), ignore_index,
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+    check_status(status, bad)
+    return loss
+
+
+cdef object _multi_margin_loss(const floating[::1] scores, object target,
+                               const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
+                               int64_t n, int64_t c, int p, double margin, int reduction, int n_threads):
+    cdef double loss = 0.0
+    cdef int64_t bad = -1
+    cdef lossk_status status
+    cdef lossk_index_type ttype
+    cdef const void *tptr = index_data(target, &ttype)
+    with nogil:
+        if floating is float:
+            status = lossk_multi_margin_loss_f32(
+                cptr(scores), n, c, tptr, ttype, p, margin, cptr(weight),
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+        else:
+            status = lossk_multi_margin_loss_f64(
+                cptr(scores), n, c, tptr, ttype, p, margin, cptr(weight),
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+    check_status(status, bad)
+    return loss
+
+
 # The box losses without state; `option` of box_loss is CIoU's alpha mode
 # (0 torchvision, 1 yolo), EIoU's focal_gamma (0: none) or SIoU's theta.
 cdef enum box_kind:
@@ -167,83 +324,184 @@ BOX_KINDS = {"iou": BOX_IOU, "giou": BOX_GIOU, "diou": BOX_DIOU, "ciou": BOX_CIO
              "eiou": BOX_EIOU, "siou": BOX_SIOU}
 
 
-def box_loss(int kind, const floating[::1] pred, const floating[::1] target,
-             floating[::1] loss_none, floating[::1] grad, int64_t n, int box_format,
-             double eps, double option, int reduction, int n_threads):
-    """An IoU-family loss over n boxes; returns the reduced loss."""
+cdef object _box_loss(int kind, const floating[::1] pred, const floating[::1] target,
+                      floating[::1] loss_none, floating[::1] grad, int64_t n, int box_format,
+                      double eps, double option, int reduction, int n_threads):
     cdef double loss = 0.0
     cdef lossk_status status = LOSSK_ERR_INVALID_ARGUMENT
+    cdef const floating *p = cptr(pred)
+    cdef const floating *t = cptr(target)
+    cdef floating *ln = mptr(loss_none)
+    cdef floating *g = mptr(grad)
     cdef lossk_box_format fmt = <lossk_box_format>box_format
     cdef lossk_reduction red = <lossk_reduction>reduction
+    cdef lossk_ciou_alpha alpha = <lossk_ciou_alpha><int>option
     with nogil:
         if floating is float:
             if kind == BOX_IOU:
-                status = lossk_iou_loss_f32(cptr(pred), cptr(target), n, fmt, eps, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+                status = lossk_iou_loss_f32(p, t, n, fmt, eps, red, &loss, ln, g, n_threads)
             elif kind == BOX_GIOU:
-                status = lossk_giou_loss_f32(cptr(pred), cptr(target), n, fmt, eps, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+                status = lossk_giou_loss_f32(p, t, n, fmt, eps, red, &loss, ln, g, n_threads)
             elif kind == BOX_DIOU:
-                status = lossk_diou_loss_f32(cptr(pred), cptr(target), n, fmt, eps, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+                status = lossk_diou_loss_f32(p, t, n, fmt, eps, red, &loss, ln, g, n_threads)
             elif kind == BOX_CIOU:
-                status = lossk_ciou_loss_f32(cptr(pred), cptr(target), n, fmt, eps, <lossk_ciou_alpha><int>option, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+                status = lossk_ciou_loss_f32(p, t, n, fmt, eps, alpha, red, &loss, ln, g, n_threads)
             elif kind == BOX_EIOU:
-                status = lossk_eiou_loss_f32(cptr(pred), cptr(target), n, fmt, eps, option, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+                status = lossk_eiou_loss_f32(p, t, n, fmt, eps, option, red, &loss, ln, g, n_threads)
             elif kind == BOX_SIOU:
-                status = lossk_siou_loss_f32(cptr(pred), cptr(target), n, fmt, eps, option, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+                status = lossk_siou_loss_f32(p, t, n, fmt, eps, option, red, &loss, ln, g, n_threads)
         else:
             if kind == BOX_IOU:
-                status = lossk_iou_loss_f64(cptr(pred), cptr(target), n, fmt, eps, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+                status = lossk_iou_loss_f64(p, t, n, fmt, eps, red, &loss, ln, g, n_threads)
             elif kind == BOX_GIOU:
-                status = lossk_giou_loss_f64(cptr(pred), cptr(target), n, fmt, eps, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+                status = lossk_giou_loss_f64(p, t, n, fmt, eps, red, &loss, ln, g, n_threads)
             elif kind == BOX_DIOU:
-                status = lossk_diou_loss_f64(cptr(pred), cptr(target), n, fmt, eps, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+                status = lossk_diou_loss_f64(p, t, n, fmt, eps, red, &loss, ln, g, n_threads)
             elif kind == BOX_CIOU:
-                status = lossk_ciou_loss_f64(cptr(pred), cptr(target), n, fmt, eps, <lossk_ciou_alpha><int>option, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+                status = lossk_ciou_loss_f64(p, t, n, fmt, eps, alpha, red, &loss, ln, g, n_threads)
             elif kind == BOX_EIOU:
-                status = lossk_eiou_loss_f64(cptr(pred), cptr(target), n, fmt, eps, option, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+                status = lossk_eiou_loss_f64(p, t, n, fmt, eps, option, red, &loss, ln, g, n_threads)
             elif kind == BOX_SIOU:
-                status = lossk_siou_loss_f64(cptr(pred), cptr(target), n, fmt, eps, option, red, &loss, mptr(loss_none), mptr(grad), n_threads)
+                status = lossk_siou_loss_f64(p, t, n, fmt, eps, option, red, &loss, ln, g, n_threads)
     check_status(status, -1)
     return loss
 
 
-def wiou_loss(const floating[::1] pred, const floating[::1] target, floating[::1] loss_none,
-              floating[::1] grad, int64_t n, int box_format, double eps, bint v3,
-              double mean_iou_loss, double momentum, double alpha, double delta,
-              int reduction, int n_threads):
-    """Wise-IoU v1 (v3 false) or v3; returns (reduced loss, running mean after the call)."""
+cdef object _wiou_loss(const floating[::1] pred, const floating[::1] target,
+                       floating[::1] loss_none, floating[::1] grad, int64_t n, int box_format,
+                       double eps, bint v3, double mean_iou_loss, double momentum, double alpha,
+                       double delta, int reduction, int n_threads):
     cdef double loss = 0.0
     cdef double mean = mean_iou_loss
     cdef double *mean_ptr = &mean if v3 else NULL
     cdef lossk_status status
     with nogil:
         if floating is float:
-            status = lossk_wiou_loss_f32(cptr(pred), cptr(target), n, <lossk_box_format>box_format, eps,
-                                         mean_ptr, momentum, alpha, delta, <lossk_reduction>reduction,
-                                         &loss, mptr(loss_none), mptr(grad), n_threads)
+            status = lossk_wiou_loss_f32(
+                cptr(pred), cptr(target), n, <lossk_box_format>box_format, eps, mean_ptr, momentum,
+                alpha, delta, <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad),
+                n_threads)
         else:
-            status = lossk_wiou_loss_f64(cptr(pred), cptr(target), n, <lossk_box_format>box_format, eps,
-                                         mean_ptr, momentum, alpha, delta, <lossk_reduction>reduction,
-                                         &loss, mptr(loss_none), mptr(grad), n_threads)
+            status = lossk_wiou_loss_f64(
+                cptr(pred), cptr(target), n, <lossk_box_format>box_format, eps, mean_ptr, momentum,
+                alpha, delta, <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad),
+                n_threads)
     check_status(status, -1)
     return loss, mean
 
 
-def box_iou(const floating[::1] boxes1, const floating[::1] boxes2, floating[::1] out,
-            int64_t n, int64_t m, int box_format, bint generalized, int n_threads):
-    """Pairwise (generalized) IoU of n and m boxes into out (n x m)."""
+cdef object _box_iou(const floating[::1] boxes1, const floating[::1] boxes2, floating[::1] out,
+                     int64_t n, int64_t m, int box_format, bint generalized, int n_threads):
     cdef lossk_status status
+    cdef lossk_box_format fmt = <lossk_box_format>box_format
     with nogil:
         if floating is float:
             if generalized:
-                status = lossk_generalized_box_iou_f32(cptr(boxes1), n, cptr(boxes2), m, <lossk_box_format>box_format, mptr(out), n_threads)
+                status = lossk_generalized_box_iou_f32(cptr(boxes1), n, cptr(boxes2), m, fmt,
+                                                       mptr(out), n_threads)
             else:
-                status = lossk_box_iou_f32(cptr(boxes1), n, cptr(boxes2), m, <lossk_box_format>box_format, mptr(out), n_threads)
+                status = lossk_box_iou_f32(cptr(boxes1), n, cptr(boxes2), m, fmt, mptr(out),
+                                           n_threads)
         else:
             if generalized:
-                status = lossk_generalized_box_iou_f64(cptr(boxes1), n, cptr(boxes2), m, <lossk_box_format>box_format, mptr(out), n_threads)
+                status = lossk_generalized_box_iou_f64(cptr(boxes1), n, cptr(boxes2), m, fmt,
+                                                       mptr(out), n_threads)
             else:
-                status = lossk_box_iou_f64(cptr(boxes1), n, cptr(boxes2), m, <lossk_box_format>box_format, mptr(out), n_threads)
+                status = lossk_box_iou_f64(cptr(boxes1), n, cptr(boxes2), m, fmt, mptr(out),
+                                           n_threads)
     check_status(status, -1)
+
+
+# The def functions pick the specialisation from the dtypes themselves: cheaper
+# than Cython's generic fused-def dispatcher, which cost microseconds per call.
+# Arrays arrive 1-D, C-contiguous, native-endian, of the kernel's dtype (the
+# Python API guarantees it; a mismatch raises ValueError from the memoryview).
+
+def cross_entropy(logits, target, weight, loss_none, grad, int64_t n, int64_t c, int64_t inner,
+                  int64_t ignore_index, double label_smoothing, int reduction, int n_threads):
+    """Class-index cross-entropy; returns the reduced loss (a double; unused for "none")."""
+    wide_index = target.dtype.itemsize == 8
+    if logits.dtype.itemsize == 4:
+        if wide_index:
+            return _cross_entropy[float, int64_t](logits, target, weight, loss_none, grad, n, c, inner,
+                                                  ignore_index, label_smoothing, reduction, n_threads)
+        return _cross_entropy[float, int32_t](logits, target, weight, loss_none, grad, n, c, inner,
+                                              ignore_index, label_smoothing, reduction, n_threads)
+    if wide_index:
+        return _cross_entropy[double, int64_t](logits, target, weight, loss_none, grad, n, c, inner,
+                                               ignore_index, label_smoothing, reduction, n_threads)
+    return _cross_entropy[double, int32_t](logits, target, weight, loss_none, grad, n, c, inner,
+                                           ignore_index, label_smoothing, reduction, n_threads)
+
+
+def cross_entropy_soft(logits, target, weight, loss_none, grad, int64_t n, int64_t c,
+                       int64_t inner, double label_smoothing, int reduction, int n_threads):
+    """Probability-target cross-entropy; returns the reduced loss."""
+    if logits.dtype.itemsize == 4:
+        return _cross_entropy_soft[float](logits, target, weight, loss_none, grad, n, c, inner,
+                                          label_smoothing, reduction, n_threads)
+    return _cross_entropy_soft[double](logits, target, weight, loss_none, grad, n, c, inner,
+                                       label_smoothing, reduction, n_threads)
+
+
+def softmax_focal_loss(logits, target, alpha, loss_none, grad, int64_t n, int64_t c, int64_t inner,
+                       int64_t ignore_index, double gamma, int reduction, int n_threads):
+    """Softmax focal loss (class indices); returns the reduced loss."""
+    if logits.dtype.itemsize == 4:
+        return _softmax_focal_loss[float](logits, target, alpha, loss_none, grad, n, c, inner,
+                                          ignore_index, gamma, reduction, n_threads)
+    return _softmax_focal_loss[double](logits, target, alpha, loss_none, grad, n, c, inner,
+                                       ignore_index, gamma, reduction, n_threads)
+
+
+def nll_loss(log_probs, target, weight, loss_none, grad, int64_t n, int64_t c, int64_t inner,
+             int64_t ignore_index, int reduction, int n_threads):
+    """Negative log-likelihood; returns the reduced loss."""
+    if log_probs.dtype.itemsize == 4:
+        return _nll_loss[float](log_probs, target, weight, loss_none, grad, n, c, inner, ignore_index,
+                                reduction, n_threads)
+    return _nll_loss[double](log_probs, target, weight, loss_none, grad, n, c, inner, ignore_index,
+                             reduction, n_threads)
+
+
+def multi_margin_loss(scores, target, weight, loss_none, grad, int64_t n, int64_t c, int p,
+                      double margin, int reduction, int n_threads):
+    """Multi-class margin loss; returns the reduced loss."""
+    if scores.dtype.itemsize == 4:
+        return _multi_margin_loss[float](scores, target, weight, loss_none, grad, n, c, p, margin,
+                                         reduction, n_threads)
+    return _multi_margin_loss[double](scores, target, weight, loss_none, grad, n, c, p, margin,
+                                      reduction, n_threads)
+
+
+def box_loss(int kind, pred, target, loss_none, grad, int64_t n, int box_format, double eps,
+             double option, int reduction, int n_threads):
+    """An IoU-family loss (kind: BOX_KINDS) over n boxes; returns the reduced loss."""
+    if pred.dtype.itemsize == 4:
+        return _box_loss[float](kind, pred, target, loss_none, grad, n, box_format, eps, option,
+                                reduction, n_threads)
+    return _box_loss[double](kind, pred, target, loss_none, grad, n, box_format, eps, option,
+                             reduction, n_threads)
+
+
+def wiou_loss(pred, target, loss_none, grad, int64_t n, int box_format, double eps, bint v3,
+              double mean_iou_loss, double momentum, double alpha, double delta, int reduction,
+              int n_threads):
+    """Wise-IoU v1 (v3 false) or v3; returns (reduced loss, running mean after the call)."""
+    if pred.dtype.itemsize == 4:
+        return _wiou_loss[float](pred, target, loss_none, grad, n, box_format, eps, v3,
+                                 mean_iou_loss, momentum, alpha, delta, reduction, n_threads)
+    return _wiou_loss[double](pred, target, loss_none, grad, n, box_format, eps, v3,
+                              mean_iou_loss, momentum, alpha, delta, reduction, n_threads)
+
+
+def box_iou(boxes1, boxes2, out, int64_t n, int64_t m, int box_format, bint generalized,
+            int n_threads):
+    """Pairwise (generalized) IoU of n and m boxes into out (n x m)."""
+    if boxes1.dtype.itemsize == 4:
+        _box_iou[float](boxes1, boxes2, out, n, m, box_format, generalized, n_threads)
+    else:
+        _box_iou[double](boxes1, boxes2, out, n, m, box_format, generalized, n_threads)
 
 
 def build_info():
