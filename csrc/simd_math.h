@@ -110,7 +110,8 @@ LOSSK_INLINE float lossk_logf(float x) {
     float y = f + f2 * (f * q - 0.5f) + (float)e * 0.693147180559945f;
     y = x < 1.17549435e-38f ? -INFINITY : y;       /* 0 and subnormals */
     y = x == INFINITY ? INFINITY : y;
-    y = (x < 0.0f || x != x) ? NAN : y;
+    y = !(x >= 0.0f) ? NAN : y;   /* x < 0 or NaN; one comparison: the "||" stopped
+                                     GCC vectorizing the box loops that call this */
     return y;
 }
 
