@@ -74,6 +74,35 @@ def torch_softmax_focal_loss(gamma: float = 2.0) -> Callable:
     return loss
 
 
+def boxes_and_targets(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    """(N, 4) xyxy boxes in a 512-pixel image and targets moved by about 10 pixels
+    (most pairs overlap, some do not)."""
+    n = shape[0]
+    xy = rng.uniform(0, 400, (n, 2))
+    pred = np.concatenate([xy, xy + rng.uniform(4, 100, (n, 2))], axis=1)
+    target = pred + rng.normal(0, 10, (n, 4))
+    target[:, 2:] = np.maximum(target[:, 2:], target[:, :2] + 1)
+    return pred.astype(dtype), target.astype(dtype)
+
+
+def torch_box_loss(loss: str, **kw) -> Callable:
+    """Mean over the boxes of tests/box_torch.py's formula for lossk.<loss>:
+    torchvision's for GIoU, DIoU and CIoU, written in torch ops (torchvision's
+    compiled part cannot load with this CPU torch), the papers' for the others."""
+    def fn(pred, target):
+        if not hasattr(fn, "oracle"):   # torch is imported on first use only
+            import importlib.util
+            import pathlib
+            path = pathlib.Path(__file__).resolve().parent.parent / "tests" / "box_torch.py"
+            spec = importlib.util.spec_from_file_location("box_torch", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            fn.oracle = module.ORACLES[loss]
+        return fn.oracle(pred, target, **kw).mean()
+    fn.__qualname__ = f"{loss} formula in torch ops"
+    return fn
+
+
 # ---- the registry --------------------------------------------------------------
 
 def cross_entropy(n: int, c: int) -> Workload:
@@ -94,6 +123,12 @@ def multi_margin_loss(n: int, c: int) -> Workload:
                     "copy", torch_functional("multi_margin_loss"))
 
 
+def box_loss(loss: str, n: int, label: str, **kwargs) -> Workload:
+    # reads the boxes and their targets, writes the gradient: an add
+    return Workload(f"{label} N={n:,}", loss, (n, 4), boxes_and_targets, "add",
+                    torch_box_loss(loss, **kwargs), kwargs=kwargs)
+
+
 WORKLOADS: list[Workload] = [
     cross_entropy(65536, 10),
     cross_entropy(16384, 1000),
@@ -101,6 +136,15 @@ WORKLOADS: list[Workload] = [
     cross_entropy(1024, 128256),
     softmax_focal_loss(16384, 1000),
     multi_margin_loss(16384, 1000),
+    box_loss("giou_loss", 10_000, "GIoU"),
+    box_loss("giou_loss", 1_000_000, "GIoU"),
+    box_loss("ciou_loss", 10_000, "CIoU"),
+    box_loss("ciou_loss", 1_000_000, "CIoU"),
+    box_loss("iou_loss", 1_000_000, "IoU"),
+    box_loss("diou_loss", 1_000_000, "DIoU"),
+    box_loss("eiou_loss", 1_000_000, "EIoU"),
+    box_loss("siou_loss", 1_000_000, "SIoU"),
+    box_loss("wiou_loss", 1_000_000, "WIoU v1"),
 ]
 
 
