@@ -414,6 +414,22 @@ def test_pairwise_threads_dtypes_and_edges():
         lossk.box_iou(ints.astype(complex), ints)
     with pytest.raises(ValueError, match="box_format"):
         lossk.box_iou(ints, ints, box_format="XYXY")
+    # out= receives the result, for both backends
+    for fn in (lossk.box_iou, reference.box_iou, lossk.generalized_box_iou):
+        buf = np.full((700, 700), np.nan, np.float32)
+        assert fn(b1, b2, out=buf) is buf
+        assert_close(buf, fn(b1, b2), np.float32, rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"out must have shape \(700, 700\)"):
+        lossk.box_iou(b1, b2, out=np.empty((700, 699), np.float32))
+    with pytest.raises(TypeError, match="out must have dtype float32"):
+        lossk.box_iou(b1, b2, out=np.empty((700, 700)))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        lossk.box_iou(b1, b2, out=np.empty((700, 700), np.float32).T)
+    with pytest.raises(TypeError, match="numpy.ndarray"):
+        lossk.box_iou(b1, b2, out=[[0.0]])
+    big = np.zeros((4, 4))
+    with pytest.raises(ValueError, match="out overlaps"):
+        lossk.box_iou(big, big, out=big)
 
 
 def test_pairwise_large_output_uses_streaming_stores_correctly():

@@ -336,7 +336,7 @@ def _pair_dtype(a, b):
     return np.dtype(np.float32)
 
 
-def _prepare_pairwise(boxes1, boxes2, box_format, n_threads, backend):
+def _prepare_pairwise(boxes1, boxes2, box_format, out, n_threads, backend):
     check_backend(backend)
     _check_format(box_format)
     a, b = np.asarray(boxes1), np.asarray(boxes2)
@@ -346,13 +346,30 @@ def _prepare_pairwise(boxes1, boxes2, box_format, n_threads, backend):
     if b1.ndim != 2 or b2.ndim != 2:
         raise ValueError(f"boxes1 and boxes2 must have shape (N, 4) and (M, 4), got {b1.shape} "
                          f"and {b2.shape}")
-    return SimpleNamespace(b1=b1, b2=b2, dtype=dtype, box_format=box_format,
-                           out=np.empty((b1.shape[0], b2.shape[0]), dtype),
+    shape = (b1.shape[0], b2.shape[0])
+    out = np.empty(shape, dtype) if out is None else _check_out(out, shape, dtype, b1, b2)
+    return SimpleNamespace(b1=b1, b2=b2, dtype=dtype, box_format=box_format, out=out,
                            n_threads=resolve_n_threads(n_threads), backend=backend)
 
 
-def _pairwise(generalized, boxes1, boxes2, box_format, n_threads, backend):
-    p = _prepare_pairwise(boxes1, boxes2, box_format, n_threads, backend)
+def _check_out(out, shape, dtype, *inputs):
+    """out= of the pairwise functions: a writeable C-contiguous ndarray of the
+    result's shape and dtype, not overlapping the boxes."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"out must have dtype {dtype} (the result dtype), got {out.dtype}")
+    if out.shape != shape:
+        raise ValueError(f"out must have shape {shape}, got {out.shape}")
+    if not (out.flags.c_contiguous and out.flags.aligned and out.flags.writeable):
+        raise ValueError("out must be writeable, aligned and C-contiguous")
+    if any(np.may_share_memory(out, a) for a in inputs):
+        raise ValueError("out overlaps boxes1 or boxes2")
+    return out
+
+
+def _pairwise(generalized, boxes1, boxes2, box_format, out, n_threads, backend):
+    p = _prepare_pairwise(boxes1, boxes2, box_format, out, n_threads, backend)
     if p.backend == "numpy":
         from .reference.boxes import pairwise_prepared
         return pairwise_prepared(p, generalized)
@@ -361,7 +378,7 @@ def _pairwise(generalized, boxes1, boxes2, box_format, n_threads, backend):
     return p.out
 
 
-def box_iou(boxes1, boxes2, *, box_format="xyxy", n_threads=None, backend="c"):
+def box_iou(boxes1, boxes2, *, box_format="xyxy", out=None, n_threads=None, backend="c"):
     r"""Pairwise IoU matrix (N, M), = ``torchvision.ops.box_iou``.
 
     ``I / U`` with the intersection clamped at 0 and no eps: a pair of
@@ -373,20 +390,24 @@ def box_iou(boxes1, boxes2, *, box_format="xyxy", n_threads=None, backend="c"):
     boxes1 : (N, 4), boxes2 : (M, 4) in ``box_format``; float (float16 computed
         in float32) or integer (computed in float64)
     box_format : "xyxy", "xywh" or "cxcywh"
+    out : optional (N, M) C-contiguous array of the result dtype that receives
+        the result (no allocation: a fresh 4096 x 4096 result costs more in
+        page faults than the computation)
     n_threads : int, default ``lossk.get_num_threads()``
     backend : "c" or "numpy"
     """
-    return _pairwise(False, boxes1, boxes2, box_format, n_threads, backend)
+    return _pairwise(False, boxes1, boxes2, box_format, out, n_threads, backend)
 
 
-def generalized_box_iou(boxes1, boxes2, *, box_format="xyxy", n_threads=None, backend="c"):
+def generalized_box_iou(boxes1, boxes2, *, box_format="xyxy", out=None, n_threads=None,
+                        backend="c"):
     r"""Pairwise generalized IoU matrix (N, M), = ``torchvision.ops.generalized_box_iou``.
 
     ``IoU - (C - U) / C``, ``C`` the enclosing box's area with its sides
     clamped at 0 (no eps, as torchvision: NaN for two identical zero-area
     boxes). Arguments as :func:`box_iou`.
     """
-    return _pairwise(True, boxes1, boxes2, box_format, n_threads, backend)
+    return _pairwise(True, boxes1, boxes2, box_format, out, n_threads, backend)
 
 
 __all__ = ["BOX_FORMATS", "WIoULoss", "box_iou", "ciou_loss", "diou_loss", "eiou_loss",

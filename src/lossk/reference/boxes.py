@@ -255,8 +255,8 @@ def _reference(name):
     api = getattr(_api, name)
 
     @functools.wraps(api)
-    def fn(pred, target, **kwargs):
-        return api(pred, target, backend="numpy", **kwargs)
+    def fn(a, b, **kwargs):
+        return api(a, b, backend="numpy", **kwargs)
     sig = inspect.signature(api)
     fn.__signature__ = sig.replace(
         parameters=[q for q in sig.parameters.values() if q.name != "backend"])
@@ -273,15 +273,8 @@ siou_loss = _reference("siou_loss")
 wiou_loss = _reference("wiou_loss")
 
 
-def box_iou(boxes1, boxes2, *, box_format="xyxy", n_threads=None):
-    """NumPy reference of :func:`lossk.box_iou`."""
-    return _api.box_iou(boxes1, boxes2, box_format=box_format, n_threads=n_threads, backend="numpy")
-
-
-def generalized_box_iou(boxes1, boxes2, *, box_format="xyxy", n_threads=None):
-    """NumPy reference of :func:`lossk.generalized_box_iou`."""
-    return _api.generalized_box_iou(boxes1, boxes2, box_format=box_format, n_threads=n_threads,
-                                    backend="numpy")
+box_iou = _reference("box_iou")
+generalized_box_iou = _reference("generalized_box_iou")
 
 
 class WIoULoss(_api.WIoULoss):
