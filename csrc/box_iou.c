@@ -150,28 +150,20 @@ static lossk_status box_run(box_args *a, const box_kernels *kern, size_t elem,
     a.kind = kind_; a.format = format; a.pred = pred; a.target = target; a.n = n;                  \
     a.eps = eps; a.loss_none = loss_none; a.grad = grad
 
-#define BOX_ENTRIES(sfx, T)                                                                        \
-    lossk_status lossk_iou_loss_##sfx(const T *pred, const T *target, int64_t n,                   \
+/* The variants without options of their own. */
+#define BOX_PLAIN_ENTRY(name, kind, sfx, T)                                                        \
+    lossk_status lossk_##name##_##sfx(const T *pred, const T *target, int64_t n,                   \
                                       lossk_box_format format, double eps,                         \
                                       lossk_reduction reduction, double *loss_out, T *loss_none,   \
                                       T *grad, int n_threads) {                                    \
-        BOX_ARGS_INIT(a, BOX_IOU);                                                                 \
+        BOX_ARGS_INIT(a, kind);                                                                    \
         return box_run(&a, BOX_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, NULL, 0);  \
-    }                                                                                              \
-    lossk_status lossk_giou_loss_##sfx(const T *pred, const T *target, int64_t n,                  \
-                                       lossk_box_format format, double eps,                        \
-                                       lossk_reduction reduction, double *loss_out, T *loss_none,  \
-                                       T *grad, int n_threads) {                                   \
-        BOX_ARGS_INIT(a, BOX_GIOU);                                                                \
-        return box_run(&a, BOX_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, NULL, 0);  \
-    }                                                                                              \
-    lossk_status lossk_diou_loss_##sfx(const T *pred, const T *target, int64_t n,                  \
-                                       lossk_box_format format, double eps,                        \
-                                       lossk_reduction reduction, double *loss_out, T *loss_none,  \
-                                       T *grad, int n_threads) {                                   \
-        BOX_ARGS_INIT(a, BOX_DIOU);                                                                \
-        return box_run(&a, BOX_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, NULL, 0);  \
-    }                                                                                              \
+    }
+
+#define BOX_ENTRIES(sfx, T)                                                                        \
+    BOX_PLAIN_ENTRY(iou_loss, BOX_IOU, sfx, T)                                                     \
+    BOX_PLAIN_ENTRY(giou_loss, BOX_GIOU, sfx, T)                                                   \
+    BOX_PLAIN_ENTRY(diou_loss, BOX_DIOU, sfx, T)                                                   \
     lossk_status lossk_ciou_loss_##sfx(const T *pred, const T *target, int64_t n,                  \
                                        lossk_box_format format, double eps,                        \
                                        lossk_ciou_alpha alpha, lossk_reduction reduction,          \
@@ -207,7 +199,7 @@ static lossk_status box_run(box_args *a, const box_kernels *kern, size_t elem,
                                        double delta, lossk_reduction reduction, double *loss_out,  \
                                        T *loss_none, T *grad, int n_threads) {                     \
         BOX_ARGS_INIT(a, mean_iou_loss ? BOX_WIOU3 : BOX_WIOU1);                                   \
-        if (mean_iou_loss && (!(*mean_iou_loss >= 0.0) || *mean_iou_loss == (double)INFINITY ||    \
+        if (mean_iou_loss && (*mean_iou_loss < 0.0 || *mean_iou_loss == (double)INFINITY ||       \
                               !(momentum >= 0.0 && momentum <= 1.0) || !(alpha > 0.0) ||           \
                               alpha == (double)INFINITY || !(delta > 0.0) ||                       \
                               delta == (double)INFINITY))                                          \

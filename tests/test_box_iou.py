@@ -304,6 +304,12 @@ def test_wiou_v3_bad_parameters():
     with pytest.raises(TypeError, match="mean_iou_loss"):
         fn.mean_iou_loss = "high"
     assert fn.mean_iou_loss == 1.0
+    # a NaN box makes the running mean NaN, as in the reference code; calls go on
+    pred, target = make_boxes(np.random.default_rng(0), 4)
+    pred[0, 0] = np.nan
+    fn(pred, target)
+    assert np.isnan(fn.mean_iou_loss)
+    assert np.isnan(fn(pred[1:], target[1:]))
 
 
 # ---- bad input ---------------------------------------------------------------------------

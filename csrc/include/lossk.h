@@ -297,7 +297,8 @@ LOSSK_API lossk_status lossk_siou_loss_f64(
    + momentum * (mean of 1 - IoU over the batch); then each pair's v1 loss is
    multiplied by r = beta / (delta alpha^(beta - delta)),
    beta = (1 - IoU) / *mean_iou_loss, r a constant for the gradient.
-   Requires *mean_iou_loss >= 0, momentum in [0, 1], alpha > 0, delta > 0. */
+   Requires *mean_iou_loss >= 0 (or NaN, which propagates), momentum in
+   [0, 1], alpha > 0, delta > 0. */
 LOSSK_API lossk_status lossk_wiou_loss_f32(
     const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
     double *mean_iou_loss, double momentum, double alpha, double delta,
