@@ -19,11 +19,13 @@
  * max/min tie gives each argument half the gradient, the masked intersection
  * has gradient 0 where it is masked (also at iw = 0), |0|' = 0.
  *
- * Boxes are processed in tiles of BOX_TILE: deinterleaved and converted to
- * corners in structure-of-arrays scratch (so the per-pair loop vectorizes and
- * grad may alias pred), computed, and written back interleaved. The loss sum
- * takes fixed blocks of BOX_BLOCK pairs, so it is bitwise identical for every
- * thread count.
+ * Boxes are processed in tiles of BOX_TILE. The per-pair loop reads the
+ * interleaved corners (the caller's arrays for xyxy, a converted scratch tile
+ * for the other formats; GCC deinterleaves them in registers) and writes the
+ * losses and corner gradients as rows of per-thread scratch; a second loop
+ * chains those to the caller's format and interleaves them into grad, after
+ * the tile of pred is read, so grad may alias pred. The loss sum takes fixed
+ * blocks of BOX_BLOCK pairs, so it is bitwise identical for every thread count.
  */
 #ifndef LOSSK_TEMPLATE_PASS
 
@@ -37,7 +39,7 @@
 
 #include "internal.h"
 
-/* Pairs per tile: the tile's scratch (17 rows) stays in L1. */
+/* Pairs per tile: the tile's scratch (17 rows of BOX_TILE) stays in L1. */
 #define BOX_TILE 128
 /* Pairs per block of the deterministic sum (a multiple of BOX_TILE), small
    enough that N = 10^4 splits evenly over 2 threads. */
@@ -111,9 +113,10 @@ static lossk_status box_run(box_args *a, const box_kernels *kern, size_t elem,
         return LOSSK_ERR_INVALID_ARGUMENT;
     if (reduction != LOSSK_REDUCTION_NONE) a->loss_none = NULL;
     a->scale = reduction == LOSSK_REDUCTION_MEAN && n > 0 ? 1.0 / (double)n : 1.0;
-    a->nt = a->grad && n * 4 * (int64_t)elem >= LOSSK_NT_STORE_MIN_BYTES;
+    a->nt = a->grad && n >= LOSSK_NT_STORE_MIN_BYTES / (4 * (int64_t)elem);
     const int64_t n_blocks = n > 0 ? (n - 1) / BOX_BLOCK + 1 : 0;
-    const int threads = lossk__threads_for(n_threads, n * BOX_WORK, n_blocks);
+    const int64_t work = n > INT64_MAX / BOX_WORK ? INT64_MAX : n * BOX_WORK;
+    const int threads = lossk__threads_for(n_threads, work, n_blocks);
     const size_t scratch = box_scratch_bytes(elem);
 
     if (a->kind == BOX_WIOU3) {
@@ -219,7 +222,7 @@ static lossk_status pair_run(pair_args *a, const box_kernels *kern, size_t elem,
         (n > 0 && m > 0 && !a->out))
         return LOSSK_ERR_INVALID_ARGUMENT;
     if (n == 0 || m == 0) return LOSSK_OK;
-    a->nt = n * m * (int64_t)elem >= LOSSK_NT_STORE_MIN_BYTES;
+    a->nt = n * m >= LOSSK_NT_STORE_MIN_BYTES / (int64_t)elem;
     const int64_t block = lossk__block_items(m, PAIR_BLOCK_ELEMS);
     const int64_t n_blocks = (n - 1) / block + 1;
     return lossk__run_blocks(n, block, lossk__threads_for(n_threads, n * m, n_blocks), 0,
