@@ -72,6 +72,8 @@ def as_index(x, name):
 
 def check_scalar(value, name, low=None, high=None, low_open=False):
     """A finite real scalar within [low, high] (or (low, high] with low_open)."""
+    if isinstance(value, (str, bytes)):  # float("0.5") would accept a string
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -85,12 +87,16 @@ def check_scalar(value, name, low=None, high=None, low_open=False):
 
 
 def check_int(value, name):
+    """An int that fits the kernels' int64_t (NumPy integers accepted, bool rejected)."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an int, got a bool")
     try:
-        return int(np.int64(value)) if isinstance(value, np.integer) else int(value.__index__())
-    except (AttributeError, TypeError, OverflowError):
+        v = int(value.__index__())
+    except (AttributeError, TypeError):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
+    if not -2**63 <= v < 2**63:
+        raise ValueError(f"{name} must fit in 64 bits, got {v}")
+    return v
 
 
 def grad_output(pred, dtype, return_grad, grad_out, inputs):
