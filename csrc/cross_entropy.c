@@ -30,9 +30,13 @@
 #define CE_CHUNK 4096
 /* Elements of logits per block of the deterministic reduction. */
 #define CE_BLOCK_ELEMS 65536
-/* Spatial layout: positions per tile, so a transposed tile is ~CE_TILE_ELEMS. */
+/* Column kernel (vectorized across positions): tiles of ~CE_TILE_ELEMS
+   elements, at most CE_TILE_MAX positions. It runs the (n, c, inner) layout in
+   place and rows of at most CE_NARROW classes through transposed tiles (a row
+   kernel would pay its per-row costs on a few classes). */
 #define CE_TILE_ELEMS 16384
 #define CE_TILE_MAX 256
+#define CE_NARROW 64
 
 typedef struct ce_chunk {
     double m;     /* max of x over the chunk */
@@ -48,6 +52,7 @@ typedef struct ce_args {
     const void *target;        /* class indices (n x inner), or NULL */
     lossk_index_type target_type;
     const void *soft;          /* probability targets (n x c x inner), or NULL */
+    int is_soft;               /* probability targets (soft may be NULL when empty) */
     const void *weight;        /* c weights or NULL */
     int64_t ignore_index;
     double eps;                /* label smoothing */
@@ -56,16 +61,19 @@ typedef struct ce_args {
     void *loss_rows;           /* per-sample losses (n x inner) or NULL */
     void *grad;                /* n x c x inner or NULL */
     int nt;                    /* stream the gradient from a per-thread buffer */
-    int64_t tile;              /* spatial layout: positions per tile */
-    int64_t tiles_per_sample;
+    int64_t tile;              /* column kernel: positions per tile */
+    int64_t tiles_per_sample;  /* column kernel: tiles per sample (inner > 1) */
 } ce_args;
 
 static int64_t ce_chunks(int64_t c) { return c <= 0 ? 0 : (c - 1) / CE_CHUNK + 1; }
 
+/* Per-position arrays of the column kernel (8 bytes each per position). */
+#define CE_COL_ARRAYS 9
+
 /* Per-(level, dtype) kernels, declared by the template pass. */
 typedef struct ce_kernels {
     lossk_block_fn rows_block;     /* inner == 1: items are rows */
-    lossk_block_fn spatial_block;  /* inner > 1: items are (sample, tile) */
+    lossk_block_fn columns_block;  /* inner > 1 or narrow rows: items are tiles */
     void (*chunk_stats)(const ce_args *, const void *x, const void *t, int64_t k0, int64_t len,
                         void *e, ce_chunk *st);
     double (*row_finish)(const ce_args *, ce_chunk *st, int64_t k_chunks, double x_y, double w_y);
@@ -185,7 +193,7 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
         return LOSSK_ERR_INVALID_ARGUMENT;
     if (c > 0 && n > INT64_MAX / c / inner) return LOSSK_ERR_INVALID_ARGUMENT;
     const int64_t samples = n * inner, elems = samples * c;
-    if ((elems > 0 && !a->x) || (samples > 0 && !a->target && !a->soft) ||
+    if ((elems > 0 && !a->x) || (a->is_soft ? elems > 0 && !a->soft : samples > 0 && !a->target) ||
         (reduction == LOSSK_REDUCTION_NONE && samples > 0 && !a->loss_rows) ||
         (reduction != LOSSK_REDUCTION_NONE && !loss_out))
         return LOSSK_ERR_INVALID_ARGUMENT;
@@ -202,8 +210,8 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
 
     /* The mean's denominator: sum of w[y] over non-ignored samples (index
        targets), the number of samples (probability targets). */
-    double denom = (double)samples;
-    if (a->target) {
+    double denom = elems > 0 ? (double)samples : 0.0;  /* probability targets; torch: NaN mean if empty */
+    if (!a->is_soft) {
         ce_target_args ta = {a->target, a->target_type, c, a->ignore_index, a->weight, elem == 8};
         const int64_t tblock = 16384;
         const int64_t tblocks = samples > 0 ? (samples - 1) / tblock + 1 : 0;
@@ -219,9 +227,11 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
     a->scale = reduction == LOSSK_REDUCTION_MEAN ? 1.0 / denom : 1.0;
 
     double total = 0.0;
-    if (samples > 0) {
+    if (samples > 0 && c == 0) {          /* no classes: every loss is an empty sum */
+        if (a->loss_rows) memset(a->loss_rows, 0, (size_t)samples * elem);
+    } else if (samples > 0) {
         const int64_t k_chunks = ce_chunks(c);
-        if (inner == 1) {
+        if (inner == 1 && c > CE_NARROW) {
             const int64_t block_rows = lossk__block_items(c, CE_BLOCK_ELEMS);
             const int64_t n_blocks = (n - 1) / block_rows + 1;
             int threads = lossk__threads_for(n_threads, elems, n_blocks);
@@ -237,19 +247,22 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
             }
             if (s != LOSSK_OK) return s;
         } else {
+            /* positions: inner per sample, or the rows themselves (narrow rows) */
+            const int64_t positions = inner > 1 ? inner : n;
             int64_t tile = CE_TILE_ELEMS / (c > 0 ? c : 1);
-            tile = tile < 1 ? 1 : tile > CE_TILE_MAX ? CE_TILE_MAX : tile;
-            if (tile > inner) tile = inner;
+            tile = tile < 16 ? 16 : tile > CE_TILE_MAX ? CE_TILE_MAX : tile;
+            if (tile > positions) tile = positions;
             a->tile = tile;
-            a->tiles_per_sample = (inner - 1) / tile + 1;
-            const int64_t items = n * a->tiles_per_sample;
-            const int64_t block = lossk__block_items(tile * c, CE_BLOCK_ELEMS);
+            a->tiles_per_sample = inner > 1 ? (inner - 1) / tile + 1 : 0;
+            const int64_t items = inner > 1 ? n * a->tiles_per_sample : (n - 1) / tile + 1;
+            const int64_t block = lossk__block_items(tile * (c > 0 ? c : 1), CE_BLOCK_ELEMS);
             const int64_t n_blocks = (items - 1) / block + 1;
-            size_t tile_bytes = (size_t)(tile * c) * elem;
-            size_t scratch = tile_bytes * (a->soft ? 3 : 2) + (size_t)tile * elem + (size_t)CE_CHUNK * elem +
-                             4 * 64 + (size_t)k_chunks * sizeof(ce_chunk);
+            const size_t tile_bytes = (((size_t)(tile * c) * elem) + 63) & ~(size_t)63;
+            /* narrow rows: transposed x, soft target and gradient tiles; then the
+               per-position arrays of ce_columns */
+            size_t scratch = (inner > 1 ? 0 : tile_bytes * (a->soft ? 3 : 2)) + (size_t)tile * CE_COL_ARRAYS * 8 + 64;
             lossk_status s = lossk__run_blocks(items, block, lossk__threads_for(n_threads, elems, n_blocks),
-                                               1, scratch, kern->spatial_block, a, &total, NULL);
+                                               1, scratch, kern->columns_block, a, &total, NULL);
             if (s != LOSSK_OK) return s;
         }
     }
@@ -277,7 +290,7 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
         double *loss_out, T *loss_none, T *grad, int n_threads) {                                  \
         ce_args a;                                                                                 \
         memset(&a, 0, sizeof a);                                                                   \
-        a.x = logits; a.n = n; a.c = c; a.inner = inner; a.soft = target_probs;                    \
+        a.x = logits; a.n = n; a.c = c; a.inner = inner; a.soft = target_probs; a.is_soft = 1;     \
         a.weight = class_weight; a.eps = label_smoothing; a.loss_rows = loss_none; a.grad = grad;  \
         return ce_run(&a, CE_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, NULL);       \
     }
@@ -323,9 +336,8 @@ static LOSSK_NOINLINE void LOSSK_FN(ce_chunk_stats)(const ce_args *a, const void
         st->wxm = LOSSK_FN(lane_wsum_shifted)(x, w, m, len);
         st->wsum = w ? LOSSK_FN(lane_sum)(w, len) : (double)len;
     }
-    for (int64_t k = 0; k < len; k++) e[k] = LOSSK_EXP(x[k] - m);
     st->m = (double)m;
-    st->s = LOSSK_FN(lane_sum)(e, len);
+    st->s = LOSSK_FN(exp_shifted_sum)(x, m, e, len);
 }
 
 /* Combines a row's chunks: returns the row loss, stores each chunk's
@@ -443,46 +455,173 @@ static int64_t LOSSK_FN(ce_rows_block)(const void *ctx, int64_t begin, int64_t e
     return -1;
 }
 
-/* (n, c, inner) layout: each tile of positions is transposed into contiguous
-   rows, run through ce_rows, and the gradient transposed back, so there is
-   one implementation of the math. */
-static int64_t LOSSK_FN(ce_spatial_block)(const void *ctx, int64_t begin, int64_t end, double *acc,
+/* Column kernel: `width` positions side by side, class k of position i at
+   x[k * cs + i]; every loop runs across positions, so it vectorizes for any C.
+   Same formulas as the row kernel, evaluated in the same order per position
+   (one chunk: lse = m + log s). g may be x (in place): x[y] is gathered and
+   each x element is read before its gradient is written. Returns the sum of
+   the losses in position order, and writes them to loss_out. */
+static double LOSSK_FN(ce_columns)(const ce_args *a, const real *x, int64_t cs, const void *target,
+                                   int64_t target_off, const real *soft, int64_t width, real *g,
+                                   real *loss_out, void *scratch) {
+    const int64_t c = a->c;
+    const real *w = (const real *)a->weight;
+    double *arr = (double *)scratch;
+    real *m = (real *)(arr), *s = (real *)(arr + width), *wx = (real *)(arr + 2 * width);
+    real *ws = (real *)(arr + 3 * width), *f = (real *)(arr + 4 * width), *xy = (real *)(arr + 5 * width);
+    real *wy = (real *)(arr + 6 * width), *act = (real *)(arr + 7 * width);
+    int64_t *y = (int64_t *)(arr + 8 * width);
+    const double keep = 1.0 - a->eps, spread = a->eps / (double)(c > 0 ? c : 1);
+    const int smoothing = !soft && a->eps > 0.0;
+    int64_t n_ignored = 0;
+
+    for (int64_t i = 0; i < width; i++) {
+        m[i] = c > 0 ? x[i] : (real)0;
+        s[i] = wx[i] = ws[i] = 0;
+        act[i] = 1;
+        y[i] = -1;
+        xy[i] = 0;
+        wy[i] = 1;
+    }
+    if (!soft) {
+        for (int64_t i = 0; i < width; i++) {
+            const int64_t t = lossk__load_index(target, a->target_type, target_off + i);
+            if (t == a->ignore_index) { act[i] = 0; n_ignored++; continue; }
+            y[i] = t;
+            xy[i] = x[t * cs + i];        /* before any gradient write */
+            if (w) wy[i] = w[t];
+        }
+    }
+    for (int64_t k = 1; k < c; k++) {
+        const real *xk = x + k * cs;
+        for (int64_t i = 0; i < width; i++) m[i] = xk[i] > m[i] ? xk[i] : m[i];
+    }
+    for (int64_t k = 0; k < c; k++) {
+        const real *xk = x + k * cs;
+        real *gk = g ? g + k * cs : NULL;
+        const real wk = w ? w[k] : (real)1;
+        if (soft) {
+            const real *tk = soft + k * cs;
+            const real rk = (real)keep, sp = (real)spread;
+            for (int64_t i = 0; i < width; i++) {
+                const real d = xk[i] - m[i], tw = (tk[i] * rk + sp) * wk;
+                ws[i] += tw;
+                wx[i] += tw * d;
+            }
+        } else if (smoothing) {
+            for (int64_t i = 0; i < width; i++) wx[i] += wk * (xk[i] - m[i]);
+        }
+        if (gk) {
+            for (int64_t i = 0; i < width; i++) {
+                const real e = LOSSK_EXP(xk[i] - m[i]);
+                s[i] += e;
+                gk[i] = e;
+            }
+        } else {
+            for (int64_t i = 0; i < width; i++) s[i] += LOSSK_EXP(xk[i] - m[i]);
+        }
+    }
+    /* per position: log s and the gradient factor (vectorized), then the
+       losses in double, summed in position order */
+    const real scale = (real)a->scale, rkeep = (real)keep;
+    const real smooth_coef = (real)(spread * a->weight_total);
+    for (int64_t i = 0; i < width; i++) f[i] = scale * (soft ? ws[i] : rkeep * wy[i] + smooth_coef) / s[i];
+#if LOSSK_F64
+    for (int64_t i = 0; i < width; i++) s[i] = log(s[i]);
+#else
+    for (int64_t i = 0; i < width; i++) s[i] = lossk_logf(s[i]);
+#endif
+    double total = 0.0;
+    for (int64_t i = 0; i < width; i++) {
+        const double log_s = (double)s[i], lse = (double)m[i] + log_s;
+        double loss;
+        if (soft) {
+            loss = (double)ws[i] * log_s - (double)wx[i];
+        } else {
+            loss = keep * (double)wy[i] * (lse - (double)xy[i]);
+            if (smoothing) loss += spread * (a->weight_total * log_s - (double)wx[i]);
+        }
+        loss = act[i] != 0 ? loss : 0.0;
+        loss_out[i] = (real)loss;
+        total += loss;
+    }
+    if (!g) return total;
+    for (int64_t k = 0; k < c; k++) {
+        real *gk = g + k * cs;
+        if (soft) {
+            const real *tk = soft + k * cs;
+            const real rk = (real)keep, sp = (real)spread, sw = (real)a->scale * (w ? w[k] : (real)1);
+            for (int64_t i = 0; i < width; i++) gk[i] = gk[i] * f[i] - sw * (tk[i] * rk + sp);
+        } else if (smoothing) {
+            const real cw = (real)(a->scale * spread) * (w ? w[k] : (real)1);
+            for (int64_t i = 0; i < width; i++) gk[i] = gk[i] * f[i] - cw * act[i];
+        } else {
+            for (int64_t i = 0; i < width; i++) gk[i] = gk[i] * f[i];
+        }
+    }
+    for (int64_t i = 0; i < width; i++) {
+        if (y[i] >= 0) g[y[i] * cs + i] -= (real)(a->scale * keep * (double)wy[i]);
+    }
+    if (n_ignored) {
+        for (int64_t i = 0; i < width; i++)
+            if (act[i] == 0)
+                for (int64_t k = 0; k < c; k++) g[k * cs + i] = 0;
+    }
+    return total;
+}
+
+/* Items are tiles: (sample, tile of inner positions) for inner > 1, run in
+   place; or tiles of narrow rows, transposed into scratch and back. */
+static int64_t LOSSK_FN(ce_columns_block)(const void *ctx, int64_t begin, int64_t end, double *acc,
                                           void *scratch) {
     const ce_args *a = (const ce_args *)ctx;
-    const int64_t c = a->c, inner = a->inner, tile = a->tile;
-    const size_t tile_bytes = ((size_t)(tile * c) * sizeof(real) + 63) & ~(size_t)63;
+    const int64_t c = a->c, tile = a->tile;
+    double total = 0.0;
+    if (a->inner > 1) {
+        const int64_t inner = a->inner;
+        real loss_tile[CE_TILE_MAX];
+        for (int64_t item = begin; item < end; item++) {
+            const int64_t smp = item / a->tiles_per_sample, i0 = (item % a->tiles_per_sample) * tile;
+            const int64_t width = inner - i0 < tile ? inner - i0 : tile;
+            const int64_t base = smp * c * inner + i0;
+            real *lo = a->loss_rows ? (real *)a->loss_rows + smp * inner + i0 : loss_tile;
+            total += LOSSK_FN(ce_columns)(a, (const real *)a->x + base, inner, a->target, smp * inner + i0,
+                                          a->soft ? (const real *)a->soft + base : NULL, width,
+                                          a->grad ? (real *)a->grad + base : NULL, lo, scratch);
+        }
+        acc[0] = total;
+        return -1;
+    }
+    const size_t tile_bytes = (((size_t)(tile * c) * sizeof(real)) + 63) & ~(size_t)63;
     real *xt = (real *)scratch;
     real *gt = (real *)((char *)scratch + tile_bytes);
     real *tt = a->soft ? (real *)((char *)scratch + 2 * tile_bytes) : NULL;
-    real *lt = (real *)((char *)scratch + (a->soft ? 3 : 2) * tile_bytes);
-    void *rows_scratch = (char *)lt + (((size_t)tile * sizeof(real) + 63) & ~(size_t)63);
-    double total = 0.0;
+    void *cols = (char *)scratch + (a->soft ? 3 : 2) * tile_bytes;
+    real loss_tile[CE_TILE_MAX];
     for (int64_t item = begin; item < end; item++) {
-        const int64_t s = item / a->tiles_per_sample, i0 = (item % a->tiles_per_sample) * tile;
-        const int64_t width = inner - i0 < tile ? inner - i0 : tile;
-        const real *xs = (const real *)a->x + s * c * inner + i0;
-        for (int64_t k = 0; k < c; k++)
-            for (int64_t i = 0; i < width; i++) xt[i * c + k] = xs[k * inner + i];
+        const int64_t r0 = item * tile, width = a->n - r0 < tile ? a->n - r0 : tile;
+        const real *xs = (const real *)a->x + r0 * c;
+        for (int64_t i = 0; i < width; i++)
+            for (int64_t k = 0; k < c; k++) xt[k * width + i] = xs[i * c + k];
         if (tt) {
-            const real *ts = (const real *)a->soft + s * c * inner + i0;
-            for (int64_t k = 0; k < c; k++)
-                for (int64_t i = 0; i < width; i++) tt[i * c + k] = ts[k * inner + i];
+            const real *ts = (const real *)a->soft + r0 * c;
+            for (int64_t i = 0; i < width; i++)
+                for (int64_t k = 0; k < c; k++) tt[k * width + i] = ts[i * c + k];
         }
-        total += LOSSK_FN(ce_rows)(a, xt, a->target, s * inner + i0, tt, width, a->grad ? gt : NULL,
-                                   lt, 0, rows_scratch);
+        real *lo = a->loss_rows ? (real *)a->loss_rows + r0 : loss_tile;
+        total += LOSSK_FN(ce_columns)(a, xt, width, a->target, r0, tt, width, a->grad ? gt : NULL, lo, cols);
         if (a->grad) {
-            real *gs = (real *)a->grad + s * c * inner + i0;
-            for (int64_t k = 0; k < c; k++)
-                for (int64_t i = 0; i < width; i++) gs[k * inner + i] = gt[i * c + k];
+            real *gs = (real *)a->grad + r0 * c;
+            for (int64_t i = 0; i < width; i++)
+                for (int64_t k = 0; k < c; k++) gs[i * c + k] = gt[k * width + i];
         }
-        if (a->loss_rows) memcpy((real *)a->loss_rows + s * inner + i0, lt, (size_t)width * sizeof(real));
     }
     acc[0] = total;
     return -1;
 }
 
 static const ce_kernels LOSSK_FN(ce_kernels) = {
-    LOSSK_FN(ce_rows_block), LOSSK_FN(ce_spatial_block),
+    LOSSK_FN(ce_rows_block), LOSSK_FN(ce_columns_block),
     LOSSK_FN(ce_chunk_stats),
     LOSSK_FN(ce_row_finish),
     LOSSK_FN(ce_chunk_grad),

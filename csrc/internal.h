@@ -28,9 +28,28 @@
 #endif
 
 /* Accumulator lanes of the explicit reductions: one 64-byte vector. The same
-   count on every SIMD level, so the summation order never changes. */
+   count on every SIMD level, so the summation order never changes. With
+   GCC/Clang the lanes are a vector-extension type (kept in registers, lowered
+   to 1 zmm, 2 ymm or 4 xmm); other compilers use arrays of the same lanes. */
 #define LOSSK_LANES_F32 16
 #define LOSSK_LANES_F64 8
+#if defined(__GNUC__) || defined(__clang__)
+#  define LOSSK_VECTOR_EXT 1
+typedef float lossk_v16sf __attribute__((vector_size(64)));
+typedef double lossk_v8df __attribute__((vector_size(64)));
+typedef int32_t lossk_v16si __attribute__((vector_size(64)));
+typedef int64_t lossk_v8di __attribute__((vector_size(64)));
+/* Loops whose only dependence is "read x[i], then write out[i]", which stays
+   safe when out == x (in-place gradients): vectorize without an alias check. */
+#  if defined(__clang__)
+#    define LOSSK_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#  else
+#    define LOSSK_IVDEP _Pragma("GCC ivdep")
+#  endif
+#else
+#  define LOSSK_VECTOR_EXT 0
+#  define LOSSK_IVDEP
+#endif
 
 /* ---- The deterministic blocked parallel driver (common.c) ----
    Items [0, n_items) are cut into blocks of `block` items. `block` must be a

@@ -12,11 +12,11 @@
 
 /* exp(x) in float, max error about 1 ulp.
    x = k ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 split in two so k*ln2_hi is
-   exact); exp(r) = 1 + r + r^2 P(r), P the degree-5 minimax polynomial of the
-   Cephes expf; 2^k is assembled in the exponent field. Results below 2^-125
-   (x < -86.6) are flushed to 0 (no subnormals, which are slow); x > 88.0 gives
-   +inf (exp(88.72) is the true overflow point: never reached by the kernels,
-   which call it on x - max(x) <= 0 or on -|x|). exp(-inf) = 0. */
+   exact); exp(r) by the degree-7 Horner form of 1 + r + r^2 P(r), P the
+   degree-5 minimax polynomial of the Cephes expf; 2^k is added to the exponent
+   bits of exp(r) as an integer (no multiply, no float-to-int conversion).
+   Results below 2^-125 (x < -86.6) are flushed to 0 (no slow subnormals),
+   x > 88.0 gives +inf (the true overflow is at 88.72), exp(-inf) = 0. */
 LOSSK_INLINE float lossk_expf(float x) {
     const float lo = -86.6f, hi = 88.0f;
     float xc = x < lo ? lo : x;                    /* NaN compares false: stays NaN */
@@ -32,14 +32,15 @@ LOSSK_INLINE float lossk_expf(float x) {
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
-    uint32_t zb;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    uint32_t zb, pb;
     memcpy(&zb, &z, sizeof zb);
-    /* low mantissa bits of z hold k + 0x400000; k in [-125, 127] */
-    uint32_t eb = (zb - 0x4B400000u + 127u) << 23;
-    float scale;
-    memcpy(&scale, &eb, sizeof scale);
-    float y = p * scale;
+    memcpy(&pb, &p, sizeof pb);
+    /* the low bits of z hold k (z = 1.5 * 2^23 + k), and (zb << 23) == k << 23 */
+    pb += zb << 23;
+    float y;
+    memcpy(&y, &pb, sizeof y);
     y = x < lo ? 0.0f : y;
     y = x > hi ? INFINITY : y;
     return y;
@@ -69,15 +70,47 @@ LOSSK_INLINE double lossk_exp(double x) {
     p = p * r + 1.0 / 24.0;
     p = p * r + 1.0 / 6.0;
     p = p * r + 0.5;
-    p = p * (r * r) + r + 1.0;
-    uint64_t zb;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    uint64_t zb, pb;
     memcpy(&zb, &z, sizeof zb);
-    uint64_t eb = (zb - 0x4338000000000000ull + 1023u) << 52;
-    double scale;
-    memcpy(&scale, &eb, sizeof scale);
-    double y = p * scale;
+    memcpy(&pb, &p, sizeof pb);
+    pb += zb << 52;                                /* z = 1.5 * 2^52 + k */
+    double y;
+    memcpy(&y, &pb, sizeof y);
     y = x < lo ? 0.0 : y;
     y = x > hi ? (double)INFINITY : y;
+    return y;
+}
+
+/* log(x) in float for x > 0, max error about 2 ulp; log(0) = -inf, log(+inf) =
+   +inf, negative or NaN x gives NaN. x = 2^e m with m in [sqrt(1/2), sqrt(2)),
+   log(m) = f - f^2/2 + f^3 Q(f), f = m - 1, Q the degree-8 polynomial of the
+   Cephes logf. Subnormal x are treated as 0 (never produced by the kernels). */
+LOSSK_INLINE float lossk_logf(float x) {
+    uint32_t xb;
+    memcpy(&xb, &x, sizeof xb);
+    /* exponent relative to sqrt(1/2): subtracting 0x3f3504f3 centres m around 1 */
+    uint32_t t = xb - 0x3f3504f3u;
+    int32_t e = (int32_t)(t >> 23) - (int32_t)((t >> 31) << 9);  /* arithmetic shift, no UB */
+    uint32_t mb = (t & 0x007fffffu) + 0x3f3504f3u;
+    float m;
+    memcpy(&m, &mb, sizeof m);
+    float f = m - 1.0f;
+    float q = 7.0376836292e-2f;
+    q = q * f - 1.1514610310e-1f;
+    q = q * f + 1.1676998740e-1f;
+    q = q * f - 1.2420140846e-1f;
+    q = q * f + 1.4249322787e-1f;
+    q = q * f - 1.6668057665e-1f;
+    q = q * f + 2.0000714765e-1f;
+    q = q * f - 2.4999993993e-1f;
+    q = q * f + 3.3333331174e-1f;
+    float f2 = f * f;
+    float y = f + f2 * (f * q - 0.5f) + (float)e * 0.693147180559945f;
+    y = x < 1.17549435e-38f ? -INFINITY : y;       /* 0 and subnormals */
+    y = x == INFINITY ? INFINITY : y;
+    y = (x < 0.0f || x != x) ? NAN : y;
     return y;
 }
 

@@ -66,3 +66,18 @@ def _leaves(result):
         else:
             out.append(r)
     return out
+
+
+def run_python(code, **env):
+    """Run `code` in a fresh interpreter that imports the same lossk as the tests
+    (in-place build or installed), with extra environment variables."""
+    import os
+    import subprocess
+    import sys
+
+    import lossk
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(lossk.__file__)))
+    full_env = dict(os.environ, **env)
+    full_env["PYTHONPATH"] = os.pathsep.join([pkg_parent, full_env.get("PYTHONPATH", "")])
+    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True,
+                          timeout=300)

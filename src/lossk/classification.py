@@ -4,6 +4,7 @@ Each loss: `_prepare_<name>` validates and normalises the arguments (shared
 with the NumPy reference, so both raise the same errors), then the kernel or
 the reference writes into the same outputs.
 """
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -20,7 +21,7 @@ def _class_layout(logits, name="logits"):
         raise ValueError(f"{name} must have shape (C,), (N, C) or (N, C, d1, ..., dk), got a 0-d array")
     if logits.ndim == 1:
         return 1, logits.shape[0], 1
-    return logits.shape[0], logits.shape[1], int(np.prod(logits.shape[2:], dtype=np.int64))
+    return logits.shape[0], logits.shape[1], math.prod(logits.shape[2:])
 
 
 def _format_position(shape, flat):
