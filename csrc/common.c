@@ -14,6 +14,8 @@
 /* Below this many element-operations a call runs on one thread: starting a
    parallel region (~1 us, more after idle) costs more than the work. */
 #define LOSSK_PARALLEL_MIN_WORK ((int64_t)1 << 15)
+/* Thread counts above max(this, CPUs) are lowered to it (lossk__threads_for). */
+#define LOSSK_MAX_THREADS 256
 /* Per-block partial sums live on the stack up to this many doubles. */
 #define LOSSK_STACK_PARTIALS 256
 
@@ -60,6 +62,14 @@ void lossk__aligned_free(void *p) { free(p); }
 int lossk__threads_for(int n_threads, int64_t work, int64_t n_blocks) {
 #ifdef _OPENMP
     int t = n_threads > 0 ? n_threads : omp_get_max_threads();
+    if (t > LOSSK_MAX_THREADS) {
+        /* libgomp exits the process when it cannot create a thread (~32k
+           threads here): n_threads is an upper bound, and more threads than
+           CPUs never pay for these kernels. */
+        const int procs = omp_get_num_procs();
+        const int cap = procs > LOSSK_MAX_THREADS ? procs : LOSSK_MAX_THREADS;
+        if (t > cap) t = cap;
+    }
     if (work < LOSSK_PARALLEL_MIN_WORK) t = 1;
     if ((int64_t)t > n_blocks) t = n_blocks < 1 ? 1 : (int)n_blocks;
     return t;

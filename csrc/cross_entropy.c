@@ -191,7 +191,8 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
          reduction != LOSSK_REDUCTION_SUM) ||
         (a->target && a->target_type != LOSSK_INDEX_INT32 && a->target_type != LOSSK_INDEX_INT64))
         return LOSSK_ERR_INVALID_ARGUMENT;
-    if (c > 0 && n > INT64_MAX / c / inner) return LOSSK_ERR_INVALID_ARGUMENT;
+    /* n * inner and n * inner * c must fit in int64_t (c may be 0) */
+    if (n > INT64_MAX / inner || (c > 0 && n * inner > INT64_MAX / c)) return LOSSK_ERR_INVALID_ARGUMENT;
     const int64_t samples = n * inner, elems = samples * c;
     if ((elems > 0 && !a->x) || (a->is_soft ? elems > 0 && !a->soft : samples > 0 && !a->target) ||
         (reduction == LOSSK_REDUCTION_NONE && samples > 0 && !a->loss_rows) ||
@@ -235,7 +236,7 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
             const int64_t block_rows = lossk__block_items(c, CE_BLOCK_ELEMS);
             const int64_t n_blocks = (n - 1) / block_rows + 1;
             int threads = lossk__threads_for(n_threads, elems, n_blocks);
-            int want = lossk__threads_for(n_threads, elems, INT64_MAX);
+            int want = lossk__threads_for(n_threads, elems, n * k_chunks);  /* no idle threads */
             lossk_status s;
             if (n < want && k_chunks >= 2) {
                 s = ce_split_rows(a, kern, elem, want, block_rows, &total);
@@ -321,14 +322,14 @@ static LOSSK_NOINLINE void LOSSK_FN(ce_chunk_stats)(const ce_args *a, const void
             for (int l = 0; l < LOSSK_LANES; l++) {
                 real tw = (t[k + l] * keep + spread) * (w ? w[k + l] : (real)1);
                 acc_t[l] += tw;
-                acc_x[l] += tw * (x[k + l] - m);
+                acc_x[l] += LOSSK_FN(mul_shifted)(tw, x[k + l], m);
             }
         double st_t = 0.0, st_x = 0.0;
         for (int l = 0; l < LOSSK_LANES; l++) { st_t += (double)acc_t[l]; st_x += (double)acc_x[l]; }
         for (; k < len; k++) {
             real tw = (t[k] * keep + spread) * (w ? w[k] : (real)1);
             st_t += (double)tw;
-            st_x += (double)(tw * (x[k] - m));
+            st_x += (double)LOSSK_FN(mul_shifted)(tw, x[k], m);
         }
         st->wsum = st_t;
         st->wxm = st_x;
@@ -348,10 +349,12 @@ static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk 
     for (int64_t j = 1; j < k_chunks; j++) big_m = st[j].m > big_m ? st[j].m : big_m;
     double s = 0.0;
     for (int64_t j = 0; j < k_chunks; j++) s += st[j].s * exp(st[j].m - big_m);
-    const double lse = big_m + log(s);
+    /* lse - x is taken as (M - x) + log s: for logits like 1e30, M + log s
+       rounds to M and lse - x would lose log s entirely */
+    const double log_s = log(s);
     double smooth = 0.0, wt_total = 0.0;  /* sum_k w_k c_k (lse - x_k), its weights */
     for (int64_t j = 0; j < k_chunks; j++) {
-        smooth += st[j].wsum * (lse - st[j].m) - st[j].wxm;
+        smooth += st[j].wsum * ((big_m - st[j].m) + log_s) - st[j].wxm;
         wt_total += st[j].wsum;
     }
     double loss, coef;
@@ -360,7 +363,7 @@ static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk 
         coef = wt_total;
     } else {
         const double keep = 1.0 - a->eps, spread = a->eps / (double)a->c;
-        loss = keep * w_y * (lse - x_y);
+        loss = keep * w_y * ((big_m - x_y) + log_s);
         if (a->eps > 0.0) loss += spread * smooth;
         coef = keep * w_y + spread * a->weight_total;
     }
@@ -504,12 +507,12 @@ static double LOSSK_FN(ce_columns)(const ce_args *a, const real *x, int64_t cs, 
             const real *tk = soft + k * cs;
             const real rk = (real)keep, sp = (real)spread;
             for (int64_t i = 0; i < width; i++) {
-                const real d = xk[i] - m[i], tw = (tk[i] * rk + sp) * wk;
+                const real tw = (tk[i] * rk + sp) * wk;
                 ws[i] += tw;
-                wx[i] += tw * d;
+                wx[i] += LOSSK_FN(mul_shifted)(tw, xk[i], m[i]);
             }
         } else if (smoothing) {
-            for (int64_t i = 0; i < width; i++) wx[i] += wk * (xk[i] - m[i]);
+            for (int64_t i = 0; i < width; i++) wx[i] += LOSSK_FN(mul_shifted)(wk, xk[i], m[i]);
         }
         if (gk) {
             for (int64_t i = 0; i < width; i++) {
@@ -533,12 +536,12 @@ static double LOSSK_FN(ce_columns)(const ce_args *a, const real *x, int64_t cs, 
 #endif
     double total = 0.0;
     for (int64_t i = 0; i < width; i++) {
-        const double log_s = (double)s[i], lse = (double)m[i] + log_s;
+        const double log_s = (double)s[i];  /* lse - x as (m - x) + log s, as in ce_row_finish */
         double loss;
         if (soft) {
             loss = (double)ws[i] * log_s - (double)wx[i];
         } else {
-            loss = keep * (double)wy[i] * (lse - (double)xy[i]);
+            loss = keep * (double)wy[i] * (((double)m[i] - (double)xy[i]) + log_s);
             if (smoothing) loss += spread * (a->weight_total * log_s - (double)wx[i]);
         }
         loss = act[i] != 0 ? loss : 0.0;
