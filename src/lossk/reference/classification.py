@@ -49,7 +49,10 @@ def cross_entropy_prepared(p):
         total = float(loss.sum())
         if p.reduction == "mean":
             value = total / denom if denom != 0 else np.nan
-            grad = grad / denom if denom != 0 else np.zeros_like(grad)
+            # ignored samples keep a zero gradient whatever the denominator
+            # (0, NaN): the others are scaled by 1/denom as IEEE gives it
+            scaled = grad * (1.0 / denom if denom != 0 else np.inf)
+            grad = scaled if p.soft else np.where(keep[:, None, :], scaled, 0.0)
         else:
             value = total
     if p.loss_none is not None:
