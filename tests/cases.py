@@ -17,3 +17,52 @@ def _cross_entropy(rng, dtype):
 CASES = {
     "cross_entropy": _cross_entropy,
 }
+
+
+# ---- Loss-specific numerical edges (tests/test_edges.py; also run with absurd
+# thread counts by tests/test_awkward.py). EDGES[name](dtype) -> list of
+# (args, kwargs) or (args, kwargs, expect), expect a dict:
+#   finite: the loss ("sum" and "none") and every gradient must be finite
+#           (default: True when every float input is finite, else False).
+# Wherever the loss is finite the gradient must hold no NaN, and the kernel
+# must equal the reference (NaN where the reference has NaN). A loss without
+# an entry shows as skipped in tests/test_edges.py.
+
+def _edges_cross_entropy(dtype):
+    f = np.dtype(dtype).type
+    inf = np.inf
+    big = f(1e4)
+    sat = np.array([[big, -big, 0.0], [-big, big, -big], [big, big, big], [0.0, 0.0, 0.0]], dtype)
+    t_sat = np.array([1, 0, 2, 1])
+    out = [
+        ((sat, t_sat), {}),                                               # saturated logits, wrong class
+        ((sat, t_sat), dict(label_smoothing=0.2, weight=np.array([1, 2, 0.5], dtype))),
+        ((sat, t_sat), dict(label_smoothing=1.0)),
+        ((sat * f(3e34 / 1e4) if np.dtype(dtype) == np.float64 else sat * f(3e34 / 1e4), t_sat), {}),
+        ((sat, np.full(4, -100)), {}),                                    # all ignored: mean NaN as torch
+        ((sat, np.full(4, 7)), dict(ignore_index=7, label_smoothing=0.3)),
+        ((sat, t_sat), dict(weight=np.zeros(3, dtype))),                  # zero total weight
+        ((np.zeros((5, 1), dtype), np.zeros(5, np.int64)), {}),            # one class
+        ((np.array([[-inf, 0.0, 1.0], [-inf, -inf, 3.0]], dtype), np.array([2, 2])), {}),
+        ((np.array([[-inf, 0.0, 1.0], [-inf, -inf, 3.0]], dtype), np.array([0, 2])), {}),
+        ((np.array([[-inf, 0.0, 1.0]], dtype), np.array([1])), dict(label_smoothing=0.1)),
+        ((np.array([[inf, 0.0, 1.0], [inf, inf, 0.0]], dtype), np.array([0, 2])), {}),
+        ((np.array([[-inf, -inf, -inf]], dtype), np.array([0])), {}),
+        # probability targets: one-hot (probabilities 0 and 1), with saturated and -inf logits
+        ((sat, np.eye(3, dtype=dtype)[t_sat]), {}),
+        ((sat, np.eye(3, dtype=dtype)[t_sat]), dict(label_smoothing=0.5)),
+        ((np.array([[-inf, 0.0, 1.0]], dtype), np.array([[0.0, 1.0, 0.0]], dtype)), {}),
+        ((np.array([[-inf, 0.0, 1.0]], dtype), np.array([[0.5, 0.5, 0.0]], dtype)), {}),
+        # spatial layout, saturated, some ignored
+        ((np.stack([sat.T, -sat.T])[..., None].repeat(2, -1), np.array([[[0, 1], [2, -100], [1, 1]],
+                                                                       [[2, 2], [0, 0], [-100, 1]]])), {}),
+        # one long row (the split-row path runs it on several threads)
+        ((np.linspace(-big, big, 40000).astype(dtype)[None], np.array([39999])), dict(label_smoothing=0.1)),
+        ((np.linspace(-big, big, 2 * 40000).astype(dtype).reshape(2, -1), np.array([0, -100])), {}),
+    ]
+    return out
+
+
+EDGES = {
+    "cross_entropy": _edges_cross_entropy,
+}
