@@ -577,7 +577,7 @@ def bitwise(actual, expected, what):
         return f"{what}: {len(actual)} results instead of {len(expected)}"
     for i, (a, e) in enumerate(zip(actual, expected)):
         if a.dtype != e.dtype or a.shape != e.shape or a.tobytes() != e.tobytes():
-            return f"{what}: result {i} is not bitwise the clean call's"
+            return f"{what}: result {i} is not bitwise equal"
     return None
 
 

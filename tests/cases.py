@@ -54,8 +54,9 @@ def _edges_cross_entropy(dtype):
         ((np.array([[-inf, 0.0, 1.0]], dtype), np.array([[0.0, 1.0, 0.0]], dtype)), {}),
         ((np.array([[-inf, 0.0, 1.0]], dtype), np.array([[0.5, 0.5, 0.0]], dtype)), {}),
         # spatial layout, saturated, some ignored
-        ((np.stack([sat.T, -sat.T])[..., None].repeat(2, -1), np.array([[[0, 1], [2, -100], [1, 1]],
-                                                                       [[2, 2], [0, 0], [-100, 1]]])), {}),
+        ((np.stack([sat.T, -sat.T])[..., None].repeat(2, -1),                    # (2, 3, 4, 2)
+          np.array([[[0, 1], [2, -100], [1, 1], [0, 2]], [[2, 2], [0, 0], [-100, 1], [1, 0]]])),
+         dict(label_smoothing=0.1)),
         # one long row (the split-row path runs it on several threads)
         ((np.linspace(-big, big, 40000).astype(dtype)[None], np.array([39999])), dict(label_smoothing=0.1)),
         ((np.linspace(-big, big, 2 * 40000).astype(dtype).reshape(2, -1), np.array([0, -100])), {}),
@@ -65,4 +66,29 @@ def _edges_cross_entropy(dtype):
 
 EDGES = {
     "cross_entropy": _edges_cross_entropy,
+}
+
+
+# ---- Optional peers for the edges (tests/test_edges.py): PEERS[name](args,
+# kwargs) -> the peer's loss (NumPy) for the same call, or None when the peer
+# has no equivalent of these arguments. Torch is imported lazily, so this file
+# loads without it. With an entry, the kernel's loss may be NaN only where the
+# peer's is, and must equal it elsewhere.
+
+def _peer_cross_entropy(args, kwargs):
+    import torch
+    import torch.nn.functional as F
+    x, t = args
+    kw = dict(kwargs)
+    kw.pop("return_grad", None)
+    kw.pop("n_threads", None)
+    if "weight" in kw:
+        kw["weight"] = torch.from_numpy(np.ascontiguousarray(kw["weight"]))
+    xt = torch.from_numpy(np.ascontiguousarray(x))
+    tt = torch.from_numpy(np.ascontiguousarray(t if t.dtype.kind == "f" else t.astype(np.int64)))
+    return F.cross_entropy(xt, tt, **kw).numpy()
+
+
+PEERS = {
+    "cross_entropy": _peer_cross_entropy,
 }
