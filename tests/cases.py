@@ -28,6 +28,17 @@ CASES = {
 # must equal the reference (NaN where the reference has NaN). A loss without
 # an entry shows as skipped in tests/test_edges.py.
 
+def _wide_rows(dtype):
+    x = np.linspace(-3, 3, 6 * 100).reshape(6, 100).astype(dtype)
+    x[0, ::7] = 1e4
+    x[1, 5] = np.inf
+    x[2, 10] = -np.inf
+    x[3, 50] = np.nan
+    x[4] = 1e30 if np.dtype(dtype) == np.float64 else 3e34
+    x[5] = -np.inf
+    return x
+
+
 def _edges_cross_entropy(dtype):
     f = np.dtype(dtype).type
     inf = np.inf
@@ -57,6 +68,11 @@ def _edges_cross_entropy(dtype):
         ((np.stack([sat.T, -sat.T])[..., None].repeat(2, -1),                    # (2, 3, 4, 2)
           np.array([[[0, 1], [2, -100], [1, 1], [0, 2]], [[2, 2], [0, 0], [-100, 1], [1, 0]]])),
          dict(label_smoothing=0.1)),
+        # rows wider than 64 classes (the row kernel; narrower rows take the
+        # column kernel): saturated, +-inf, NaN, huge, all -inf
+        ((_wide_rows(dtype), np.array([0, 5, 99, 50, 7, 3])), {}),
+        ((_wide_rows(dtype), np.array([0, 5, 99, 50, 7, 3])), dict(label_smoothing=0.3)),
+        ((_wide_rows(dtype), np.eye(100, dtype=dtype)[[0, 5, 99, 50, 7, 3]]), dict(label_smoothing=0.1)),
         # one long row (the split-row path runs it on several threads)
         ((np.linspace(-big, big, 40000).astype(dtype)[None], np.array([39999])), dict(label_smoothing=0.1)),
         ((np.linspace(-big, big, 2 * 40000).astype(dtype).reshape(2, -1), np.array([0, -100])), {}),
