@@ -152,3 +152,58 @@ lossk_status lossk__run_blocks(int64_t n_items, int64_t block, int n_threads,
     if (on_heap) { free(partials); free(invalid); }
     return status;
 }
+
+typedef struct class_target_args {
+    const void *target; lossk_index_type type; int64_t c; int has_ignore; int64_t ignore_index;
+    const void *weight; int weight_f64;
+} class_target_args;
+
+static int64_t class_target_block(const void *ctx, int64_t begin, int64_t end, double *acc, void *scratch) {
+    const class_target_args *a = (const class_target_args *)ctx;
+    (void)scratch;
+    double total = 0.0;
+    for (int64_t i = begin; i < end; i++) {
+        int64_t y = lossk__load_index(a->target, a->type, i);
+        if (a->has_ignore && y == a->ignore_index) continue;
+        if (y < 0 || y >= a->c) return i;
+        if (!a->weight) total += 1.0;
+        else total += a->weight_f64 ? ((const double *)a->weight)[y] : (double)((const float *)a->weight)[y];
+    }
+    acc[0] = total;
+    return -1;
+}
+
+lossk_status lossk__class_targets(const void *target, lossk_index_type type, int64_t samples,
+                                  int64_t c, int has_ignore, int64_t ignore_index,
+                                  const void *weight, int weight_f64, int n_threads,
+                                  double *weight_sum, int64_t *bad_index) {
+    const class_target_args ta = {target, type, c, has_ignore, ignore_index, weight, weight_f64};
+    const int64_t block = 16384;
+    const int64_t n_blocks = samples > 0 ? (samples - 1) / block + 1 : 0;
+    int64_t first_bad = -1;
+    lossk_status s = lossk__run_blocks(samples, block, lossk__threads_for(n_threads, samples, n_blocks),
+                                       1, 0, class_target_block, &ta, weight_sum, &first_bad);
+    if (s != LOSSK_OK) return s;
+    if (first_bad >= 0) {
+        if (bad_index) *bad_index = first_bad;
+        return LOSSK_ERR_TARGET_RANGE;
+    }
+    return LOSSK_OK;
+}
+
+lossk_status lossk__check_class_args(int64_t n, int64_t c, int64_t inner, lossk_reduction reduction,
+                                     const void *pred, lossk_index_type target_type,
+                                     const double *loss_out, const void *loss_none) {
+    if (n < 0 || c < 0 || inner < 1 ||
+        (reduction != LOSSK_REDUCTION_NONE && reduction != LOSSK_REDUCTION_MEAN &&
+         reduction != LOSSK_REDUCTION_SUM) ||
+        (target_type != LOSSK_INDEX_INT32 && target_type != LOSSK_INDEX_INT64))
+        return LOSSK_ERR_INVALID_ARGUMENT;
+    if (n > INT64_MAX / inner || (c > 0 && n * inner > INT64_MAX / c)) return LOSSK_ERR_INVALID_ARGUMENT;
+    const int64_t samples = n * inner, elems = samples * c;
+    if ((elems > 0 && !pred) ||
+        (reduction == LOSSK_REDUCTION_NONE && samples > 0 && !loss_none) ||
+        (reduction != LOSSK_REDUCTION_NONE && !loss_out))
+        return LOSSK_ERR_INVALID_ARGUMENT;
+    return LOSSK_OK;
+}

@@ -8,6 +8,15 @@
  *     dloss/dx_k = p_k ((1-eps) w_y + (eps/C) W) - (1-eps) w_y [k=y] - (eps/C) w_k
  *   probability target t, t' = (1-eps) t + eps/C:
  *     loss = sum_k w_k t'_k (lse - x_k),   dloss/dx_k = p_k sum_j w_j t'_j - w_k t'_k
+ *   softmax focal (index target, eps = 0, alpha as w): with ce = lse - x_y,
+ *   q = 1 - p_y = -expm1(-ce) (no cancellation as p_y -> 1):
+ *     loss = w_y q^g ce,   dloss/dx_k = s (p_k - [k=y]),
+ *     s = w_y (q^g + g p_y q^(g-1) ce) = w_y q^g (1 + g p_y r),  r = ce / q,
+ *   r -> 1 as ce -> 0 (and r = 1 at ce = 0), so s has no 0 * inf for any
+ *   g >= 0, p_y -> 1 included; p_y r = 0 at p_y = 0 (ce = inf). The focal
+ *   sample is the cross-entropy sample with the factors q^g on its loss and
+ *   q^g (1 + g p_y r) on its gradient (ce_focal); g = 0 skips them, so it
+ *   gives the bits of cross-entropy with weight = alpha, on every path.
  * A row is read from memory once: per chunk of CE_CHUNK classes the max m_j,
  * s_j = sum exp(x - m_j) (the exps kept, in the gradient row or a per-thread
  * buffer) and the smoothing sums; the chunks then give
@@ -17,6 +26,7 @@
  */
 #ifndef LOSSK_TEMPLATE_PASS
 
+#include <float.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -56,6 +66,7 @@ typedef struct ce_args {
     const void *weight;        /* c weights or NULL */
     int64_t ignore_index;
     double eps;                /* label smoothing */
+    double gamma;              /* focal exponent; 0: plain cross-entropy */
     double scale;              /* gradient scale: 1/denominator for mean, else 1 */
     double weight_total;       /* sum of the weights (c without weights) */
     void *loss_rows;           /* per-sample losses (n x inner) or NULL */
@@ -76,37 +87,26 @@ typedef struct ce_kernels {
     lossk_block_fn columns_block;  /* inner > 1 or narrow rows: items are tiles */
     void (*chunk_stats)(const ce_args *, const void *x, const void *t, int64_t k0, int64_t len,
                         void *e, ce_chunk *st);
-    double (*row_finish)(const ce_args *, ce_chunk *st, int64_t k_chunks, double x_y, double w_y);
+    double (*row_finish)(const ce_args *, ce_chunk *st, int64_t k_chunks, double x_y, double *w_y);
     void (*chunk_grad)(const ce_args *, void *e, const void *t, int64_t k0, int64_t len,
-                       double f, int64_t y, double w_y);
+                       double f, int64_t y, double target_coef);
 } ce_kernels;
+
+/* Focal factors of a sample whose cross-entropy is ce = -log p_y (see the top
+   of the file): returns q^g, the loss factor; *grad_factor = q^g (1 + g p_y r). */
+static inline double ce_focal(double ce, double gamma, double *grad_factor) {
+    const double em = expm1(-ce);
+    const double q = -em, p = 1.0 + em;  /* p's absolute error ~1e-16 is harmless in 1 + g p r */
+    const double qg = gamma == 2.0 ? q * q : pow(q, gamma);
+    const double pr = p > 0.0 ? (ce > 0.0 ? p * ce / q : 1.0) : 0.0;
+    *grad_factor = qg * (1.0 + gamma * pr);
+    return qg;
+}
 
 #define LOSSK_TEMPLATE_FILE "cross_entropy.c"
 #include "multiarch.h"
 
 #define CE_KERNELS(sfx) LOSSK_SELECT(ce_kernels_##sfx)
-
-/* Validates class indices and sums w[y] over the non-ignored samples (the
-   mean's denominator, needed before the gradient is written). */
-typedef struct ce_target_args {
-    const void *target; lossk_index_type type; int64_t c, ignore_index;
-    const void *weight; int weight_f64;
-} ce_target_args;
-
-static int64_t ce_target_block(const void *ctx, int64_t begin, int64_t end, double *acc, void *scratch) {
-    const ce_target_args *a = (const ce_target_args *)ctx;
-    (void)scratch;
-    double total = 0.0;
-    for (int64_t i = begin; i < end; i++) {
-        int64_t y = lossk__load_index(a->target, a->type, i);
-        if (y == a->ignore_index) continue;
-        if (y < 0 || y >= a->c) return i;
-        if (!a->weight) total += 1.0;
-        else total += a->weight_f64 ? ((const double *)a->weight)[y] : (double)((const float *)a->weight)[y];
-    }
-    acc[0] = total;
-    return -1;
-}
 
 /* Rows fewer than threads, long rows: threads share each row's chunks.
    Same chunk kernels and the same per-block loss sums as the rows mode, so
@@ -155,8 +155,8 @@ static lossk_status ce_split_rows(const ce_args *a, const ce_kernels *kern, size
     if (alloc_failed) { free(st); free(xw); free(y); return LOSSK_ERR_NO_MEMORY; }
     double total = 0.0, block_sum = 0.0;  /* grouped as the rows mode's blocks */
     for (int64_t r = 0; r < n; r++) {
-        const double loss = y[r] == IGNORED ? 0.0
-                          : kern->row_finish(a, st + r * k_chunks, k_chunks, xw[2 * r], xw[2 * r + 1]);
+        const double loss = y[r] == IGNORED ? 0.0  /* xw[2r+1] becomes the target coefficient */
+                          : kern->row_finish(a, st + r * k_chunks, k_chunks, xw[2 * r], &xw[2 * r + 1]);
         if (a->loss_rows) {
             if (elem == 8) ((double *)a->loss_rows)[r] = loss;
             else ((float *)a->loss_rows)[r] = (float)loss;
@@ -186,17 +186,14 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
                            lossk_reduction reduction, double *loss_out,
                            int n_threads, int64_t *bad_index) {
     const int64_t n = a->n, c = a->c, inner = a->inner;
-    if (n < 0 || c < 0 || inner < 1 || !(a->eps >= 0.0 && a->eps <= 1.0) ||
-        (reduction != LOSSK_REDUCTION_NONE && reduction != LOSSK_REDUCTION_MEAN &&
-         reduction != LOSSK_REDUCTION_SUM) ||
-        (a->target && a->target_type != LOSSK_INDEX_INT32 && a->target_type != LOSSK_INDEX_INT64))
-        return LOSSK_ERR_INVALID_ARGUMENT;
-    /* n * inner and n * inner * c must fit in int64_t (c may be 0) */
-    if (n > INT64_MAX / inner || (c > 0 && n * inner > INT64_MAX / c)) return LOSSK_ERR_INVALID_ARGUMENT;
+    lossk_status status = lossk__check_class_args(n, c, inner, reduction, a->x,
+                                                  a->is_soft ? LOSSK_INDEX_INT64 : a->target_type,
+                                                  loss_out, a->loss_rows);
+    if (status != LOSSK_OK) return status;
     const int64_t samples = n * inner, elems = samples * c;
-    if ((elems > 0 && !a->x) || (a->is_soft ? elems > 0 && !a->soft : samples > 0 && !a->target) ||
-        (reduction == LOSSK_REDUCTION_NONE && samples > 0 && !a->loss_rows) ||
-        (reduction != LOSSK_REDUCTION_NONE && !loss_out))
+    if ((a->is_soft ? elems > 0 && !a->soft : samples > 0 && !a->target) ||
+        !(a->eps >= 0.0 && a->eps <= 1.0) || !(a->gamma >= 0.0 && a->gamma <= DBL_MAX) ||
+        (a->gamma > 0.0 && (a->is_soft || a->eps > 0.0)))
         return LOSSK_ERR_INVALID_ARGUMENT;
     if (bad_index) *bad_index = -1;
     if (reduction != LOSSK_REDUCTION_NONE) a->loss_rows = NULL;
@@ -213,17 +210,9 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
        targets), the number of samples (probability targets). */
     double denom = elems > 0 ? (double)samples : 0.0;  /* probability targets; torch: NaN mean if empty */
     if (!a->is_soft) {
-        ce_target_args ta = {a->target, a->target_type, c, a->ignore_index, a->weight, elem == 8};
-        const int64_t tblock = 16384;
-        const int64_t tblocks = samples > 0 ? (samples - 1) / tblock + 1 : 0;
-        int64_t first_bad = -1;
-        lossk_status s = lossk__run_blocks(samples, tblock, lossk__threads_for(n_threads, samples, tblocks),
-                                           1, 0, ce_target_block, &ta, &denom, &first_bad);
+        lossk_status s = lossk__class_targets(a->target, a->target_type, samples, c, 1, a->ignore_index,
+                                              a->weight, elem == 8, n_threads, &denom, bad_index);
         if (s != LOSSK_OK) return s;
-        if (first_bad >= 0) {
-            if (bad_index) *bad_index = first_bad;
-            return LOSSK_ERR_TARGET_RANGE;
-        }
     }
     a->scale = reduction == LOSSK_REDUCTION_MEAN ? 1.0 / denom : 1.0;
 
@@ -294,6 +283,18 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
         a.x = logits; a.n = n; a.c = c; a.inner = inner; a.soft = target_probs; a.is_soft = 1;     \
         a.weight = class_weight; a.eps = label_smoothing; a.loss_rows = loss_none; a.grad = grad;  \
         return ce_run(&a, CE_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, NULL);       \
+    }                                                                                              \
+    lossk_status lossk_softmax_focal_loss_##sfx(                                                   \
+        const T *logits, int64_t n, int64_t c, int64_t inner, const void *target,                 \
+        lossk_index_type target_type, const T *alpha, double gamma, int64_t ignore_index,         \
+        lossk_reduction reduction, double *loss_out, T *loss_none, T *grad, int n_threads,        \
+        int64_t *bad_index) {                                                                      \
+        ce_args a;                                                                                 \
+        memset(&a, 0, sizeof a);                                                                   \
+        a.x = logits; a.n = n; a.c = c; a.inner = inner; a.target = target;                        \
+        a.target_type = target_type; a.weight = alpha; a.ignore_index = ignore_index;              \
+        a.gamma = gamma; a.loss_rows = loss_none; a.grad = grad;                                   \
+        return ce_run(&a, CE_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, bad_index);  \
     }
 CE_ENTRY(f32, float)
 CE_ENTRY(f64, double)
@@ -342,9 +343,11 @@ static LOSSK_NOINLINE void LOSSK_FN(ce_chunk_stats)(const ce_args *a, const void
 }
 
 /* Combines a row's chunks: returns the row loss, stores each chunk's
-   gradient factor. x_y, w_y: the target's logit and weight (index targets). */
+   gradient factor. x_y: the target's logit; *w_y: its weight on entry, on
+   return the coefficient of -[k=y] in the gradient (scale included). Index
+   targets only; unused for probability targets. */
 static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk *st, int64_t k_chunks,
-                                                    double x_y, double w_y) {
+                                                    double x_y, double *w_y) {
     double big_m = st[0].m;
     for (int64_t j = 1; j < k_chunks; j++) big_m = st[j].m > big_m ? st[j].m : big_m;
     double s = 0.0;
@@ -363,9 +366,18 @@ static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk 
         coef = wt_total;
     } else {
         const double keep = 1.0 - a->eps, spread = a->eps / (double)a->c;
-        loss = keep * w_y * ((big_m - x_y) + log_s);
+        const double nll = (big_m - x_y) + log_s;  /* lse - x_y */
+        double target_coef = keep * *w_y;
+        loss = target_coef * nll;
+        *w_y = a->scale * keep * *w_y;
+        if (a->gamma != 0.0) {
+            double grad_factor;
+            loss *= ce_focal(nll, a->gamma, &grad_factor);
+            target_coef *= grad_factor;
+            *w_y *= grad_factor;
+        }
         if (a->eps > 0.0) loss += spread * smooth;
-        coef = keep * w_y + spread * a->weight_total;
+        coef = target_coef + spread * a->weight_total;
     }
     for (int64_t j = 0; j < k_chunks; j++) st[j].f = a->scale * coef * exp(st[j].m - big_m) / s;
     return loss;
@@ -374,7 +386,7 @@ static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk 
 /* Gradient of classes [k0, k0+len) in place over the cached exps e. */
 static LOSSK_NOINLINE void LOSSK_FN(ce_chunk_grad)(const ce_args *a, void *ev, const void *tv,
                                                   int64_t k0, int64_t len, double fd,
-                                                  int64_t y, double w_y) {
+                                                  int64_t y, double target_coef) {
     real *e = (real *)ev;
     const real f = (real)fd;
     const real *w = a->weight ? (const real *)a->weight + k0 : NULL;
@@ -393,7 +405,7 @@ static LOSSK_NOINLINE void LOSSK_FN(ce_chunk_grad)(const ce_args *a, void *ev, c
     } else {
         for (int64_t k = 0; k < len; k++) e[k] = e[k] * f;
     }
-    if (y >= k0 && y < k0 + len) e[y - k0] -= (real)(a->scale * (1.0 - a->eps) * w_y);
+    if (y >= k0 && y < k0 + len) e[y - k0] -= (real)target_coef;
 }
 
 /* Rows [0, nrows) of a contiguous (nrows x c) matrix. Returns the sum of the
@@ -431,7 +443,7 @@ static double LOSSK_FN(ce_rows)(const ce_args *a, const real *x, const void *tar
             real *e = !gr ? buf : nt ? buf + k0 : gr + k0;
             LOSSK_FN(ce_chunk_stats)(a, xr, tr, k0, len, e, &st[j]);
         }
-        loss = LOSSK_FN(ce_row_finish)(a, st, k_chunks, x_y, w_y);
+        loss = LOSSK_FN(ce_row_finish)(a, st, k_chunks, x_y, &w_y);  /* w_y: now the target coefficient */
         if (gr) {
             real *e_row = nt ? buf : gr;
             for (int64_t j = 0; j < k_chunks; j++) {
@@ -457,6 +469,46 @@ static int64_t LOSSK_FN(ce_rows_block)(const void *ctx, int64_t begin, int64_t e
     if (a->nt) lossk__stream_fence();
     return -1;
 }
+
+#if !LOSSK_F64
+/* ce_focal in float for the column kernel, branch-free so that its loop over
+   positions vectorizes: q = 1 - exp(-ce) from the Taylor series of -expm1(-ce)
+   below ce = 0.5 (degree 9: truncation < 2e-8 relative), else from expf;
+   q^g = exp(g log q) (q = 0 gives 0). Returns the gradient factor. Double
+   keeps the libm ce_focal, as its column kernel keeps libm log. */
+LOSSK_INLINE float LOSSK_FN(ce_focal_f)(float ce, float gamma, float *loss_factor) {
+    const float p = lossk_expf(-ce);
+    float t = 1.0f - ce * (1.0f / 9.0f);  /* q = ce (1 - ce/2 (1 - ce/3 (... (1 - ce/9)))) */
+    t = 1.0f - ce * (1.0f / 8.0f) * t;
+    t = 1.0f - ce * (1.0f / 7.0f) * t;
+    t = 1.0f - ce * (1.0f / 6.0f) * t;
+    t = 1.0f - ce * (1.0f / 5.0f) * t;
+    t = 1.0f - ce * (1.0f / 4.0f) * t;
+    t = 1.0f - ce * (1.0f / 3.0f) * t;
+    t = 1.0f - ce * 0.5f * t;
+    const float q = ce < 0.5f ? ce * t : 1.0f - p;
+    const float qg = gamma == 2.0f ? q * q : lossk_expf(gamma * lossk_logf(q));
+    const float pr = p > 0.0f ? (ce > 0.0f ? p * ce / q : 1.0f) : 0.0f;
+    *loss_factor = qg;
+    return qg * (1.0f + gamma * pr);
+}
+
+/* The focal factors of `width` positions: loss factors into focal, gradient
+   factors into grad_factor and applied to f. Separate arrays (restrict) so
+   that it vectorizes. */
+static LOSSK_NOINLINE void LOSSK_FN(ce_focal_positions)(int64_t width, float gamma,
+                                                       const real *LOSSK_RESTRICT m,
+                                                       const real *LOSSK_RESTRICT xy,
+                                                       const real *LOSSK_RESTRICT log_s,
+                                                       real *LOSSK_RESTRICT focal,
+                                                       real *LOSSK_RESTRICT grad_factor,
+                                                       real *LOSSK_RESTRICT f) {
+    for (int64_t i = 0; i < width; i++) {
+        grad_factor[i] = LOSSK_FN(ce_focal_f)((m[i] - xy[i]) + log_s[i], gamma, &focal[i]);
+        f[i] *= grad_factor[i];
+    }
+}
+#endif
 
 /* Column kernel: `width` positions side by side, class k of position i at
    x[k * cs + i]; every loop runs across positions, so it vectorizes for any C.
@@ -533,6 +585,9 @@ static double LOSSK_FN(ce_columns)(const ce_args *a, const real *x, int64_t cs, 
     for (int64_t i = 0; i < width; i++) s[i] = log(s[i]);
 #else
     for (int64_t i = 0; i < width; i++) s[i] = lossk_logf(s[i]);
+    /* focal excludes probability targets and smoothing, the users of ws and wx */
+    real *focal = ws, *grad_factor = wx;
+    if (a->gamma != 0.0) LOSSK_FN(ce_focal_positions)(width, (float)a->gamma, m, xy, s, focal, grad_factor, f);
 #endif
     double total = 0.0;
     for (int64_t i = 0; i < width; i++) {
@@ -541,8 +596,20 @@ static double LOSSK_FN(ce_columns)(const ce_args *a, const real *x, int64_t cs, 
         if (soft) {
             loss = (double)ws[i] * log_s - (double)wx[i];
         } else {
-            loss = keep * (double)wy[i] * (((double)m[i] - (double)xy[i]) + log_s);
+            const double nll = ((double)m[i] - (double)xy[i]) + log_s;
+            loss = keep * (double)wy[i] * nll;
             if (smoothing) loss += spread * (a->weight_total * log_s - (double)wx[i]);
+            if (a->gamma != 0.0 && act[i] != 0) {  /* focal: rescale the position's loss and gradient */
+#if LOSSK_F64
+                double grad_factor;
+                loss *= ce_focal(nll, a->gamma, &grad_factor);
+                f[i] *= grad_factor;
+                wy[i] *= grad_factor;
+#else
+                loss *= (double)focal[i];
+                wy[i] *= grad_factor[i];
+#endif
+            }
         }
         loss = act[i] != 0 ? loss : 0.0;
         loss_out[i] = (real)loss;

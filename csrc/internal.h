@@ -35,6 +35,11 @@
 #define LOSSK_LANES_F64 8
 #if defined(__GNUC__) || defined(__clang__)
 #  define LOSSK_VECTOR_EXT 1
+#  if defined(__GNUC__) && !defined(__clang__)
+/* 64-byte vectors passed to always-inline helpers below AVX-512: GCC notes an
+   ABI change that cannot matter, since no such call survives inlining. */
+#    pragma GCC diagnostic ignored "-Wpsabi"
+#  endif
 typedef float lossk_v16sf __attribute__((vector_size(64)));
 typedef double lossk_v8df __attribute__((vector_size(64)));
 typedef int32_t lossk_v16si __attribute__((vector_size(64)));
@@ -75,6 +80,25 @@ static inline int64_t lossk__block_items(int64_t elems_per_item, int64_t target_
     int64_t b = elems_per_item > 0 ? target_elems / elems_per_item : target_elems;
     return b < 1 ? 1 : b;
 }
+
+/* The checks shared by kernels over an (n, c, inner) class layout: n, c >= 0,
+   inner >= 1, n * c * inner representable, a known reduction and index type,
+   and the pointers the sizes require (pred when there are elements, loss_none
+   for NONE, else loss_out). The caller checks its target pointer. */
+lossk_status lossk__check_class_args(int64_t n, int64_t c, int64_t inner, lossk_reduction reduction,
+                                     const void *pred, lossk_index_type target_type,
+                                     const double *loss_out, const void *loss_none);
+
+/* Validates class indices and returns the weighted mean's denominator (torch's
+   total_weight): every target[i], i < samples, must be in [0, c) or, when
+   has_ignore, equal ignore_index; *weight_sum = sum of weight[target[i]] (1
+   each without weights; weight is float, or double when weight_f64) over the
+   non-ignored ones, in fixed blocks. A bad index gives LOSSK_ERR_TARGET_RANGE
+   with *bad_index = its lowest position (when bad_index is not NULL). */
+lossk_status lossk__class_targets(const void *target, lossk_index_type type, int64_t samples,
+                                  int64_t c, int has_ignore, int64_t ignore_index,
+                                  const void *weight, int weight_f64, int n_threads,
+                                  double *weight_sum, int64_t *bad_index);
 
 void *lossk__aligned_alloc(size_t bytes);
 void lossk__aligned_free(void *p);

@@ -81,6 +81,8 @@ def check_scalar(value, name, low=None, high=None, low_open=False):
     if isinstance(value, (str, bytes)):  # float("0.5") would accept a string
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     try:
+        if isinstance(value, (str, bytes)):  # float("2") would accept them
+            raise TypeError
         v = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None

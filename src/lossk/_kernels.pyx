@@ -56,7 +56,42 @@ cdef extern from "lossk.h" nogil:
         const double *target_probs, const double *class_weight, double label_smoothing,
         lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
         int n_threads)
-
+    lossk_status lossk_softmax_focal_loss_f32(
+        const float *logits, int64_t n, int64_t c, int64_t inner,
+        const void *target, lossk_index_type target_type,
+        const float *alpha, double gamma, int64_t ignore_index,
+        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_softmax_focal_loss_f64(
+        const double *logits, int64_t n, int64_t c, int64_t inner,
+        const void *target, lossk_index_type target_type,
+        const double *alpha, double gamma, int64_t ignore_index,
+        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_nll_loss_f32(
+        const float *log_probs, int64_t n, int64_t c, int64_t inner,
+        const void *target, lossk_index_type target_type,
+        const float *class_weight, int64_t ignore_index,
+        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_nll_loss_f64(
+        const double *log_probs, int64_t n, int64_t c, int64_t inner,
+        const void *target, lossk_index_type target_type,
+        const double *class_weight, int64_t ignore_index,
+        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_multi_margin_loss_f32(
+        const float *scores, int64_t n, int64_t c,
+        const void *target, lossk_index_type target_type,
+        int p, double margin, const float *class_weight,
+        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_multi_margin_loss_f64(
+        const double *scores, int64_t n, int64_t c,
+        const void *target, lossk_index_type target_type,
+        int p, double margin, const double *class_weight,
+        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+        int n_threads, int64_t *bad_index)
 
 class TargetIndexError(ValueError):
     """A class index outside [0, C) that is not ignore_index; `.position` is
@@ -134,6 +169,85 @@ cdef object _cross_entropy_soft(const floating[::1] logits, const floating[::1] 
     return loss
 
 
+cdef const void *index_data(object target, lossk_index_type *ttype) except? NULL:
+    """Data pointer (NULL when empty) and type of a 1-D C-contiguous int32 or int64
+    array of class indices; the caller keeps `target` alive."""
+    cdef const int32_t[::1] t32
+    cdef const int64_t[::1] t64
+    if target.dtype.itemsize == 8:
+        ttype[0] = LOSSK_INDEX_INT64
+        t64 = target
+        return &t64[0] if t64.shape[0] > 0 else NULL
+    ttype[0] = LOSSK_INDEX_INT32
+    t32 = target
+    return &t32[0] if t32.shape[0] > 0 else NULL
+
+
+cdef object _softmax_focal_loss(const floating[::1] logits, object target,
+                                const floating[::1] alpha, floating[::1] loss_none, floating[::1] grad,
+                                int64_t n, int64_t c, int64_t inner, int64_t ignore_index, double gamma,
+                                int reduction, int n_threads):
+    cdef double loss = 0.0
+    cdef int64_t bad = -1
+    cdef lossk_status status
+    cdef lossk_index_type ttype
+    cdef const void *tptr = index_data(target, &ttype)
+    with nogil:
+        if floating is float:
+            status = lossk_softmax_focal_loss_f32(
+                cptr(logits), n, c, inner, tptr, ttype, cptr(alpha), gamma, ignore_index,
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+        else:
+            status = lossk_softmax_focal_loss_f64(
+                cptr(logits), n, c, inner, tptr, ttype, cptr(alpha), gamma, ignore_index,
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+    check_status(status, bad)
+    return loss
+
+
+cdef object _nll_loss(const floating[::1] log_probs, object target,
+                      const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
+                      int64_t n, int64_t c, int64_t inner, int64_t ignore_index,
+                      int reduction, int n_threads):
+    cdef double loss = 0.0
+    cdef int64_t bad = -1
+    cdef lossk_status status
+    cdef lossk_index_type ttype
+    cdef const void *tptr = index_data(target, &ttype)
+    with nogil:
+        if floating is float:
+            status = lossk_nll_loss_f32(
+                cptr(log_probs), n, c, inner, tptr, ttype, cptr(weight), ignore_index,
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+        else:
+            status = lossk_nll_loss_f64(
+                cptr(log_probs), n, c, inner, tptr, ttype, cptr(weight), ignore_index,
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+    check_status(status, bad)
+    return loss
+
+
+cdef object _multi_margin_loss(const floating[::1] scores, object target,
+                               const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
+                               int64_t n, int64_t c, int p, double margin, int reduction, int n_threads):
+    cdef double loss = 0.0
+    cdef int64_t bad = -1
+    cdef lossk_status status
+    cdef lossk_index_type ttype
+    cdef const void *tptr = index_data(target, &ttype)
+    with nogil:
+        if floating is float:
+            status = lossk_multi_margin_loss_f32(
+                cptr(scores), n, c, tptr, ttype, p, margin, cptr(weight),
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+        else:
+            status = lossk_multi_margin_loss_f64(
+                cptr(scores), n, c, tptr, ttype, p, margin, cptr(weight),
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+    check_status(status, bad)
+    return loss
+
+
 # The def functions pick the specialisation from the dtypes themselves: cheaper
 # than Cython's generic fused-def dispatcher, which cost microseconds per call.
 # Arrays arrive 1-D, C-contiguous, native-endian, of the kernel's dtype (the
@@ -164,6 +278,36 @@ def cross_entropy_soft(logits, target, weight, loss_none, grad, int64_t n, int64
                                           label_smoothing, reduction, n_threads)
     return _cross_entropy_soft[double](logits, target, weight, loss_none, grad, n, c, inner,
                                        label_smoothing, reduction, n_threads)
+
+
+def softmax_focal_loss(logits, target, alpha, loss_none, grad, int64_t n, int64_t c, int64_t inner,
+                       int64_t ignore_index, double gamma, int reduction, int n_threads):
+    """Softmax focal loss (class indices); returns the reduced loss."""
+    if logits.dtype.itemsize == 4:
+        return _softmax_focal_loss[float](logits, target, alpha, loss_none, grad, n, c, inner,
+                                          ignore_index, gamma, reduction, n_threads)
+    return _softmax_focal_loss[double](logits, target, alpha, loss_none, grad, n, c, inner,
+                                       ignore_index, gamma, reduction, n_threads)
+
+
+def nll_loss(log_probs, target, weight, loss_none, grad, int64_t n, int64_t c, int64_t inner,
+             int64_t ignore_index, int reduction, int n_threads):
+    """Negative log-likelihood; returns the reduced loss."""
+    if log_probs.dtype.itemsize == 4:
+        return _nll_loss[float](log_probs, target, weight, loss_none, grad, n, c, inner, ignore_index,
+                                reduction, n_threads)
+    return _nll_loss[double](log_probs, target, weight, loss_none, grad, n, c, inner, ignore_index,
+                             reduction, n_threads)
+
+
+def multi_margin_loss(scores, target, weight, loss_none, grad, int64_t n, int64_t c, int p,
+                      double margin, int reduction, int n_threads):
+    """Multi-class margin loss; returns the reduced loss."""
+    if scores.dtype.itemsize == 4:
+        return _multi_margin_loss[float](scores, target, weight, loss_none, grad, n, c, p, margin,
+                                         reduction, n_threads)
+    return _multi_margin_loss[double](scores, target, weight, loss_none, grad, n, c, p, margin,
+                                      reduction, n_threads)
 
 
 def build_info():

@@ -3,6 +3,6 @@
 The tests hold the C kernels to these. They compute in float64 and return the
 result dtype of the kernels.
 """
-from .classification import cross_entropy
+from .classification import cross_entropy, multi_margin_loss, nll_loss, softmax_focal_loss
 
-__all__ = ["cross_entropy"]
+__all__ = ["cross_entropy", "multi_margin_loss", "nll_loss", "softmax_focal_loss"]
