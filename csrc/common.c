@@ -194,12 +194,14 @@ lossk_status lossk__class_targets(const void *target, lossk_index_type type, int
 lossk_status lossk__check_class_args(int64_t n, int64_t c, int64_t inner, lossk_reduction reduction,
                                      const void *pred, lossk_index_type target_type,
                                      const double *loss_out, const void *loss_none) {
-    if (n < 0 || c < 0 || inner < 1 ||
+    /* inner is 0 when a spatial dimension is: an empty input like n == 0 */
+    if (n < 0 || c < 0 || inner < 0 ||
         (reduction != LOSSK_REDUCTION_NONE && reduction != LOSSK_REDUCTION_MEAN &&
          reduction != LOSSK_REDUCTION_SUM) ||
         (target_type != LOSSK_INDEX_INT32 && target_type != LOSSK_INDEX_INT64))
         return LOSSK_ERR_INVALID_ARGUMENT;
-    if (n > INT64_MAX / inner || (c > 0 && n * inner > INT64_MAX / c)) return LOSSK_ERR_INVALID_ARGUMENT;
+    if ((inner > 0 && n > INT64_MAX / inner) || (c > 0 && n * inner > INT64_MAX / c))
+        return LOSSK_ERR_INVALID_ARGUMENT;
     const int64_t samples = n * inner, elems = samples * c;
     if ((elems > 0 && !pred) ||
         (reduction == LOSSK_REDUCTION_NONE && samples > 0 && !loss_none) ||

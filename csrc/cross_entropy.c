@@ -377,7 +377,9 @@ static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk 
             *w_y *= grad_factor;
         }
         if (a->eps > 0.0) loss += spread * smooth;
-        coef = target_coef + spread * a->weight_total;
+        /* no 0 * W without smoothing: an infinite weight of another class
+           must not turn the row's gradient into NaN */
+        coef = a->eps > 0.0 ? target_coef + spread * a->weight_total : target_coef;
     }
     for (int64_t j = 0; j < k_chunks; j++) st[j].f = a->scale * coef * exp(st[j].m - big_m) / s;
     return loss;
@@ -490,7 +492,9 @@ LOSSK_INLINE float LOSSK_FN(ce_focal_f)(float ce, float gamma, float *loss_facto
     const float qg = gamma == 2.0f ? q * q : lossk_expf(gamma * lossk_logf(q));
     const float pr = p > 0.0f ? (ce > 0.0f ? p * ce / q : 1.0f) : 0.0f;
     *loss_factor = qg;
-    return qg * (1.0f + gamma * pr);
+    /* qg == 0 (also for a gamma beyond float's range, cast to inf): the
+       factor's limit is 0 (pr <= 1), not 0 * inf */
+    return qg > 0.0f ? qg * (1.0f + gamma * pr) : 0.0f;
 }
 
 /* The focal factors of `width` positions: loss factors into focal, gradient
@@ -579,7 +583,7 @@ static double LOSSK_FN(ce_columns)(const ce_args *a, const real *x, int64_t cs, 
     /* per position: log s and the gradient factor (vectorized), then the
        losses in double, summed in position order */
     const real scale = (real)a->scale, rkeep = (real)keep;
-    const real smooth_coef = (real)(spread * a->weight_total);
+    const real smooth_coef = (real)(smoothing ? spread * a->weight_total : 0.0);  /* no 0 * inf */
     for (int64_t i = 0; i < width; i++) f[i] = scale * (soft ? ws[i] : rkeep * wy[i] + smooth_coef) / s[i];
 #if LOSSK_F64
     for (int64_t i = 0; i < width; i++) s[i] = log(s[i]);
