@@ -83,7 +83,7 @@ MM_ENTRY(f64, double)
 /* h = max(0, base + x)^p; *d = coef * dh/dx. */
 LOSSK_INLINE real LOSSK_FN(mm_term)(real x, real base, int p, real coef, real *d) {
     const real z = base + x, zp = z > 0 ? z : (real)0;
-    *d = p == 2 ? (2 * coef) * zp : (z > 0 ? coef : (real)0);
+    *d = z > 0 ? (p == 2 ? (2 * coef) * zp : coef) : (real)0;  /* no coef * 0: coef may be inf */
     return p == 2 ? zp * zp : zp;
 }
 
@@ -106,7 +106,7 @@ LOSSK_INLINE double LOSSK_FN(mm_run_terms)(const real *x, real *g, int64_t len, 
         const LOSSK_VREAL zp = (LOSSK_VREAL)((LOSSK_VMASK)z & pos);
         acc_h += p == 2 ? zp * zp : zp;
         if (g) {
-            const LOSSK_VREAL dv = p == 2 ? two_coef * zp : (LOSSK_VREAL)((LOSSK_VMASK)vcoef & pos);
+            const LOSSK_VREAL dv = (LOSSK_VREAL)((LOSSK_VMASK)(p == 2 ? two_coef * zp : vcoef) & pos);
             memcpy(g + i, &dv, sizeof dv);
             acc_g += dv;
         }
@@ -149,7 +149,7 @@ static int64_t LOSSK_FN(mm_rows_block)(const void *ctx, int64_t begin, int64_t e
         const double h = LOSSK_FN(mm_run_terms)(x, g, y, base, a->p, coef, &g_sum) +
                          LOSSK_FN(mm_run_terms)(x + y + 1, g ? g + y + 1 : NULL, c - y - 1, base, a->p,
                                                 coef, &g_sum);
-        const double loss = w_y * h / (double)c;
+        const double loss = h != 0.0 ? w_y * h / (double)c : 0.0;  /* torch: no term, no w_y * 0 */
         if (g) {
             g[y] = (real)-g_sum;
             if (a->nt) LOSSK_FN(stream_copy)(gr, g, c);

@@ -166,9 +166,10 @@ def multi_margin_loss_prepared(p):
         counted = z > 0                      # NaN counts 0, as torch
         counted[rows, y] = False
         zp = np.where(counted, z, 0.0)
-        loss = w_y * np.sum(zp ** p.p, axis=1) / p.c
+        h = np.sum(zp ** p.p, axis=1)
+        loss = np.where(h != 0, w_y * h / p.c, 0.0)         # only counted terms, as torch: no inf * 0
         slope = np.where(counted, 1.0, 0.0) if p.p == 1 else 2.0 * zp
-        grad = (w_y / p.c)[:, None] * slope
+        grad = np.where(counted, (w_y / p.c)[:, None] * slope, 0.0)
         grad[rows, y] = -np.sum(grad, axis=1)
     value = float(loss.sum())
     if p.reduction == "mean":
