@@ -162,7 +162,7 @@ def multi_margin_loss_prepared(p):
     rows = np.arange(p.n)
     w_y = _class_weights(p)[y]
     with np.errstate(invalid="ignore", over="ignore"):
-        z = p.margin - x[rows, y][:, None] + x
+        z = (x - x[rows, y][:, None]) + p.margin      # exact margin on ties, as the kernel
         counted = z > 0                      # NaN counts 0, as torch
         counted[rows, y] = False
         zp = np.where(counted, z, 0.0)
