@@ -173,31 +173,40 @@ def write_png(path: Path, rows: list[Row]) -> bool:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.patches import Patch
     except ImportError:
         print("matplotlib is not installed: skipping the PNG "
               "(pip install matplotlib)", file=sys.stderr)
         return False
 
+    def peer_key(r: Row) -> str:   # one colour for the limit, whichever store kind won
+        return "limit" if r.peer.startswith("limit") else r.peer
+
     timed = [r for r in rows if r.median_s]
     threads = sorted({r.threads for r in timed})
     workloads = list(dict.fromkeys(r.workload for r in timed))
-    peers = list(dict.fromkeys(r.peer for r in timed))
+    peers = list(dict.fromkeys(peer_key(r) for r in timed))
+    colour = {p: f"C{i}" for i, p in enumerate(peers)}
+    width = 0.8 / len(peers)
     fig, axes = plt.subplots(len(threads), 1, squeeze=False,
                              figsize=(max(6, 1.9 * len(workloads) + 2), 3.6 * len(threads)))
-    width = 0.8 / len(peers)
     for ax, t in zip(axes[:, 0], threads):
-        for i, peer in enumerate(peers):
-            ms = {r.workload: r.median_s * 1e3 for r in timed
-                  if r.threads == t and r.peer == peer}
-            xs = [j + (i - (len(peers) - 1) / 2) * width
-                  for j, w in enumerate(workloads) if w in ms]
-            ax.bar(xs, [ms[w] for w in workloads if w in ms], width, label=peer)
+        for j, w in enumerate(workloads):
+            # Bars of the peers present for this workload, centred on its tick (the
+            # NumPy reference has no 2-thread bar: no gap for it).
+            ms = {peer_key(r): r.median_s * 1e3 for r in timed
+                  if r.threads == t and r.workload == w}
+            present = [p for p in peers if p in ms]
+            for k, p in enumerate(present):
+                ax.bar(j + (k - (len(present) - 1) / 2) * width, ms[p], width,
+                       color=colour[p])
         ax.set_yscale("log")
         ax.set_xticks(range(len(workloads)), workloads)
         ax.set_ylabel("median ms (log)")
         ax.set_title(f"{t} thread{'s' if t > 1 else ''}: forward + backward")
         ax.grid(axis="y", which="both", alpha=0.3)
-    axes[0, 0].legend(fontsize="small", ncol=min(len(peers), 3))
+    axes[0, 0].legend([Patch(color=colour[p]) for p in peers], peers,
+                      fontsize="small", ncol=3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -14,6 +14,8 @@
 /* Below this many element-operations a call runs on one thread: starting a
    parallel region (~1 us, more after idle) costs more than the work. */
 #define LOSSK_PARALLEL_MIN_WORK ((int64_t)1 << 15)
+/* Thread counts above max(this, CPUs) are lowered to it (lossk__threads_for). */
+#define LOSSK_MAX_THREADS 256
 /* Per-block partial sums live on the stack up to this many doubles. */
 #define LOSSK_STACK_PARTIALS 256
 
@@ -60,6 +62,14 @@ void lossk__aligned_free(void *p) { free(p); }
 int lossk__threads_for(int n_threads, int64_t work, int64_t n_blocks) {
 #ifdef _OPENMP
     int t = n_threads > 0 ? n_threads : omp_get_max_threads();
+    if (t > LOSSK_MAX_THREADS) {
+        /* libgomp exits the process when it cannot create a thread (~32k
+           threads here): n_threads is an upper bound, and more threads than
+           CPUs never pay for these kernels. */
+        const int procs = omp_get_num_procs();
+        const int cap = procs > LOSSK_MAX_THREADS ? procs : LOSSK_MAX_THREADS;
+        if (t > cap) t = cap;
+    }
     if (work < LOSSK_PARALLEL_MIN_WORK) t = 1;
     if ((int64_t)t > n_blocks) t = n_blocks < 1 ? 1 : (int)n_blocks;
     return t;
@@ -184,12 +194,14 @@ lossk_status lossk__class_targets(const void *target, lossk_index_type type, int
 lossk_status lossk__check_class_args(int64_t n, int64_t c, int64_t inner, lossk_reduction reduction,
                                      const void *pred, lossk_index_type target_type,
                                      const double *loss_out, const void *loss_none) {
-    if (n < 0 || c < 0 || inner < 1 ||
+    /* inner is 0 when a spatial dimension is: an empty input like n == 0 */
+    if (n < 0 || c < 0 || inner < 0 ||
         (reduction != LOSSK_REDUCTION_NONE && reduction != LOSSK_REDUCTION_MEAN &&
          reduction != LOSSK_REDUCTION_SUM) ||
         (target_type != LOSSK_INDEX_INT32 && target_type != LOSSK_INDEX_INT64))
         return LOSSK_ERR_INVALID_ARGUMENT;
-    if (n > INT64_MAX / inner || (c > 0 && n * inner > INT64_MAX / c)) return LOSSK_ERR_INVALID_ARGUMENT;
+    if ((inner > 0 && n > INT64_MAX / inner) || (c > 0 && n * inner > INT64_MAX / c))
+        return LOSSK_ERR_INVALID_ARGUMENT;
     const int64_t samples = n * inner, elems = samples * c;
     if ((elems > 0 && !pred) ||
         (reduction == LOSSK_REDUCTION_NONE && samples > 0 && !loss_none) ||

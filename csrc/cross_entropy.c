@@ -225,7 +225,7 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
             const int64_t block_rows = lossk__block_items(c, CE_BLOCK_ELEMS);
             const int64_t n_blocks = (n - 1) / block_rows + 1;
             int threads = lossk__threads_for(n_threads, elems, n_blocks);
-            int want = lossk__threads_for(n_threads, elems, INT64_MAX);
+            int want = lossk__threads_for(n_threads, elems, n * k_chunks);  /* no idle threads */
             lossk_status s;
             if (n < want && k_chunks >= 2) {
                 s = ce_split_rows(a, kern, elem, want, block_rows, &total);
@@ -323,14 +323,14 @@ static LOSSK_NOINLINE void LOSSK_FN(ce_chunk_stats)(const ce_args *a, const void
             for (int l = 0; l < LOSSK_LANES; l++) {
                 real tw = (t[k + l] * keep + spread) * (w ? w[k + l] : (real)1);
                 acc_t[l] += tw;
-                acc_x[l] += tw * (x[k + l] - m);
+                acc_x[l] += LOSSK_FN(mul_shifted)(tw, x[k + l], m);
             }
         double st_t = 0.0, st_x = 0.0;
         for (int l = 0; l < LOSSK_LANES; l++) { st_t += (double)acc_t[l]; st_x += (double)acc_x[l]; }
         for (; k < len; k++) {
             real tw = (t[k] * keep + spread) * (w ? w[k] : (real)1);
             st_t += (double)tw;
-            st_x += (double)(tw * (x[k] - m));
+            st_x += (double)LOSSK_FN(mul_shifted)(tw, x[k], m);
         }
         st->wsum = st_t;
         st->wxm = st_x;
@@ -352,10 +352,12 @@ static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk 
     for (int64_t j = 1; j < k_chunks; j++) big_m = st[j].m > big_m ? st[j].m : big_m;
     double s = 0.0;
     for (int64_t j = 0; j < k_chunks; j++) s += st[j].s * exp(st[j].m - big_m);
-    const double lse = big_m + log(s);
+    /* lse - x is taken as (M - x) + log s: for logits like 1e30, M + log s
+       rounds to M and lse - x would lose log s entirely */
+    const double log_s = log(s);
     double smooth = 0.0, wt_total = 0.0;  /* sum_k w_k c_k (lse - x_k), its weights */
     for (int64_t j = 0; j < k_chunks; j++) {
-        smooth += st[j].wsum * (lse - st[j].m) - st[j].wxm;
+        smooth += st[j].wsum * ((big_m - st[j].m) + log_s) - st[j].wxm;
         wt_total += st[j].wsum;
     }
     double loss, coef;
@@ -364,17 +366,20 @@ static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk 
         coef = wt_total;
     } else {
         const double keep = 1.0 - a->eps, spread = a->eps / (double)a->c;
+        const double nll = (big_m - x_y) + log_s;  /* lse - x_y */
         double target_coef = keep * *w_y;
-        loss = target_coef * (lse - x_y);
+        loss = target_coef * nll;
         *w_y = a->scale * keep * *w_y;
         if (a->gamma != 0.0) {
             double grad_factor;
-            loss *= ce_focal(lse - x_y, a->gamma, &grad_factor);
+            loss *= ce_focal(nll, a->gamma, &grad_factor);
             target_coef *= grad_factor;
             *w_y *= grad_factor;
         }
         if (a->eps > 0.0) loss += spread * smooth;
-        coef = target_coef + spread * a->weight_total;
+        /* no 0 * W without smoothing: an infinite weight of another class
+           must not turn the row's gradient into NaN */
+        coef = a->eps > 0.0 ? target_coef + spread * a->weight_total : target_coef;
     }
     for (int64_t j = 0; j < k_chunks; j++) st[j].f = a->scale * coef * exp(st[j].m - big_m) / s;
     return loss;
@@ -487,7 +492,9 @@ LOSSK_INLINE float LOSSK_FN(ce_focal_f)(float ce, float gamma, float *loss_facto
     const float qg = gamma == 2.0f ? q * q : lossk_expf(gamma * lossk_logf(q));
     const float pr = p > 0.0f ? (ce > 0.0f ? p * ce / q : 1.0f) : 0.0f;
     *loss_factor = qg;
-    return qg * (1.0f + gamma * pr);
+    /* qg == 0 (also for a gamma beyond float's range, cast to inf): the
+       factor's limit is 0 (pr <= 1), not 0 * inf */
+    return qg > 0.0f ? qg * (1.0f + gamma * pr) : 0.0f;
 }
 
 /* The focal factors of `width` positions: loss factors into focal, gradient
@@ -556,12 +563,12 @@ static double LOSSK_FN(ce_columns)(const ce_args *a, const real *x, int64_t cs, 
             const real *tk = soft + k * cs;
             const real rk = (real)keep, sp = (real)spread;
             for (int64_t i = 0; i < width; i++) {
-                const real d = xk[i] - m[i], tw = (tk[i] * rk + sp) * wk;
+                const real tw = (tk[i] * rk + sp) * wk;
                 ws[i] += tw;
-                wx[i] += tw * d;
+                wx[i] += LOSSK_FN(mul_shifted)(tw, xk[i], m[i]);
             }
         } else if (smoothing) {
-            for (int64_t i = 0; i < width; i++) wx[i] += wk * (xk[i] - m[i]);
+            for (int64_t i = 0; i < width; i++) wx[i] += LOSSK_FN(mul_shifted)(wk, xk[i], m[i]);
         }
         if (gk) {
             for (int64_t i = 0; i < width; i++) {
@@ -576,7 +583,7 @@ static double LOSSK_FN(ce_columns)(const ce_args *a, const real *x, int64_t cs, 
     /* per position: log s and the gradient factor (vectorized), then the
        losses in double, summed in position order */
     const real scale = (real)a->scale, rkeep = (real)keep;
-    const real smooth_coef = (real)(spread * a->weight_total);
+    const real smooth_coef = (real)(smoothing ? spread * a->weight_total : 0.0);  /* no 0 * inf */
     for (int64_t i = 0; i < width; i++) f[i] = scale * (soft ? ws[i] : rkeep * wy[i] + smooth_coef) / s[i];
 #if LOSSK_F64
     for (int64_t i = 0; i < width; i++) s[i] = log(s[i]);
@@ -588,17 +595,18 @@ static double LOSSK_FN(ce_columns)(const ce_args *a, const real *x, int64_t cs, 
 #endif
     double total = 0.0;
     for (int64_t i = 0; i < width; i++) {
-        const double log_s = (double)s[i], lse = (double)m[i] + log_s;
+        const double log_s = (double)s[i];  /* lse - x as (m - x) + log s, as in ce_row_finish */
         double loss;
         if (soft) {
             loss = (double)ws[i] * log_s - (double)wx[i];
         } else {
-            loss = keep * (double)wy[i] * (lse - (double)xy[i]);
+            const double nll = ((double)m[i] - (double)xy[i]) + log_s;
+            loss = keep * (double)wy[i] * nll;
             if (smoothing) loss += spread * (a->weight_total * log_s - (double)wx[i]);
             if (a->gamma != 0.0 && act[i] != 0) {  /* focal: rescale the position's loss and gradient */
 #if LOSSK_F64
                 double grad_factor;
-                loss *= ce_focal(lse - (double)xy[i], a->gamma, &grad_factor);
+                loss *= ce_focal(nll, a->gamma, &grad_factor);
                 f[i] *= grad_factor;
                 wy[i] *= grad_factor;
 #else

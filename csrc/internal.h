@@ -82,7 +82,7 @@ static inline int64_t lossk__block_items(int64_t elems_per_item, int64_t target_
 }
 
 /* The checks shared by kernels over an (n, c, inner) class layout: n, c >= 0,
-   inner >= 1, n * c * inner representable, a known reduction and index type,
+   inner >= 0, n * c * inner representable, a known reduction and index type,
    and the pointers the sizes require (pred when there are elements, loss_none
    for NONE, else loss_out). The caller checks its target pointer. */
 lossk_status lossk__check_class_args(int64_t n, int64_t c, int64_t inner, lossk_reduction reduction,

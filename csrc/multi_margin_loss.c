@@ -1,10 +1,13 @@
 /*
  * Multi-class margin loss (= torch multi_margin_loss), rows of an (n, c) array:
- *   z_i = (margin - x_y) + x_i,   h_i = max(0, z_i)^p   (p = 1 or 2),
+ *   z_i = (x_i - x_y) + margin,   h_i = max(0, z_i)^p   (p = 1 or 2),
  *   loss = w_y / c * sum_{i != y} h_i,
  *   dloss/dx_i = w_y / c * (p = 1 ? [z_i > 0] : 2 max(0, z_i)),  i != y,
  *   dloss/dx_y = -sum_{i != y} dloss/dx_i.
  * max is IEEE maxNum, which is torch's `z > 0` test: a NaN term counts 0.
+ * z is summed in that order (torch: (margin - x_y) + x_i), so a tie
+ * x_i == x_y gives exactly the margin at any magnitude: (1 - 1e8) + 1e8 is 0
+ * in float32.
  * One pass per row: the classes before and after y are two runs of the same
  * lane-accumulated loop, so the target is excluded exactly (as torch does).
  */
@@ -80,18 +83,18 @@ MM_ENTRY(f64, double)
 
 #include "pass_helpers.h"
 
-/* h = max(0, base + x)^p; *d = coef * dh/dx. */
-LOSSK_INLINE real LOSSK_FN(mm_term)(real x, real base, int p, real coef, real *d) {
-    const real z = base + x, zp = z > 0 ? z : (real)0;
-    *d = p == 2 ? (2 * coef) * zp : (z > 0 ? coef : (real)0);
+/* h = max(0, (x - x_y) + margin)^p; *d = coef * dh/dx. */
+LOSSK_INLINE real LOSSK_FN(mm_term)(real x, real x_y, real margin, int p, real coef, real *d) {
+    const real z = (x - x_y) + margin, zp = z > 0 ? z : (real)0;
+    *d = z > 0 ? (p == 2 ? (2 * coef) * zp : coef) : (real)0;  /* no coef * 0: coef may be inf */
     return p == 2 ? zp * zp : zp;
 }
 
-/* Over x[0..len): returns sum max(0, base + x)^p; when g is not NULL writes
+/* Over x[0..len): returns sum max(0, (x - x_y) + margin)^p; when g is not NULL writes
    g = coef * dh/dx (coef = w_y / c * scale) and adds sum g to *g_sum. g may
    be x (each element is read before it is written). The lanes are added in a
    fixed order after the loop, the tail after them. */
-LOSSK_INLINE double LOSSK_FN(mm_run_terms)(const real *x, real *g, int64_t len, real base, int p,
+LOSSK_INLINE double LOSSK_FN(mm_run_terms)(const real *x, real *g, int64_t len, real x_y, real margin, int p,
                                            real coef, double *g_sum) {
     int64_t i = 0;
     double h = 0.0, gs = 0.0;
@@ -101,12 +104,12 @@ LOSSK_INLINE double LOSSK_FN(mm_run_terms)(const real *x, real *g, int64_t len, 
     const LOSSK_VREAL zero = {0}, vcoef = zero + coef, two_coef = zero + 2 * coef;
     LOSSK_VREAL acc_h = zero, acc_g = zero;
     for (; i + LOSSK_LANES <= len; i += LOSSK_LANES) {
-        const LOSSK_VREAL z = LOSSK_FN(vload)(x + i) + base;
+        const LOSSK_VREAL z = (LOSSK_FN(vload)(x + i) - x_y) + margin;
         const LOSSK_VMASK pos = z > zero;
         const LOSSK_VREAL zp = (LOSSK_VREAL)((LOSSK_VMASK)z & pos);
         acc_h += p == 2 ? zp * zp : zp;
         if (g) {
-            const LOSSK_VREAL dv = p == 2 ? two_coef * zp : (LOSSK_VREAL)((LOSSK_VMASK)vcoef & pos);
+            const LOSSK_VREAL dv = (LOSSK_VREAL)((LOSSK_VMASK)(p == 2 ? two_coef * zp : vcoef) & pos);
             memcpy(g + i, &dv, sizeof dv);
             acc_g += dv;
         }
@@ -117,13 +120,13 @@ LOSSK_INLINE double LOSSK_FN(mm_run_terms)(const real *x, real *g, int64_t len, 
     real acc_h[LOSSK_LANES] = {0}, acc_g[LOSSK_LANES] = {0};
     for (; i + LOSSK_LANES <= len; i += LOSSK_LANES)
         for (int l = 0; l < LOSSK_LANES; l++) {
-            acc_h[l] += LOSSK_FN(mm_term)(x[i + l], base, p, coef, &d);
+            acc_h[l] += LOSSK_FN(mm_term)(x[i + l], x_y, margin, p, coef, &d);
             if (g) { g[i + l] = d; acc_g[l] += d; }
         }
     for (int l = 0; l < LOSSK_LANES; l++) { h += (double)acc_h[l]; gs += (double)acc_g[l]; }
 #endif
     for (; i < len; i++) {
-        h += (double)LOSSK_FN(mm_term)(x[i], base, p, coef, &d);
+        h += (double)LOSSK_FN(mm_term)(x[i], x_y, margin, p, coef, &d);
         if (g) { g[i] = d; gs += (double)d; }
     }
     if (g) *g_sum += gs;
@@ -143,13 +146,13 @@ static int64_t LOSSK_FN(mm_rows_block)(const void *ctx, int64_t begin, int64_t e
         const int64_t y = lossk__load_index(a->target, a->target_type, r);
         const real x_y = x[y];  /* read before the row is overwritten (in place) */
         const double w_y = w ? (double)w[y] : 1.0;
-        const real base = (real)a->margin - x_y;
+        const real margin = (real)a->margin;
         const real coef = (real)(a->scale * w_y / (double)c);
         double g_sum = 0.0;
-        const double h = LOSSK_FN(mm_run_terms)(x, g, y, base, a->p, coef, &g_sum) +
-                         LOSSK_FN(mm_run_terms)(x + y + 1, g ? g + y + 1 : NULL, c - y - 1, base, a->p,
-                                                coef, &g_sum);
-        const double loss = w_y * h / (double)c;
+        const double h = LOSSK_FN(mm_run_terms)(x, g, y, x_y, margin, a->p, coef, &g_sum) +
+                         LOSSK_FN(mm_run_terms)(x + y + 1, g ? g + y + 1 : NULL, c - y - 1, x_y, margin,
+                                                a->p, coef, &g_sum);
+        const double loss = h != 0.0 ? w_y * h / (double)c : 0.0;  /* torch: no term, no w_y * 0 */
         if (g) {
             g[y] = (real)-g_sum;
             if (a->nt) LOSSK_FN(stream_copy)(gr, g, c);

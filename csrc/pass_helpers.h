@@ -71,7 +71,16 @@ static inline double LOSSK_FN(lane_sum)(const real *LOSSK_RESTRICT v, int64_t n)
     return s;
 }
 
-/* Sum of w[i] * (x[i] - shift) (w NULL: weights 1). */
+/* w * (x - shift), but 0 where x == shift even for an infinite w: the
+   callers add w * (lse - shift) back, so an infinite class weight at the
+   maximum gives the limit (inf) instead of inf * 0 = NaN. A select: it
+   vectorizes. */
+LOSSK_INLINE real LOSSK_FN(mul_shifted)(real w, real x, real shift) {
+    const real d = x - shift;
+    return d == 0 ? (real)0 : w * d;
+}
+
+/* Sum of mul_shifted(w[i], x[i], shift) (w NULL: sum of x[i] - shift). */
 static inline double LOSSK_FN(lane_wsum_shifted)(const real *LOSSK_RESTRICT x,
                                                   const real *LOSSK_RESTRICT w,
                                                   real shift, int64_t n) {
@@ -80,8 +89,10 @@ static inline double LOSSK_FN(lane_wsum_shifted)(const real *LOSSK_RESTRICT x,
 #if LOSSK_VECTOR_EXT
     LOSSK_VREAL acc = {0};
     if (w) {
-        for (; i + LOSSK_LANES <= n; i += LOSSK_LANES)
-            acc += LOSSK_FN(vload)(w + i) * (LOSSK_FN(vload)(x + i) - shift);
+        for (; i + LOSSK_LANES <= n; i += LOSSK_LANES) {
+            const LOSSK_VREAL d = LOSSK_FN(vload)(x + i) - shift;
+            acc += (LOSSK_VREAL)((LOSSK_VMASK)(LOSSK_FN(vload)(w + i) * d) & (d != 0));  /* mul_shifted */
+        }
     } else {
         for (; i + LOSSK_LANES <= n; i += LOSSK_LANES) acc += LOSSK_FN(vload)(x + i) - shift;
     }
@@ -89,11 +100,11 @@ static inline double LOSSK_FN(lane_wsum_shifted)(const real *LOSSK_RESTRICT x,
 #else
     real acc[LOSSK_LANES] = {0};
     for (; i + LOSSK_LANES <= n; i += LOSSK_LANES)
-        for (int l = 0; l < LOSSK_LANES; l++) acc[l] += (w ? w[i + l] : (real)1) * (x[i + l] - shift);
+        for (int l = 0; l < LOSSK_LANES; l++) acc[l] += w ? LOSSK_FN(mul_shifted)(w[i + l], x[i + l], shift) : x[i + l] - shift;
     s = 0.0;
     for (int l = 0; l < LOSSK_LANES; l++) s += (double)acc[l];
 #endif
-    for (; i < n; i++) s += (double)((w ? w[i] : (real)1) * (x[i] - shift));
+    for (; i < n; i++) s += (double)(w ? LOSSK_FN(mul_shifted)(w[i], x[i], shift) : x[i] - shift);
     return s;
 }
 

@@ -58,3 +58,94 @@ CASES = {
     "siou_loss": _box_case(theta=4.0),
     "wiou_loss": _box_case(),
 }
+
+
+# ---- Loss-specific numerical edges (tests/test_edges.py; also run with absurd
+# thread counts by tests/test_awkward.py). EDGES[name](dtype) -> list of
+# (args, kwargs) or (args, kwargs, expect), expect a dict:
+#   finite: the loss ("sum" and "none") and every gradient must be finite
+#           (default: True when every float input is finite, else False).
+# Wherever the loss is finite the gradient must hold no NaN, and the kernel
+# must equal the reference (NaN where the reference has NaN). A loss without
+# an entry shows as skipped in tests/test_edges.py.
+
+def _wide_rows(dtype):
+    x = np.linspace(-3, 3, 6 * 100).reshape(6, 100).astype(dtype)
+    x[0, ::7] = 1e4
+    x[1, 5] = np.inf
+    x[2, 10] = -np.inf
+    x[3, 50] = np.nan
+    x[4] = 1e30 if np.dtype(dtype) == np.float64 else 3e34
+    x[5] = -np.inf
+    return x
+
+
+def _edges_cross_entropy(dtype):
+    f = np.dtype(dtype).type
+    inf = np.inf
+    big = f(1e4)
+    sat = np.array([[big, -big, 0.0], [-big, big, -big], [big, big, big], [0.0, 0.0, 0.0]], dtype)
+    t_sat = np.array([1, 0, 2, 1])
+    out = [
+        ((sat, t_sat), {}),                                               # saturated logits, wrong class
+        ((sat, t_sat), dict(label_smoothing=0.2, weight=np.array([1, 2, 0.5], dtype))),
+        ((sat, t_sat), dict(label_smoothing=1.0)),
+        ((sat * f(3e34 / 1e4) if np.dtype(dtype) == np.float64 else sat * f(3e34 / 1e4), t_sat), {}),
+        ((sat, np.full(4, -100)), {}),                                    # all ignored: mean NaN as torch
+        ((sat, np.full(4, 7)), dict(ignore_index=7, label_smoothing=0.3)),
+        ((sat, t_sat), dict(weight=np.zeros(3, dtype))),                  # zero total weight
+        ((np.zeros((5, 1), dtype), np.zeros(5, np.int64)), {}),            # one class
+        ((np.array([[-inf, 0.0, 1.0], [-inf, -inf, 3.0]], dtype), np.array([2, 2])), {}),
+        ((np.array([[-inf, 0.0, 1.0], [-inf, -inf, 3.0]], dtype), np.array([0, 2])), {}),
+        ((np.array([[-inf, 0.0, 1.0]], dtype), np.array([1])), dict(label_smoothing=0.1)),
+        ((np.array([[inf, 0.0, 1.0], [inf, inf, 0.0]], dtype), np.array([0, 2])), {}),
+        ((np.array([[-inf, -inf, -inf]], dtype), np.array([0])), {}),
+        # probability targets: one-hot (probabilities 0 and 1), with saturated and -inf logits
+        ((sat, np.eye(3, dtype=dtype)[t_sat]), {}),
+        ((sat, np.eye(3, dtype=dtype)[t_sat]), dict(label_smoothing=0.5)),
+        ((np.array([[-inf, 0.0, 1.0]], dtype), np.array([[0.0, 1.0, 0.0]], dtype)), {}),
+        ((np.array([[-inf, 0.0, 1.0]], dtype), np.array([[0.5, 0.5, 0.0]], dtype)), {}),
+        # spatial layout, saturated, some ignored
+        ((np.stack([sat.T, -sat.T])[..., None].repeat(2, -1),                    # (2, 3, 4, 2)
+          np.array([[[0, 1], [2, -100], [1, 1], [0, 2]], [[2, 2], [0, 0], [-100, 1], [1, 0]]])),
+         dict(label_smoothing=0.1)),
+        # rows wider than 64 classes (the row kernel; narrower rows take the
+        # column kernel): saturated, +-inf, NaN, huge, all -inf
+        ((_wide_rows(dtype), np.array([0, 5, 99, 50, 7, 3])), {}),
+        ((_wide_rows(dtype), np.array([0, 5, 99, 50, 7, 3])), dict(label_smoothing=0.3)),
+        ((_wide_rows(dtype), np.eye(100, dtype=dtype)[[0, 5, 99, 50, 7, 3]]), dict(label_smoothing=0.1)),
+        # one long row (the split-row path runs it on several threads)
+        ((np.linspace(-big, big, 40000).astype(dtype)[None], np.array([39999])), dict(label_smoothing=0.1)),
+        ((np.linspace(-big, big, 2 * 40000).astype(dtype).reshape(2, -1), np.array([0, -100])), {}),
+    ]
+    return out
+
+
+EDGES = {
+    "cross_entropy": _edges_cross_entropy,
+}
+
+
+# ---- Optional peers for the edges (tests/test_edges.py): PEERS[name](args,
+# kwargs) -> the peer's loss (NumPy) for the same call, or None when the peer
+# has no equivalent of these arguments. Torch is imported lazily, so this file
+# loads without it. With an entry, the kernel's loss may be NaN only where the
+# peer's is, and must equal it elsewhere.
+
+def _peer_cross_entropy(args, kwargs):
+    import torch
+    import torch.nn.functional as F
+    x, t = args
+    kw = dict(kwargs)
+    kw.pop("return_grad", None)
+    kw.pop("n_threads", None)
+    if "weight" in kw:
+        kw["weight"] = torch.from_numpy(np.ascontiguousarray(kw["weight"]))
+    xt = torch.from_numpy(np.ascontiguousarray(x))
+    tt = torch.from_numpy(np.ascontiguousarray(t if t.dtype.kind == "f" else t.astype(np.int64)))
+    return F.cross_entropy(xt, tt, **kw).numpy()
+
+
+PEERS = {
+    "cross_entropy": _peer_cross_entropy,
+}

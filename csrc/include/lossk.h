@@ -90,7 +90,7 @@ LOSSK_API const char *lossk_build_info(void);
 /*
  * Softmax cross-entropy with class-index targets (= torch cross_entropy).
  *
- * logits: n x c x inner (inner = product of the spatial dims, 1 for (n, c)).
+ * logits: n x c x inner (inner = product of the spatial dims: 1 for (n, c), 0 if one is 0).
  * target: n x inner class indices of `target_type`.
  * class_weight: c weights or NULL (all 1).
  * loss_n = (1 - eps) * w[t] * (lse - x[t]) + (eps / c) * sum_k w[k] * (lse - x[k]),

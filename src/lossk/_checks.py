@@ -78,6 +78,8 @@ def as_index(x, name):
 
 def check_scalar(value, name, low=None, high=None, low_open=False):
     """A finite real scalar within [low, high] (or (low, high] with low_open)."""
+    if isinstance(value, (str, bytes)):  # float("0.5") would accept a string
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     try:
         if isinstance(value, (str, bytes)):  # float("2") would accept them
             raise TypeError

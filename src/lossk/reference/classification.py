@@ -40,15 +40,18 @@ def _onehot(shape, ys):
     return onehot
 
 
-def _reduce(p, loss, grad, denom):
-    """The reduced value and the gradient of it: "mean" divides both by denom
-    (NaN loss and zero gradient when denom is 0)."""
+def _reduce(p, loss, grad, denom, keep=None):
+    """The reduced value and the gradient of it. "mean" divides both by denom:
+    a NaN loss when denom is 0; the gradient scaled by 1/denom as IEEE gives it
+    (NaN where denom is 0 or NaN, as the kernels and torch), except on ignored
+    samples (`keep` False), whose gradient stays an exact 0."""
     total = float(loss.sum())
     if p.reduction != "mean":
         return total, grad
-    if denom == 0:
-        return np.nan, np.zeros_like(grad)
-    return total / denom, grad / denom
+    scaled = grad * (1.0 / denom if denom != 0 else np.inf)
+    if keep is not None:
+        scaled = np.where(keep[:, None, :], scaled, 0.0)
+    return (total / denom if denom != 0 else np.nan), scaled
 
 
 def _write(p, value, loss, grad):
@@ -84,7 +87,7 @@ def cross_entropy_prepared(p):
             loss = np.where(keep, loss, 0.0)
             grad = np.where(keep[:, None, :], grad, 0.0)
             denom = float(w_y.sum())
-        value, grad = _reduce(p, loss, grad, denom)
+        value, grad = _reduce(p, loss, grad, denom, None if p.soft else keep)
     return _write(p, value, loss, grad)
 
 
@@ -114,7 +117,7 @@ def softmax_focal_loss_prepared(p):
         slope = a_t * q_g * (1.0 + p.gamma * np.where(p_t > 0, p_t * ratio, 0.0))
         loss = np.where(keep, a_t * q_g * ce, 0.0)
         grad = np.where(keep[:, None, :], slope[:, None, :] * (np.exp(logp) - _onehot(x.shape, ys)), 0.0)
-        value, grad = _reduce(p, loss, grad, float(a_t.sum()))
+        value, grad = _reduce(p, loss, grad, float(a_t.sum()), keep)
     return _write(p, value, loss, grad)
 
 
@@ -159,13 +162,14 @@ def multi_margin_loss_prepared(p):
     rows = np.arange(p.n)
     w_y = _class_weights(p)[y]
     with np.errstate(invalid="ignore", over="ignore"):
-        z = p.margin - x[rows, y][:, None] + x
+        z = (x - x[rows, y][:, None]) + p.margin      # exact margin on ties, as the kernel
         counted = z > 0                      # NaN counts 0, as torch
         counted[rows, y] = False
         zp = np.where(counted, z, 0.0)
-        loss = w_y * np.sum(zp ** p.p, axis=1) / p.c
+        h = np.sum(zp ** p.p, axis=1)
+        loss = np.where(h != 0, w_y * h / p.c, 0.0)         # only counted terms, as torch: no inf * 0
         slope = np.where(counted, 1.0, 0.0) if p.p == 1 else 2.0 * zp
-        grad = (w_y / p.c)[:, None] * slope
+        grad = np.where(counted, (w_y / p.c)[:, None] * slope, 0.0)
         grad[rows, y] = -np.sum(grad, axis=1)
     value = float(loss.sum())
     if p.reduction == "mean":
