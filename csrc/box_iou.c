@@ -51,7 +51,8 @@
 
 /* Internal variants; the public entry points map onto them. */
 enum box_kind {
-    BOX_IOU, BOX_GIOU, BOX_DIOU, BOX_CIOU, BOX_EIOU, BOX_EIOU_FOCAL, BOX_SIOU, BOX_WIOU1, BOX_WIOU3
+    BOX_IOU, BOX_GIOU, BOX_DIOU, BOX_CIOU, BOX_EIOU, BOX_EIOU_FOCAL, BOX_SIOU, BOX_WIOU1, BOX_WIOU3,
+    BOX_CIOU_HUGE  /* CIoU recomputed for a tile holding a NaN loss: sizes clamped (angle_diff) */
 };
 
 typedef struct box_args {
@@ -251,14 +252,17 @@ PAIR_ENTRIES(f64, double)
 #undef BOX_ATAN_DIV
 #undef BOX_LOG
 #undef BOX_COPYSIGN
+#undef BOX_FABS
 #if LOSSK_F64
 #  define BOX_ATAN_DIV lossk_atan_div
 #  define BOX_LOG lossk_log
 #  define BOX_COPYSIGN copysign
+#  define BOX_FABS fabs
 #else
 #  define BOX_ATAN_DIV lossk_atan_divf
 #  define BOX_LOG lossk_logf
 #  define BOX_COPYSIGN copysignf
+#  define BOX_FABS fabsf
 #endif
 #ifndef BOX_GEO
 #  define BOX_GEO LOSSK_FN(box_geo)
@@ -385,13 +389,32 @@ LOSSK_INLINE real LOSSK_FN(centre_penalty)(const BOX_GEO *g, real eps, int want_
     return pen;
 }
 
+/* A box size clamped to +-sqrt(max)/4, so that the products of two of them
+   (and their sums) stay finite: an infinite size then gives the angle
+   atan(+-inf/h) = +-pi/2 as the separate atans do, not inf/inf. NaN stays.
+   Only BOX_CIOU_HUGE clamps (4 % of CIoU's time): the common path leaves
+   inf/inf = NaN in the loss, and a tile with a NaN loss is recomputed. */
+LOSSK_INLINE real LOSSK_FN(clamp_size)(real v) {
+#if LOSSK_F64
+    const real big = (real)3.3519519824856493e153;
+#else
+    const real big = (real)4.6116860e18f;
+#endif
+    const real mag = BOX_FABS(v);
+    return BOX_COPYSIGN(mag > big ? big : mag, v);
+}
+
 /* CIoU's angle difference atan(wg/hg) - atan(w/h) as one atan: with
    s = sign(hg) sign(h) (of zeros too), it is atan2(s (wg h - w hg),
    s (hg h + wg w)) (sine and cosine of the difference, times the positive
    |hg| |h| / (|(wg, hg)| |(w, h)|)): one division instead of two. At h = 0,
    atan(w/h) = +-pi/2 as the IEEE quotient gives (so do the signs of s); a
    zero-size box (w = h = 0, NaN in torch) has angle 0 (h taken as 1). */
-LOSSK_INLINE real LOSSK_FN(angle_diff)(real w, real h, real wg, real hg) {
+LOSSK_INLINE real LOSSK_FN(angle_diff)(real w, real h, real wg, real hg, int clamp) {
+    if (clamp) {
+        w = LOSSK_FN(clamp_size)(w); h = LOSSK_FN(clamp_size)(h);
+        wg = LOSSK_FN(clamp_size)(wg); hg = LOSSK_FN(clamp_size)(hg);
+    }
     const real hs = ((w == 0) & (h == 0)) ? (real)1 : h, hgs = ((wg == 0) & (hg == 0)) ? (real)1 : hg;
     const real s = BOX_COPYSIGN((real)1, hs) * BOX_COPYSIGN((real)1, hgs);
     const real y = s * (wg * hs - w * hgs), x = s * (hgs * hs + wg * w);
@@ -469,10 +492,10 @@ LOSSK_INLINE real LOSSK_FN(box_loss_pair)(int kind, int want_grad, const BOX_PRM
     case BOX_DIOU:
         loss += LOSSK_FN(centre_penalty)(g, eps, want_grad, d);
         break;
-    case BOX_CIOU: {
+    case BOX_CIOU: case BOX_CIOU_HUGE: {
         /* + alpha v, v = 4/pi^2 (atan(wg/hg) - atan(w/h))^2, alpha constant */
         loss += LOSSK_FN(centre_penalty)(g, eps, want_grad, d);
-        const real diff = LOSSK_FN(angle_diff)(g->w, g->h, g->wg, g->hg);
+        const real diff = LOSSK_FN(angle_diff)(g->w, g->h, g->wg, g->hg, kind == BOX_CIOU_HUGE);
         const real v = (real)0.40528473456935108578 * diff * diff;
         const real den = prm->alpha_yolo ? v - g->iou + prm->one_eps : 1 - g->iou + v + eps;
         const real alpha = v * LOSSK_FN(recip0)(den);   /* den >= eps unless IoU > 1 (eps = 0) */
@@ -490,9 +513,10 @@ LOSSK_INLINE real LOSSK_FN(box_loss_pair)(int kind, int want_grad, const BOX_PRM
         loss += LOSSK_FN(size_penalty)(g->w, g->wg, g->cw, eps, want_grad, &d->w, &d->cw);
         loss += LOSSK_FN(size_penalty)(g->h, g->hg, g->ch, eps, want_grad, &d->h, &d->ch);
         if (kind == BOX_EIOU_FOCAL) {
-            /* IoU^gamma, a constant for the gradient; IoU < 0 (only with
-               eps = 0 and a negative union) counts as 0 */
-            const real f = LOSSK_EXP(prm->gamma * BOX_LOG(g->iou < 0 ? (real)0 : g->iou));
+            /* IoU^gamma, a constant for the gradient; IoU <= 0 (< 0 only with
+               eps = 0 and a negative union) gives 0, also when gamma > 0
+               rounds to 0 in float */
+            const real f = g->iou <= 0 ? (real)0 : LOSSK_EXP(prm->gamma * BOX_LOG(g->iou));
             loss *= f;
             if (want_grad) LOSSK_FN(dl_scale)(d, f);
         }
@@ -634,6 +658,7 @@ BOX_TILE_FN(tile_iou, BOX_IOU)
 BOX_TILE_FN(tile_giou, BOX_GIOU)
 BOX_TILE_FN(tile_diou, BOX_DIOU)
 BOX_TILE_FN(tile_ciou, BOX_CIOU)
+BOX_TILE_FN(tile_ciou_huge, BOX_CIOU_HUGE)
 BOX_TILE_FN(tile_eiou, BOX_EIOU)
 BOX_TILE_FN(tile_eiou_focal, BOX_EIOU_FOCAL)
 BOX_TILE_FN(tile_siou, BOX_SIOU)
@@ -644,8 +669,25 @@ BOX_TILE_FN(tile_wiou3, BOX_WIOU3)
 static const LOSSK_FN(tile_fn) LOSSK_FN(tile_fns)[] = {
     LOSSK_FN(tile_iou), LOSSK_FN(tile_giou), LOSSK_FN(tile_diou), LOSSK_FN(tile_ciou),
     LOSSK_FN(tile_eiou), LOSSK_FN(tile_eiou_focal), LOSSK_FN(tile_siou), LOSSK_FN(tile_wiou1),
-    LOSSK_FN(tile_wiou3),
+    LOSSK_FN(tile_wiou3), LOSSK_FN(tile_ciou_huge),
 };
+
+/* Whether v[0..len) holds a NaN (lane-wise, so it vectorizes). */
+static int LOSSK_FN(any_nan)(const real *v, int64_t len) {
+    int nan = 0;
+    for (int64_t i = 0; i < len; i++) nan |= v[i] != v[i];
+    return nan;
+}
+
+/* An option in the pass's type, huge values clamped to its largest finite
+   value (theta = 1e300 in float would be inf, and inf * 0 NaN). NaN stays. */
+static real LOSSK_FN(real_of)(double v) {
+#if LOSSK_F64
+    return v;
+#else
+    return v > 3.4028234663852886e38 ? 3.40282347e38f : v < -3.4028234663852886e38 ? -3.40282347e38f : (real)v;
+#endif
+}
 
 static int64_t LOSSK_FN(box_loss_block)(const void *ctx, int64_t begin, int64_t end, double *acc,
                                         void *scratch) {
@@ -654,14 +696,14 @@ static int64_t LOSSK_FN(box_loss_block)(const void *ctx, int64_t begin, int64_t 
     real *grad = (real *)a->grad, *loss_none = (real *)a->loss_none;
     real *in = (real *)scratch, *loss = in + 8 * BOX_TILE, *g = loss + BOX_TILE, *gi = g + 4 * BOX_TILE;
     BOX_PRM prm;
-    prm.eps = (real)a->eps;
-    prm.one_eps = (real)(1.0 + a->eps);
-    prm.gamma = (real)a->gamma;
-    prm.theta = (real)a->theta;
-    prm.inv_mean = (real)a->inv_mean;
-    prm.log_alpha = (real)a->log_alpha;
-    prm.delta = (real)a->delta;
-    prm.inv_delta = (real)(a->delta > 0.0 ? 1.0 / a->delta : 0.0);
+    prm.eps = LOSSK_FN(real_of)(a->eps);
+    prm.one_eps = LOSSK_FN(real_of)(1.0 + a->eps);
+    prm.gamma = LOSSK_FN(real_of)(a->gamma);
+    prm.theta = LOSSK_FN(real_of)(a->theta);
+    prm.inv_mean = LOSSK_FN(real_of)(a->inv_mean);
+    prm.log_alpha = LOSSK_FN(real_of)(a->log_alpha);
+    prm.delta = LOSSK_FN(real_of)(a->delta);
+    prm.inv_delta = LOSSK_FN(real_of)(a->delta > 0.0 ? 1.0 / a->delta : 0.0);
     prm.alpha_yolo = a->alpha_yolo;
     const real scale = (real)a->scale;
     const LOSSK_FN(tile_fn) tile = LOSSK_FN(tile_fns)[a->kind];
@@ -678,6 +720,8 @@ static int64_t LOSSK_FN(box_loss_block)(const void *ctx, int64_t begin, int64_t 
             tt = in + 4 * BOX_TILE;
         }
         tile(grad != NULL, &prm, tp, tt, len, loss, g);
+        if (a->kind == BOX_CIOU && LOSSK_FN(any_nan)(loss, len))
+            LOSSK_FN(tile_ciou_huge)(grad != NULL, &prm, tp, tt, len, loss, g);
         if (grad) {
             /* pred's tile is fully read above: grad may alias it */
             if (a->nt) {

@@ -248,6 +248,25 @@ def test_loss_without_gradient_equals_loss_with_it():
                      call(fn, pred, target, reduction="none", **opts)[0], rtol=1e-14, atol=0)
 
 
+@pytest.mark.parametrize("name,opts", LOSS_CASES, ids=LOSS_IDS)
+def test_infinite_coordinates_match_reference(name, opts):
+    """inf and NaN propagate as in the reference (IEEE): CIoU's one-atan angle
+    difference is recomputed with clamped sizes for a tile with a NaN loss, so
+    that atan(inf/h) is pi/2 there too, not inf/inf."""
+    rng = np.random.default_rng(20)
+    pred, target = make_boxes(rng, 300)
+    pred[3, 2], target[7, 3], target[150, 0], pred[290, 1] = np.inf, np.inf, -np.inf, np.nan
+    for dtype in (np.float32, np.float64):
+        p, t = pred.astype(dtype), target.astype(dtype)
+        with np.errstate(all="ignore"):
+            loss, grad = call(getattr(lossk, name), p, t, reduction="none", **opts)
+            ref_loss, ref_grad = call(getattr(reference, name), p, t, reduction="none", **opts)
+        assert_close(loss, ref_loss, dtype)    # inf where inf, NaN where NaN
+        finite = np.isfinite(ref_grad)
+        assert_close(grad[finite], ref_grad[finite], dtype, **({} if dtype == np.float64 else dict(atol=2e-6)))
+        assert np.isfinite(loss[[0, 1, 2, 4, 100, 299]]).all()
+
+
 # ---- Wise-IoU v3 ---------------------------------------------------------------------
 
 def test_wiou_v3_running_mean_update_and_focusing_factor():

@@ -138,8 +138,7 @@ def _loss_eiou(g, p, d):
         d[dname] += dsize
         d[cname] += dc
     if p.focal_gamma:
-        with np.errstate(divide="ignore"):
-            f = np.maximum(g.iou, 0.0) ** p.focal_gamma    # IoU^gamma, a constant
+        f = np.where(g.iou <= 0, 0.0, np.abs(g.iou) ** p.focal_gamma)   # IoU^gamma, a constant
         loss = loss * f
         for k in d:
             d[k] = d[k] * f
