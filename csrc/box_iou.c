@@ -605,9 +605,12 @@ BOX_LOAD_FN(tile_load_corners, 1, 4)       /* losses: other formats to corners *
 LOSSK_INLINE void LOSSK_FN(tile_store_fmt)(int format, const real *LOSSK_RESTRICT g, int64_t len,
                                            real scale, real *LOSSK_RESTRICT dst) {
     for (int64_t i = 0; i < len; i++) {
-        const real c[4] = {g[i] * scale, g[BOX_TILE + i] * scale, g[2 * BOX_TILE + i] * scale,
-                           g[3 * BOX_TILE + i] * scale};
-        LOSSK_FN(box_grad_format)(format, c, dst + 4 * i);
+        /* scaled after the format's sums, as the reference does (with huge
+           opposite corner gradients, the order shows in the last bits) */
+        const real c[4] = {g[i], g[BOX_TILE + i], g[2 * BOX_TILE + i], g[3 * BOX_TILE + i]};
+        real o[4];
+        LOSSK_FN(box_grad_format)(format, c, o);
+        for (int k = 0; k < 4; k++) dst[4 * i + k] = o[k] * scale;
     }
 }
 

@@ -121,8 +121,76 @@ def _edges_cross_entropy(dtype):
     return out
 
 
+# Boxes (pred, target) in corners: each kind of degenerate box the IoU issue
+# lists, and torchvision's corner cases around them (tests/test_box_iou*.py).
+BOX_DEGENERATE = {
+    "zero width pred": ([1, 1, 1, 3], [0, 0, 2, 2]),
+    "zero height pred": ([1, 1, 3, 1], [0, 0, 2, 2]),
+    "zero size target": ([0, 0, 2, 2], [1, 1, 1, 1]),
+    "zero width both": ([1, 0, 1, 2], [1, 1, 1, 3]),
+    "zero height both": ([0, 1, 2, 1], [1, 1, 3, 1]),
+    "identical": ([0.5, 1.25, 3, 4], [0.5, 1.25, 3, 4]),
+    "identical zero height": ([1, 1, 3, 1], [1, 1, 3, 1]),
+    "coincident centres": ([0, 0, 4, 2], [1, -1, 3, 3]),
+    "coincident centres, same size": ([0, 0, 4, 2], [0, 0, 4, 2.5]),
+    "nested": ([0, 0, 10, 10], [2, 3, 5, 7]),
+    "touching edges": ([0, 0, 1, 1], [1, 0, 2, 1]),
+    "shared edges": ([0, 0, 2, 1], [0, 0, 1, 1]),
+    "inverted pred": ([3, 3, 1, 1], [0, 0, 2, 2]),
+    "inverted x": ([3, 0, 1, 2], [0, 0, 2, 2]),
+    "inverted both": ([2, 2, 0, 0], [2, 2, 0, 0]),
+    "inverted, zero union": ([0, 0, -1e-7, 1], [0, 0, 0, 0]),
+    "all zero": ([0, 0, 0, 0], [0, 0, 0, 0]),
+    "all zero pred": ([0, 0, 0, 0], [0, 0, 2, 2]),
+    "huge coordinates": ([1e6, 1e6, 1e6 + 30, 1e6 + 20], [1e6 + 5, 1e6 - 3, 1e6 + 28, 1e6 + 25]),
+    "huge boxes": ([0, 0, 1e6, 1e6], [1e5, 2e5, 1.5e6, 9e5]),
+    "huge distance": ([-1e6, -1e6, -1e6 + 1, -1e6 + 1], [1e6, 1e6, 1e6 + 2, 1e6 + 3]),
+}
+
+
+def box_to_format(xyxy, box_format):
+    """Corner boxes (..., 4) in box_format."""
+    x1, y1, x2, y2 = np.moveaxis(np.asarray(xyxy), -1, 0)
+    if box_format == "xywh":
+        return np.stack([x1, y1, x2 - x1, y2 - y1], axis=-1)
+    if box_format == "cxcywh":
+        return np.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], axis=-1)
+    return np.asarray(xyxy)
+
+
+def _edges_boxes(*option_sets):
+    """The degenerate boxes in every format (finite losses and gradients
+    required), and boxes holding +-inf and NaN (IEEE propagation), for each
+    option set. Without "inverted, zero union": U + eps is exactly 0 in
+    float32 (the kernel's eps is float32(1e-7)) but not in the float64
+    reference, so the two take different branches there (test_box_iou*.py
+    check it for finiteness)."""
+    cases = [v for k, v in BOX_DEGENERATE.items() if k != "inverted, zero union"]
+
+    def edges(dtype):
+        pred = np.array([p for p, _ in cases], np.float64)
+        target = np.array([t for _, t in cases], np.float64)
+        out = []
+        for options in option_sets:
+            for fmt in ("xyxy", "xywh", "cxcywh"):
+                out.append(((box_to_format(pred, fmt).astype(dtype), box_to_format(target, fmt).astype(dtype)),
+                            dict(options, box_format=fmt)))
+            p, t = pred.astype(dtype), target.astype(dtype)
+            p[1, 2], t[2, 3], t[5, 0], p[9, 1] = np.inf, np.inf, -np.inf, np.nan
+            out.append(((p, t), dict(options)))
+        return out
+    return edges
+
+
 EDGES = {
     "cross_entropy": _edges_cross_entropy,
+    "iou_loss": _edges_boxes({}),
+    "giou_loss": _edges_boxes({}),
+    "diou_loss": _edges_boxes({}),
+    "ciou_loss": _edges_boxes({}, {"alpha": "yolo"}),
+    "eiou_loss": _edges_boxes({}, {"focal_gamma": 0.5}),
+    "siou_loss": _edges_boxes({}, {"theta": 1.0}),
+    "wiou_loss": _edges_boxes({}),
 }
 
 
@@ -146,6 +214,26 @@ def _peer_cross_entropy(args, kwargs):
     return F.cross_entropy(xt, tt, **kw).numpy()
 
 
+def _peer_box(name):
+    """tests/box_torch.py's formula for lossk.<name> (torchvision's for GIoU,
+    DIoU and CIoU, written in torch ops; the papers' for the others)."""
+    def peer(args, kwargs):
+        import torch
+        import box_torch
+        pred, target = (torch.from_numpy(np.ascontiguousarray(a)) for a in args)
+        kw = dict(kwargs)
+        for key in ("return_grad", "n_threads"):
+            kw.pop(key, None)
+        reduction, box_format = kw.pop("reduction", "mean"), kw.pop("box_format", "xyxy")
+        with torch.no_grad():
+            per_box = box_torch.ORACLES[name](box_torch.to_corners(pred, box_format),
+                                              box_torch.to_corners(target, box_format), **kw)
+        return {"none": per_box, "sum": per_box.sum(), "mean": per_box.mean()}[reduction].numpy()
+    return peer
+
+
 PEERS = {
     "cross_entropy": _peer_cross_entropy,
+    **{name: _peer_box(name) for name in ("iou_loss", "giou_loss", "diou_loss", "ciou_loss",
+                                           "eiou_loss", "siou_loss", "wiou_loss")},
 }

@@ -6,37 +6,14 @@ import pytest
 
 import lossk
 from lossk import reference
+from cases import BOX_DEGENERATE
 from helpers import assert_close, requires_torch, torch
 from test_box_iou import FORMATS, LOSS_CASES, LOSS_IDS, make_boxes, to_format
 
 if torch is not None:
     import box_torch
 
-# (pred, target) in corners. Each kind of box the issue lists, and the
-# torchvision corner cases around them.
-DEGENERATE = {
-    "zero width pred": ([1, 1, 1, 3], [0, 0, 2, 2]),
-    "zero height pred": ([1, 1, 3, 1], [0, 0, 2, 2]),
-    "zero size target": ([0, 0, 2, 2], [1, 1, 1, 1]),
-    "zero width both": ([1, 0, 1, 2], [1, 1, 1, 3]),
-    "zero height both": ([0, 1, 2, 1], [1, 1, 3, 1]),
-    "identical": ([0.5, 1.25, 3, 4], [0.5, 1.25, 3, 4]),
-    "identical zero height": ([1, 1, 3, 1], [1, 1, 3, 1]),
-    "coincident centres": ([0, 0, 4, 2], [1, -1, 3, 3]),
-    "coincident centres, same size": ([0, 0, 4, 2], [0, 0, 4, 2.5]),
-    "nested": ([0, 0, 10, 10], [2, 3, 5, 7]),
-    "touching edges": ([0, 0, 1, 1], [1, 0, 2, 1]),
-    "shared edges": ([0, 0, 2, 1], [0, 0, 1, 1]),
-    "inverted pred": ([3, 3, 1, 1], [0, 0, 2, 2]),
-    "inverted x": ([3, 0, 1, 2], [0, 0, 2, 2]),
-    "inverted both": ([2, 2, 0, 0], [2, 2, 0, 0]),
-    "inverted, zero union": ([0, 0, -1e-7, 1], [0, 0, 0, 0]),
-    "all zero": ([0, 0, 0, 0], [0, 0, 0, 0]),
-    "all zero pred": ([0, 0, 0, 0], [0, 0, 2, 2]),
-    "huge coordinates": ([1e6, 1e6, 1e6 + 30, 1e6 + 20], [1e6 + 5, 1e6 - 3, 1e6 + 28, 1e6 + 25]),
-    "huge boxes": ([0, 0, 1e6, 1e6], [1e5, 2e5, 1.5e6, 9e5]),
-    "huge distance": ([-1e6, -1e6, -1e6 + 1, -1e6 + 1], [1e6, 1e6, 1e6 + 2, 1e6 + 3]),
-}
+DEGENERATE = BOX_DEGENERATE
 DEG_PRED = np.array([p for p, _ in DEGENERATE.values()], np.float64)
 DEG_TARGET = np.array([t for _, t in DEGENERATE.values()], np.float64)
 
