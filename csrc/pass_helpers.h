@@ -6,10 +6,19 @@
 #include "simd_math.h"
 
 #undef LOSSK_EXP
+#undef LOSSK_LOG
+#undef LOSSK_LOG1P
+#undef LOSSK_LOG_NORMAL
 #if LOSSK_F64
 #  define LOSSK_EXP lossk_exp
+#  define LOSSK_LOG lossk_log
+#  define LOSSK_LOG1P lossk_log1p
+#  define LOSSK_LOG_NORMAL lossk_log_normal
 #else
 #  define LOSSK_EXP lossk_expf
+#  define LOSSK_LOG lossk_logf
+#  define LOSSK_LOG1P lossk_log1pf
+#  define LOSSK_LOG_NORMAL lossk_logf_normal
 #endif
 
 /* Sum of v[0..n) in LOSSK_LANES independent accumulators (so the loop

@@ -81,4 +81,88 @@ LOSSK_INLINE double lossk_exp(double x) {
     return y;
 }
 
+/* log(x) in float for positive, finite, normal x (no checks: other x give
+   garbage), max error about 1 ulp, no division.
+   x = 2^k m with m in [sqrt(1/2), sqrt(2)) (the exponent offset by the bits
+   of sqrt(1/2), as in FreeBSD's logf), f = m - 1, log(1 + f) = f - f^2/2 +
+   f^3 P(f) with the degree-8 polynomial of the Cephes logf; k ln2 added in
+   two parts. Callers that know their argument's range use it directly: the
+   special-case selects of lossk_logf, combined with lossk_expf's, can keep
+   GCC 12 from vectorizing the loop. */
+LOSSK_INLINE float lossk_logf_normal(float x) {
+    uint32_t ix;
+    memcpy(&ix, &x, sizeof ix);
+    ix += 0x3f800000u - 0x3f3504f3u;
+    const float k = (float)((int32_t)(ix >> 23) - 0x7f);
+    ix = (ix & 0x007fffffu) + 0x3f3504f3u;
+    float m;
+    memcpy(&m, &ix, sizeof m);
+    const float f = m - 1.0f, z = f * f;
+    float p = 7.0376836292e-2f;
+    p = p * f - 1.1514610310e-1f;
+    p = p * f + 1.1676998740e-1f;
+    p = p * f - 1.2420140846e-1f;
+    p = p * f + 1.4249322787e-1f;
+    p = p * f - 1.6668057665e-1f;
+    p = p * f + 2.0000714765e-1f;
+    p = p * f - 2.4999993993e-1f;
+    p = p * f + 3.3333331174e-1f;
+    const float y = p * f * z + k * -2.12194440e-4f - 0.5f * z;
+    return f + y + k * 0.693359375f;
+}
+
+/* log(x) in float for every x: subnormal x scaled by 2^23 first; log(0) =
+   -inf, log(x < 0) = NaN, log(inf) = inf, NaN stays NaN. */
+LOSSK_INLINE float lossk_logf(float x) {
+    const int subnormal = x < 1.17549435e-38f;
+    const float y = lossk_logf_normal(subnormal ? x * 8388608.0f : x) - (subnormal ? 23.0f * 0.693147181f : 0.0f);
+    const float special = x == 0.0f ? -INFINITY : x < 0.0f ? NAN : x;  /* also inf, NaN */
+    return x > 0.0f && x < INFINITY ? y : special;
+}
+
+/* log(x) in double for positive, finite, normal x, error below 1 ulp: the
+   same reduction; log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)), s = f / (2 + f),
+   R the fdlibm e_log.c polynomial. The exponent is converted to double through
+   the bits of 2^52 + k (no 64-bit integer conversion, which AVX2 lacks). */
+LOSSK_INLINE double lossk_log_normal(double x) {
+    uint64_t ix;
+    memcpy(&ix, &x, sizeof ix);
+    ix += 0x3ff0000000000000ull - 0x3fe6a09e667f3bcdull;
+    uint64_t kb = (ix >> 52) | 0x4330000000000000ull;       /* 2^52 + biased k */
+    double kd;
+    memcpy(&kd, &kb, sizeof kd);
+    const double k = kd - (4503599627370496.0 + 1023.0);
+    ix = (ix & 0x000fffffffffffffull) + 0x3fe6a09e667f3bcdull;
+    double m;
+    memcpy(&m, &ix, sizeof m);
+    const double f = m - 1.0, hfsq = 0.5 * f * f, s = f / (2.0 + f), z = s * s, w = z * z;
+    const double t1 = w * (3.999999999940941908e-01 + w * (2.222219843214978396e-01 + w * 1.531383769920937332e-01));
+    const double t2 = z * (6.666666666666735130e-01 + w * (2.857142874366239149e-01 +
+                           w * (1.818357216161805012e-01 + w * 1.479819860511658591e-01)));
+    return s * (hfsq + t1 + t2) + k * 1.90821492927058770002e-10 - hfsq + f + k * 6.93147180369123816490e-01;
+}
+
+/* log(x) in double for every x, as lossk_logf (subnormals scaled by 2^54). */
+LOSSK_INLINE double lossk_log(double x) {
+    const int subnormal = x < 2.2250738585072014e-308;
+    const double y = lossk_log_normal(subnormal ? x * 18014398509481984.0 : x) -
+                     (subnormal ? 54.0 * 6.93147180559945309e-01 : 0.0);
+    const double special = x == 0.0 ? -(double)INFINITY : x < 0.0 ? (double)NAN : x;
+    return x > 0.0 && x < (double)INFINITY ? y : special;
+}
+
+/* log1p(y) = log(u) - c/u, u = 1 + y rounded and c = (u - 1) - y its exact
+   rounding error: about 1 ulp more than log. log1p(-1) = -inf, log1p(inf) = inf. */
+LOSSK_INLINE float lossk_log1pf(float y) {
+    const float u = 1.0f + y, c = (u - 1.0f) - y;
+    const float r = lossk_logf(u) - (c == 0.0f ? 0.0f : c / u);
+    return y == INFINITY ? y : r;
+}
+
+LOSSK_INLINE double lossk_log1p(double y) {
+    const double u = 1.0 + y, c = (u - 1.0) - y;
+    const double r = lossk_log(u) - (c == 0.0 ? 0.0 : c / u);
+    return y == (double)INFINITY ? y : r;
+}
+
 #endif /* LOSSK_SIMD_MATH_H */
