@@ -9,7 +9,7 @@ import numpy as np
 from ._threads import resolve_n_threads
 
 REDUCTIONS = ("mean", "sum", "none")
-REDUCTION_CODES = {"none": 0, "mean": 1, "sum": 2}  # lossk_reduction in lossk.h
+REDUCTION_CODES = {"none": 0, "mean": 1, "sum": 2, "batchmean": 3}  # lossk_reduction in lossk.h
 BACKENDS = ("c", "numpy")
 _NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -68,6 +68,34 @@ def as_index(x, name):
     if a.dtype.kind == "u" and a.dtype.itemsize == 8 and a.size and a.max() > np.iinfo(np.int64).max:
         raise ValueError(f"{name} holds values too large for a class index (max {a.max()})")
     return _contiguous(a, np.int64)
+
+
+def broadcast_operand(value, name, dtype, shape):
+    """An operand (an elementwise weight) broadcast to `shape` as torch and NumPy
+    broadcast, in the kernels' form (array, flat, inner, period): element i of
+    the prediction reads flat[(i // inner) % period]. A per-class vector, a
+    column of per-row values or a scalar is thus passed as it is, never
+    expanded. The one layout this cannot express, full dimensions on both sides
+    of a broadcast one (e.g. (N, 1, W) against (N, C, W)), is expanded once into
+    a contiguous array of `shape`. `array` is the operand in its own shape."""
+    a = as_real(value, name, dtype)
+    shape = tuple(shape)
+    try:
+        common = np.broadcast_shapes(a.shape, shape)
+    except ValueError:
+        common = None
+    if common != shape:
+        raise ValueError(f"{name} of shape {a.shape} does not broadcast to the prediction's shape {shape}")
+    padded = (1,) * (len(shape) - a.ndim) + a.shape
+    # dimensions where the operand varies (size-1 dimensions of `shape` are neutral)
+    varying = [d for d, (ad, sd) in enumerate(zip(padded, shape)) if ad == sd and sd != 1]
+    if not varying or 0 in shape:  # constant, or nothing to read
+        return a, a.reshape(-1), 1, 1
+    first, last = varying[0], varying[-1]
+    if any(padded[d] == 1 and shape[d] != 1 for d in range(first, last)):
+        full = np.ascontiguousarray(np.broadcast_to(a, shape))
+        return a, full.reshape(-1), 1, full.size
+    return a, a.reshape(-1), int(np.prod(shape[last + 1:], dtype=np.int64)), a.size
 
 
 def check_scalar(value, name, low=None, high=None, low_open=False):
@@ -132,5 +160,5 @@ def finish(loss, loss_none, grad, reduction, dtype, return_grad):
 
 
 __all__ = ["REDUCTIONS", "REDUCTION_CODES", "check_backend", "check_reduction", "as_pred",
-           "as_real", "as_index", "check_scalar", "check_int", "grad_output", "finish",
+           "as_real", "as_index", "broadcast_operand", "check_scalar", "check_int", "grad_output", "finish",
            "resolve_n_threads"]
