@@ -16,13 +16,15 @@
 
 /* Parameters (ew_args.param) of the sigmoid focal loss and of the hinge loss. */
 enum {
-    FOCAL_ALPHA_POS,      /* alpha_t = ALPHA_POS t + ALPHA_NEG (1 - t) */
-    FOCAL_ALPHA_NEG,
+    FOCAL_ALPHA_NEG,      /* alpha_t = ALPHA_NEG + ALPHA_SLOPE t */
+    FOCAL_ALPHA_SLOPE,
     FOCAL_GAMMA,
     FOCAL_POW_BIT0,       /* integer gamma: bits 0..3 of gamma - 1 */
     FOCAL_GAMMA_GE1 = FOCAL_POW_BIT0 + 4
 };
 enum { HINGE_MARGIN, HINGE_SQUARED };
+/* The focal kernels: gamma = 2, other small integers, any gamma. */
+enum { FOCAL_SQUARE, FOCAL_INT, FOCAL_REAL };
 /* Integer gamma up to this: (1 - p_t)^gamma by multiplications (4 bits of
    gamma - 1), no exp or log. */
 #define FOCAL_INT_GAMMA_MAX 16
@@ -30,17 +32,24 @@ enum { HINGE_MARGIN, HINGE_SQUARED };
 #define LOSSK_TEMPLATE_FILE "binary.c"
 #include "multiarch.h"
 
-/* Fills the focal parameters; returns 1 for the integer-gamma kernel. */
-static int focal_params(ew_args *a, double alpha, double gamma) {
-    a->param[FOCAL_ALPHA_POS] = alpha < 0.0 ? 1.0 : alpha;
-    a->param[FOCAL_ALPHA_NEG] = alpha < 0.0 ? 1.0 : 1.0 - alpha;
-    a->param[FOCAL_GAMMA] = gamma;
-    if (gamma != floor(gamma) || gamma > FOCAL_INT_GAMMA_MAX) return 0;
-    const int bits = gamma >= 1.0 ? (int)gamma - 1 : 0;
-    for (int b = 0; b < 4; b++) a->param[FOCAL_POW_BIT0 + b] = (double)((bits >> b) & 1);
-    a->param[FOCAL_GAMMA_GE1] = gamma >= 1.0;
-    return 1;
-}
+/* Fills the focal parameters and returns the kernel for gamma: gamma = 2 (the
+   default) and other integers up to FOCAL_INT_GAMMA_MAX by multiplications,
+   any other gamma by exp and log. */
+#define FOCAL_KERNEL(sfx)                                                                    \
+    static lossk_block_fn focal_setup_##sfx(ew_args *a, double alpha, double gamma) {        \
+        a->param[FOCAL_ALPHA_NEG] = alpha < 0.0 ? 1.0 : 1.0 - alpha;                          \
+        a->param[FOCAL_ALPHA_SLOPE] = alpha < 0.0 ? 0.0 : 2.0 * alpha - 1.0;                  \
+        a->param[FOCAL_GAMMA] = gamma;                                                        \
+        if (gamma == 2.0) return LOSSK_SELECT(sigmoid_focal_square_block_##sfx);              \
+        if (gamma != floor(gamma) || gamma > FOCAL_INT_GAMMA_MAX)                             \
+            return LOSSK_SELECT(sigmoid_focal_block_##sfx);                                   \
+        const int bits = gamma >= 1.0 ? (int)gamma - 1 : 0;                                   \
+        for (int b = 0; b < 4; b++) a->param[FOCAL_POW_BIT0 + b] = (double)((bits >> b) & 1); \
+        a->param[FOCAL_GAMMA_GE1] = gamma >= 1.0;                                             \
+        return LOSSK_SELECT(sigmoid_focal_int_block_##sfx);                                   \
+    }
+FOCAL_KERNEL(f32)
+FOCAL_KERNEL(f64)
 
 #define BINARY_ENTRIES(sfx, T)                                                                      \
     lossk_status lossk_sigmoid_focal_loss_##sfx(                                                    \
@@ -49,10 +58,8 @@ static int focal_params(ew_args *a, double alpha, double gamma) {
         ew_args a;                                                                                  \
         if (!(gamma >= 0.0 && gamma < HUGE_VAL) || !(alpha <= 1.0)) return LOSSK_ERR_INVALID_ARGUMENT; \
         lossk__ew_init(&a, logits, target, n, loss_none, grad);                                     \
-        lossk_block_fn block = focal_params(&a, alpha, gamma)                                        \
-                                   ? LOSSK_SELECT(sigmoid_focal_int_block_##sfx)                    \
-                                   : LOSSK_SELECT(sigmoid_focal_block_##sfx);                       \
-        return lossk__run_elementwise(&a, block, sizeof(T), reduction, -1, loss_out, n_threads, NULL); \
+        return lossk__run_elementwise(&a, focal_setup_##sfx(&a, alpha, gamma), sizeof(T), reduction, \
+                                      -1, loss_out, n_threads, NULL);                               \
     }                                                                                               \
     lossk_status lossk_binary_cross_entropy_##sfx(                                                  \
         const T *probs, const T *target, int64_t n, const T *weight, int64_t weight_inner,          \
@@ -95,60 +102,68 @@ BINARY_ENTRIES(f64, double)
 
 #include "pass_helpers.h"
 
-/* s = sigmoid(x), q = sigmoid(-x), and e, r, log1p(e) as at the top. */
+/* s = sigmoid(x), q = sigmoid(-x), and e, r, log1p(e) as at the top (float:
+   log1p(e) by its polynomial on [0, 1]). */
 LOSSK_INLINE void LOSSK_FN(logistic)(real x, real *e, real *r, real *s, real *q, real *log1p_e) {
-    const real ex = LOSSK_EXP(x < 0 ? x : -x);
+    const real ex = LOSSK_EXP_NONPOSITIVE(-LOSSK_ABS(x));
     const real d = 1 + ex, rd = 1 / d, er = ex * rd;
     *e = ex;
     *r = rd;
     *s = x >= 0 ? rd : er;
     *q = x >= 0 ? er : rd;
+#if LOSSK_F64
     *log1p_e = LOSSK_LOG_NORMAL(d) - ((d - 1) - ex) * rd;  /* d in [1, 2]; NaN x: rd is NaN */
+#else
+    *log1p_e = lossk_log1pf_unit(ex);
+#endif
 }
 
-/* ce = (1 - t) softplus(x) + b softplus(-x), b = pos_weight * t (torch's
-   (1 - t) x + (1 + (pw - 1) t) softplus(-x) regrouped: no cancellation);
+/* ce = (1 - t) softplus(x) + b softplus(-x), b = pos_weight * t: torch's
+   (1 - t) x + (1 + (pw - 1) t) softplus(-x) regrouped as
+   c |x| + lw log1p(e) with lw = 1 - t + b and c = 1 - t (x >= 0) or b (x < 0),
+   which neither cancels nor forms 0 * inf (c = 0 gives 0 at |x| = inf);
    d ce / dx = (1 - t) sigmoid(x) - b sigmoid(-x). */
-LOSSK_INLINE void LOSSK_FN(bce_logits)(real x, real t, real pos_weight, real s, real q, real log1p_e,
-                                       real *ce, real *dce) {
-    const real a = 1 - t, b = pos_weight * t;
-    const real sp_pos = (x > 0 ? x : 0) + log1p_e, sp_neg = (x < 0 ? -x : 0) + log1p_e;
-    *ce = (a == 0 ? 0 : a * sp_pos) + (b == 0 ? 0 : b * sp_neg);
-    *dce = a * s - b * q;
-}
-
 LOSSK_INLINE void LOSSK_FN(bce_logits_elem)(const real *prm, real x, real t, real pos_weight,
                                             real *loss, real *grad) {
     real e, r, s, q, log1p_e;
     (void)prm;
     LOSSK_FN(logistic)(x, &e, &r, &s, &q, &log1p_e);
-    LOSSK_FN(bce_logits)(x, t, pos_weight, s, q, log1p_e, loss, grad);
+    const real a = 1 - t, b = pos_weight * t, ax = LOSSK_ABS(x);
+    const real c = x >= 0 ? a : b;
+    *loss = (c == 0 ? 0 : c * ax) + (a + b) * log1p_e;
+    *grad = a * s - b * q;
 }
 
 /*
  * Sigmoid focal: loss = alpha_t ce m^gamma, m = 1 - p_t = t q + (1 - t) s,
  *   d loss / dx = alpha_t (dce m^gamma + gamma (1 - 2t) ce m^(gamma-1) s q)
- * (dm/dx = (1 - 2t) s q). With tp = t on x's side (t for x >= 0, else 1 - t),
- * m = u r, u = 1 - tp + tp e, and s q = e r^2; tp = 1 makes m = e r, the
- * saturated case where m underflows to 0.
- * Integer gamma: m^(gamma-1) by multiplications, finite; the product is
- * m^(gamma-1) (s q). Other gamma: m^gamma = exp(gamma log m), log m =
- * log(u) - log1p(e) (= -|x| - log1p(e) exactly when tp = 1), and
+ * (dm/dx = (1 - 2t) s q). With tp = t on x's side (t for x >= 0, else 1 - t)
+ * and v = 1 - tp: ce = v |x| + log1p(e), m = u r with u = v + tp e, and
+ * s q = e r^2; tp = 1 makes m = e r, the saturated case where m underflows.
+ * gamma = 2 and other integer gamma: m^(gamma-1) by multiplications, finite;
+ * the product is m^(gamma-1) (s q). Other gamma: m^gamma = exp(gamma log m),
+ * log m = log(u) - log1p(e) (= -|x| - log1p(e) exactly when tp = 1), and
  * m^(gamma-1) s q = m^gamma R, R = s q / m = e r / u (= r when tp = 1): the
  * infinite m^(gamma-1) of gamma < 1 never forms. ce times that product is
  * taken as 0 where the product is 0 (ce may be inf at x = +-inf).
  */
 LOSSK_INLINE void LOSSK_FN(focal_elem)(const real *prm, real x, real t, real *loss, real *grad,
-                                       const int int_gamma) {
-    real e, r, s, q, log1p_e, ce, dce;
+                                       const int kind) {
+    real e, r, s, q, log1p_e;
     LOSSK_FN(logistic)(x, &e, &r, &s, &q, &log1p_e);
-    LOSSK_FN(bce_logits)(x, t, 1, s, q, log1p_e, &ce, &dce);
     const real gamma = prm[FOCAL_GAMMA];
-    const real alpha_t = prm[FOCAL_ALPHA_POS] * t + prm[FOCAL_ALPHA_NEG] * (1 - t);
-    const real tp = x >= 0 ? t : 1 - t;
-    const real u = (1 - tp) + tp * e;
+    const real alpha_t = prm[FOCAL_ALPHA_NEG] + prm[FOCAL_ALPHA_SLOPE] * t;
+    const real ax = LOSSK_ABS(x);
+    const real tp = x >= 0 ? t : 1 - t, v = 1 - tp;
+    const real ce = (v == 0 ? 0 : v * ax) + log1p_e;
+    const real dce = (1 - t) * s - t * q;
+    const real u = v + tp * e;
     real mg, prod;  /* m^gamma; m^(gamma-1) s q */
-    if (int_gamma) {
+    if (kind == FOCAL_SQUARE) {
+        const real m = u * r;
+        mg = m * m;
+        prod = m * (e * r * r);
+    } else if (kind == FOCAL_INT) {
         const real m = u * r, m2 = m * m, m4 = m2 * m2, m8 = m4 * m4;
         real pw = prm[FOCAL_POW_BIT0] != 0 ? m : 1;
         pw *= prm[FOCAL_POW_BIT0 + 1] != 0 ? m2 : 1;
@@ -157,7 +172,6 @@ LOSSK_INLINE void LOSSK_FN(focal_elem)(const real *prm, real x, real t, real *lo
         mg = prm[FOCAL_GAMMA_GE1] != 0 ? pw * m : 1;
         prod = pw * (e * r * r);
     } else {
-        const real ax = x < 0 ? -x : x;
         const real log_m = (tp == 1 ? -ax : LOSSK_LOG(u)) - log1p_e;
         mg = LOSSK_EXP(gamma * log_m);
         prod = mg * (tp == 1 ? r : e * r / u);
@@ -167,16 +181,22 @@ LOSSK_INLINE void LOSSK_FN(focal_elem)(const real *prm, real x, real t, real *lo
     *grad = alpha_t * (dce * mg + gamma * (1 - 2 * t) * ce_prod);
 }
 
+LOSSK_INLINE void LOSSK_FN(focal_square_elem)(const real *prm, real x, real t, real aux, real *loss,
+                                              real *grad) {
+    (void)aux;
+    LOSSK_FN(focal_elem)(prm, x, t, loss, grad, FOCAL_SQUARE);
+}
+
 LOSSK_INLINE void LOSSK_FN(focal_int_elem)(const real *prm, real x, real t, real aux, real *loss,
                                            real *grad) {
     (void)aux;
-    LOSSK_FN(focal_elem)(prm, x, t, loss, grad, 1);
+    LOSSK_FN(focal_elem)(prm, x, t, loss, grad, FOCAL_INT);
 }
 
 LOSSK_INLINE void LOSSK_FN(focal_real_elem)(const real *prm, real x, real t, real aux, real *loss,
                                             real *grad) {
     (void)aux;
-    LOSSK_FN(focal_elem)(prm, x, t, loss, grad, 0);
+    LOSSK_FN(focal_elem)(prm, x, t, loss, grad, FOCAL_REAL);
 }
 
 /* torch's binary_cross_entropy: logs clamped at -100, its backward formula
@@ -216,6 +236,12 @@ LOSSK_INLINE int LOSSK_FN(hinge_check)(const real *prm, real x, real t) {
     (void)x;
     return (t != 1) & (t != 0) & (t != -1);
 }
+
+#define EW_NAME sigmoid_focal_square
+#define EW_ELEM LOSSK_FN(focal_square_elem)
+#define EW_WEIGHT 0
+#define EW_AUX 0
+#include "elementwise_loop.h"
 
 #define EW_NAME sigmoid_focal_int
 #define EW_ELEM LOSSK_FN(focal_int_elem)

@@ -6,12 +6,12 @@
  * instantiates the block loop of elementwise_loop.h in its template pass;
  * lossk__run_elementwise (elementwise.c) validates, picks the threads and the
  * non-temporal stores, runs the blocks and reduces. Each block walks its
- * elements in chunks of at most EW_CHUNK: the chunk's losses and gradients
- * go to per-thread L1 buffers (so the vectorized loop never aliases the
- * prediction, which the gradient may overwrite), then to the outputs, and
- * the losses are summed in LOSSK_LANES double accumulators. Chunks and
- * blocks depend on the sizes only: the sums are bitwise identical for every
- * thread count.
+ * elements in chunks of at most EW_CHUNK; the vectorized loop writes the
+ * chunk's losses and gradients to the outputs, or to per-thread L1 buffers
+ * when the gradient overwrites the prediction (the loop must never alias
+ * its inputs) or the outputs are streamed; the losses are then summed in
+ * LOSSK_LANES double accumulators. Chunks and blocks depend on the sizes
+ * only: the sums are bitwise identical for every thread count.
  */
 #ifndef LOSSK_ELEMENTWISE_H
 #define LOSSK_ELEMENTWISE_H

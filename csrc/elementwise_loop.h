@@ -74,21 +74,24 @@ static int64_t EW_FN(_block)(const void *ctx, int64_t begin, int64_t end, double
                     if (EW_CHECK(prm, x[i + k], t[i + k])) return i + k;
         }
 #endif
-        if (grad) EW_FN(_chunk_g)(prm, x + i, t + i, w, aux, len, gscale, lbuf, gbuf, 1);
-        else EW_FN(_chunk_g)(prm, x + i, t + i, w, aux, len, gscale, lbuf, gbuf, 0);
+        /* The loop writes the outputs directly, except the gradient over the
+           prediction (in place) and streamed outputs: those go through L1. */
+        real *g = !grad ? NULL : a->nt || grad == x ? gbuf : grad + i;
+        real *l = a->nt || !loss_none ? lbuf : loss_none + i;
+        if (g) EW_FN(_chunk_g)(prm, x + i, t + i, w, aux, len, gscale, l, g, 1);
+        else EW_FN(_chunk_g)(prm, x + i, t + i, w, aux, len, gscale, l, gbuf, 0);
 
         /* the chunk's losses into the lanes (tail lanes in order) */
         int64_t k = 0;
         for (; k + LOSSK_LANES <= len; k += LOSSK_LANES)
-            for (int j = 0; j < LOSSK_LANES; j++) acc[j] += (double)lbuf[k + j];
-        for (int j = 0; k < len; k++, j++) acc[j] += (double)lbuf[k];
+            for (int j = 0; j < LOSSK_LANES; j++) acc[j] += (double)l[k + j];
+        for (int j = 0; k < len; k++, j++) acc[j] += (double)l[k];
 
         if (a->nt) {
             if (grad) LOSSK_FN(stream_copy)(grad + i, gbuf, len);
             if (loss_none) LOSSK_FN(stream_copy)(loss_none + i, lbuf, len);
-        } else {
-            if (grad) memcpy(grad + i, gbuf, (size_t)len * sizeof(real));
-            if (loss_none) memcpy(loss_none + i, lbuf, (size_t)len * sizeof(real));
+        } else if (g == gbuf) {
+            memcpy(grad + i, gbuf, (size_t)len * sizeof(real));
         }
         i += len;
     }

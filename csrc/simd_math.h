@@ -16,11 +16,12 @@
    Cephes expf; 2^k is assembled in the exponent field. Results below 2^-125
    (x < -86.6) are flushed to 0 (no subnormals, which are slow); x > 88.0 gives
    +inf (exp(88.72) is the true overflow point: never reached by the kernels,
-   which call it on x - max(x) <= 0 or on -|x|). exp(-inf) = 0. */
-LOSSK_INLINE float lossk_expf(float x) {
+   which call it on x - max(x) <= 0 or on -|x|). exp(-inf) = 0.
+   nonpositive: the caller guarantees x <= 0 or NaN (the overflow checks go). */
+LOSSK_INLINE float lossk_expf_impl(float x, const int nonpositive) {
     const float lo = -86.6f, hi = 88.0f;
     float xc = x < lo ? lo : x;                    /* NaN compares false: stays NaN */
-    xc = xc > hi ? hi : xc;
+    if (!nonpositive) xc = xc > hi ? hi : xc;
     const float shifter = 12582912.0f;             /* 1.5 * 2^23: adding it rounds to integer */
     float z = xc * 1.44269504088896341f + shifter;
     float kf = z - shifter;
@@ -41,17 +42,20 @@ LOSSK_INLINE float lossk_expf(float x) {
     memcpy(&scale, &eb, sizeof scale);
     float y = p * scale;
     y = x < lo ? 0.0f : y;
-    y = x > hi ? INFINITY : y;
+    if (!nonpositive) y = x > hi ? INFINITY : y;
     return y;
 }
+
+LOSSK_INLINE float lossk_expf(float x) { return lossk_expf_impl(x, 0); }
+LOSSK_INLINE float lossk_expf_nonpositive(float x) { return lossk_expf_impl(x, 1); }
 
 /* exp(x) in double, max error about 2 ulp: the same reduction with the fdlibm
    split of ln2 and the Taylor polynomial of degree 13 (truncation < 5e-18 on
    |r| <= ln2/2). x < -708 flushes to 0, x > 709 gives +inf. */
-LOSSK_INLINE double lossk_exp(double x) {
+LOSSK_INLINE double lossk_exp_impl(double x, const int nonpositive) {
     const double lo = -708.0, hi = 709.0;
     double xc = x < lo ? lo : x;
-    xc = xc > hi ? hi : xc;
+    if (!nonpositive) xc = xc > hi ? hi : xc;
     const double shifter = 6755399441055744.0;     /* 1.5 * 2^52 */
     double z = xc * 1.4426950408889634074 + shifter;
     double kf = z - shifter;
@@ -77,9 +81,12 @@ LOSSK_INLINE double lossk_exp(double x) {
     memcpy(&scale, &eb, sizeof scale);
     double y = p * scale;
     y = x < lo ? 0.0 : y;
-    y = x > hi ? (double)INFINITY : y;
+    if (!nonpositive) y = x > hi ? (double)INFINITY : y;
     return y;
 }
+
+LOSSK_INLINE double lossk_exp(double x) { return lossk_exp_impl(x, 0); }
+LOSSK_INLINE double lossk_exp_nonpositive(double x) { return lossk_exp_impl(x, 1); }
 
 /* log(x) in float for positive, finite, normal x (no checks: other x give
    garbage), max error about 1 ulp, no division.
@@ -149,6 +156,23 @@ LOSSK_INLINE double lossk_log(double x) {
                      (subnormal ? 54.0 * 6.93147180559945309e-01 : 0.0);
     const double special = x == 0.0 ? -(double)INFINITY : x < 0.0 ? (double)NAN : x;
     return x > 0.0 && x < (double)INFINITY ? y : special;
+}
+
+/* log1p(e) for e in [0, 1] (the logistic losses' log1p(exp(-|x|))) in float:
+   e + e^2 Q(e), Q a degree-7 polynomial fitted for relative error (3.3e-8 in
+   exact arithmetic; measured over every multiple of 2^-24 in [0, 1]: 1.7 ulp
+   with FMA, 2.1 without). On [0, 1] no range reduction is needed, which halves
+   the work of the general log1p. NaN stays NaN. */
+LOSSK_INLINE float lossk_log1pf_unit(float e) {
+    float q = 5.3647770546376705e-3f;
+    q = q * e - 3.006560355424881e-2f;
+    q = q * e + 7.920423150062561e-2f;
+    q = q * e - 1.3753776252269745e-1f;
+    q = q * e + 1.9153642654418945e-1f;
+    q = q * e - 2.4857160449028015e-1f;
+    q = q * e + 3.33213210105896e-1f;
+    q = q * e - 4.9999648332595825e-1f;
+    return (e * e) * q + e;
 }
 
 /* log1p(y) = log(u) - c/u, u = 1 + y rounded and c = (u - 1) - y its exact

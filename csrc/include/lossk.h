@@ -138,7 +138,8 @@ LOSSK_API lossk_status lossk_cross_entropy_soft_f64(
  * Elementwise classification losses. pred and target hold n elements each
  * (any shape, C order); every element has its own loss term and gradient.
  * MEAN divides the sum by n (torch: not by the weights), 0/0 = NaN for n = 0.
- * grad may be NULL (no gradient work) or equal to pred.
+ * grad may be NULL (no gradient work) or equal to pred; otherwise the outputs
+ * (grad, loss_none) must not overlap the inputs.
  *
  * Broadcast operands (weight, pos_weight) are not expanded to n elements:
  * element i reads data[(i / inner) % period]. Same shape as pred: inner = 1,
