@@ -4,6 +4,7 @@
 read the C sources and flags from csrc/sources.txt. Here the C sources are
 compiled straight into the extension (no separate shared library).
 """
+import glob
 import os
 import shutil
 import subprocess
@@ -52,6 +53,7 @@ ext = Extension(
     "lossk._kernels",
     sources=["src/lossk/_kernels.pyx"] + sources,
     include_dirs=["csrc/include", "csrc"],
+    depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/include/*.h")),  # rebuild on header edits
     define_macros=[("LOSSK_BUILD_INFO", '"%s"' % info)],
     extra_compile_args=cflags + omp_flags,
     extra_link_args=omp_flags,

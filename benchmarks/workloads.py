@@ -63,6 +63,17 @@ def logits_and_class_indices(rng: np.random.Generator, shape: tuple, dtype: np.d
     return logits, target
 
 
+def torch_softmax_focal_loss(gamma: float = 2.0) -> Callable:
+    """Softmax focal loss as torch users write it (torch has none):
+    mean of -(1 - p_t)^gamma log p_t over the rows."""
+    def loss(logits, target):
+        import torch.nn.functional as F
+        log_pt = F.log_softmax(logits, dim=1).gather(1, target.unsqueeze(1)).squeeze(1)
+        return (-(1 - log_pt.exp()) ** gamma * log_pt).mean()
+    loss.__qualname__ = "log_softmax + gather + focal factor (torch ops)"
+    return loss
+
+
 # ---- the registry --------------------------------------------------------------
 
 def cross_entropy(n: int, c: int) -> Workload:
@@ -71,11 +82,25 @@ def cross_entropy(n: int, c: int) -> Workload:
                     "copy", torch_functional("cross_entropy"))
 
 
+def softmax_focal_loss(n: int, c: int) -> Workload:
+    # the cross-entropy kernel with per-row focal factors: also a copy
+    return Workload(f"softmax focal {n}×{c}", "softmax_focal_loss", (n, c), logits_and_class_indices,
+                    "copy", torch_softmax_focal_loss(2.0), kwargs={"gamma": 2.0})
+
+
+def multi_margin_loss(n: int, c: int) -> Workload:
+    # reads the scores, writes the gradient: a copy
+    return Workload(f"multi-margin {n}×{c}", "multi_margin_loss", (n, c), logits_and_class_indices,
+                    "copy", torch_functional("multi_margin_loss"))
+
+
 WORKLOADS: list[Workload] = [
     cross_entropy(65536, 10),
     cross_entropy(16384, 1000),
     cross_entropy(4096, 32000),
     cross_entropy(1024, 128256),
+    softmax_focal_loss(16384, 1000),
+    multi_margin_loss(16384, 1000),
 ]
 
 

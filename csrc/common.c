@@ -70,6 +70,17 @@ int lossk__threads_for(int n_threads, int64_t work, int64_t n_blocks) {
 #endif
 }
 
+/* One block: zeroes its accumulators, runs fn, records its first invalid item. */
+static void run_block(int64_t b, int64_t block, int64_t n_items, int n_acc, int acc_stride,
+                      lossk_block_fn fn, const void *ctx, void *scratch,
+                      double *partials, int64_t *invalid) {
+    double *acc = partials + b * acc_stride;
+    for (int k = 0; k < n_acc; k++) acc[k] = 0.0;
+    const int64_t begin = b * block;
+    const int64_t end = begin + block < n_items ? begin + block : n_items;
+    invalid[b] = fn(ctx, begin, end, acc, scratch);
+}
+
 lossk_status lossk__run_blocks(int64_t n_items, int64_t block, int n_threads,
                                int n_acc, size_t scratch_bytes,
                                lossk_block_fn fn, const void *ctx,
@@ -79,53 +90,111 @@ lossk_status lossk__run_blocks(int64_t n_items, int64_t block, int n_threads,
     if (n_items <= 0) return LOSSK_OK;
     if (block < 1) block = 1;
     const int64_t n_blocks = (n_items - 1) / block + 1;
+    const int acc_stride = n_acc > 0 ? n_acc : 1;
 
     double stack_partials[LOSSK_STACK_PARTIALS];
-    int64_t stack_invalid[LOSSK_STACK_PARTIALS / 2];
+    int64_t stack_invalid[LOSSK_STACK_PARTIALS];
     double *partials = stack_partials;
     int64_t *invalid = stack_invalid;
-    const int on_heap = n_blocks * (n_acc > 0 ? n_acc : 1) > LOSSK_STACK_PARTIALS ||
-                        n_blocks > LOSSK_STACK_PARTIALS / 2;
+    const int on_heap = n_blocks * acc_stride > LOSSK_STACK_PARTIALS;
     if (on_heap) {
-        partials = (double *)malloc((size_t)n_blocks * (size_t)(n_acc > 0 ? n_acc : 1) * sizeof(double));
+        partials = (double *)malloc((size_t)n_blocks * (size_t)acc_stride * sizeof(double));
         invalid = (int64_t *)malloc((size_t)n_blocks * sizeof(int64_t));
         if (!partials || !invalid) { free(partials); free(invalid); return LOSSK_ERR_NO_MEMORY; }
     }
 
-    int threads = n_threads;  /* already decided by the caller (lossk__threads_for) */
+    int threads = n_threads;  /* decided by the caller (lossk__threads_for) */
     if (threads < 1) threads = 1;
     if ((int64_t)threads > n_blocks) threads = (int)n_blocks;
     int alloc_failed = 0;
 
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads) if (threads > 1) reduction(| : alloc_failed)
-#endif
-    {
+    if (threads == 1) {
+        /* no OpenMP runtime call at all: small calls would pay its futexes */
         void *scratch = scratch_bytes ? lossk__aligned_alloc(scratch_bytes) : NULL;
         if (scratch_bytes && !scratch) alloc_failed = 1;
-        /* static schedule: thread t always gets the same contiguous blocks, so
-           a block's cache lines stay with one core. */
+        for (int64_t b = 0; b < n_blocks && !alloc_failed; b++)
+            run_block(b, block, n_items, n_acc, acc_stride, fn, ctx, scratch, partials, invalid);
+        lossk__aligned_free(scratch);
+    } else {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads) reduction(| : alloc_failed)
+#endif
+        {
+            void *scratch = scratch_bytes ? lossk__aligned_alloc(scratch_bytes) : NULL;
+            if (scratch_bytes && !scratch) alloc_failed = 1;
+            /* static schedule: a thread gets contiguous blocks, which stay in its caches */
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-        for (int64_t b = 0; b < n_blocks; b++) {
-            double *acc = partials + b * (n_acc > 0 ? n_acc : 1);
-            for (int k = 0; k < n_acc; k++) acc[k] = 0.0;
-            invalid[b] = -1;
-            if (scratch_bytes && !scratch) continue;
-            const int64_t begin = b * block;
-            const int64_t end = begin + block < n_items ? begin + block : n_items;
-            invalid[b] = fn(ctx, begin, end, acc, scratch);
+            for (int64_t b = 0; b < n_blocks; b++) {
+                if (scratch_bytes && !scratch) { invalid[b] = -1; continue; }
+                run_block(b, block, n_items, n_acc, acc_stride, fn, ctx, scratch, partials, invalid);
+            }
+            lossk__aligned_free(scratch);
         }
-        lossk__aligned_free(scratch);
     }
     lossk_status status = alloc_failed ? LOSSK_ERR_NO_MEMORY : LOSSK_OK;
     if (status == LOSSK_OK) {
         for (int64_t b = 0; b < n_blocks; b++) {           /* fixed order */
-            for (int k = 0; k < n_acc; k++) out[k] += partials[b * n_acc + k];
+            for (int k = 0; k < n_acc; k++) out[k] += partials[b * acc_stride + k];
             if (first_invalid && *first_invalid < 0 && invalid[b] >= 0) *first_invalid = invalid[b];
         }
     }
     if (on_heap) { free(partials); free(invalid); }
     return status;
+}
+
+typedef struct class_target_args {
+    const void *target; lossk_index_type type; int64_t c; int has_ignore; int64_t ignore_index;
+    const void *weight; int weight_f64;
+} class_target_args;
+
+static int64_t class_target_block(const void *ctx, int64_t begin, int64_t end, double *acc, void *scratch) {
+    const class_target_args *a = (const class_target_args *)ctx;
+    (void)scratch;
+    double total = 0.0;
+    for (int64_t i = begin; i < end; i++) {
+        int64_t y = lossk__load_index(a->target, a->type, i);
+        if (a->has_ignore && y == a->ignore_index) continue;
+        if (y < 0 || y >= a->c) return i;
+        if (!a->weight) total += 1.0;
+        else total += a->weight_f64 ? ((const double *)a->weight)[y] : (double)((const float *)a->weight)[y];
+    }
+    acc[0] = total;
+    return -1;
+}
+
+lossk_status lossk__class_targets(const void *target, lossk_index_type type, int64_t samples,
+                                  int64_t c, int has_ignore, int64_t ignore_index,
+                                  const void *weight, int weight_f64, int n_threads,
+                                  double *weight_sum, int64_t *bad_index) {
+    const class_target_args ta = {target, type, c, has_ignore, ignore_index, weight, weight_f64};
+    const int64_t block = 16384;
+    const int64_t n_blocks = samples > 0 ? (samples - 1) / block + 1 : 0;
+    int64_t first_bad = -1;
+    lossk_status s = lossk__run_blocks(samples, block, lossk__threads_for(n_threads, samples, n_blocks),
+                                       1, 0, class_target_block, &ta, weight_sum, &first_bad);
+    if (s != LOSSK_OK) return s;
+    if (first_bad >= 0) {
+        if (bad_index) *bad_index = first_bad;
+        return LOSSK_ERR_TARGET_RANGE;
+    }
+    return LOSSK_OK;
+}
+
+lossk_status lossk__check_class_args(int64_t n, int64_t c, int64_t inner, lossk_reduction reduction,
+                                     const void *pred, lossk_index_type target_type,
+                                     const double *loss_out, const void *loss_none) {
+    if (n < 0 || c < 0 || inner < 1 ||
+        (reduction != LOSSK_REDUCTION_NONE && reduction != LOSSK_REDUCTION_MEAN &&
+         reduction != LOSSK_REDUCTION_SUM) ||
+        (target_type != LOSSK_INDEX_INT32 && target_type != LOSSK_INDEX_INT64))
+        return LOSSK_ERR_INVALID_ARGUMENT;
+    if (n > INT64_MAX / inner || (c > 0 && n * inner > INT64_MAX / c)) return LOSSK_ERR_INVALID_ARGUMENT;
+    const int64_t samples = n * inner, elems = samples * c;
+    if ((elems > 0 && !pred) ||
+        (reduction == LOSSK_REDUCTION_NONE && samples > 0 && !loss_none) ||
+        (reduction != LOSSK_REDUCTION_NONE && !loss_out))
+        return LOSSK_ERR_INVALID_ARGUMENT;
+    return LOSSK_OK;
 }

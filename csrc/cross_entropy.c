@@ -8,6 +8,15 @@
  *     dloss/dx_k = p_k ((1-eps) w_y + (eps/C) W) - (1-eps) w_y [k=y] - (eps/C) w_k
  *   probability target t, t' = (1-eps) t + eps/C:
  *     loss = sum_k w_k t'_k (lse - x_k),   dloss/dx_k = p_k sum_j w_j t'_j - w_k t'_k
+ *   softmax focal (index target, eps = 0, alpha as w): with ce = lse - x_y,
+ *   q = 1 - p_y = -expm1(-ce) (no cancellation as p_y -> 1):
+ *     loss = w_y q^g ce,   dloss/dx_k = s (p_k - [k=y]),
+ *     s = w_y (q^g + g p_y q^(g-1) ce) = w_y q^g (1 + g p_y r),  r = ce / q,
+ *   r -> 1 as ce -> 0 (and r = 1 at ce = 0), so s has no 0 * inf for any
+ *   g >= 0, p_y -> 1 included; p_y r = 0 at p_y = 0 (ce = inf). The focal
+ *   sample is the cross-entropy sample with the factors q^g on its loss and
+ *   q^g (1 + g p_y r) on its gradient (ce_focal); g = 0 skips them, so it
+ *   gives the bits of cross-entropy with weight = alpha, on every path.
  * A row is read from memory once: per chunk of CE_CHUNK classes the max m_j,
  * s_j = sum exp(x - m_j) (the exps kept, in the gradient row or a per-thread
  * buffer) and the smoothing sums; the chunks then give
@@ -17,6 +26,7 @@
  */
 #ifndef LOSSK_TEMPLATE_PASS
 
+#include <float.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -30,9 +40,13 @@
 #define CE_CHUNK 4096
 /* Elements of logits per block of the deterministic reduction. */
 #define CE_BLOCK_ELEMS 65536
-/* Spatial layout: positions per tile, so a transposed tile is ~CE_TILE_ELEMS. */
+/* Column kernel (vectorized across positions): tiles of ~CE_TILE_ELEMS
+   elements, at most CE_TILE_MAX positions. It runs the (n, c, inner) layout in
+   place and rows of at most CE_NARROW classes through transposed tiles (a row
+   kernel would pay its per-row costs on a few classes). */
 #define CE_TILE_ELEMS 16384
 #define CE_TILE_MAX 256
+#define CE_NARROW 64
 
 typedef struct ce_chunk {
     double m;     /* max of x over the chunk */
@@ -48,57 +62,51 @@ typedef struct ce_args {
     const void *target;        /* class indices (n x inner), or NULL */
     lossk_index_type target_type;
     const void *soft;          /* probability targets (n x c x inner), or NULL */
+    int is_soft;               /* probability targets (soft may be NULL when empty) */
     const void *weight;        /* c weights or NULL */
     int64_t ignore_index;
     double eps;                /* label smoothing */
+    double gamma;              /* focal exponent; 0: plain cross-entropy */
     double scale;              /* gradient scale: 1/denominator for mean, else 1 */
     double weight_total;       /* sum of the weights (c without weights) */
     void *loss_rows;           /* per-sample losses (n x inner) or NULL */
     void *grad;                /* n x c x inner or NULL */
     int nt;                    /* stream the gradient from a per-thread buffer */
-    int64_t tile;              /* spatial layout: positions per tile */
-    int64_t tiles_per_sample;
+    int64_t tile;              /* column kernel: positions per tile */
+    int64_t tiles_per_sample;  /* column kernel: tiles per sample (inner > 1) */
 } ce_args;
 
 static int64_t ce_chunks(int64_t c) { return c <= 0 ? 0 : (c - 1) / CE_CHUNK + 1; }
 
+/* Per-position arrays of the column kernel (8 bytes each per position). */
+#define CE_COL_ARRAYS 9
+
 /* Per-(level, dtype) kernels, declared by the template pass. */
 typedef struct ce_kernels {
     lossk_block_fn rows_block;     /* inner == 1: items are rows */
-    lossk_block_fn spatial_block;  /* inner > 1: items are (sample, tile) */
+    lossk_block_fn columns_block;  /* inner > 1 or narrow rows: items are tiles */
     void (*chunk_stats)(const ce_args *, const void *x, const void *t, int64_t k0, int64_t len,
                         void *e, ce_chunk *st);
-    double (*row_finish)(const ce_args *, ce_chunk *st, int64_t k_chunks, double x_y, double w_y);
+    double (*row_finish)(const ce_args *, ce_chunk *st, int64_t k_chunks, double x_y, double *w_y);
     void (*chunk_grad)(const ce_args *, void *e, const void *t, int64_t k0, int64_t len,
-                       double f, int64_t y, double w_y);
+                       double f, int64_t y, double target_coef);
 } ce_kernels;
+
+/* Focal factors of a sample whose cross-entropy is ce = -log p_y (see the top
+   of the file): returns q^g, the loss factor; *grad_factor = q^g (1 + g p_y r). */
+static inline double ce_focal(double ce, double gamma, double *grad_factor) {
+    const double em = expm1(-ce);
+    const double q = -em, p = 1.0 + em;  /* p's absolute error ~1e-16 is harmless in 1 + g p r */
+    const double qg = gamma == 2.0 ? q * q : pow(q, gamma);
+    const double pr = p > 0.0 ? (ce > 0.0 ? p * ce / q : 1.0) : 0.0;
+    *grad_factor = qg * (1.0 + gamma * pr);
+    return qg;
+}
 
 #define LOSSK_TEMPLATE_FILE "cross_entropy.c"
 #include "multiarch.h"
 
 #define CE_KERNELS(sfx) LOSSK_SELECT(ce_kernels_##sfx)
-
-/* Validates class indices and sums w[y] over the non-ignored samples (the
-   mean's denominator, needed before the gradient is written). */
-typedef struct ce_target_args {
-    const void *target; lossk_index_type type; int64_t c, ignore_index;
-    const void *weight; int weight_f64;
-} ce_target_args;
-
-static int64_t ce_target_block(const void *ctx, int64_t begin, int64_t end, double *acc, void *scratch) {
-    const ce_target_args *a = (const ce_target_args *)ctx;
-    (void)scratch;
-    double total = 0.0;
-    for (int64_t i = begin; i < end; i++) {
-        int64_t y = lossk__load_index(a->target, a->type, i);
-        if (y == a->ignore_index) continue;
-        if (y < 0 || y >= a->c) return i;
-        if (!a->weight) total += 1.0;
-        else total += a->weight_f64 ? ((const double *)a->weight)[y] : (double)((const float *)a->weight)[y];
-    }
-    acc[0] = total;
-    return -1;
-}
 
 /* Rows fewer than threads, long rows: threads share each row's chunks.
    Same chunk kernels and the same per-block loss sums as the rows mode, so
@@ -147,8 +155,8 @@ static lossk_status ce_split_rows(const ce_args *a, const ce_kernels *kern, size
     if (alloc_failed) { free(st); free(xw); free(y); return LOSSK_ERR_NO_MEMORY; }
     double total = 0.0, block_sum = 0.0;  /* grouped as the rows mode's blocks */
     for (int64_t r = 0; r < n; r++) {
-        const double loss = y[r] == IGNORED ? 0.0
-                          : kern->row_finish(a, st + r * k_chunks, k_chunks, xw[2 * r], xw[2 * r + 1]);
+        const double loss = y[r] == IGNORED ? 0.0  /* xw[2r+1] becomes the target coefficient */
+                          : kern->row_finish(a, st + r * k_chunks, k_chunks, xw[2 * r], &xw[2 * r + 1]);
         if (a->loss_rows) {
             if (elem == 8) ((double *)a->loss_rows)[r] = loss;
             else ((float *)a->loss_rows)[r] = (float)loss;
@@ -178,16 +186,14 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
                            lossk_reduction reduction, double *loss_out,
                            int n_threads, int64_t *bad_index) {
     const int64_t n = a->n, c = a->c, inner = a->inner;
-    if (n < 0 || c < 0 || inner < 1 || !(a->eps >= 0.0 && a->eps <= 1.0) ||
-        (reduction != LOSSK_REDUCTION_NONE && reduction != LOSSK_REDUCTION_MEAN &&
-         reduction != LOSSK_REDUCTION_SUM) ||
-        (a->target && a->target_type != LOSSK_INDEX_INT32 && a->target_type != LOSSK_INDEX_INT64))
-        return LOSSK_ERR_INVALID_ARGUMENT;
-    if (c > 0 && n > INT64_MAX / c / inner) return LOSSK_ERR_INVALID_ARGUMENT;
+    lossk_status status = lossk__check_class_args(n, c, inner, reduction, a->x,
+                                                  a->is_soft ? LOSSK_INDEX_INT64 : a->target_type,
+                                                  loss_out, a->loss_rows);
+    if (status != LOSSK_OK) return status;
     const int64_t samples = n * inner, elems = samples * c;
-    if ((elems > 0 && !a->x) || (samples > 0 && !a->target && !a->soft) ||
-        (reduction == LOSSK_REDUCTION_NONE && samples > 0 && !a->loss_rows) ||
-        (reduction != LOSSK_REDUCTION_NONE && !loss_out))
+    if ((a->is_soft ? elems > 0 && !a->soft : samples > 0 && !a->target) ||
+        !(a->eps >= 0.0 && a->eps <= 1.0) || !(a->gamma >= 0.0 && a->gamma <= DBL_MAX) ||
+        (a->gamma > 0.0 && (a->is_soft || a->eps > 0.0)))
         return LOSSK_ERR_INVALID_ARGUMENT;
     if (bad_index) *bad_index = -1;
     if (reduction != LOSSK_REDUCTION_NONE) a->loss_rows = NULL;
@@ -202,26 +208,20 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
 
     /* The mean's denominator: sum of w[y] over non-ignored samples (index
        targets), the number of samples (probability targets). */
-    double denom = (double)samples;
-    if (a->target) {
-        ce_target_args ta = {a->target, a->target_type, c, a->ignore_index, a->weight, elem == 8};
-        const int64_t tblock = 16384;
-        const int64_t tblocks = samples > 0 ? (samples - 1) / tblock + 1 : 0;
-        int64_t first_bad = -1;
-        lossk_status s = lossk__run_blocks(samples, tblock, lossk__threads_for(n_threads, samples, tblocks),
-                                           1, 0, ce_target_block, &ta, &denom, &first_bad);
+    double denom = elems > 0 ? (double)samples : 0.0;  /* probability targets; torch: NaN mean if empty */
+    if (!a->is_soft) {
+        lossk_status s = lossk__class_targets(a->target, a->target_type, samples, c, 1, a->ignore_index,
+                                              a->weight, elem == 8, n_threads, &denom, bad_index);
         if (s != LOSSK_OK) return s;
-        if (first_bad >= 0) {
-            if (bad_index) *bad_index = first_bad;
-            return LOSSK_ERR_TARGET_RANGE;
-        }
     }
     a->scale = reduction == LOSSK_REDUCTION_MEAN ? 1.0 / denom : 1.0;
 
     double total = 0.0;
-    if (samples > 0) {
+    if (samples > 0 && c == 0) {          /* no classes: every loss is an empty sum */
+        if (a->loss_rows) memset(a->loss_rows, 0, (size_t)samples * elem);
+    } else if (samples > 0) {
         const int64_t k_chunks = ce_chunks(c);
-        if (inner == 1) {
+        if (inner == 1 && c > CE_NARROW) {
             const int64_t block_rows = lossk__block_items(c, CE_BLOCK_ELEMS);
             const int64_t n_blocks = (n - 1) / block_rows + 1;
             int threads = lossk__threads_for(n_threads, elems, n_blocks);
@@ -237,19 +237,22 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
             }
             if (s != LOSSK_OK) return s;
         } else {
+            /* positions: inner per sample, or the rows themselves (narrow rows) */
+            const int64_t positions = inner > 1 ? inner : n;
             int64_t tile = CE_TILE_ELEMS / (c > 0 ? c : 1);
-            tile = tile < 1 ? 1 : tile > CE_TILE_MAX ? CE_TILE_MAX : tile;
-            if (tile > inner) tile = inner;
+            tile = tile < 16 ? 16 : tile > CE_TILE_MAX ? CE_TILE_MAX : tile;
+            if (tile > positions) tile = positions;
             a->tile = tile;
-            a->tiles_per_sample = (inner - 1) / tile + 1;
-            const int64_t items = n * a->tiles_per_sample;
-            const int64_t block = lossk__block_items(tile * c, CE_BLOCK_ELEMS);
+            a->tiles_per_sample = inner > 1 ? (inner - 1) / tile + 1 : 0;
+            const int64_t items = inner > 1 ? n * a->tiles_per_sample : (n - 1) / tile + 1;
+            const int64_t block = lossk__block_items(tile * (c > 0 ? c : 1), CE_BLOCK_ELEMS);
             const int64_t n_blocks = (items - 1) / block + 1;
-            size_t tile_bytes = (size_t)(tile * c) * elem;
-            size_t scratch = tile_bytes * (a->soft ? 3 : 2) + (size_t)tile * elem + (size_t)CE_CHUNK * elem +
-                             4 * 64 + (size_t)k_chunks * sizeof(ce_chunk);
+            const size_t tile_bytes = (((size_t)(tile * c) * elem) + 63) & ~(size_t)63;
+            /* narrow rows: transposed x, soft target and gradient tiles; then the
+               per-position arrays of ce_columns */
+            size_t scratch = (inner > 1 ? 0 : tile_bytes * (a->soft ? 3 : 2)) + (size_t)tile * CE_COL_ARRAYS * 8 + 64;
             lossk_status s = lossk__run_blocks(items, block, lossk__threads_for(n_threads, elems, n_blocks),
-                                               1, scratch, kern->spatial_block, a, &total, NULL);
+                                               1, scratch, kern->columns_block, a, &total, NULL);
             if (s != LOSSK_OK) return s;
         }
     }
@@ -277,9 +280,21 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
         double *loss_out, T *loss_none, T *grad, int n_threads) {                                  \
         ce_args a;                                                                                 \
         memset(&a, 0, sizeof a);                                                                   \
-        a.x = logits; a.n = n; a.c = c; a.inner = inner; a.soft = target_probs;                    \
+        a.x = logits; a.n = n; a.c = c; a.inner = inner; a.soft = target_probs; a.is_soft = 1;     \
         a.weight = class_weight; a.eps = label_smoothing; a.loss_rows = loss_none; a.grad = grad;  \
         return ce_run(&a, CE_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, NULL);       \
+    }                                                                                              \
+    lossk_status lossk_softmax_focal_loss_##sfx(                                                   \
+        const T *logits, int64_t n, int64_t c, int64_t inner, const void *target,                 \
+        lossk_index_type target_type, const T *alpha, double gamma, int64_t ignore_index,         \
+        lossk_reduction reduction, double *loss_out, T *loss_none, T *grad, int n_threads,        \
+        int64_t *bad_index) {                                                                      \
+        ce_args a;                                                                                 \
+        memset(&a, 0, sizeof a);                                                                   \
+        a.x = logits; a.n = n; a.c = c; a.inner = inner; a.target = target;                        \
+        a.target_type = target_type; a.weight = alpha; a.ignore_index = ignore_index;              \
+        a.gamma = gamma; a.loss_rows = loss_none; a.grad = grad;                                   \
+        return ce_run(&a, CE_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, bad_index);  \
     }
 CE_ENTRY(f32, float)
 CE_ENTRY(f64, double)
@@ -323,15 +338,16 @@ static LOSSK_NOINLINE void LOSSK_FN(ce_chunk_stats)(const ce_args *a, const void
         st->wxm = LOSSK_FN(lane_wsum_shifted)(x, w, m, len);
         st->wsum = w ? LOSSK_FN(lane_sum)(w, len) : (double)len;
     }
-    for (int64_t k = 0; k < len; k++) e[k] = LOSSK_EXP(x[k] - m);
     st->m = (double)m;
-    st->s = LOSSK_FN(lane_sum)(e, len);
+    st->s = LOSSK_FN(exp_shifted_sum)(x, m, e, len);
 }
 
 /* Combines a row's chunks: returns the row loss, stores each chunk's
-   gradient factor. x_y, w_y: the target's logit and weight (index targets). */
+   gradient factor. x_y: the target's logit; *w_y: its weight on entry, on
+   return the coefficient of -[k=y] in the gradient (scale included). Index
+   targets only; unused for probability targets. */
 static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk *st, int64_t k_chunks,
-                                                    double x_y, double w_y) {
+                                                    double x_y, double *w_y) {
     double big_m = st[0].m;
     for (int64_t j = 1; j < k_chunks; j++) big_m = st[j].m > big_m ? st[j].m : big_m;
     double s = 0.0;
@@ -348,9 +364,17 @@ static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk 
         coef = wt_total;
     } else {
         const double keep = 1.0 - a->eps, spread = a->eps / (double)a->c;
-        loss = keep * w_y * (lse - x_y);
+        double target_coef = keep * *w_y;
+        loss = target_coef * (lse - x_y);
+        *w_y = a->scale * keep * *w_y;
+        if (a->gamma != 0.0) {
+            double grad_factor;
+            loss *= ce_focal(lse - x_y, a->gamma, &grad_factor);
+            target_coef *= grad_factor;
+            *w_y *= grad_factor;
+        }
         if (a->eps > 0.0) loss += spread * smooth;
-        coef = keep * w_y + spread * a->weight_total;
+        coef = target_coef + spread * a->weight_total;
     }
     for (int64_t j = 0; j < k_chunks; j++) st[j].f = a->scale * coef * exp(st[j].m - big_m) / s;
     return loss;
@@ -359,7 +383,7 @@ static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk 
 /* Gradient of classes [k0, k0+len) in place over the cached exps e. */
 static LOSSK_NOINLINE void LOSSK_FN(ce_chunk_grad)(const ce_args *a, void *ev, const void *tv,
                                                   int64_t k0, int64_t len, double fd,
-                                                  int64_t y, double w_y) {
+                                                  int64_t y, double target_coef) {
     real *e = (real *)ev;
     const real f = (real)fd;
     const real *w = a->weight ? (const real *)a->weight + k0 : NULL;
@@ -378,7 +402,7 @@ static LOSSK_NOINLINE void LOSSK_FN(ce_chunk_grad)(const ce_args *a, void *ev, c
     } else {
         for (int64_t k = 0; k < len; k++) e[k] = e[k] * f;
     }
-    if (y >= k0 && y < k0 + len) e[y - k0] -= (real)(a->scale * (1.0 - a->eps) * w_y);
+    if (y >= k0 && y < k0 + len) e[y - k0] -= (real)target_coef;
 }
 
 /* Rows [0, nrows) of a contiguous (nrows x c) matrix. Returns the sum of the
@@ -416,7 +440,7 @@ static double LOSSK_FN(ce_rows)(const ce_args *a, const real *x, const void *tar
             real *e = !gr ? buf : nt ? buf + k0 : gr + k0;
             LOSSK_FN(ce_chunk_stats)(a, xr, tr, k0, len, e, &st[j]);
         }
-        loss = LOSSK_FN(ce_row_finish)(a, st, k_chunks, x_y, w_y);
+        loss = LOSSK_FN(ce_row_finish)(a, st, k_chunks, x_y, &w_y);  /* w_y: now the target coefficient */
         if (gr) {
             real *e_row = nt ? buf : gr;
             for (int64_t j = 0; j < k_chunks; j++) {
@@ -443,46 +467,227 @@ static int64_t LOSSK_FN(ce_rows_block)(const void *ctx, int64_t begin, int64_t e
     return -1;
 }
 
-/* (n, c, inner) layout: each tile of positions is transposed into contiguous
-   rows, run through ce_rows, and the gradient transposed back, so there is
-   one implementation of the math. */
-static int64_t LOSSK_FN(ce_spatial_block)(const void *ctx, int64_t begin, int64_t end, double *acc,
+#if !LOSSK_F64
+/* ce_focal in float for the column kernel, branch-free so that its loop over
+   positions vectorizes: q = 1 - exp(-ce) from the Taylor series of -expm1(-ce)
+   below ce = 0.5 (degree 9: truncation < 2e-8 relative), else from expf;
+   q^g = exp(g log q) (q = 0 gives 0). Returns the gradient factor. Double
+   keeps the libm ce_focal, as its column kernel keeps libm log. */
+LOSSK_INLINE float LOSSK_FN(ce_focal_f)(float ce, float gamma, float *loss_factor) {
+    const float p = lossk_expf(-ce);
+    float t = 1.0f - ce * (1.0f / 9.0f);  /* q = ce (1 - ce/2 (1 - ce/3 (... (1 - ce/9)))) */
+    t = 1.0f - ce * (1.0f / 8.0f) * t;
+    t = 1.0f - ce * (1.0f / 7.0f) * t;
+    t = 1.0f - ce * (1.0f / 6.0f) * t;
+    t = 1.0f - ce * (1.0f / 5.0f) * t;
+    t = 1.0f - ce * (1.0f / 4.0f) * t;
+    t = 1.0f - ce * (1.0f / 3.0f) * t;
+    t = 1.0f - ce * 0.5f * t;
+    const float q = ce < 0.5f ? ce * t : 1.0f - p;
+    const float qg = gamma == 2.0f ? q * q : lossk_expf(gamma * lossk_logf(q));
+    const float pr = p > 0.0f ? (ce > 0.0f ? p * ce / q : 1.0f) : 0.0f;
+    *loss_factor = qg;
+    return qg * (1.0f + gamma * pr);
+}
+
+/* The focal factors of `width` positions: loss factors into focal, gradient
+   factors into grad_factor and applied to f. Separate arrays (restrict) so
+   that it vectorizes. */
+static LOSSK_NOINLINE void LOSSK_FN(ce_focal_positions)(int64_t width, float gamma,
+                                                       const real *LOSSK_RESTRICT m,
+                                                       const real *LOSSK_RESTRICT xy,
+                                                       const real *LOSSK_RESTRICT log_s,
+                                                       real *LOSSK_RESTRICT focal,
+                                                       real *LOSSK_RESTRICT grad_factor,
+                                                       real *LOSSK_RESTRICT f) {
+    for (int64_t i = 0; i < width; i++) {
+        grad_factor[i] = LOSSK_FN(ce_focal_f)((m[i] - xy[i]) + log_s[i], gamma, &focal[i]);
+        f[i] *= grad_factor[i];
+    }
+}
+#endif
+
+/* Column kernel: `width` positions side by side, class k of position i at
+   x[k * cs + i]; every loop runs across positions, so it vectorizes for any C.
+   Same formulas as the row kernel, evaluated in the same order per position
+   (one chunk: lse = m + log s). g may be x (in place): x[y] is gathered and
+   each x element is read before its gradient is written. Returns the sum of
+   the losses in position order, and writes them to loss_out. */
+static double LOSSK_FN(ce_columns)(const ce_args *a, const real *x, int64_t cs, const void *target,
+                                   int64_t target_off, const real *soft, int64_t width, real *g,
+                                   real *loss_out, void *scratch) {
+    const int64_t c = a->c;
+    const real *w = (const real *)a->weight;
+    double *arr = (double *)scratch;
+    real *m = (real *)(arr), *s = (real *)(arr + width), *wx = (real *)(arr + 2 * width);
+    real *ws = (real *)(arr + 3 * width), *f = (real *)(arr + 4 * width), *xy = (real *)(arr + 5 * width);
+    real *wy = (real *)(arr + 6 * width), *act = (real *)(arr + 7 * width);
+    int64_t *y = (int64_t *)(arr + 8 * width);
+    const double keep = 1.0 - a->eps, spread = a->eps / (double)(c > 0 ? c : 1);
+    const int smoothing = !soft && a->eps > 0.0;
+    int64_t n_ignored = 0;
+
+    for (int64_t i = 0; i < width; i++) {
+        m[i] = c > 0 ? x[i] : (real)0;
+        s[i] = wx[i] = ws[i] = 0;
+        act[i] = 1;
+        y[i] = -1;
+        xy[i] = 0;
+        wy[i] = 1;
+    }
+    if (!soft) {
+        for (int64_t i = 0; i < width; i++) {
+            const int64_t t = lossk__load_index(target, a->target_type, target_off + i);
+            if (t == a->ignore_index) { act[i] = 0; n_ignored++; continue; }
+            y[i] = t;
+            xy[i] = x[t * cs + i];        /* before any gradient write */
+            if (w) wy[i] = w[t];
+        }
+    }
+    for (int64_t k = 1; k < c; k++) {
+        const real *xk = x + k * cs;
+        for (int64_t i = 0; i < width; i++) m[i] = xk[i] > m[i] ? xk[i] : m[i];
+    }
+    for (int64_t k = 0; k < c; k++) {
+        const real *xk = x + k * cs;
+        real *gk = g ? g + k * cs : NULL;
+        const real wk = w ? w[k] : (real)1;
+        if (soft) {
+            const real *tk = soft + k * cs;
+            const real rk = (real)keep, sp = (real)spread;
+            for (int64_t i = 0; i < width; i++) {
+                const real d = xk[i] - m[i], tw = (tk[i] * rk + sp) * wk;
+                ws[i] += tw;
+                wx[i] += tw * d;
+            }
+        } else if (smoothing) {
+            for (int64_t i = 0; i < width; i++) wx[i] += wk * (xk[i] - m[i]);
+        }
+        if (gk) {
+            for (int64_t i = 0; i < width; i++) {
+                const real e = LOSSK_EXP(xk[i] - m[i]);
+                s[i] += e;
+                gk[i] = e;
+            }
+        } else {
+            for (int64_t i = 0; i < width; i++) s[i] += LOSSK_EXP(xk[i] - m[i]);
+        }
+    }
+    /* per position: log s and the gradient factor (vectorized), then the
+       losses in double, summed in position order */
+    const real scale = (real)a->scale, rkeep = (real)keep;
+    const real smooth_coef = (real)(spread * a->weight_total);
+    for (int64_t i = 0; i < width; i++) f[i] = scale * (soft ? ws[i] : rkeep * wy[i] + smooth_coef) / s[i];
+#if LOSSK_F64
+    for (int64_t i = 0; i < width; i++) s[i] = log(s[i]);
+#else
+    for (int64_t i = 0; i < width; i++) s[i] = lossk_logf(s[i]);
+    /* focal excludes probability targets and smoothing, the users of ws and wx */
+    real *focal = ws, *grad_factor = wx;
+    if (a->gamma != 0.0) LOSSK_FN(ce_focal_positions)(width, (float)a->gamma, m, xy, s, focal, grad_factor, f);
+#endif
+    double total = 0.0;
+    for (int64_t i = 0; i < width; i++) {
+        const double log_s = (double)s[i], lse = (double)m[i] + log_s;
+        double loss;
+        if (soft) {
+            loss = (double)ws[i] * log_s - (double)wx[i];
+        } else {
+            loss = keep * (double)wy[i] * (lse - (double)xy[i]);
+            if (smoothing) loss += spread * (a->weight_total * log_s - (double)wx[i]);
+            if (a->gamma != 0.0 && act[i] != 0) {  /* focal: rescale the position's loss and gradient */
+#if LOSSK_F64
+                double grad_factor;
+                loss *= ce_focal(lse - (double)xy[i], a->gamma, &grad_factor);
+                f[i] *= grad_factor;
+                wy[i] *= grad_factor;
+#else
+                loss *= (double)focal[i];
+                wy[i] *= grad_factor[i];
+#endif
+            }
+        }
+        loss = act[i] != 0 ? loss : 0.0;
+        loss_out[i] = (real)loss;
+        total += loss;
+    }
+    if (!g) return total;
+    for (int64_t k = 0; k < c; k++) {
+        real *gk = g + k * cs;
+        if (soft) {
+            const real *tk = soft + k * cs;
+            const real rk = (real)keep, sp = (real)spread, sw = (real)a->scale * (w ? w[k] : (real)1);
+            for (int64_t i = 0; i < width; i++) gk[i] = gk[i] * f[i] - sw * (tk[i] * rk + sp);
+        } else if (smoothing) {
+            const real cw = (real)(a->scale * spread) * (w ? w[k] : (real)1);
+            for (int64_t i = 0; i < width; i++) gk[i] = gk[i] * f[i] - cw * act[i];
+        } else {
+            for (int64_t i = 0; i < width; i++) gk[i] = gk[i] * f[i];
+        }
+    }
+    for (int64_t i = 0; i < width; i++) {
+        if (y[i] >= 0) g[y[i] * cs + i] -= (real)(a->scale * keep * (double)wy[i]);
+    }
+    if (n_ignored) {
+        for (int64_t i = 0; i < width; i++)
+            if (act[i] == 0)
+                for (int64_t k = 0; k < c; k++) g[k * cs + i] = 0;
+    }
+    return total;
+}
+
+/* Items are tiles: (sample, tile of inner positions) for inner > 1, run in
+   place; or tiles of narrow rows, transposed into scratch and back. */
+static int64_t LOSSK_FN(ce_columns_block)(const void *ctx, int64_t begin, int64_t end, double *acc,
                                           void *scratch) {
     const ce_args *a = (const ce_args *)ctx;
-    const int64_t c = a->c, inner = a->inner, tile = a->tile;
-    const size_t tile_bytes = ((size_t)(tile * c) * sizeof(real) + 63) & ~(size_t)63;
+    const int64_t c = a->c, tile = a->tile;
+    double total = 0.0;
+    if (a->inner > 1) {
+        const int64_t inner = a->inner;
+        real loss_tile[CE_TILE_MAX];
+        for (int64_t item = begin; item < end; item++) {
+            const int64_t smp = item / a->tiles_per_sample, i0 = (item % a->tiles_per_sample) * tile;
+            const int64_t width = inner - i0 < tile ? inner - i0 : tile;
+            const int64_t base = smp * c * inner + i0;
+            real *lo = a->loss_rows ? (real *)a->loss_rows + smp * inner + i0 : loss_tile;
+            total += LOSSK_FN(ce_columns)(a, (const real *)a->x + base, inner, a->target, smp * inner + i0,
+                                          a->soft ? (const real *)a->soft + base : NULL, width,
+                                          a->grad ? (real *)a->grad + base : NULL, lo, scratch);
+        }
+        acc[0] = total;
+        return -1;
+    }
+    const size_t tile_bytes = (((size_t)(tile * c) * sizeof(real)) + 63) & ~(size_t)63;
     real *xt = (real *)scratch;
     real *gt = (real *)((char *)scratch + tile_bytes);
     real *tt = a->soft ? (real *)((char *)scratch + 2 * tile_bytes) : NULL;
-    real *lt = (real *)((char *)scratch + (a->soft ? 3 : 2) * tile_bytes);
-    void *rows_scratch = (char *)lt + (((size_t)tile * sizeof(real) + 63) & ~(size_t)63);
-    double total = 0.0;
+    void *cols = (char *)scratch + (a->soft ? 3 : 2) * tile_bytes;
+    real loss_tile[CE_TILE_MAX];
     for (int64_t item = begin; item < end; item++) {
-        const int64_t s = item / a->tiles_per_sample, i0 = (item % a->tiles_per_sample) * tile;
-        const int64_t width = inner - i0 < tile ? inner - i0 : tile;
-        const real *xs = (const real *)a->x + s * c * inner + i0;
-        for (int64_t k = 0; k < c; k++)
-            for (int64_t i = 0; i < width; i++) xt[i * c + k] = xs[k * inner + i];
+        const int64_t r0 = item * tile, width = a->n - r0 < tile ? a->n - r0 : tile;
+        const real *xs = (const real *)a->x + r0 * c;
+        for (int64_t i = 0; i < width; i++)
+            for (int64_t k = 0; k < c; k++) xt[k * width + i] = xs[i * c + k];
         if (tt) {
-            const real *ts = (const real *)a->soft + s * c * inner + i0;
-            for (int64_t k = 0; k < c; k++)
-                for (int64_t i = 0; i < width; i++) tt[i * c + k] = ts[k * inner + i];
+            const real *ts = (const real *)a->soft + r0 * c;
+            for (int64_t i = 0; i < width; i++)
+                for (int64_t k = 0; k < c; k++) tt[k * width + i] = ts[i * c + k];
         }
-        total += LOSSK_FN(ce_rows)(a, xt, a->target, s * inner + i0, tt, width, a->grad ? gt : NULL,
-                                   lt, 0, rows_scratch);
+        real *lo = a->loss_rows ? (real *)a->loss_rows + r0 : loss_tile;
+        total += LOSSK_FN(ce_columns)(a, xt, width, a->target, r0, tt, width, a->grad ? gt : NULL, lo, cols);
         if (a->grad) {
-            real *gs = (real *)a->grad + s * c * inner + i0;
-            for (int64_t k = 0; k < c; k++)
-                for (int64_t i = 0; i < width; i++) gs[k * inner + i] = gt[i * c + k];
+            real *gs = (real *)a->grad + r0 * c;
+            for (int64_t i = 0; i < width; i++)
+                for (int64_t k = 0; k < c; k++) gs[i * c + k] = gt[k * width + i];
         }
-        if (a->loss_rows) memcpy((real *)a->loss_rows + s * inner + i0, lt, (size_t)width * sizeof(real));
     }
     acc[0] = total;
     return -1;
 }
 
 static const ce_kernels LOSSK_FN(ce_kernels) = {
-    LOSSK_FN(ce_rows_block), LOSSK_FN(ce_spatial_block),
+    LOSSK_FN(ce_rows_block), LOSSK_FN(ce_columns_block),
     LOSSK_FN(ce_chunk_stats),
     LOSSK_FN(ce_row_finish),
     LOSSK_FN(ce_chunk_grad),

@@ -28,9 +28,28 @@
 #endif
 
 /* Accumulator lanes of the explicit reductions: one 64-byte vector. The same
-   count on every SIMD level, so the summation order never changes. */
+   count on every SIMD level, so the summation order never changes. With
+   GCC/Clang the lanes are a vector-extension type (kept in registers, lowered
+   to 1 zmm, 2 ymm or 4 xmm); other compilers use arrays of the same lanes. */
 #define LOSSK_LANES_F32 16
 #define LOSSK_LANES_F64 8
+#if defined(__GNUC__) || defined(__clang__)
+#  define LOSSK_VECTOR_EXT 1
+typedef float lossk_v16sf __attribute__((vector_size(64)));
+typedef double lossk_v8df __attribute__((vector_size(64)));
+typedef int32_t lossk_v16si __attribute__((vector_size(64)));
+typedef int64_t lossk_v8di __attribute__((vector_size(64)));
+/* Loops whose only dependence is "read x[i], then write out[i]", which stays
+   safe when out == x (in-place gradients): vectorize without an alias check. */
+#  if defined(__clang__)
+#    define LOSSK_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#  else
+#    define LOSSK_IVDEP _Pragma("GCC ivdep")
+#  endif
+#else
+#  define LOSSK_VECTOR_EXT 0
+#  define LOSSK_IVDEP
+#endif
 
 /* ---- The deterministic blocked parallel driver (common.c) ----
    Items [0, n_items) are cut into blocks of `block` items. `block` must be a
@@ -56,6 +75,25 @@ static inline int64_t lossk__block_items(int64_t elems_per_item, int64_t target_
     int64_t b = elems_per_item > 0 ? target_elems / elems_per_item : target_elems;
     return b < 1 ? 1 : b;
 }
+
+/* The checks shared by kernels over an (n, c, inner) class layout: n, c >= 0,
+   inner >= 1, n * c * inner representable, a known reduction and index type,
+   and the pointers the sizes require (pred when there are elements, loss_none
+   for NONE, else loss_out). The caller checks its target pointer. */
+lossk_status lossk__check_class_args(int64_t n, int64_t c, int64_t inner, lossk_reduction reduction,
+                                     const void *pred, lossk_index_type target_type,
+                                     const double *loss_out, const void *loss_none);
+
+/* Validates class indices and returns the weighted mean's denominator (torch's
+   total_weight): every target[i], i < samples, must be in [0, c) or, when
+   has_ignore, equal ignore_index; *weight_sum = sum of weight[target[i]] (1
+   each without weights; weight is float, or double when weight_f64) over the
+   non-ignored ones, in fixed blocks. A bad index gives LOSSK_ERR_TARGET_RANGE
+   with *bad_index = its lowest position (when bad_index is not NULL). */
+lossk_status lossk__class_targets(const void *target, lossk_index_type type, int64_t samples,
+                                  int64_t c, int has_ignore, int64_t ignore_index,
+                                  const void *weight, int weight_f64, int n_threads,
+                                  double *weight_sum, int64_t *bad_index);
 
 void *lossk__aligned_alloc(size_t bytes);
 void lossk__aligned_free(void *p);

@@ -12,11 +12,11 @@
 
 /* exp(x) in float, max error about 1 ulp.
    x = k ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 split in two so k*ln2_hi is
-   exact); exp(r) = 1 + r + r^2 P(r), P the degree-5 minimax polynomial of the
-   Cephes expf; 2^k is assembled in the exponent field. Results below 2^-125
-   (x < -86.6) are flushed to 0 (no subnormals, which are slow); x > 88.0 gives
-   +inf (exp(88.72) is the true overflow point: never reached by the kernels,
-   which call it on x - max(x) <= 0 or on -|x|). exp(-inf) = 0.
+   exact); exp(r) by the degree-7 Horner form of 1 + r + r^2 P(r), P the
+   degree-5 minimax polynomial of the Cephes expf; 2^k is added to the exponent
+   bits of exp(r) as an integer (no multiply, no float-to-int conversion).
+   Results below 2^-125 (x < -86.6) are flushed to 0 (no slow subnormals),
+   x > 88.0 gives +inf (the true overflow is at 88.72), exp(-inf) = 0.
    nonpositive: the caller guarantees x <= 0 or NaN (the overflow checks go). */
 LOSSK_INLINE float lossk_expf_impl(float x, const int nonpositive) {
     const float lo = -86.6f, hi = 88.0f;
@@ -33,14 +33,15 @@ LOSSK_INLINE float lossk_expf_impl(float x, const int nonpositive) {
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
-    uint32_t zb;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    uint32_t zb, pb;
     memcpy(&zb, &z, sizeof zb);
-    /* low mantissa bits of z hold k + 0x400000; k in [-125, 127] */
-    uint32_t eb = (zb - 0x4B400000u + 127u) << 23;
-    float scale;
-    memcpy(&scale, &eb, sizeof scale);
-    float y = p * scale;
+    memcpy(&pb, &p, sizeof pb);
+    /* the low bits of z hold k (z = 1.5 * 2^23 + k), and (zb << 23) == k << 23 */
+    pb += zb << 23;
+    float y;
+    memcpy(&y, &pb, sizeof y);
     y = x < lo ? 0.0f : y;
     if (!nonpositive) y = x > hi ? INFINITY : y;
     return y;
@@ -73,13 +74,14 @@ LOSSK_INLINE double lossk_exp_impl(double x, const int nonpositive) {
     p = p * r + 1.0 / 24.0;
     p = p * r + 1.0 / 6.0;
     p = p * r + 0.5;
-    p = p * (r * r) + r + 1.0;
-    uint64_t zb;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    uint64_t zb, pb;
     memcpy(&zb, &z, sizeof zb);
-    uint64_t eb = (zb - 0x4338000000000000ull + 1023u) << 52;
-    double scale;
-    memcpy(&scale, &eb, sizeof scale);
-    double y = p * scale;
+    memcpy(&pb, &p, sizeof pb);
+    pb += zb << 52;                                /* z = 1.5 * 2^52 + k */
+    double y;
+    memcpy(&y, &pb, sizeof y);
     y = x < lo ? 0.0 : y;
     if (!nonpositive) y = x > hi ? (double)INFINITY : y;
     return y;
@@ -119,12 +121,16 @@ LOSSK_INLINE float lossk_logf_normal(float x) {
 }
 
 /* log(x) in float for every x: subnormal x scaled by 2^23 first; log(0) =
-   -inf, log(x < 0) = NaN, log(inf) = inf, NaN stays NaN. */
+   -inf, log(+inf) = +inf, negative or NaN x gives NaN. The special cases are
+   a chain of selects (a && of comparisons here, next to lossk_expf's, kept
+   GCC 12 from vectorizing some loops). */
 LOSSK_INLINE float lossk_logf(float x) {
     const int subnormal = x < 1.17549435e-38f;
-    const float y = lossk_logf_normal(subnormal ? x * 8388608.0f : x) - (subnormal ? 23.0f * 0.693147181f : 0.0f);
-    const float special = x == 0.0f ? -INFINITY : x < 0.0f ? NAN : x;  /* also inf, NaN */
-    return x > 0.0f && x < INFINITY ? y : special;
+    float y = lossk_logf_normal(subnormal ? x * 8388608.0f : x) - (subnormal ? 23.0f * 0.693147181f : 0.0f);
+    y = x == 0.0f ? -INFINITY : y;
+    y = x == INFINITY ? INFINITY : y;
+    y = (x < 0.0f || x != x) ? NAN : y;
+    return y;
 }
 
 /* log(x) in double for positive, finite, normal x, error below 1 ulp: the
@@ -152,10 +158,12 @@ LOSSK_INLINE double lossk_log_normal(double x) {
 /* log(x) in double for every x, as lossk_logf (subnormals scaled by 2^54). */
 LOSSK_INLINE double lossk_log(double x) {
     const int subnormal = x < 2.2250738585072014e-308;
-    const double y = lossk_log_normal(subnormal ? x * 18014398509481984.0 : x) -
-                     (subnormal ? 54.0 * 6.93147180559945309e-01 : 0.0);
-    const double special = x == 0.0 ? -(double)INFINITY : x < 0.0 ? (double)NAN : x;
-    return x > 0.0 && x < (double)INFINITY ? y : special;
+    double y = lossk_log_normal(subnormal ? x * 18014398509481984.0 : x) -
+               (subnormal ? 54.0 * 6.93147180559945309e-01 : 0.0);
+    y = x == 0.0 ? -(double)INFINITY : y;
+    y = x == (double)INFINITY ? (double)INFINITY : y;
+    y = (x < 0.0 || x != x) ? (double)NAN : y;
+    return y;
 }
 
 /* log1p(e) for e in [0, 1] (the logistic losses' log1p(exp(-|x|))) in float:

@@ -135,6 +135,72 @@ LOSSK_API lossk_status lossk_cross_entropy_soft_f64(
     int n_threads);
 
 /*
+ * Softmax focal loss with class-index targets, same layout and targets as
+ * lossk_cross_entropy_*. With p = softmax over the classes, t the target,
+ * q = 1 - p[t] and alpha (c per-class weights, or NULL: all 1):
+ * loss_n = -alpha[t] q^gamma log p[t]; ignore_index samples give 0.
+ * dloss/dx[k] = alpha[t] q^gamma (1 + gamma p[t] (-log p[t]) / q) (p[k] - [k=t]),
+ * computed without 0 * inf as p[t] -> 1. MEAN divides by the sum of alpha[t]
+ * over the non-ignored samples (NaN when that is 0). gamma = 0 gives exactly
+ * the numbers of lossk_cross_entropy_* with class_weight = alpha.
+ * gamma must be finite and >= 0.
+ */
+LOSSK_API lossk_status lossk_softmax_focal_loss_f32(
+    const float *logits, int64_t n, int64_t c, int64_t inner,
+    const void *target, lossk_index_type target_type,
+    const float *alpha, double gamma, int64_t ignore_index,
+    lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+    int n_threads, int64_t *bad_index);
+LOSSK_API lossk_status lossk_softmax_focal_loss_f64(
+    const double *logits, int64_t n, int64_t c, int64_t inner,
+    const void *target, lossk_index_type target_type,
+    const double *alpha, double gamma, int64_t ignore_index,
+    lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+    int n_threads, int64_t *bad_index);
+
+/*
+ * Negative log-likelihood of log-probabilities (= torch nll_loss), same
+ * layout and targets as lossk_cross_entropy_*:
+ * loss_n = -w[t] x[t] (0 for ignore_index samples); MEAN divides by the sum
+ * of w[t] over the non-ignored samples (NaN when that is 0).
+ * The gradient is -w[t] / denominator (MEAN) or -w[t] at the target, 0
+ * elsewhere; every element of grad is written.
+ */
+LOSSK_API lossk_status lossk_nll_loss_f32(
+    const float *log_probs, int64_t n, int64_t c, int64_t inner,
+    const void *target, lossk_index_type target_type,
+    const float *class_weight, int64_t ignore_index,
+    lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+    int n_threads, int64_t *bad_index);
+LOSSK_API lossk_status lossk_nll_loss_f64(
+    const double *log_probs, int64_t n, int64_t c, int64_t inner,
+    const void *target, lossk_index_type target_type,
+    const double *class_weight, int64_t ignore_index,
+    lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+    int n_threads, int64_t *bad_index);
+
+/*
+ * Multi-class margin loss (= torch multi_margin_loss). scores: n x c,
+ * target: n class indices in [0, c) (no ignore index), p = 1 or 2:
+ * loss_n = (1/c) sum_{i != t} w[t] max(0, margin - x[t] + x[i])^p
+ * (w = class_weight, or 1 when NULL). max is IEEE maxNum, as torch's z > 0
+ * test: a NaN term counts 0. The gradient is 0 where the term's base is <= 0.
+ * MEAN divides by n (not by the weights, as torch).
+ */
+LOSSK_API lossk_status lossk_multi_margin_loss_f32(
+    const float *scores, int64_t n, int64_t c,
+    const void *target, lossk_index_type target_type,
+    int p, double margin, const float *class_weight,
+    lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+    int n_threads, int64_t *bad_index);
+LOSSK_API lossk_status lossk_multi_margin_loss_f64(
+    const double *scores, int64_t n, int64_t c,
+    const void *target, lossk_index_type target_type,
+    int p, double margin, const double *class_weight,
+    lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+    int n_threads, int64_t *bad_index);
+
+/*
  * Elementwise classification losses. pred and target hold n elements each
  * (any shape, C order); every element has its own loss term and gradient.
  * MEAN divides the sum by n (torch: not by the weights), 0/0 = NaN for n = 0.

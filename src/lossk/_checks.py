@@ -4,6 +4,8 @@ Each check names the argument in its message. Conversions copy at most once and
 only when the input is not already native-endian, aligned, C-contiguous and of
 the compute dtype.
 """
+import operator
+
 import numpy as np
 
 from ._threads import resolve_n_threads
@@ -27,7 +29,11 @@ def check_reduction(reduction, allowed=REDUCTIONS):
 
 def _contiguous(a, dtype):
     """a as a native-endian, aligned, C-contiguous array of dtype (copies only if needed)."""
-    return np.require(a, dtype=dtype, requirements=("C", "A"))
+    if a.dtype == dtype and a.dtype.isnative:
+        flags = a.flags
+        if flags.c_contiguous and flags.aligned:
+            return a  # the common case, without np.require's overhead
+    return np.require(a, dtype=np.dtype(dtype).newbyteorder("="), requirements=("C", "A"))
 
 
 def as_pred(x, name):
@@ -101,6 +107,8 @@ def broadcast_operand(value, name, dtype, shape):
 def check_scalar(value, name, low=None, high=None, low_open=False):
     """A finite real scalar within [low, high] (or (low, high] with low_open)."""
     try:
+        if isinstance(value, (str, bytes)):  # float("2") would accept them
+            raise TypeError
         v = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
@@ -116,9 +124,12 @@ def check_int(value, name):
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an int, got a bool")
     try:
-        return int(np.int64(value)) if isinstance(value, np.integer) else int(value.__index__())
-    except (AttributeError, TypeError, OverflowError):
+        v = operator.index(value)
+    except TypeError:
         raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
+    if not -(1 << 63) <= v < (1 << 63):
+        raise ValueError(f"{name} must fit in 64 bits, got {v}")
+    return v
 
 
 def grad_output(pred, dtype, return_grad, grad_out, inputs):
@@ -144,7 +155,7 @@ def grad_output(pred, dtype, return_grad, grad_out, inputs):
     if not (flags.c_contiguous and flags.aligned and flags.writeable):
         raise ValueError("grad_out must be writeable, aligned and C-contiguous")
     for name, arr in inputs.items():
-        if arr is None or not np.may_share_memory(grad_out, arr):
+        if arr is None or (arr is grad_out and name == "pred") or not np.may_share_memory(grad_out, arr):
             continue
         same = (name == "pred" and grad_out.__array_interface__["data"][0] == arr.__array_interface__["data"][0]
                 and grad_out.strides == arr.strides)

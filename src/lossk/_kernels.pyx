@@ -57,7 +57,42 @@ cdef extern from "lossk.h" nogil:
         const double *target_probs, const double *class_weight, double label_smoothing,
         lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
         int n_threads)
-
+    lossk_status lossk_softmax_focal_loss_f32(
+        const float *logits, int64_t n, int64_t c, int64_t inner,
+        const void *target, lossk_index_type target_type,
+        const float *alpha, double gamma, int64_t ignore_index,
+        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_softmax_focal_loss_f64(
+        const double *logits, int64_t n, int64_t c, int64_t inner,
+        const void *target, lossk_index_type target_type,
+        const double *alpha, double gamma, int64_t ignore_index,
+        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_nll_loss_f32(
+        const float *log_probs, int64_t n, int64_t c, int64_t inner,
+        const void *target, lossk_index_type target_type,
+        const float *class_weight, int64_t ignore_index,
+        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_nll_loss_f64(
+        const double *log_probs, int64_t n, int64_t c, int64_t inner,
+        const void *target, lossk_index_type target_type,
+        const double *class_weight, int64_t ignore_index,
+        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_multi_margin_loss_f32(
+        const float *scores, int64_t n, int64_t c,
+        const void *target, lossk_index_type target_type,
+        int p, double margin, const float *class_weight,
+        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_multi_margin_loss_f64(
+        const double *scores, int64_t n, int64_t c,
+        const void *target, lossk_index_type target_type,
+        int p, double margin, const double *class_weight,
+        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+        int n_threads, int64_t *bad_index)
     lossk_status lossk_sigmoid_focal_loss_f32(
         const float *logits, const float *target, int64_t n, double alpha, double gamma,
         lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
@@ -98,6 +133,7 @@ cdef extern from "lossk.h" nogil:
     lossk_status lossk_kl_div_f64(
         const double *log_input, const double *target, int64_t n, int64_t batch_size, int log_target,
         lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
+
 
 
 class TargetIndexError(ValueError):
@@ -144,11 +180,10 @@ cdef inline floating *mptr(floating[::1] a) noexcept nogil:
     return &a[0] if a is not None and a.shape[0] > 0 else NULL
 
 
-def cross_entropy(const floating[::1] logits, const index_t[::1] target,
-                  const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
-                  int64_t n, int64_t c, int64_t inner, int64_t ignore_index,
-                  double label_smoothing, int reduction, int n_threads):
-    """Class-index cross-entropy; returns the reduced loss (a double; unused for "none")."""
+cdef object _cross_entropy(const floating[::1] logits, const index_t[::1] target,
+                           const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
+                           int64_t n, int64_t c, int64_t inner, int64_t ignore_index,
+                           double label_smoothing, int reduction, int n_threads):
     cdef double loss = 0.0
     cdef int64_t bad = -1
     cdef lossk_status status
@@ -169,11 +204,10 @@ def cross_entropy(const floating[::1] logits, const index_t[::1] target,
     return loss
 
 
-def cross_entropy_soft(const floating[::1] logits, const floating[::1] target,
-                       const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
-                       int64_t n, int64_t c, int64_t inner, double label_smoothing,
-                       int reduction, int n_threads):
-    """Probability-target cross-entropy; returns the reduced loss."""
+cdef object _cross_entropy_soft(const floating[::1] logits, const floating[::1] target,
+                                const floating[::1] weight, floating[::1] loss_none,
+                                floating[::1] grad, int64_t n, int64_t c, int64_t inner,
+                                double label_smoothing, int reduction, int n_threads):
     cdef double loss = 0.0
     cdef lossk_status status
     with nogil:
@@ -189,12 +223,88 @@ def cross_entropy_soft(const floating[::1] logits, const floating[::1] target,
     return loss
 
 
-# Elementwise losses: pred and target flattened, n = pred.size. Broadcast
-# operands (weight, pos_weight) come with their (inner, period) pattern.
+cdef const void *index_data(object target, lossk_index_type *ttype) except? NULL:
+    """Data pointer (NULL when empty) and type of a 1-D C-contiguous int32 or int64
+    array of class indices; the caller keeps `target` alive."""
+    cdef const int32_t[::1] t32
+    cdef const int64_t[::1] t64
+    if target.dtype.itemsize == 8:
+        ttype[0] = LOSSK_INDEX_INT64
+        t64 = target
+        return &t64[0] if t64.shape[0] > 0 else NULL
+    ttype[0] = LOSSK_INDEX_INT32
+    t32 = target
+    return &t32[0] if t32.shape[0] > 0 else NULL
 
-def sigmoid_focal_loss(const floating[::1] logits, const floating[::1] target,
-                       floating[::1] loss_none, floating[::1] grad, double alpha, double gamma,
-                       int reduction, int n_threads):
+
+cdef object _softmax_focal_loss(const floating[::1] logits, object target,
+                                const floating[::1] alpha, floating[::1] loss_none, floating[::1] grad,
+                                int64_t n, int64_t c, int64_t inner, int64_t ignore_index, double gamma,
+                                int reduction, int n_threads):
+    cdef double loss = 0.0
+    cdef int64_t bad = -1
+    cdef lossk_status status
+    cdef lossk_index_type ttype
+    cdef const void *tptr = index_data(target, &ttype)
+    with nogil:
+        if floating is float:
+            status = lossk_softmax_focal_loss_f32(
+                cptr(logits), n, c, inner, tptr, ttype, cptr(alpha), gamma, ignore_index,
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+        else:
+            status = lossk_softmax_focal_loss_f64(
+                cptr(logits), n, c, inner, tptr, ttype, cptr(alpha), gamma, ignore_index,
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+    check_status(status, bad)
+    return loss
+
+
+cdef object _nll_loss(const floating[::1] log_probs, object target,
+                      const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
+                      int64_t n, int64_t c, int64_t inner, int64_t ignore_index,
+                      int reduction, int n_threads):
+    cdef double loss = 0.0
+    cdef int64_t bad = -1
+    cdef lossk_status status
+    cdef lossk_index_type ttype
+    cdef const void *tptr = index_data(target, &ttype)
+    with nogil:
+        if floating is float:
+            status = lossk_nll_loss_f32(
+                cptr(log_probs), n, c, inner, tptr, ttype, cptr(weight), ignore_index,
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+        else:
+            status = lossk_nll_loss_f64(
+                cptr(log_probs), n, c, inner, tptr, ttype, cptr(weight), ignore_index,
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+    check_status(status, bad)
+    return loss
+
+
+cdef object _multi_margin_loss(const floating[::1] scores, object target,
+                               const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
+                               int64_t n, int64_t c, int p, double margin, int reduction, int n_threads):
+    cdef double loss = 0.0
+    cdef int64_t bad = -1
+    cdef lossk_status status
+    cdef lossk_index_type ttype
+    cdef const void *tptr = index_data(target, &ttype)
+    with nogil:
+        if floating is float:
+            status = lossk_multi_margin_loss_f32(
+                cptr(scores), n, c, tptr, ttype, p, margin, cptr(weight),
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+        else:
+            status = lossk_multi_margin_loss_f64(
+                cptr(scores), n, c, tptr, ttype, p, margin, cptr(weight),
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+    check_status(status, bad)
+    return loss
+
+
+cdef object _sigmoid_focal_loss(const floating[::1] logits, const floating[::1] target,
+                                floating[::1] loss_none, floating[::1] grad, double alpha, double gamma,
+                                int reduction, int n_threads):
     cdef double loss = 0.0
     cdef lossk_status status
     cdef int64_t n = logits.shape[0]
@@ -211,9 +321,9 @@ def sigmoid_focal_loss(const floating[::1] logits, const floating[::1] target,
     return loss
 
 
-def binary_cross_entropy(const floating[::1] probs, const floating[::1] target,
-                         const floating[::1] weight, int64_t weight_inner, int64_t weight_period,
-                         floating[::1] loss_none, floating[::1] grad, int reduction, int n_threads):
+cdef object _binary_cross_entropy(const floating[::1] probs, const floating[::1] target,
+                                  const floating[::1] weight, int64_t weight_inner, int64_t weight_period,
+                                  floating[::1] loss_none, floating[::1] grad, int reduction, int n_threads):
     cdef double loss = 0.0
     cdef int64_t bad = -1
     cdef lossk_status status
@@ -231,12 +341,12 @@ def binary_cross_entropy(const floating[::1] probs, const floating[::1] target,
     return loss
 
 
-def binary_cross_entropy_with_logits(const floating[::1] logits, const floating[::1] target,
-                                     const floating[::1] weight, int64_t weight_inner,
-                                     int64_t weight_period, const floating[::1] pos_weight,
-                                     int64_t pos_weight_inner, int64_t pos_weight_period,
-                                     floating[::1] loss_none, floating[::1] grad, int reduction,
-                                     int n_threads):
+cdef object _binary_cross_entropy_with_logits(const floating[::1] logits, const floating[::1] target,
+                                              const floating[::1] weight, int64_t weight_inner,
+                                              int64_t weight_period, const floating[::1] pos_weight,
+                                              int64_t pos_weight_inner, int64_t pos_weight_period,
+                                              floating[::1] loss_none, floating[::1] grad, int reduction,
+                                              int n_threads):
     cdef double loss = 0.0
     cdef lossk_status status
     cdef int64_t n = logits.shape[0]
@@ -255,8 +365,8 @@ def binary_cross_entropy_with_logits(const floating[::1] logits, const floating[
     return loss
 
 
-def hinge_loss(const floating[::1] scores, const floating[::1] target, floating[::1] loss_none,
-               floating[::1] grad, double margin, bint squared, int reduction, int n_threads):
+cdef object _hinge_loss(const floating[::1] scores, const floating[::1] target, floating[::1] loss_none,
+                        floating[::1] grad, double margin, bint squared, int reduction, int n_threads):
     cdef double loss = 0.0
     cdef int64_t bad = -1
     cdef lossk_status status
@@ -274,8 +384,8 @@ def hinge_loss(const floating[::1] scores, const floating[::1] target, floating[
     return loss
 
 
-def kl_div(const floating[::1] log_input, const floating[::1] target, floating[::1] loss_none,
-           floating[::1] grad, int64_t batch_size, bint log_target, int reduction, int n_threads):
+cdef object _kl_div(const floating[::1] log_input, const floating[::1] target, floating[::1] loss_none,
+                    floating[::1] grad, int64_t batch_size, bint log_target, int reduction, int n_threads):
     cdef double loss = 0.0
     cdef lossk_status status
     cdef int64_t n = log_input.shape[0]
@@ -290,6 +400,123 @@ def kl_div(const floating[::1] log_input, const floating[::1] target, floating[:
                                       mptr(grad), n_threads)
     check_status(status, -1)
     return loss
+
+
+# The def functions pick the specialisation from the dtypes themselves: cheaper
+# than Cython's generic fused-def dispatcher, which cost microseconds per call.
+# Arrays arrive 1-D, C-contiguous, native-endian, of the kernel's dtype (the
+# Python API guarantees it; a mismatch raises ValueError from the memoryview).
+
+def cross_entropy(logits, target, weight, loss_none, grad, int64_t n, int64_t c, int64_t inner,
+                  int64_t ignore_index, double label_smoothing, int reduction, int n_threads):
+    """Class-index cross-entropy; returns the reduced loss (a double; unused for "none")."""
+    wide_index = target.dtype.itemsize == 8
+    if logits.dtype.itemsize == 4:
+        if wide_index:
+            return _cross_entropy[float, int64_t](logits, target, weight, loss_none, grad, n, c, inner,
+                                                  ignore_index, label_smoothing, reduction, n_threads)
+        return _cross_entropy[float, int32_t](logits, target, weight, loss_none, grad, n, c, inner,
+                                              ignore_index, label_smoothing, reduction, n_threads)
+    if wide_index:
+        return _cross_entropy[double, int64_t](logits, target, weight, loss_none, grad, n, c, inner,
+                                               ignore_index, label_smoothing, reduction, n_threads)
+    return _cross_entropy[double, int32_t](logits, target, weight, loss_none, grad, n, c, inner,
+                                           ignore_index, label_smoothing, reduction, n_threads)
+
+
+def cross_entropy_soft(logits, target, weight, loss_none, grad, int64_t n, int64_t c,
+                       int64_t inner, double label_smoothing, int reduction, int n_threads):
+    """Probability-target cross-entropy; returns the reduced loss."""
+    if logits.dtype.itemsize == 4:
+        return _cross_entropy_soft[float](logits, target, weight, loss_none, grad, n, c, inner,
+                                          label_smoothing, reduction, n_threads)
+    return _cross_entropy_soft[double](logits, target, weight, loss_none, grad, n, c, inner,
+                                       label_smoothing, reduction, n_threads)
+
+
+def softmax_focal_loss(logits, target, alpha, loss_none, grad, int64_t n, int64_t c, int64_t inner,
+                       int64_t ignore_index, double gamma, int reduction, int n_threads):
+    """Softmax focal loss (class indices); returns the reduced loss."""
+    if logits.dtype.itemsize == 4:
+        return _softmax_focal_loss[float](logits, target, alpha, loss_none, grad, n, c, inner,
+                                          ignore_index, gamma, reduction, n_threads)
+    return _softmax_focal_loss[double](logits, target, alpha, loss_none, grad, n, c, inner,
+                                       ignore_index, gamma, reduction, n_threads)
+
+
+def nll_loss(log_probs, target, weight, loss_none, grad, int64_t n, int64_t c, int64_t inner,
+             int64_t ignore_index, int reduction, int n_threads):
+    """Negative log-likelihood; returns the reduced loss."""
+    if log_probs.dtype.itemsize == 4:
+        return _nll_loss[float](log_probs, target, weight, loss_none, grad, n, c, inner, ignore_index,
+                                reduction, n_threads)
+    return _nll_loss[double](log_probs, target, weight, loss_none, grad, n, c, inner, ignore_index,
+                             reduction, n_threads)
+
+
+def multi_margin_loss(scores, target, weight, loss_none, grad, int64_t n, int64_t c, int p,
+                      double margin, int reduction, int n_threads):
+    """Multi-class margin loss; returns the reduced loss."""
+    if scores.dtype.itemsize == 4:
+        return _multi_margin_loss[float](scores, target, weight, loss_none, grad, n, c, p, margin,
+                                         reduction, n_threads)
+    return _multi_margin_loss[double](scores, target, weight, loss_none, grad, n, c, p, margin,
+                                      reduction, n_threads)
+
+
+# Elementwise losses: pred and target flattened (n = pred.size); broadcast
+# operands (weight, pos_weight) come with their (inner, period) pattern.
+
+def sigmoid_focal_loss(logits, target, loss_none, grad, double alpha, double gamma, int reduction,
+                       int n_threads):
+    """Sigmoid focal loss; returns the reduced loss."""
+    if logits.dtype.itemsize == 4:
+        return _sigmoid_focal_loss[float](logits, target, loss_none, grad, alpha, gamma, reduction,
+                                          n_threads)
+    return _sigmoid_focal_loss[double](logits, target, loss_none, grad, alpha, gamma, reduction,
+                                       n_threads)
+
+
+def binary_cross_entropy(probs, target, weight, int64_t weight_inner, int64_t weight_period,
+                         loss_none, grad, int reduction, int n_threads):
+    """Binary cross-entropy on probabilities; returns the reduced loss."""
+    if probs.dtype.itemsize == 4:
+        return _binary_cross_entropy[float](probs, target, weight, weight_inner, weight_period,
+                                            loss_none, grad, reduction, n_threads)
+    return _binary_cross_entropy[double](probs, target, weight, weight_inner, weight_period,
+                                         loss_none, grad, reduction, n_threads)
+
+
+def binary_cross_entropy_with_logits(logits, target, weight, int64_t weight_inner,
+                                     int64_t weight_period, pos_weight, int64_t pos_weight_inner,
+                                     int64_t pos_weight_period, loss_none, grad, int reduction,
+                                     int n_threads):
+    """Binary cross-entropy on logits; returns the reduced loss."""
+    if logits.dtype.itemsize == 4:
+        return _binary_cross_entropy_with_logits[float](
+            logits, target, weight, weight_inner, weight_period, pos_weight, pos_weight_inner,
+            pos_weight_period, loss_none, grad, reduction, n_threads)
+    return _binary_cross_entropy_with_logits[double](
+        logits, target, weight, weight_inner, weight_period, pos_weight, pos_weight_inner,
+        pos_weight_period, loss_none, grad, reduction, n_threads)
+
+
+def hinge_loss(scores, target, loss_none, grad, double margin, bint squared, int reduction,
+               int n_threads):
+    """Binary hinge loss; returns the reduced loss."""
+    if scores.dtype.itemsize == 4:
+        return _hinge_loss[float](scores, target, loss_none, grad, margin, squared, reduction, n_threads)
+    return _hinge_loss[double](scores, target, loss_none, grad, margin, squared, reduction, n_threads)
+
+
+def kl_div(log_input, target, loss_none, grad, int64_t batch_size, bint log_target, int reduction,
+           int n_threads):
+    """Kullback-Leibler divergence; returns the reduced loss."""
+    if log_input.dtype.itemsize == 4:
+        return _kl_div[float](log_input, target, loss_none, grad, batch_size, log_target, reduction,
+                              n_threads)
+    return _kl_div[double](log_input, target, loss_none, grad, batch_size, log_target, reduction,
+                           n_threads)
 
 
 def build_info():

@@ -17,11 +17,7 @@ from ._checks import (REDUCTION_CODES, REDUCTIONS, as_pred, as_real, broadcast_o
                       check_backend, check_reduction, check_scalar, finish, grad_output,
                       resolve_n_threads)
 from ._registry import register
-from .classification import _format_position
-
-
-def _flat(a):
-    return None if a is None else a.reshape(-1)
+from .classification import _flat, _format_position
 
 
 def _check_finite(value, name, low=None, high=None):

@@ -3,7 +3,8 @@ computed in float64, written into the same outputs as the kernels."""
 import numpy as np
 
 from .._checks import finish
-from ..classification import _prepare_cross_entropy, _target_range_error
+from ..classification import (_prepare_cross_entropy, _prepare_multi_margin_loss, _prepare_nll_loss,
+                              _prepare_softmax_focal_loss, _target_range_error)
 
 
 def _log_softmax(x, axis):
@@ -13,10 +14,55 @@ def _log_softmax(x, axis):
         return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
 
 
+def _index_targets(p):
+    """Class indices as (n, inner) int64 (0 where ignored) and the mask of the
+    non-ignored samples; an index out of range raises as the API does."""
+    y = p.target.astype(np.int64).reshape(p.n, p.inner)
+    keep = np.ones(y.shape, bool) if p.ignore_index is None else y != p.ignore_index
+    bad = keep & ((y < 0) | (y >= p.c))
+    if bad.any():
+        raise _target_range_error(p, int(np.flatnonzero(bad.reshape(-1))[0]))
+    return np.where(keep, y, 0), keep
+
+
+def _class_weights(p):
+    return np.ones(p.c) if p.weight is None else p.weight.astype(np.float64)
+
+
+def _at_target(a, ys):
+    """a[n, ys[n, i], i] of an (n, c, inner) array."""
+    return np.take_along_axis(a, ys[:, None, :], axis=1)[:, 0, :]
+
+
+def _onehot(shape, ys):
+    onehot = np.zeros(shape)
+    np.put_along_axis(onehot, ys[:, None, :], 1.0, axis=1)
+    return onehot
+
+
+def _reduce(p, loss, grad, denom):
+    """The reduced value and the gradient of it: "mean" divides both by denom
+    (NaN loss and zero gradient when denom is 0)."""
+    total = float(loss.sum())
+    if p.reduction != "mean":
+        return total, grad
+    if denom == 0:
+        return np.nan, np.zeros_like(grad)
+    return total / denom, grad / denom
+
+
+def _write(p, value, loss, grad):
+    if p.loss_none is not None:
+        p.loss_none[...] = loss.reshape(p.sample_shape)
+    if p.grad is not None:
+        p.grad[...] = grad.reshape(p.x.shape)
+    return finish(value, p.loss_none, p.grad, p.reduction, p.dtype, p.return_grad)
+
+
 def cross_entropy_prepared(p):
     """cross_entropy on arguments checked by _prepare_cross_entropy."""
     x = p.x.astype(np.float64).reshape(p.n, p.c, p.inner)
-    w = np.ones(p.c) if p.weight is None else p.weight.astype(np.float64)
+    w = _class_weights(p)
     wc = w[None, :, None]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         logp = _log_softmax(x, axis=1)
@@ -27,18 +73,10 @@ def cross_entropy_prepared(p):
             grad = prob * np.sum(wc * t, axis=1, keepdims=True) - wc * t
             denom = float(p.n * p.inner)
         else:
-            y = p.target.astype(np.int64).reshape(p.n, p.inner)
-            keep = y != p.ignore_index
-            bad = ~keep & False | (keep & ((y < 0) | (y >= p.c)))
-            if bad.any():
-                raise _target_range_error(p, int(np.flatnonzero(bad.reshape(-1))[0]))
-            ys = np.where(keep, y, 0)
-            onehot = np.zeros_like(x)
-            np.put_along_axis(onehot, ys[:, None, :], 1.0, axis=1)
+            ys, keep = _index_targets(p)
             w_y = np.where(keep, w[ys], 0.0)
-            nll = -np.take_along_axis(logp, ys[:, None, :], axis=1)[:, 0, :]
-            loss = (1.0 - p.eps) * w_y * nll
-            grad = (1.0 - p.eps) * w_y[:, None, :] * (prob - onehot)
+            loss = (1.0 - p.eps) * w_y * -_at_target(logp, ys)
+            grad = (1.0 - p.eps) * w_y[:, None, :] * (prob - _onehot(x.shape, ys))
             if p.eps > 0:
                 smooth = -np.sum(wc * logp, axis=1)
                 loss = loss + np.where(keep, p.eps / p.c * smooth, 0.0)
@@ -46,17 +84,8 @@ def cross_entropy_prepared(p):
             loss = np.where(keep, loss, 0.0)
             grad = np.where(keep[:, None, :], grad, 0.0)
             denom = float(w_y.sum())
-        total = float(loss.sum())
-        if p.reduction == "mean":
-            value = total / denom if denom != 0 else np.nan
-            grad = grad / denom if denom != 0 else np.zeros_like(grad)
-        else:
-            value = total
-    if p.loss_none is not None:
-        p.loss_none[...] = loss.reshape(p.sample_shape)
-    if p.grad is not None:
-        p.grad[...] = grad.reshape(p.x.shape)
-    return finish(value, p.loss_none, p.grad, p.reduction, p.dtype, p.return_grad)
+        value, grad = _reduce(p, loss, grad, denom)
+    return _write(p, value, loss, grad)
 
 
 def cross_entropy(logits, target, *, weight=None, ignore_index=-100, label_smoothing=0.0,
@@ -65,3 +94,88 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100, label_smoot
     p = _prepare_cross_entropy(logits, target, weight, ignore_index, label_smoothing, reduction,
                                return_grad, grad_out, n_threads, "numpy")
     return cross_entropy_prepared(p)
+
+
+def softmax_focal_loss_prepared(p):
+    """softmax_focal_loss on arguments checked by _prepare_softmax_focal_loss.
+
+    With ce = -log p_t and q = 1 - p_t = -expm1(-ce): loss = a_t q^g ce and
+    dloss/dx = a_t q^g (1 + g p_t ce / q) (p - onehot), ce / q taken as 1 at ce = 0."""
+    x = p.x.astype(np.float64).reshape(p.n, p.c, p.inner)
+    ys, keep = _index_targets(p)
+    a_t = np.where(keep, _class_weights(p)[ys], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        logp = _log_softmax(x, axis=1)
+        ce = -_at_target(logp, ys)
+        q = -np.expm1(-ce)
+        p_t = np.exp(-ce)
+        q_g = q ** p.gamma
+        ratio = np.where(ce > 0, ce / q, 1.0)
+        slope = a_t * q_g * (1.0 + p.gamma * np.where(p_t > 0, p_t * ratio, 0.0))
+        loss = np.where(keep, a_t * q_g * ce, 0.0)
+        grad = np.where(keep[:, None, :], slope[:, None, :] * (np.exp(logp) - _onehot(x.shape, ys)), 0.0)
+        value, grad = _reduce(p, loss, grad, float(a_t.sum()))
+    return _write(p, value, loss, grad)
+
+
+def softmax_focal_loss(logits, target, *, alpha=None, gamma=2.0, ignore_index=-100,
+                       reduction="mean", return_grad=False, grad_out=None, n_threads=None):
+    """NumPy reference of :func:`lossk.softmax_focal_loss` (same arguments; n_threads is ignored)."""
+    p = _prepare_softmax_focal_loss(logits, target, alpha, gamma, ignore_index, reduction, return_grad,
+                                    grad_out, n_threads, "numpy")
+    return softmax_focal_loss_prepared(p)
+
+
+def nll_loss_prepared(p):
+    """nll_loss on arguments checked by _prepare_nll_loss. As torch, the mean's
+    gradient is -w[t] / sum of w[t] at the targets (NaN there when the sum is 0)
+    and 0 elsewhere."""
+    x = p.x.astype(np.float64).reshape(p.n, p.c, p.inner)
+    ys, keep = _index_targets(p)
+    w_y = np.where(keep, _class_weights(p)[ys], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        loss = np.where(keep, -w_y * _at_target(x, ys), 0.0)
+        denom = float(w_y.sum())
+        total = float(loss.sum())
+        scale = 1.0 if p.reduction != "mean" else (1.0 / denom if denom != 0 else np.inf)
+        value = total if p.reduction != "mean" else (total / denom if denom != 0 else np.nan)
+        grad = np.zeros(x.shape)
+        np.put_along_axis(grad, ys[:, None, :], np.where(keep, -w_y * scale, 0.0)[:, None, :], axis=1)
+    return _write(p, value, loss, grad)
+
+
+def nll_loss(log_probs, target, *, weight=None, ignore_index=-100,
+             reduction="mean", return_grad=False, grad_out=None, n_threads=None):
+    """NumPy reference of :func:`lossk.nll_loss` (same arguments; n_threads is ignored)."""
+    p = _prepare_nll_loss(log_probs, target, weight, ignore_index, reduction, return_grad, grad_out,
+                          n_threads, "numpy")
+    return nll_loss_prepared(p)
+
+
+def multi_margin_loss_prepared(p):
+    """multi_margin_loss on arguments checked by _prepare_multi_margin_loss."""
+    x = p.x.astype(np.float64).reshape(p.n, p.c)
+    y = _index_targets(p)[0][:, 0]
+    rows = np.arange(p.n)
+    w_y = _class_weights(p)[y]
+    with np.errstate(invalid="ignore", over="ignore"):
+        z = p.margin - x[rows, y][:, None] + x
+        counted = z > 0                      # NaN counts 0, as torch
+        counted[rows, y] = False
+        zp = np.where(counted, z, 0.0)
+        loss = w_y * np.sum(zp ** p.p, axis=1) / p.c
+        slope = np.where(counted, 1.0, 0.0) if p.p == 1 else 2.0 * zp
+        grad = (w_y / p.c)[:, None] * slope
+        grad[rows, y] = -np.sum(grad, axis=1)
+    value = float(loss.sum())
+    if p.reduction == "mean":
+        value, grad = (value / p.n, grad / p.n) if p.n else (np.nan, grad)
+    return _write(p, value, loss, grad)
+
+
+def multi_margin_loss(scores, target, *, p=1, margin=1.0, weight=None,
+                      reduction="mean", return_grad=False, grad_out=None, n_threads=None):
+    """NumPy reference of :func:`lossk.multi_margin_loss` (same arguments; n_threads is ignored)."""
+    pr = _prepare_multi_margin_loss(scores, target, p, margin, weight, reduction, return_grad, grad_out,
+                                    n_threads, "numpy")
+    return multi_margin_loss_prepared(pr)

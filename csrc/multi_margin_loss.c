@@ -1,0 +1,165 @@
+/*
+ * Multi-class margin loss (= torch multi_margin_loss), rows of an (n, c) array:
+ *   z_i = (margin - x_y) + x_i,   h_i = max(0, z_i)^p   (p = 1 or 2),
+ *   loss = w_y / c * sum_{i != y} h_i,
+ *   dloss/dx_i = w_y / c * (p = 1 ? [z_i > 0] : 2 max(0, z_i)),  i != y,
+ *   dloss/dx_y = -sum_{i != y} dloss/dx_i.
+ * max is IEEE maxNum, which is torch's `z > 0` test: a NaN term counts 0.
+ * One pass per row: the classes before and after y are two runs of the same
+ * lane-accumulated loop, so the target is excluded exactly (as torch does).
+ */
+#ifndef LOSSK_TEMPLATE_PASS
+
+#include "internal.h"
+
+/* Elements of scores per block of the deterministic reduction. */
+#define MM_BLOCK_ELEMS 65536
+
+typedef struct mm_args {
+    const void *x;             /* scores, n x c */
+    int64_t n, c;
+    const void *target;        /* n class indices */
+    lossk_index_type target_type;
+    const void *weight;        /* c weights or NULL */
+    int p;
+    double margin;
+    double scale;              /* 1/n for mean, else 1 */
+    void *loss_rows;           /* per-sample losses or NULL */
+    void *grad;                /* n x c or NULL */
+    int nt;                    /* stream the gradient rows from a per-thread buffer */
+} mm_args;
+
+#define LOSSK_TEMPLATE_FILE "multi_margin_loss.c"
+#include "multiarch.h"
+
+static lossk_status mm_run(mm_args *a, lossk_block_fn rows_block, size_t elem, lossk_reduction reduction,
+                           double *loss_out, int n_threads, int64_t *bad_index) {
+    const int64_t n = a->n, c = a->c;
+    lossk_status s = lossk__check_class_args(n, c, 1, reduction, a->x, a->target_type, loss_out,
+                                             a->loss_rows);
+    if (s != LOSSK_OK) return s;
+    if ((n > 0 && !a->target) || (a->p != 1 && a->p != 2) || a->margin != a->margin)
+        return LOSSK_ERR_INVALID_ARGUMENT;
+    if (bad_index) *bad_index = -1;
+    if (reduction != LOSSK_REDUCTION_NONE) a->loss_rows = NULL;
+    double count = 0.0;
+    s = lossk__class_targets(a->target, a->target_type, n, c, 0, 0, NULL, 0, n_threads, &count, bad_index);
+    if (s != LOSSK_OK) return s;
+    a->scale = reduction == LOSSK_REDUCTION_MEAN ? 1.0 / (double)n : 1.0;  /* torch: over rows, not weights */
+    a->nt = a->grad && n * c * (int64_t)elem >= LOSSK_NT_STORE_MIN_BYTES;
+
+    double total = 0.0;
+    if (n > 0) {
+        const int64_t block = lossk__block_items(c, MM_BLOCK_ELEMS);
+        const int64_t n_blocks = (n - 1) / block + 1;
+        s = lossk__run_blocks(n, block, lossk__threads_for(n_threads, n * c, n_blocks), 1,
+                              a->nt ? (size_t)c * elem : 0, rows_block, a, &total, NULL);
+        if (s != LOSSK_OK) return s;
+    }
+    if (reduction == LOSSK_REDUCTION_SUM) *loss_out = total;
+    else if (reduction == LOSSK_REDUCTION_MEAN) *loss_out = total / (double)n;  /* 0/0 = NaN as torch */
+    return LOSSK_OK;
+}
+
+#define MM_ENTRY(sfx, T)                                                                            \
+    lossk_status lossk_multi_margin_loss_##sfx(                                                     \
+        const T *scores, int64_t n, int64_t c, const void *target, lossk_index_type target_type,   \
+        int p, double margin, const T *class_weight, lossk_reduction reduction, double *loss_out,  \
+        T *loss_none, T *grad, int n_threads, int64_t *bad_index) {                                 \
+        mm_args a;                                                                                  \
+        memset(&a, 0, sizeof a);                                                                    \
+        a.x = scores; a.n = n; a.c = c; a.target = target; a.target_type = target_type;             \
+        a.weight = class_weight; a.p = p; a.margin = margin; a.loss_rows = loss_none; a.grad = grad; \
+        return mm_run(&a, LOSSK_SELECT(mm_rows_block_##sfx), sizeof(T), reduction, loss_out,       \
+                      n_threads, bad_index);                                                        \
+    }
+MM_ENTRY(f32, float)
+MM_ENTRY(f64, double)
+
+#else /* LOSSK_TEMPLATE_PASS: one SIMD level, one dtype (real) */
+
+#include "pass_helpers.h"
+
+/* h = max(0, base + x)^p; *d = coef * dh/dx. */
+LOSSK_INLINE real LOSSK_FN(mm_term)(real x, real base, int p, real coef, real *d) {
+    const real z = base + x, zp = z > 0 ? z : (real)0;
+    *d = p == 2 ? (2 * coef) * zp : (z > 0 ? coef : (real)0);
+    return p == 2 ? zp * zp : zp;
+}
+
+/* Over x[0..len): returns sum max(0, base + x)^p; when g is not NULL writes
+   g = coef * dh/dx (coef = w_y / c * scale) and adds sum g to *g_sum. g may
+   be x (each element is read before it is written). The lanes are added in a
+   fixed order after the loop, the tail after them. */
+LOSSK_INLINE double LOSSK_FN(mm_run_terms)(const real *x, real *g, int64_t len, real base, int p,
+                                           real coef, double *g_sum) {
+    int64_t i = 0;
+    double h = 0.0, gs = 0.0;
+    real d;
+#if LOSSK_VECTOR_EXT
+    /* the same mm_term per lane, as masks: z > 0 is false for NaN, so zp = 0 */
+    const LOSSK_VREAL zero = {0}, vcoef = zero + coef, two_coef = zero + 2 * coef;
+    LOSSK_VREAL acc_h = zero, acc_g = zero;
+    for (; i + LOSSK_LANES <= len; i += LOSSK_LANES) {
+        const LOSSK_VREAL z = LOSSK_FN(vload)(x + i) + base;
+        const LOSSK_VMASK pos = z > zero;
+        const LOSSK_VREAL zp = (LOSSK_VREAL)((LOSSK_VMASK)z & pos);
+        acc_h += p == 2 ? zp * zp : zp;
+        if (g) {
+            const LOSSK_VREAL dv = p == 2 ? two_coef * zp : (LOSSK_VREAL)((LOSSK_VMASK)vcoef & pos);
+            memcpy(g + i, &dv, sizeof dv);
+            acc_g += dv;
+        }
+    }
+    h = LOSSK_FN(vsum)(acc_h);
+    gs = LOSSK_FN(vsum)(acc_g);
+#else
+    real acc_h[LOSSK_LANES] = {0}, acc_g[LOSSK_LANES] = {0};
+    for (; i + LOSSK_LANES <= len; i += LOSSK_LANES)
+        for (int l = 0; l < LOSSK_LANES; l++) {
+            acc_h[l] += LOSSK_FN(mm_term)(x[i + l], base, p, coef, &d);
+            if (g) { g[i + l] = d; acc_g[l] += d; }
+        }
+    for (int l = 0; l < LOSSK_LANES; l++) { h += (double)acc_h[l]; gs += (double)acc_g[l]; }
+#endif
+    for (; i < len; i++) {
+        h += (double)LOSSK_FN(mm_term)(x[i], base, p, coef, &d);
+        if (g) { g[i] = d; gs += (double)d; }
+    }
+    if (g) *g_sum += gs;
+    return h;
+}
+
+static int64_t LOSSK_FN(mm_rows_block)(const void *ctx, int64_t begin, int64_t end, double *acc,
+                                       void *scratch) {
+    const mm_args *a = (const mm_args *)ctx;
+    const int64_t c = a->c;
+    const real *w = (const real *)a->weight;
+    double total = 0.0;
+    for (int64_t r = begin; r < end; r++) {
+        const real *x = (const real *)a->x + r * c;
+        real *gr = a->grad ? (real *)a->grad + r * c : NULL;
+        real *g = a->nt ? (real *)scratch : gr;
+        const int64_t y = lossk__load_index(a->target, a->target_type, r);
+        const real x_y = x[y];  /* read before the row is overwritten (in place) */
+        const double w_y = w ? (double)w[y] : 1.0;
+        const real base = (real)a->margin - x_y;
+        const real coef = (real)(a->scale * w_y / (double)c);
+        double g_sum = 0.0;
+        const double h = LOSSK_FN(mm_run_terms)(x, g, y, base, a->p, coef, &g_sum) +
+                         LOSSK_FN(mm_run_terms)(x + y + 1, g ? g + y + 1 : NULL, c - y - 1, base, a->p,
+                                                coef, &g_sum);
+        const double loss = w_y * h / (double)c;
+        if (g) {
+            g[y] = (real)-g_sum;
+            if (a->nt) LOSSK_FN(stream_copy)(gr, g, c);
+        }
+        if (a->loss_rows) ((real *)a->loss_rows)[r] = (real)loss;
+        total += loss;
+    }
+    if (a->nt) lossk__stream_fence();
+    acc[0] = total;
+    return -1;
+}
+
+#endif /* LOSSK_TEMPLATE_PASS */
