@@ -4,6 +4,7 @@ Each check names the argument in its message. Conversions copy at most once and
 only when the input is not already native-endian, aligned, C-contiguous and of
 the compute dtype.
 """
+import math
 import operator
 
 import numpy as np
@@ -86,22 +87,20 @@ def broadcast_operand(value, name, dtype, shape):
     a contiguous array of `shape`. `array` is the operand in its own shape."""
     a = as_real(value, name, dtype)
     shape = tuple(shape)
-    try:
-        common = np.broadcast_shapes(a.shape, shape)
-    except ValueError:
-        common = None
-    if common != shape:
-        raise ValueError(f"{name} of shape {a.shape} does not broadcast to the prediction's shape {shape}")
+    if a.shape == shape:                                     # the common case, checked cheaply
+        return a, a.reshape(-1), 1, max(a.size, 1)
     padded = (1,) * (len(shape) - a.ndim) + a.shape
+    if a.ndim > len(shape) or any(ad != 1 and ad != sd for ad, sd in zip(padded, shape)):
+        raise ValueError(f"{name} of shape {a.shape} does not broadcast to the prediction's shape {shape}")
     # dimensions where the operand varies (size-1 dimensions of `shape` are neutral)
     varying = [d for d, (ad, sd) in enumerate(zip(padded, shape)) if ad == sd and sd != 1]
-    if not varying or 0 in shape:  # constant, or nothing to read
+    if not varying or 0 in shape:                            # constant, or nothing to read
         return a, a.reshape(-1), 1, 1
     first, last = varying[0], varying[-1]
     if any(padded[d] == 1 and shape[d] != 1 for d in range(first, last)):
         full = np.ascontiguousarray(np.broadcast_to(a, shape))
         return a, full.reshape(-1), 1, full.size
-    return a, a.reshape(-1), int(np.prod(shape[last + 1:], dtype=np.int64)), a.size
+    return a, a.reshape(-1), math.prod(shape[last + 1:]), a.size
 
 
 def check_scalar(value, name, low=None, high=None, low_open=False):
