@@ -221,8 +221,10 @@ LOSSK_API lossk_status lossk_multi_margin_loss_f64(
  * alpha < 0 disables alpha_t (1); alpha must be <= 1 and gamma finite and >= 0
  * (else LOSSK_ERR_INVALID_ARGUMENT). Loss and gradient are finite for every
  * finite x and every gamma >= 0; at x = +-inf the loss is 0 or inf and the
- * gradient finite ((1 - p_t)^gamma in log space, its derivative's
- * (1 - p_t)^(gamma - 1) multiplied out analytically).
+ * gradient finite: (1 - p_t)^gamma is a product for integer gamma <= 16, else
+ * exp(gamma log(1 - p_t)) with the log taken without cancellation, and the
+ * derivative's (1 - p_t)^(gamma - 1), infinite for gamma < 1 at saturated
+ * logits, is multiplied out analytically, never formed.
  */
 LOSSK_API lossk_status lossk_sigmoid_focal_loss_f32(
     const float *logits, const float *target, int64_t n, double alpha, double gamma,
