@@ -199,15 +199,36 @@ def test_zero_d_and_empty_inputs(name, dtype):
         assert loss == 0
 
 
+def aligned_empty_like(a):
+    """An array like `a` whose data starts on a 64-byte boundary."""
+    buf = np.empty(a.size + 16, a.dtype)
+    skip = (-buf.ctypes.data % 64) // a.itemsize
+    out = buf[skip:skip + a.size].reshape(a.shape)
+    assert out.ctypes.data % 64 == 0
+    return out
+
+
 @pytest.mark.parametrize("name", ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"])
 def test_non_temporal_store_path(name):
-    """Outputs of 16 MiB and more are streamed from the chunk buffers: same numbers."""
+    """Outputs of 16 MiB and more, 64-byte aligned, are streamed from the chunk
+    buffers (unaligned ones are stored directly): the same numbers either way."""
     rng = np.random.default_rng(9)
     n = (16 << 20) // 4 + 4099
     x, t = make_inputs(name, rng, (n // 7, 7), np.float32)
     opts = dict(weight=np.linspace(0.5, 2.0, 7)) if name == "binary_cross_entropy_with_logits" else {}
-    for reduction in ("mean", "none"):
-        assert_matches_reference(name, x, t, reduction=reduction, **opts)
+    fn = getattr(lossk, name)
+    loss_ref, grad_ref = getattr(lossk.reference, name)(x, t, return_grad=True, **opts)
+    aligned = aligned_empty_like(x)
+    loss, grad = fn(x, t, return_grad=True, grad_out=aligned, **opts)
+    assert_close(loss, loss_ref)
+    assert_close(grad, grad_ref)
+    loss2, grad2 = fn(x, t, return_grad=True, **opts)          # unaligned (NumPy's 16 bytes)
+    assert loss2 == loss
+    np.testing.assert_array_equal(grad2, grad)
+    losses, grad3 = fn(x, t, reduction="none", return_grad=True, grad_out=aligned, **opts)
+    assert losses.ctypes.data % 64 == 0                         # allocated aligned, so streamed too
+    assert_close(losses, getattr(lossk.reference, name)(x, t, reduction="none", **opts))
+    np.testing.assert_array_equal(grad3 * np.float32(1.0 / x.size), grad2)  # sum's gradient, mean's scale
 
 
 def test_registered():

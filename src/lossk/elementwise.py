@@ -20,6 +20,15 @@ from ._registry import register
 from .classification import _flat, _format_position
 
 
+def _empty_aligned(shape, dtype):
+    """np.empty with the data 64-byte aligned: the kernels stream large outputs
+    past the caches only into whole cache lines."""
+    n = math.prod(shape)
+    buf = np.empty(n + 64 // dtype.itemsize, dtype)
+    skip = (-buf.ctypes.data % 64) // dtype.itemsize
+    return buf[skip:skip + n].reshape(shape)
+
+
 def _check_finite(value, name, low=None, high=None):
     v = check_scalar(value, name, low, high)
     if not math.isfinite(v):
@@ -52,7 +61,7 @@ def _prepare(pred, target, pred_name, reduction, return_grad, grad_out, n_thread
     return SimpleNamespace(
         x=x, t=t, dtype=dtype, pred_name=pred_name, operands=ops, reduction=reduction,
         return_grad=return_grad, grad=grad,
-        loss_none=np.empty(x.shape, dtype) if reduction == "none" else None,
+        loss_none=_empty_aligned(x.shape, dtype) if reduction == "none" else None,
         n_threads=resolve_n_threads(n_threads), backend=backend, **options)
 
 
