@@ -63,6 +63,36 @@ def logits_and_class_indices(rng: np.random.Generator, shape: tuple, dtype: np.d
     return logits, target
 
 
+def logits_and_binary_targets(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    """Standard-normal logits and 0/1 float targets (30 % ones) of the same shape."""
+    logits = rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
+    target = (rng.random(shape, dtype=np.float32) < 0.3).astype(dtype)
+    return logits, target
+
+
+def probs_and_binary_targets(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    """Probabilities in (0, 1) and 0/1 float targets (30 % ones) of the same shape."""
+    probs = rng.uniform(1e-3, 1 - 1e-3, shape).astype(dtype)
+    target = (rng.random(shape, dtype=np.float32) < 0.3).astype(dtype)
+    return probs, target
+
+
+def torch_sigmoid_focal_loss(alpha: float = 0.25, gamma: float = 2.0) -> Callable:
+    """torchvision.ops.sigmoid_focal_loss with reduction="mean", written in torch ops
+    (torchvision has no CPU wheel in the registry; this is its code)."""
+    def loss(inputs, targets):
+        import torch
+        import torch.nn.functional as F
+        p = torch.sigmoid(inputs)
+        ce_loss = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+        p_t = p * targets + (1 - p) * (1 - targets)
+        out = ce_loss * ((1 - p_t) ** gamma)
+        alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+        return (alpha_t * out).mean()
+    loss.__qualname__ = "torchvision sigmoid_focal_loss (torch ops)"
+    return loss
+
+
 def torch_softmax_focal_loss(gamma: float = 2.0) -> Callable:
     """Softmax focal loss as torch users write it (torch has none):
     mean of -(1 - p_t)^gamma log p_t over the rows."""
@@ -123,6 +153,24 @@ def multi_margin_loss(n: int, c: int) -> Workload:
                     "copy", torch_functional("multi_margin_loss"))
 
 
+def sigmoid_focal_loss(n: int, c: int) -> Workload:
+    # reads logits and targets, writes the gradient: an add
+    return Workload(f"sigmoid focal {n:,}×{c}" if n >= 10**6 else f"sigmoid focal {n}×{c}",
+                    "sigmoid_focal_loss", (n, c), logits_and_binary_targets, "add",
+                    torch_sigmoid_focal_loss(0.25, 2.0), kwargs={"alpha": 0.25, "gamma": 2.0})
+
+
+def binary_cross_entropy_with_logits(n: int) -> Workload:
+    return Workload(f"BCE-with-logits {n >> 20} Mi", "binary_cross_entropy_with_logits", (n,),
+                    logits_and_binary_targets, "add",
+                    torch_functional("binary_cross_entropy_with_logits"))
+
+
+def binary_cross_entropy(n: int) -> Workload:
+    return Workload(f"BCE {n >> 20} Mi", "binary_cross_entropy", (n,), probs_and_binary_targets,
+                    "add", torch_functional("binary_cross_entropy"))
+
+
 def box_loss(loss: str, n: int, label: str, **kwargs) -> Workload:
     # reads the boxes and their targets, writes the gradient: an add
     return Workload(f"{label} N={n:,}", loss, (n, 4), boxes_and_targets, "add",
@@ -136,6 +184,12 @@ WORKLOADS: list[Workload] = [
     cross_entropy(1024, 128256),
     softmax_focal_loss(16384, 1000),
     multi_margin_loss(16384, 1000),
+    sigmoid_focal_loss(65536, 80),
+    sigmoid_focal_loss(1_000_000, 1),
+    binary_cross_entropy_with_logits(1 << 20),    # the small rows keep `--quick` (CI) quick
+    binary_cross_entropy_with_logits(16 << 20),
+    binary_cross_entropy(1 << 20),
+    binary_cross_entropy(16 << 20),
     box_loss("giou_loss", 10_000, "GIoU"),
     box_loss("giou_loss", 1_000_000, "GIoU"),
     box_loss("ciou_loss", 10_000, "CIoU"),

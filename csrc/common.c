@@ -46,6 +46,7 @@ const char *lossk_status_string(lossk_status status) {
     case LOSSK_ERR_TARGET_RANGE: return "class index out of range";
     case LOSSK_ERR_NO_MEMORY: return "out of memory";
     case LOSSK_ERR_ALIASING: return "output overlaps an input";
+    case LOSSK_ERR_DOMAIN: return "input value outside the loss's domain";
     }
     return "unknown status";
 }

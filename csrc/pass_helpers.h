@@ -6,10 +6,25 @@
 #include "simd_math.h"
 
 #undef LOSSK_EXP
+#undef LOSSK_LOG
+#undef LOSSK_LOG1P
+#undef LOSSK_LOG_NORMAL
+#undef LOSSK_EXP_NONPOSITIVE
+#undef LOSSK_ABS
 #if LOSSK_F64
 #  define LOSSK_EXP lossk_exp
+#  define LOSSK_LOG lossk_log
+#  define LOSSK_LOG1P lossk_log1p
+#  define LOSSK_LOG_NORMAL lossk_log_normal
+#  define LOSSK_EXP_NONPOSITIVE lossk_exp_nonpositive
+#  define LOSSK_ABS fabs
 #else
 #  define LOSSK_EXP lossk_expf
+#  define LOSSK_LOG lossk_logf
+#  define LOSSK_LOG1P lossk_log1pf
+#  define LOSSK_LOG_NORMAL lossk_logf_normal
+#  define LOSSK_EXP_NONPOSITIVE lossk_expf_nonpositive
+#  define LOSSK_ABS fabsf
 #endif
 
 #undef LOSSK_VREAL

@@ -46,13 +46,16 @@ typedef enum lossk_status {
     LOSSK_ERR_INVALID_ARGUMENT = 1, /* a size, pointer or option is invalid */
     LOSSK_ERR_TARGET_RANGE = 2,     /* a class index is outside [0, C) and not ignore_index */
     LOSSK_ERR_NO_MEMORY = 3,        /* a small internal allocation failed */
-    LOSSK_ERR_ALIASING = 4          /* an output overlaps an input it must not overlap */
+    LOSSK_ERR_ALIASING = 4,         /* an output overlaps an input it must not overlap */
+    LOSSK_ERR_DOMAIN = 5            /* an input value is outside the loss's domain (a probability
+                                       outside [0, 1], a label not in {-1, 0, 1}) */
 } lossk_status;
 
 typedef enum lossk_reduction {
     LOSSK_REDUCTION_NONE = 0,
     LOSSK_REDUCTION_MEAN = 1,
-    LOSSK_REDUCTION_SUM = 2
+    LOSSK_REDUCTION_SUM = 2,
+    LOSSK_REDUCTION_BATCHMEAN = 3   /* kl_div only: the sum divided by the batch size */
 } lossk_reduction;
 
 /* Element type of class-index arrays (read as they are: no conversion copy). */
@@ -196,6 +199,107 @@ LOSSK_API lossk_status lossk_multi_margin_loss_f64(
     int p, double margin, const double *class_weight,
     lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
     int n_threads, int64_t *bad_index);
+
+/*
+ * Elementwise classification losses. pred and target hold n elements each
+ * (any shape, C order); every element has its own loss term and gradient.
+ * MEAN divides the sum by n (torch: not by the weights), 0/0 = NaN for n = 0.
+ * grad may be NULL (no gradient work) or equal to pred; otherwise the outputs
+ * (grad, loss_none) must not overlap the inputs.
+ *
+ * Broadcast operands (weight, pos_weight) are not expanded to n elements:
+ * element i reads data[(i / inner) % period]. Same shape as pred: inner = 1,
+ * period = n; a vector along the last dimension (length C): inner = 1,
+ * period = C; one value per row of C elements: inner = C, period = n / C;
+ * a scalar: period = 1. data NULL: absent (1).
+ */
+
+/*
+ * Sigmoid focal loss (= torchvision.ops.sigmoid_focal_loss), x logits, t targets:
+ *   p = sigmoid(x), p_t = p t + (1 - p)(1 - t), alpha_t = alpha t + (1 - alpha)(1 - t),
+ *   loss = alpha_t * bce_with_logits(x, t) * (1 - p_t)^gamma.
+ * alpha < 0 disables alpha_t (1); alpha must be <= 1 and gamma finite and >= 0
+ * (else LOSSK_ERR_INVALID_ARGUMENT). Loss and gradient are finite for every
+ * finite x and every gamma >= 0; at x = +-inf the loss is 0 or inf and the
+ * gradient finite: (1 - p_t)^gamma is a product for integer gamma <= 16, else
+ * exp(gamma log(1 - p_t)) with the log taken without cancellation, and the
+ * derivative's (1 - p_t)^(gamma - 1), infinite for gamma < 1 at saturated
+ * logits, is multiplied out analytically, never formed.
+ */
+LOSSK_API lossk_status lossk_sigmoid_focal_loss_f32(
+    const float *logits, const float *target, int64_t n, double alpha, double gamma,
+    lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads);
+LOSSK_API lossk_status lossk_sigmoid_focal_loss_f64(
+    const double *logits, const double *target, int64_t n, double alpha, double gamma,
+    lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads);
+
+/*
+ * Binary cross-entropy on probabilities (= torch binary_cross_entropy):
+ *   loss = -w (t max(log p, -100) + (1 - t) max(log(1 - p), -100)),
+ *   gradient w (p - t) / max(p (1 - p), eps) (torch's formula; eps = 1e-12 rounded to float).
+ * p and t must lie in [0, 1] (NaN propagates): else LOSSK_ERR_DOMAIN with the
+ * flat position of the first offending element in *bad_index (outputs are
+ * then partly written).
+ */
+LOSSK_API lossk_status lossk_binary_cross_entropy_f32(
+    const float *probs, const float *target, int64_t n,
+    const float *weight, int64_t weight_inner, int64_t weight_period,
+    lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+    int n_threads, int64_t *bad_index);
+LOSSK_API lossk_status lossk_binary_cross_entropy_f64(
+    const double *probs, const double *target, int64_t n,
+    const double *weight, int64_t weight_inner, int64_t weight_period,
+    lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+    int n_threads, int64_t *bad_index);
+
+/*
+ * Binary cross-entropy on logits (= torch binary_cross_entropy_with_logits):
+ *   loss = w ((1 - t) softplus(x) + pw t softplus(-x)),  gradient w ((1 - t) sigmoid(x) - pw t sigmoid(-x)),
+ * softplus(x) = max(x, 0) + log1p(exp(-|x|)): no overflow nor cancellation
+ * for any x; at x = +-inf the loss is 0 or inf and the gradient finite.
+ * pw = pos_weight (a broadcast operand, typically one per class along the
+ * last dimension).
+ */
+LOSSK_API lossk_status lossk_binary_cross_entropy_with_logits_f32(
+    const float *logits, const float *target, int64_t n,
+    const float *weight, int64_t weight_inner, int64_t weight_period,
+    const float *pos_weight, int64_t pos_weight_inner, int64_t pos_weight_period,
+    lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads);
+LOSSK_API lossk_status lossk_binary_cross_entropy_with_logits_f64(
+    const double *logits, const double *target, int64_t n,
+    const double *weight, int64_t weight_inner, int64_t weight_period,
+    const double *pos_weight, int64_t pos_weight_inner, int64_t pos_weight_period,
+    lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads);
+
+/*
+ * Binary hinge loss: y = +1 where t = 1, -1 where t is 0 or -1,
+ *   loss = max(0, margin - y x) (squared: its square), gradient -y (squared:
+ *   -2 y max(0, margin - y x)), 0 where margin - y x <= 0.
+ * t must be -1, 0 or 1: else LOSSK_ERR_DOMAIN with the position in *bad_index.
+ */
+LOSSK_API lossk_status lossk_hinge_loss_f32(
+    const float *scores, const float *target, int64_t n, double margin, int squared,
+    lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+    int n_threads, int64_t *bad_index);
+LOSSK_API lossk_status lossk_hinge_loss_f64(
+    const double *scores, const double *target, int64_t n, double margin, int squared,
+    lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+    int n_threads, int64_t *bad_index);
+
+/*
+ * Kullback-Leibler divergence (= torch kl_div), x = log-probabilities:
+ *   loss = t log t - t x (0 where t = 0, as torch's xlogy), gradient -t;
+ *   log_target: loss = exp(t) (t - x), gradient -exp(t).
+ * MEAN divides by n (every element, as torch); BATCHMEAN by batch_size (the
+ * first dimension; 1 for a 0-d input, as torch).
+ */
+LOSSK_API lossk_status lossk_kl_div_f32(
+    const float *log_input, const float *target, int64_t n, int64_t batch_size, int log_target,
+    lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads);
+LOSSK_API lossk_status lossk_kl_div_f64(
+    const double *log_input, const double *target, int64_t n, int64_t batch_size, int log_target,
+    lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads);
+
 
 /*
  * The IoU family of box-regression losses. pred and target: n boxes of 4

@@ -12,12 +12,15 @@ from ._threads import get_num_threads, num_threads, set_num_threads
 from .boxes import (WIoULoss, box_iou, ciou_loss, diou_loss, eiou_loss, generalized_box_iou,
                     giou_loss, iou_loss, siou_loss, wiou_loss)
 from .classification import cross_entropy, multi_margin_loss, nll_loss, softmax_focal_loss
+from .elementwise import (binary_cross_entropy, binary_cross_entropy_with_logits, hinge_loss, kl_div,
+                          sigmoid_focal_loss)
 from . import reference
 
 __version__ = "0.1.0"
 
-__all__ = ["LOSSES", "WIoULoss", "box_iou", "ciou_loss", "config", "cross_entropy", "diou_loss",
-           "eiou_loss", "generalized_box_iou", "get_num_threads", "giou_loss", "iou_loss",
+__all__ = ["LOSSES", "WIoULoss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+           "box_iou", "ciou_loss", "config", "cross_entropy", "diou_loss", "eiou_loss",
+           "generalized_box_iou", "get_num_threads", "giou_loss", "hinge_loss", "iou_loss", "kl_div",
            "multi_margin_loss", "nll_loss", "num_threads", "reference", "set_num_threads",
-           "show_config", "siou_loss", "softmax_focal_loss", "wiou_loss",
+           "show_config", "sigmoid_focal_loss", "siou_loss", "softmax_focal_loss", "wiou_loss",
            "__version__"]

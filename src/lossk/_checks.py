@@ -4,6 +4,7 @@ Each check names the argument in its message. Conversions copy at most once and
 only when the input is not already native-endian, aligned, C-contiguous and of
 the compute dtype.
 """
+import math
 import operator
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from ._threads import resolve_n_threads
 
 REDUCTIONS = ("mean", "sum", "none")
-REDUCTION_CODES = {"none": 0, "mean": 1, "sum": 2}  # lossk_reduction in lossk.h
+REDUCTION_CODES = {"none": 0, "mean": 1, "sum": 2, "batchmean": 3}  # lossk_reduction in lossk.h
 BACKENDS = ("c", "numpy")
 _NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -74,6 +75,32 @@ def as_index(x, name):
     if a.dtype.kind == "u" and a.dtype.itemsize == 8 and a.size and a.max() > np.iinfo(np.int64).max:
         raise ValueError(f"{name} holds values too large for a class index (max {a.max()})")
     return _contiguous(a, np.int64)
+
+
+def broadcast_operand(value, name, dtype, shape):
+    """An operand (an elementwise weight) broadcast to `shape` as torch and NumPy
+    broadcast, in the kernels' form (array, flat, inner, period): element i of
+    the prediction reads flat[(i // inner) % period]. A per-class vector, a
+    column of per-row values or a scalar is thus passed as it is, never
+    expanded. The one layout this cannot express, full dimensions on both sides
+    of a broadcast one (e.g. (N, 1, W) against (N, C, W)), is expanded once into
+    a contiguous array of `shape`. `array` is the operand in its own shape."""
+    a = as_real(value, name, dtype)
+    shape = tuple(shape)
+    if a.shape == shape:                                     # the common case, checked cheaply
+        return a, a.reshape(-1), 1, max(a.size, 1)
+    padded = (1,) * (len(shape) - a.ndim) + a.shape
+    if a.ndim > len(shape) or any(ad != 1 and ad != sd for ad, sd in zip(padded, shape)):
+        raise ValueError(f"{name} of shape {a.shape} does not broadcast to the prediction's shape {shape}")
+    # dimensions where the operand varies (size-1 dimensions of `shape` are neutral)
+    varying = [d for d, (ad, sd) in enumerate(zip(padded, shape)) if ad == sd and sd != 1]
+    if not varying or 0 in shape:                            # constant, or nothing to read
+        return a, a.reshape(-1), 1, 1
+    first, last = varying[0], varying[-1]
+    if any(padded[d] == 1 and shape[d] != 1 for d in range(first, last)):
+        full = np.ascontiguousarray(np.broadcast_to(a, shape))
+        return a, full.reshape(-1), 1, full.size
+    return a, a.reshape(-1), math.prod(shape[last + 1:]), a.size
 
 
 def check_scalar(value, name, low=None, high=None, low_open=False):
@@ -145,5 +172,5 @@ def finish(loss, loss_none, grad, reduction, dtype, return_grad):
 
 
 __all__ = ["REDUCTIONS", "REDUCTION_CODES", "check_backend", "check_reduction", "as_pred",
-           "as_real", "as_index", "check_scalar", "check_int", "grad_output", "finish",
+           "as_real", "as_index", "broadcast_operand", "check_scalar", "check_int", "grad_output", "finish",
            "resolve_n_threads"]

@@ -16,6 +16,7 @@ cdef extern from "lossk.h" nogil:
         LOSSK_ERR_TARGET_RANGE
         LOSSK_ERR_NO_MEMORY
         LOSSK_ERR_ALIASING
+        LOSSK_ERR_DOMAIN
     ctypedef enum lossk_reduction:
         pass
     ctypedef enum lossk_index_type:
@@ -92,7 +93,46 @@ cdef extern from "lossk.h" nogil:
         int p, double margin, const double *class_weight,
         lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
         int n_threads, int64_t *bad_index)
-
+    lossk_status lossk_sigmoid_focal_loss_f32(
+        const float *logits, const float *target, int64_t n, double alpha, double gamma,
+        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
+    lossk_status lossk_sigmoid_focal_loss_f64(
+        const double *logits, const double *target, int64_t n, double alpha, double gamma,
+        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
+    lossk_status lossk_binary_cross_entropy_f32(
+        const float *probs, const float *target, int64_t n,
+        const float *weight, int64_t weight_inner, int64_t weight_period,
+        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_binary_cross_entropy_f64(
+        const double *probs, const double *target, int64_t n,
+        const double *weight, int64_t weight_inner, int64_t weight_period,
+        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_binary_cross_entropy_with_logits_f32(
+        const float *logits, const float *target, int64_t n,
+        const float *weight, int64_t weight_inner, int64_t weight_period,
+        const float *pos_weight, int64_t pos_weight_inner, int64_t pos_weight_period,
+        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
+    lossk_status lossk_binary_cross_entropy_with_logits_f64(
+        const double *logits, const double *target, int64_t n,
+        const double *weight, int64_t weight_inner, int64_t weight_period,
+        const double *pos_weight, int64_t pos_weight_inner, int64_t pos_weight_period,
+        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
+    lossk_status lossk_hinge_loss_f32(
+        const float *scores, const float *target, int64_t n, double margin, int squared,
+        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_hinge_loss_f64(
+        const double *scores, const double *target, int64_t n, double margin, int squared,
+        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
+        int n_threads, int64_t *bad_index)
+    lossk_status lossk_kl_div_f32(
+        const float *log_input, const float *target, int64_t n, int64_t batch_size, int log_target,
+        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
+    lossk_status lossk_kl_div_f64(
+        const double *log_input, const double *target, int64_t n, int64_t batch_size, int log_target,
+        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
     ctypedef enum lossk_box_format:
         pass
     ctypedef enum lossk_ciou_alpha:
@@ -160,6 +200,7 @@ cdef extern from "lossk.h" nogil:
         const double *boxes1, int64_t n, const double *boxes2, int64_t m, lossk_box_format format,
         double *out, int n_threads)
 
+
 class TargetIndexError(ValueError):
     """A class index outside [0, C) that is not ignore_index; `.position` is
     its flat position in the target array (the API turns it into a message)."""
@@ -169,11 +210,22 @@ class TargetIndexError(ValueError):
         self.position = position
 
 
+class DomainError(ValueError):
+    """An input value outside the loss's domain (a probability outside [0, 1],
+    a label not in {-1, 0, 1}); `.position` is its flat position."""
+
+    def __init__(self, position):
+        super().__init__("input value outside the loss's domain at flat position %d" % position)
+        self.position = position
+
+
 cdef int check_status(lossk_status status, int64_t bad_index) except -1:
     if status == LOSSK_OK:
         return 0
     if status == LOSSK_ERR_TARGET_RANGE:
         raise TargetIndexError(bad_index)
+    if status == LOSSK_ERR_DOMAIN:
+        raise DomainError(bad_index)
     if status == LOSSK_ERR_NO_MEMORY:
         raise MemoryError("lossk: " + lossk_status_string(status).decode())
     raise ValueError("lossk: " + lossk_status_string(status).decode())
@@ -312,6 +364,106 @@ cdef object _multi_margin_loss(const floating[::1] scores, object target,
                 cptr(scores), n, c, tptr, ttype, p, margin, cptr(weight),
                 <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
     check_status(status, bad)
+    return loss
+
+
+cdef object _sigmoid_focal_loss(const floating[::1] logits, const floating[::1] target,
+                                floating[::1] loss_none, floating[::1] grad, double alpha, double gamma,
+                                int reduction, int n_threads):
+    cdef double loss = 0.0
+    cdef lossk_status status
+    cdef int64_t n = logits.shape[0]
+    with nogil:
+        if floating is float:
+            status = lossk_sigmoid_focal_loss_f32(cptr(logits), cptr(target), n, alpha, gamma,
+                                                  <lossk_reduction>reduction, &loss, mptr(loss_none),
+                                                  mptr(grad), n_threads)
+        else:
+            status = lossk_sigmoid_focal_loss_f64(cptr(logits), cptr(target), n, alpha, gamma,
+                                                  <lossk_reduction>reduction, &loss, mptr(loss_none),
+                                                  mptr(grad), n_threads)
+    check_status(status, -1)
+    return loss
+
+
+cdef object _binary_cross_entropy(const floating[::1] probs, const floating[::1] target,
+                                  const floating[::1] weight, int64_t weight_inner, int64_t weight_period,
+                                  floating[::1] loss_none, floating[::1] grad, int reduction, int n_threads):
+    cdef double loss = 0.0
+    cdef int64_t bad = -1
+    cdef lossk_status status
+    cdef int64_t n = probs.shape[0]
+    with nogil:
+        if floating is float:
+            status = lossk_binary_cross_entropy_f32(
+                cptr(probs), cptr(target), n, cptr(weight), weight_inner, weight_period,
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+        else:
+            status = lossk_binary_cross_entropy_f64(
+                cptr(probs), cptr(target), n, cptr(weight), weight_inner, weight_period,
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
+    check_status(status, bad)
+    return loss
+
+
+cdef object _binary_cross_entropy_with_logits(const floating[::1] logits, const floating[::1] target,
+                                              const floating[::1] weight, int64_t weight_inner,
+                                              int64_t weight_period, const floating[::1] pos_weight,
+                                              int64_t pos_weight_inner, int64_t pos_weight_period,
+                                              floating[::1] loss_none, floating[::1] grad, int reduction,
+                                              int n_threads):
+    cdef double loss = 0.0
+    cdef lossk_status status
+    cdef int64_t n = logits.shape[0]
+    with nogil:
+        if floating is float:
+            status = lossk_binary_cross_entropy_with_logits_f32(
+                cptr(logits), cptr(target), n, cptr(weight), weight_inner, weight_period,
+                cptr(pos_weight), pos_weight_inner, pos_weight_period,
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads)
+        else:
+            status = lossk_binary_cross_entropy_with_logits_f64(
+                cptr(logits), cptr(target), n, cptr(weight), weight_inner, weight_period,
+                cptr(pos_weight), pos_weight_inner, pos_weight_period,
+                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads)
+    check_status(status, -1)
+    return loss
+
+
+cdef object _hinge_loss(const floating[::1] scores, const floating[::1] target, floating[::1] loss_none,
+                        floating[::1] grad, double margin, bint squared, int reduction, int n_threads):
+    cdef double loss = 0.0
+    cdef int64_t bad = -1
+    cdef lossk_status status
+    cdef int64_t n = scores.shape[0]
+    with nogil:
+        if floating is float:
+            status = lossk_hinge_loss_f32(cptr(scores), cptr(target), n, margin, squared,
+                                          <lossk_reduction>reduction, &loss, mptr(loss_none),
+                                          mptr(grad), n_threads, &bad)
+        else:
+            status = lossk_hinge_loss_f64(cptr(scores), cptr(target), n, margin, squared,
+                                          <lossk_reduction>reduction, &loss, mptr(loss_none),
+                                          mptr(grad), n_threads, &bad)
+    check_status(status, bad)
+    return loss
+
+
+cdef object _kl_div(const floating[::1] log_input, const floating[::1] target, floating[::1] loss_none,
+                    floating[::1] grad, int64_t batch_size, bint log_target, int reduction, int n_threads):
+    cdef double loss = 0.0
+    cdef lossk_status status
+    cdef int64_t n = log_input.shape[0]
+    with nogil:
+        if floating is float:
+            status = lossk_kl_div_f32(cptr(log_input), cptr(target), n, batch_size, log_target,
+                                      <lossk_reduction>reduction, &loss, mptr(loss_none),
+                                      mptr(grad), n_threads)
+        else:
+            status = lossk_kl_div_f64(cptr(log_input), cptr(target), n, batch_size, log_target,
+                                      <lossk_reduction>reduction, &loss, mptr(loss_none),
+                                      mptr(grad), n_threads)
+    check_status(status, -1)
     return loss
 
 
@@ -472,6 +624,61 @@ def multi_margin_loss(scores, target, weight, loss_none, grad, int64_t n, int64_
                                          reduction, n_threads)
     return _multi_margin_loss[double](scores, target, weight, loss_none, grad, n, c, p, margin,
                                       reduction, n_threads)
+
+
+# Elementwise losses: pred and target flattened (n = pred.size); broadcast
+# operands (weight, pos_weight) come with their (inner, period) pattern.
+
+def sigmoid_focal_loss(logits, target, loss_none, grad, double alpha, double gamma, int reduction,
+                       int n_threads):
+    """Sigmoid focal loss; returns the reduced loss."""
+    if logits.dtype.itemsize == 4:
+        return _sigmoid_focal_loss[float](logits, target, loss_none, grad, alpha, gamma, reduction,
+                                          n_threads)
+    return _sigmoid_focal_loss[double](logits, target, loss_none, grad, alpha, gamma, reduction,
+                                       n_threads)
+
+
+def binary_cross_entropy(probs, target, weight, int64_t weight_inner, int64_t weight_period,
+                         loss_none, grad, int reduction, int n_threads):
+    """Binary cross-entropy on probabilities; returns the reduced loss."""
+    if probs.dtype.itemsize == 4:
+        return _binary_cross_entropy[float](probs, target, weight, weight_inner, weight_period,
+                                            loss_none, grad, reduction, n_threads)
+    return _binary_cross_entropy[double](probs, target, weight, weight_inner, weight_period,
+                                         loss_none, grad, reduction, n_threads)
+
+
+def binary_cross_entropy_with_logits(logits, target, weight, int64_t weight_inner,
+                                     int64_t weight_period, pos_weight, int64_t pos_weight_inner,
+                                     int64_t pos_weight_period, loss_none, grad, int reduction,
+                                     int n_threads):
+    """Binary cross-entropy on logits; returns the reduced loss."""
+    if logits.dtype.itemsize == 4:
+        return _binary_cross_entropy_with_logits[float](
+            logits, target, weight, weight_inner, weight_period, pos_weight, pos_weight_inner,
+            pos_weight_period, loss_none, grad, reduction, n_threads)
+    return _binary_cross_entropy_with_logits[double](
+        logits, target, weight, weight_inner, weight_period, pos_weight, pos_weight_inner,
+        pos_weight_period, loss_none, grad, reduction, n_threads)
+
+
+def hinge_loss(scores, target, loss_none, grad, double margin, bint squared, int reduction,
+               int n_threads):
+    """Binary hinge loss; returns the reduced loss."""
+    if scores.dtype.itemsize == 4:
+        return _hinge_loss[float](scores, target, loss_none, grad, margin, squared, reduction, n_threads)
+    return _hinge_loss[double](scores, target, loss_none, grad, margin, squared, reduction, n_threads)
+
+
+def kl_div(log_input, target, loss_none, grad, int64_t batch_size, bint log_target, int reduction,
+           int n_threads):
+    """Kullback-Leibler divergence; returns the reduced loss."""
+    if log_input.dtype.itemsize == 4:
+        return _kl_div[float](log_input, target, loss_none, grad, batch_size, log_target, reduction,
+                              n_threads)
+    return _kl_div[double](log_input, target, loss_none, grad, batch_size, log_target, reduction,
+                           n_threads)
 
 
 def box_loss(int kind, pred, target, loss_none, grad, int64_t n, int box_format, double eps,

@@ -1,0 +1,278 @@
+/*
+ * Binary classification losses, element by element (elementwise.h): sigmoid
+ * focal, binary cross-entropy on probabilities and on logits, hinge.
+ *
+ * The logistic terms, with e = exp(-|x|) and r = 1 / (1 + e):
+ *   sigmoid(|x|) = r,  sigmoid(-|x|) = e r,  softplus(x) = max(x, 0) + log1p(e),
+ *   log1p(e) = log(d) - ((d - 1) - e) r,  d = 1 + e rounded ((d - 1) - e is its
+ *   exact rounding error, r = 1/d is needed anyway): nothing overflows and
+ *   nothing cancels for any x, the sigmoid of the far side included.
+ * Where a coefficient is 0 its term is 0 even if the other factor is inf
+ * (x = +-inf), so the losses are 0 or inf there and the gradients finite.
+ */
+#ifndef LOSSK_TEMPLATE_PASS
+
+#include "elementwise.h"
+
+/* Parameters (ew_args.param) of the sigmoid focal loss and of the hinge loss. */
+enum {
+    FOCAL_ALPHA_NEG,      /* alpha_t = ALPHA_NEG + ALPHA_SLOPE t */
+    FOCAL_ALPHA_SLOPE,
+    FOCAL_GAMMA,
+    FOCAL_POW_BIT0,       /* integer gamma: bits 0..3 of gamma - 1 */
+    FOCAL_GAMMA_GE1 = FOCAL_POW_BIT0 + 4
+};
+enum { HINGE_MARGIN, HINGE_SQUARED };
+/* The focal kernels: gamma = 2, other small integers, any gamma. */
+enum { FOCAL_SQUARE, FOCAL_INT, FOCAL_REAL };
+/* Integer gamma up to this: (1 - p_t)^gamma by multiplications (4 bits of
+   gamma - 1), no exp or log. */
+#define FOCAL_INT_GAMMA_MAX 16
+
+#define LOSSK_TEMPLATE_FILE "binary.c"
+#include "multiarch.h"
+
+/* Fills the focal parameters and returns the kernel for gamma: gamma = 2 (the
+   default) and other integers up to FOCAL_INT_GAMMA_MAX by multiplications,
+   any other gamma by exp and log. */
+#define FOCAL_KERNEL(sfx)                                                                    \
+    static lossk_block_fn focal_setup_##sfx(ew_args *a, double alpha, double gamma) {        \
+        a->param[FOCAL_ALPHA_NEG] = alpha < 0.0 ? 1.0 : 1.0 - alpha;                          \
+        a->param[FOCAL_ALPHA_SLOPE] = alpha < 0.0 ? 0.0 : 2.0 * alpha - 1.0;                  \
+        a->param[FOCAL_GAMMA] = gamma;                                                        \
+        if (gamma == 2.0) return LOSSK_SELECT(sigmoid_focal_square_block_##sfx);              \
+        if (gamma != floor(gamma) || gamma > FOCAL_INT_GAMMA_MAX)                             \
+            return LOSSK_SELECT(sigmoid_focal_block_##sfx);                                   \
+        const int bits = gamma >= 1.0 ? (int)gamma - 1 : 0;                                   \
+        for (int b = 0; b < 4; b++) a->param[FOCAL_POW_BIT0 + b] = (double)((bits >> b) & 1); \
+        a->param[FOCAL_GAMMA_GE1] = gamma >= 1.0;                                             \
+        return LOSSK_SELECT(sigmoid_focal_int_block_##sfx);                                   \
+    }
+FOCAL_KERNEL(f32)
+FOCAL_KERNEL(f64)
+
+#define BINARY_ENTRIES(sfx, T)                                                                      \
+    lossk_status lossk_sigmoid_focal_loss_##sfx(                                                    \
+        const T *logits, const T *target, int64_t n, double alpha, double gamma,                    \
+        lossk_reduction reduction, double *loss_out, T *loss_none, T *grad, int n_threads) {        \
+        ew_args a;                                                                                  \
+        if (!(gamma >= 0.0 && gamma < HUGE_VAL) || !(alpha <= 1.0)) return LOSSK_ERR_INVALID_ARGUMENT; \
+        lossk__ew_init(&a, logits, target, n, loss_none, grad);                                     \
+        return lossk__run_elementwise(&a, focal_setup_##sfx(&a, alpha, gamma), sizeof(T), reduction, \
+                                      -1, loss_out, n_threads, NULL);                               \
+    }                                                                                               \
+    lossk_status lossk_binary_cross_entropy_##sfx(                                                  \
+        const T *probs, const T *target, int64_t n, const T *weight, int64_t weight_inner,          \
+        int64_t weight_period, lossk_reduction reduction, double *loss_out, T *loss_none, T *grad,  \
+        int n_threads, int64_t *bad_index) {                                                        \
+        ew_args a;                                                                                  \
+        lossk__ew_init(&a, probs, target, n, loss_none, grad);                                      \
+        a.weight.data = weight; a.weight.inner = weight_inner; a.weight.period = weight_period;     \
+        return lossk__run_elementwise(&a, LOSSK_SELECT(bce_block_##sfx), sizeof(T), reduction, -1,  \
+                                      loss_out, n_threads, bad_index);                              \
+    }                                                                                               \
+    lossk_status lossk_binary_cross_entropy_with_logits_##sfx(                                      \
+        const T *logits, const T *target, int64_t n, const T *weight, int64_t weight_inner,         \
+        int64_t weight_period, const T *pos_weight, int64_t pos_weight_inner,                       \
+        int64_t pos_weight_period, lossk_reduction reduction, double *loss_out, T *loss_none,      \
+        T *grad, int n_threads) {                                                                   \
+        ew_args a;                                                                                  \
+        lossk__ew_init(&a, logits, target, n, loss_none, grad);                                     \
+        a.weight.data = weight; a.weight.inner = weight_inner; a.weight.period = weight_period;     \
+        a.aux.data = pos_weight; a.aux.inner = pos_weight_inner; a.aux.period = pos_weight_period;  \
+        return lossk__run_elementwise(&a, LOSSK_SELECT(bce_logits_block_##sfx), sizeof(T),         \
+                                      reduction, -1, loss_out, n_threads, NULL);                    \
+    }                                                                                               \
+    lossk_status lossk_hinge_loss_##sfx(                                                            \
+        const T *scores, const T *target, int64_t n, double margin, int squared,                    \
+        lossk_reduction reduction, double *loss_out, T *loss_none, T *grad, int n_threads,          \
+        int64_t *bad_index) {                                                                       \
+        ew_args a;                                                                                  \
+        if (!(margin > -HUGE_VAL && margin < HUGE_VAL)) return LOSSK_ERR_INVALID_ARGUMENT;          \
+        lossk__ew_init(&a, scores, target, n, loss_none, grad);                                     \
+        a.param[HINGE_MARGIN] = margin;                                                             \
+        a.param[HINGE_SQUARED] = squared != 0;                                                      \
+        return lossk__run_elementwise(&a, LOSSK_SELECT(hinge_block_##sfx), sizeof(T), reduction,    \
+                                      -1, loss_out, n_threads, bad_index);                          \
+    }
+BINARY_ENTRIES(f32, float)
+BINARY_ENTRIES(f64, double)
+
+#else /* LOSSK_TEMPLATE_PASS: one SIMD level, one dtype (real) */
+
+#include "pass_helpers.h"
+
+/* s = sigmoid(x), q = sigmoid(-x), and e, r, log1p(e) as at the top (float:
+   log1p(e) by its polynomial on [0, 1]). */
+LOSSK_INLINE void LOSSK_FN(logistic)(real x, real *e, real *r, real *s, real *q, real *log1p_e) {
+    const real ex = LOSSK_EXP_NONPOSITIVE(-LOSSK_ABS(x));
+    const real d = 1 + ex, rd = 1 / d, er = ex * rd;
+    *e = ex;
+    *r = rd;
+    *s = x >= 0 ? rd : er;
+    *q = x >= 0 ? er : rd;
+#if LOSSK_F64
+    *log1p_e = LOSSK_LOG_NORMAL(d) - ((d - 1) - ex) * rd;  /* d in [1, 2]; NaN x: rd is NaN */
+#else
+    *log1p_e = lossk_log1pf_unit(ex);
+#endif
+}
+
+/* ce = (1 - t) softplus(x) + b softplus(-x), b = pos_weight * t: torch's
+   (1 - t) x + (1 + (pw - 1) t) softplus(-x) regrouped as
+   c |x| + lw log1p(e) with lw = 1 - t + b and c = 1 - t (x >= 0) or b (x < 0),
+   which neither cancels nor forms 0 * inf (c = 0 gives 0 at |x| = inf);
+   d ce / dx = (1 - t) sigmoid(x) - b sigmoid(-x). */
+LOSSK_INLINE void LOSSK_FN(bce_logits_elem)(const real *prm, real x, real t, real pos_weight,
+                                            real *loss, real *grad) {
+    real e, r, s, q, log1p_e;
+    (void)prm;
+    LOSSK_FN(logistic)(x, &e, &r, &s, &q, &log1p_e);
+    const real a = 1 - t, b = pos_weight * t, ax = LOSSK_ABS(x);
+    const real c = x >= 0 ? a : b;
+    *loss = (c == 0 ? 0 : c * ax) + (a + b) * log1p_e;
+    *grad = a * s - b * q;
+}
+
+/*
+ * Sigmoid focal: loss = alpha_t ce m^gamma, m = 1 - p_t = t q + (1 - t) s,
+ *   d loss / dx = alpha_t (dce m^gamma + gamma (1 - 2t) ce m^(gamma-1) s q)
+ * (dm/dx = (1 - 2t) s q). With tp = t on x's side (t for x >= 0, else 1 - t)
+ * and v = 1 - tp: ce = v |x| + log1p(e), m = u r with u = v + tp e, and
+ * s q = e r^2; tp = 1 makes m = e r, the saturated case where m underflows.
+ * gamma = 2 and other integer gamma: m^(gamma-1) by multiplications, finite;
+ * the product is m^(gamma-1) (s q). Other gamma: m^gamma = exp(gamma log m),
+ * log m = log(u) - log1p(e) (= -|x| - log1p(e) exactly when tp = 1), and
+ * m^(gamma-1) s q = m^gamma R, R = s q / m = e r / u (= r when tp = 1): the
+ * infinite m^(gamma-1) of gamma < 1 never forms. ce times that product is
+ * taken as 0 where the product is 0 (ce may be inf at x = +-inf).
+ */
+LOSSK_INLINE void LOSSK_FN(focal_elem)(const real *prm, real x, real t, real *loss, real *grad,
+                                       const int kind) {
+    real e, r, s, q, log1p_e;
+    LOSSK_FN(logistic)(x, &e, &r, &s, &q, &log1p_e);
+    const real gamma = prm[FOCAL_GAMMA];
+    const real alpha_t = prm[FOCAL_ALPHA_NEG] + prm[FOCAL_ALPHA_SLOPE] * t;
+    const real ax = LOSSK_ABS(x);
+    const real tp = x >= 0 ? t : 1 - t, v = 1 - tp;
+    const real ce = (v == 0 ? 0 : v * ax) + log1p_e;
+    const real dce = (1 - t) * s - t * q;
+    const real u = v + tp * e;
+    real mg, prod;  /* m^gamma; m^(gamma-1) s q */
+    if (kind == FOCAL_SQUARE) {
+        const real m = u * r;
+        mg = m * m;
+        prod = m * (e * r * r);
+    } else if (kind == FOCAL_INT) {
+        const real m = u * r, m2 = m * m, m4 = m2 * m2, m8 = m4 * m4;
+        real pw = prm[FOCAL_POW_BIT0] != 0 ? m : 1;
+        pw *= prm[FOCAL_POW_BIT0 + 1] != 0 ? m2 : 1;
+        pw *= prm[FOCAL_POW_BIT0 + 2] != 0 ? m4 : 1;
+        pw *= prm[FOCAL_POW_BIT0 + 3] != 0 ? m8 : 1;
+        mg = prm[FOCAL_GAMMA_GE1] != 0 ? pw * m : 1;
+        prod = pw * (e * r * r);
+    } else {
+        const real log_m = (tp == 1 ? -ax : LOSSK_LOG(u)) - log1p_e;
+        mg = LOSSK_EXP(gamma * log_m);
+        prod = mg * (tp == 1 ? r : e * r / u);
+    }
+    const real ce_prod = prod == 0 ? 0 : ce * prod;
+    *loss = alpha_t * ce * mg;
+    *grad = alpha_t * (dce * mg + gamma * (1 - 2 * t) * ce_prod);
+}
+
+LOSSK_INLINE void LOSSK_FN(focal_square_elem)(const real *prm, real x, real t, real aux, real *loss,
+                                              real *grad) {
+    (void)aux;
+    LOSSK_FN(focal_elem)(prm, x, t, loss, grad, FOCAL_SQUARE);
+}
+
+LOSSK_INLINE void LOSSK_FN(focal_int_elem)(const real *prm, real x, real t, real aux, real *loss,
+                                           real *grad) {
+    (void)aux;
+    LOSSK_FN(focal_elem)(prm, x, t, loss, grad, FOCAL_INT);
+}
+
+LOSSK_INLINE void LOSSK_FN(focal_real_elem)(const real *prm, real x, real t, real aux, real *loss,
+                                            real *grad) {
+    (void)aux;
+    LOSSK_FN(focal_elem)(prm, x, t, loss, grad, FOCAL_REAL);
+}
+
+/* torch's binary_cross_entropy: logs clamped at -100, its backward formula
+   (whose 1e-12 is a float constant, for double too). */
+LOSSK_INLINE void LOSSK_FN(bce_elem)(const real *prm, real p, real t, real aux, real *loss,
+                                     real *grad) {
+    (void)prm;
+    (void)aux;
+    real log_p = LOSSK_LOG(p), log_1mp = LOSSK_LOG1P(-p);
+    log_p = log_p < -100 ? -100 : log_p;
+    log_1mp = log_1mp < -100 ? -100 : log_1mp;
+    *loss = (t - 1) * log_1mp - t * log_p;
+    real den = (1 - p) * p;
+    den = den < (real)1e-12f ? (real)1e-12f : den;
+    *grad = (p - t) / den;
+}
+
+LOSSK_INLINE int LOSSK_FN(bce_check)(const real *prm, real p, real t) {
+    (void)prm;
+    return (p < 0) | (p > 1) | (t < 0) | (t > 1);
+}
+
+/* max(0, z), z = margin - y x; the gradient passes NaN on like the loss. */
+LOSSK_INLINE void LOSSK_FN(hinge_elem)(const real *prm, real x, real t, real aux, real *loss,
+                                       real *grad) {
+    (void)aux;
+    const real y = t > 0 ? 1 : -1;
+    const real z = prm[HINGE_MARGIN] - y * x;
+    const real h = z <= 0 ? 0 : z;
+    const int squared = prm[HINGE_SQUARED] != 0;
+    *loss = squared ? h * h : h;
+    *grad = z > 0 ? -y * (squared ? 2 * h : 1) : z <= 0 ? 0 : z;
+}
+
+LOSSK_INLINE int LOSSK_FN(hinge_check)(const real *prm, real x, real t) {
+    (void)prm;
+    (void)x;
+    return (t != 1) & (t != 0) & (t != -1);
+}
+
+#define EW_NAME sigmoid_focal_square
+#define EW_ELEM LOSSK_FN(focal_square_elem)
+#define EW_WEIGHT 0
+#define EW_AUX 0
+#include "elementwise_loop.h"
+
+#define EW_NAME sigmoid_focal_int
+#define EW_ELEM LOSSK_FN(focal_int_elem)
+#define EW_WEIGHT 0
+#define EW_AUX 0
+#include "elementwise_loop.h"
+
+#define EW_NAME sigmoid_focal
+#define EW_ELEM LOSSK_FN(focal_real_elem)
+#define EW_WEIGHT 0
+#define EW_AUX 0
+#include "elementwise_loop.h"
+
+#define EW_NAME bce
+#define EW_ELEM LOSSK_FN(bce_elem)
+#define EW_CHECK LOSSK_FN(bce_check)
+#define EW_WEIGHT 1
+#define EW_AUX 0
+#include "elementwise_loop.h"
+
+#define EW_NAME bce_logits
+#define EW_ELEM LOSSK_FN(bce_logits_elem)
+#define EW_WEIGHT 1
+#define EW_AUX 1
+#include "elementwise_loop.h"
+
+#define EW_NAME hinge
+#define EW_ELEM LOSSK_FN(hinge_elem)
+#define EW_CHECK LOSSK_FN(hinge_check)
+#define EW_WEIGHT 0
+#define EW_AUX 0
+#include "elementwise_loop.h"
+
+#endif /* LOSSK_TEMPLATE_PASS */

@@ -1,0 +1,71 @@
+/*
+ * The elementwise driver: losses whose every element has its own term,
+ * loss_i = f(x_i, t_i, aux_i) * w_i with gradient g_i = f'(x_i, t_i, aux_i) * w_i.
+ *
+ * A loss supplies only f and f' (an inline per-element function) and
+ * instantiates the block loop of elementwise_loop.h in its template pass;
+ * lossk__run_elementwise (elementwise.c) validates, picks the threads and the
+ * non-temporal stores, runs the blocks and reduces. Each block walks its
+ * elements in chunks of at most EW_CHUNK; the vectorized loop writes the
+ * chunk's losses and gradients to the outputs, or to per-thread L1 buffers
+ * when the gradient overwrites the prediction (the loop must never alias
+ * its inputs) or the outputs are streamed; the losses are then summed in
+ * LOSSK_LANES double accumulators. Chunks and blocks depend on the sizes
+ * only: the sums are bitwise identical for every thread count.
+ */
+#ifndef LOSSK_ELEMENTWISE_H
+#define LOSSK_ELEMENTWISE_H
+
+#include "internal.h"
+
+#define EW_MAX_PARAMS 8
+/* Elements per chunk: the chunk's inputs and buffers stay in L1. */
+#define EW_CHUNK 1024
+/* Elements per block of the deterministic reduction. */
+#define EW_BLOCK_ELEMS 65536
+
+/* An operand broadcast over the elements of the prediction without being
+   copied to its size: element i reads data[(i / inner) % period]. Same shape
+   as the prediction: inner = 1, period >= n; a vector along the last
+   dimension: inner = 1, period = its length; one value per row: inner = row
+   length; a scalar: period = 1. data == NULL: absent. */
+typedef struct ew_operand {
+    const void *data;
+    int64_t inner, period;
+} ew_operand;
+
+typedef struct ew_args {
+    const void *x, *t;          /* prediction and target, n elements each */
+    int64_t n;
+    ew_operand weight;          /* multiplies each loss and gradient (or absent) */
+    ew_operand aux;             /* the loss's own extra operand (pos_weight) */
+    double param[EW_MAX_PARAMS];/* the loss's scalar parameters */
+    double grad_scale;          /* 1 / the reduction's divisor */
+    void *loss_none;            /* per-element losses (reduction none) or NULL */
+    void *grad;                 /* n gradients or NULL; may equal x */
+    int nt;                     /* outputs written with non-temporal stores */
+} ew_args;
+
+/* Fills the common fields: no weight, no aux, parameters 0. */
+void lossk__ew_init(ew_args *a, const void *x, const void *t, int64_t n,
+                    void *loss_none, void *grad);
+
+/* Runs `block` (an instantiation of elementwise_loop.h for the active SIMD
+   level and the dtype of size `elem`) over the n elements. reduction NONE,
+   MEAN (divides by n), SUM, or BATCHMEAN (divides by batch_size; only when
+   batch_size >= 0). A block that meets an invalid element returns its
+   position: *bad_index receives the first one and LOSSK_ERR_DOMAIN is
+   returned (outputs are then partly written). */
+lossk_status lossk__run_elementwise(ew_args *a, lossk_block_fn block, size_t elem,
+                                    lossk_reduction reduction, int64_t batch_size,
+                                    double *loss_out, int n_threads, int64_t *bad_index);
+
+/* Chunk helpers of the block loop. ew_run_length shortens a chunk starting at
+   element i to at most `len` elements so that `op` stays one run there;
+   ew_operand_values returns the operand's values for those elements as a
+   contiguous array (a pointer into op->data, or `buf`, 2 * EW_CHUNK elements). */
+int64_t lossk__ew_run_length(const ew_operand *op, int64_t i, int64_t len);
+const void *lossk__ew_operand_values(const ew_operand *op, size_t elem, int64_t i, int64_t len,
+                                     void *buf);
+
+#endif /* LOSSK_ELEMENTWISE_H */

@@ -1,0 +1,150 @@
+"""NumPy references of the elementwise classification losses: the textbook
+formulas in float64, with the limits spelled out where IEEE arithmetic would
+form 0 * inf. Same arguments and errors as the kernels (lossk.elementwise)."""
+import numpy as np
+
+from .._checks import finish
+from ..elementwise import (_bce_domain_error, _hinge_domain_error, _prepare_binary_cross_entropy,
+                           _prepare_binary_cross_entropy_with_logits, _prepare_hinge_loss,
+                           _prepare_kl_div, _prepare_sigmoid_focal_loss)
+
+
+def _sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def _times(c, v):
+    """c * v with 0 where c == 0 (v may be inf)."""
+    return np.where(c == 0, 0.0, c * v)
+
+
+def _weight(p, name, shape):
+    op = p.operands.get(name)
+    return 1.0 if op is None else np.broadcast_to(op[0].astype(np.float64), shape)
+
+
+def _inputs(p):
+    return p.x.astype(np.float64), p.t.astype(np.float64)
+
+
+def _reduce(p, loss, grad, divisor=None):
+    """Writes the outputs and returns the result of the call."""
+    if divisor is None:
+        divisor = {"mean": loss.size, "sum": 1, "none": 1}[p.reduction]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = np.float64(np.sum(loss)) / np.float64(divisor)   # mean of nothing: NaN
+        grad = grad / np.float64(divisor) if loss.size else grad
+    if p.loss_none is not None:
+        p.loss_none[...] = loss
+    if p.grad is not None:
+        p.grad[...] = grad
+    return finish(value, p.loss_none, p.grad, p.reduction, p.dtype, p.return_grad)
+
+
+def sigmoid_focal_loss_prepared(p):
+    x, t = _inputs(p)
+    with np.errstate(all="ignore"):
+        s, q = _sigmoid(x), _sigmoid(-x)
+        ce = _times(1 - t, _softplus(x)) + _times(t, _softplus(-x))
+        dce = (1 - t) * s - t * q
+        m = t * q + (1 - t) * s                    # 1 - p_t
+        mg = m ** p.gamma                          # 0 ** 0 = 1
+        # d m^gamma / dx = gamma m^(gamma-1) (1 - 2t) s q, and m^(gamma-1) s q = m^gamma R with
+        # R = s q / m, whose limit where m = 0 (t = 1, q = 0 or t = 0, s = 0) is s or q.
+        r = np.where(m > 0, s * q / np.where(m > 0, m, 1.0), np.where(t == 1, s, q))
+        alpha_t = 1.0 if p.alpha < 0 else p.alpha * t + (1 - p.alpha) * (1 - t)
+        loss = alpha_t * ce * mg
+        grad = alpha_t * (dce * mg + p.gamma * (1 - 2 * t) * _times(mg * r, ce))
+    return _reduce(p, loss, grad)
+
+
+def binary_cross_entropy_prepared(p):
+    x, t = _inputs(p)
+    bad = (x < 0) | (x > 1) | (t < 0) | (t > 1)
+    if bad.any():
+        raise _bce_domain_error(p, int(np.flatnonzero(bad.reshape(-1))[0]))
+    w = _weight(p, "weight", x.shape)
+    with np.errstate(all="ignore"):
+        log_p = np.maximum(np.log(x), -100.0)
+        log_1mp = np.maximum(np.log1p(-x), -100.0)
+        loss = -w * (t * log_p + (1 - t) * log_1mp)
+        grad = w * (x - t) / np.maximum(x * (1 - x), np.float64(np.float32(1e-12)))  # torch's float eps
+    return _reduce(p, loss, grad)
+
+
+def binary_cross_entropy_with_logits_prepared(p):
+    x, t = _inputs(p)
+    w = _weight(p, "weight", x.shape)
+    pw = _weight(p, "pos_weight", x.shape)
+    with np.errstate(all="ignore"):
+        loss = w * (_times(1 - t, _softplus(x)) + _times(pw * t, _softplus(-x)))
+        grad = w * ((1 - t) * _sigmoid(x) - pw * t * _sigmoid(-x))
+    return _reduce(p, loss, grad)
+
+
+def hinge_loss_prepared(p):
+    x, t = _inputs(p)
+    bad = ~((t == -1) | (t == 0) | (t == 1))
+    if bad.any():
+        raise _hinge_domain_error(p, int(np.flatnonzero(bad.reshape(-1))[0]))
+    y = np.where(t > 0, 1.0, -1.0)
+    with np.errstate(all="ignore"):
+        z = p.margin - y * x
+        h = np.maximum(z, 0.0)
+        loss = h * h if p.squared else h
+        slope = -y * (2 * h if p.squared else 1.0)
+        grad = np.where(z > 0, slope, np.where(z <= 0, 0.0, z))   # NaN stays NaN
+    return _reduce(p, loss, grad)
+
+
+def kl_div_prepared(p):
+    x, t = _inputs(p)
+    with np.errstate(all="ignore"):
+        if p.log_target:
+            loss = np.exp(t) * (t - x)
+            grad = -np.exp(t) * np.ones_like(x)
+        else:
+            loss = np.where(t == 0, 0.0, t * np.log(t)) - t * x
+            grad = -t * np.ones_like(x)
+    return _reduce(p, loss, grad, divisor=p.batch_size if p.reduction == "batchmean" else None)
+
+
+def sigmoid_focal_loss(logits, target, *, alpha=0.25, gamma=2.0, reduction="mean",
+                       return_grad=False, grad_out=None, n_threads=None):
+    """NumPy reference of :func:`lossk.sigmoid_focal_loss` (n_threads is ignored)."""
+    return sigmoid_focal_loss_prepared(_prepare_sigmoid_focal_loss(
+        logits, target, alpha, gamma, reduction, return_grad, grad_out, n_threads, "numpy"))
+
+
+def binary_cross_entropy(probs, target, *, weight=None, reduction="mean", return_grad=False,
+                         grad_out=None, n_threads=None):
+    """NumPy reference of :func:`lossk.binary_cross_entropy` (n_threads is ignored)."""
+    return binary_cross_entropy_prepared(_prepare_binary_cross_entropy(
+        probs, target, weight, reduction, return_grad, grad_out, n_threads, "numpy"))
+
+
+def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None,
+                                     reduction="mean", return_grad=False, grad_out=None,
+                                     n_threads=None):
+    """NumPy reference of :func:`lossk.binary_cross_entropy_with_logits` (n_threads is ignored)."""
+    return binary_cross_entropy_with_logits_prepared(_prepare_binary_cross_entropy_with_logits(
+        logits, target, weight, pos_weight, reduction, return_grad, grad_out, n_threads, "numpy"))
+
+
+def hinge_loss(scores, target, *, margin=1.0, squared=False, reduction="mean", return_grad=False,
+               grad_out=None, n_threads=None):
+    """NumPy reference of :func:`lossk.hinge_loss` (n_threads is ignored)."""
+    return hinge_loss_prepared(_prepare_hinge_loss(
+        scores, target, margin, squared, reduction, return_grad, grad_out, n_threads, "numpy"))
+
+
+def kl_div(log_input, target, *, log_target=False, reduction="mean", return_grad=False,
+           grad_out=None, n_threads=None):
+    """NumPy reference of :func:`lossk.kl_div` (n_threads is ignored)."""
+    return kl_div_prepared(_prepare_kl_div(
+        log_input, target, log_target, reduction, return_grad, grad_out, n_threads, "numpy"))

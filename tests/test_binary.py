@@ -1,0 +1,424 @@
+"""The binary classification losses of csrc/binary.c: sigmoid_focal_loss,
+binary_cross_entropy, binary_cross_entropy_with_logits, hinge_loss. Kernel vs
+reference over the options, gradient vs finite differences, vs torch (the
+torchvision focal formula written in torch ops), saturated and infinite
+logits, bad options. Layouts, threads and buffers: test_elementwise.py."""
+import numpy as np
+import pytest
+
+import lossk
+from helpers import F, assert_close, finite_difference_grad, requires_torch, to_torch, torch
+
+DTYPES = (np.float32, np.float64)
+REDUCTIONS = ("mean", "sum", "none")
+GAMMAS = (0.0, 0.5, 1.0, 2.0, 2.5, 5.0, 17.0)   # 0..16 integers: multiplication kernel; others: exp/log
+ALPHAS = (0.25, -1.0, 0.0, 1.0)
+
+
+def check(name, x, t, dtype=None, **kw):
+    """Kernel vs reference, loss and gradient, at the SPEC tolerance of the dtype."""
+    loss, grad = getattr(lossk, name)(x, t, return_grad=True, **kw)
+    loss_ref, grad_ref = getattr(lossk.reference, name)(x, t, return_grad=True, **kw)
+    assert_close(loss, loss_ref, grad.dtype)
+    assert_close(grad, grad_ref, grad.dtype)
+    return loss, grad
+
+
+def rounded(a, dtype):
+    """a rounded to dtype, back in float64: the exact input the kernel sees."""
+    return np.asarray(a, dtype).astype(np.float64)
+
+
+def tolerance(dtype):
+    return dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+
+
+def torch_reduce(loss, reduction):
+    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+
+
+def compare_with_torch(name, torch_loss, x, t, dtype, reduction, **kw):
+    """lossk in `dtype` vs torch in float64 on the same (rounded) inputs."""
+    xt = to_torch(rounded(x, dtype), requires_grad=True)
+    expected = torch_loss(xt, to_torch(rounded(t, dtype)))
+    expected.sum().backward()
+    loss, grad = getattr(lossk, name)(np.asarray(x, dtype), np.asarray(t, dtype), reduction=reduction,
+                                      return_grad=True, **kw)
+    np.testing.assert_allclose(loss, expected.detach().numpy(), **tolerance(dtype))
+    np.testing.assert_allclose(grad, xt.grad.numpy(), **tolerance(dtype))
+
+
+def fd_check(name, x, t, reduction, **kw):
+    """float64 gradient vs central differences of the reference loss (summed for "none")."""
+    ref = getattr(lossk.reference, name)
+    f = lambda z: np.sum(ref(z, t, reduction=reduction, **kw))
+    _, grad = getattr(lossk, name)(x, t, reduction=reduction, return_grad=True, **kw)
+    np.testing.assert_allclose(grad, finite_difference_grad(f, x), rtol=1e-6, atol=1e-8)
+
+
+# ---- sigmoid focal loss ---------------------------------------------------------------
+
+def torchvision_sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
+    """torchvision.ops.sigmoid_focal_loss (torchvision has no CPU wheel in the registry)."""
+    p = torch.sigmoid(inputs)
+    ce_loss = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce_loss * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+        loss = alpha_t * loss
+    return torch_reduce(loss, reduction)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("gamma", GAMMAS)
+def test_focal_matches_reference(dtype, gamma):
+    rng = np.random.default_rng(int(gamma * 10))
+    x = (3.0 * rng.standard_normal((37, 11))).astype(dtype)
+    hard = (rng.random((37, 11)) < 0.2).astype(dtype)
+    soft = rng.random((37, 11)).astype(dtype)
+    for alpha in ALPHAS:
+        for reduction in REDUCTIONS:
+            check("sigmoid_focal_loss", x, hard, alpha=alpha, gamma=gamma, reduction=reduction)
+        check("sigmoid_focal_loss", x, soft, alpha=alpha, gamma=gamma)
+
+
+SATURATED = [-np.inf, -1e4, -745.0, -710.0, -100.0, -89.0, -88.0, -87.0, -30.0, -17.0, -5.0, -1e-3, 0.0,
+             1e-3, 5.0, 17.0, 30.0, 87.0, 88.0, 89.0, 100.0, 710.0, 745.0, 1e4, np.inf]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("gamma", (0.0, 0.5, 1.0, 2.0, 5.0, 0.25, 0.999, 1.5, 16.0, 20.0))
+def test_focal_finite_at_saturated_logits(dtype, gamma):
+    """Peers ship NaN gradients for gamma < 1 at saturated logits ((1 - p_t)^(gamma-1) = inf, times 0)."""
+    x = np.array(SATURATED * 2, dtype)
+    t = np.repeat(np.array([0.0, 1.0], dtype), len(SATURATED))
+    losses, grad = lossk.sigmoid_focal_loss(x, t, gamma=gamma, reduction="none", return_grad=True)
+    assert np.all(np.isfinite(grad)), grad
+    finite = np.isfinite(x)
+    assert np.all(np.isfinite(losses[finite]))
+    # at +-inf: 0 on the right side, inf on the wrong side
+    right = np.sign(x) == 2 * t - 1
+    assert np.all(losses[~finite & right] == 0) and np.all(losses[~finite & ~right] == np.inf)
+    losses_ref, grad_ref = lossk.reference.sigmoid_focal_loss(x, t, gamma=gamma, reduction="none",
+                                                              return_grad=True)
+    assert_close(losses, losses_ref)
+    assert_close(grad, grad_ref)
+    # on the wrong side the gradient tends to -+alpha_t, on the right side to 0
+    far = np.abs(x) >= 100
+    np.testing.assert_array_equal(grad[np.isinf(x) & right], 0)
+    assert np.all(np.abs(grad[far & right]) < 1e-40)
+    expected = np.where(t == 1, -0.25, 0.75)
+    np.testing.assert_allclose(grad[far & ~right], expected[far & ~right], rtol=1e-6)
+
+
+@pytest.mark.parametrize("gamma", (0.0, 0.5, 2.0, 2.5))
+@pytest.mark.parametrize("alpha", (0.25, -1.0))
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_focal_gradient_vs_finite_differences(gamma, alpha, reduction):
+    rng = np.random.default_rng(1)
+    x = 2.0 * rng.standard_normal((5, 4))
+    t = (rng.random((5, 4)) < 0.5).astype(np.float64)
+    t[0, :2] = [0.3, 0.8]   # soft labels follow the same formula
+    fd_check("sigmoid_focal_loss", x, t, reduction, alpha=alpha, gamma=gamma)
+
+
+def test_focal_kernels_agree_across_integer_gamma():
+    """Integer gamma (multiplications) and the exp/log kernel meet continuously."""
+    rng = np.random.default_rng(2)
+    x = 4.0 * rng.standard_normal(3000)
+    t = (rng.random(3000) < 0.4).astype(np.float64)
+    for gamma in (1.0, 2.0, 5.0):
+        a = lossk.sigmoid_focal_loss(x, t, gamma=gamma, reduction="none", return_grad=True)
+        b = lossk.sigmoid_focal_loss(x, t, gamma=gamma * (1 + 1e-12), reduction="none", return_grad=True)
+        np.testing.assert_allclose(a[0], b[0], rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(a[1], b[1], rtol=1e-9, atol=1e-15)
+
+
+def test_focal_special_cases():
+    rng = np.random.default_rng(3)
+    x = 2.0 * rng.standard_normal((50, 3))
+    t = (rng.random((50, 3)) < 0.5).astype(np.float64)
+    # gamma = 0, no alpha: plain binary cross-entropy with logits
+    a = lossk.sigmoid_focal_loss(x, t, alpha=-1, gamma=0, return_grad=True)
+    b = lossk.binary_cross_entropy_with_logits(x, t, return_grad=True)
+    assert_close(a[0], b[0])
+    assert_close(a[1], b[1])
+    # alpha = 0 keeps the negatives only, alpha = 1 the positives only
+    neg = lossk.sigmoid_focal_loss(x, t, alpha=0.0, reduction="none")
+    pos = lossk.sigmoid_focal_loss(x, t, alpha=1.0, reduction="none")
+    assert np.all(neg[t == 1] == 0) and np.all(pos[t == 0] == 0)
+    both = lossk.sigmoid_focal_loss(x, t, alpha=-1.0, reduction="none")
+    assert_close(neg + pos, both)
+    # NaN propagates, it is not an error
+    losses, grad = lossk.sigmoid_focal_loss(np.array([np.nan, 1.0]), np.array([1.0, np.nan]),
+                                            reduction="none", return_grad=True)
+    assert np.all(np.isnan(losses)) and np.all(np.isnan(grad))
+
+
+@requires_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("gamma", (0.0, 0.5, 1.0, 2.0, 2.5, 5.0))
+@pytest.mark.parametrize("alpha", (0.25, -1.0, 0.0, 1.0))
+def test_focal_vs_torchvision(dtype, gamma, alpha):
+    rng = np.random.default_rng(4)
+    x = 3.0 * rng.standard_normal((64, 9))
+    t = (rng.random((64, 9)) < 0.3).astype(np.float64)
+    for reduction in REDUCTIONS:
+        compare_with_torch("sigmoid_focal_loss",
+                           lambda a, b: torchvision_sigmoid_focal_loss(a, b, alpha, gamma, reduction),
+                           x, t, dtype, reduction, alpha=alpha, gamma=gamma)
+
+
+def test_focal_bad_options():
+    x, t = np.zeros((3, 2)), np.zeros((3, 2))
+    for alpha in (1.5, 1.0000001):
+        with pytest.raises(ValueError, match="alpha must be in \\[0, 1\\], or negative"):
+            lossk.sigmoid_focal_loss(x, t, alpha=alpha)
+    for alpha in (np.nan, np.inf, -np.inf):
+        with pytest.raises(ValueError, match="alpha"):
+            lossk.sigmoid_focal_loss(x, t, alpha=alpha)
+    with pytest.raises(TypeError, match="alpha"):
+        lossk.sigmoid_focal_loss(x, t, alpha=None)
+    with pytest.raises(ValueError, match="gamma must be in \\[0.0, None\\]"):
+        lossk.sigmoid_focal_loss(x, t, gamma=-0.5)
+    for gamma in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="gamma"):
+            lossk.sigmoid_focal_loss(x, t, gamma=gamma)
+    with pytest.raises(TypeError, match="gamma"):
+        lossk.sigmoid_focal_loss(x, t, gamma=[2.0])
+    with pytest.raises(ValueError, match="gamma"):
+        lossk.reference.sigmoid_focal_loss(x, t, gamma=-1)
+
+
+# ---- binary cross-entropy on probabilities ----------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_bce_matches_reference(dtype, reduction):
+    rng = np.random.default_rng(5)
+    p = rng.random((41, 7)).astype(dtype)
+    p[0] = [0.0, 1.0, 1e-30, 1e-8, 1 - 1e-7, 0.5, 1e-45]   # clamps and saturation
+    t = (rng.random((41, 7)) < 0.5).astype(dtype)
+    t[1] = rng.random(7)                                    # soft labels
+    for weight in (None, rng.random(7), rng.random((41, 1)), 2.5, rng.random((41, 7))):
+        check("binary_cross_entropy", p, t, weight=weight, reduction=reduction)
+
+
+def test_bce_clamps_like_torch():
+    p = np.array([0.0, 1.0, 0.0, 1.0, 1e-50])
+    t = np.array([1.0, 0.0, 0.0, 1.0, 1.0])
+    losses, grad = lossk.binary_cross_entropy(p, t, reduction="none", return_grad=True)
+    np.testing.assert_array_equal(losses, [100.0, 100.0, 0.0, 0.0, 100.0])
+    # torch's backward formula (p - t) / max(p (1 - p), float32(1e-12)), not the clamped loss's derivative
+    eps = np.float64(np.float32(1e-12))
+    np.testing.assert_allclose(grad, [-1 / eps, 1 / eps, 0.0, 0.0, -1 / eps], rtol=1e-15)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_bce_gradient_vs_finite_differences(reduction):
+    rng = np.random.default_rng(6)
+    p = rng.uniform(0.05, 0.95, (5, 4))
+    t = rng.random((5, 4))
+    fd_check("binary_cross_entropy", p, t, reduction, weight=rng.uniform(0.5, 2, 4))
+
+
+@requires_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_bce_vs_torch(dtype, reduction):
+    rng = np.random.default_rng(7)
+    p = rng.random((64, 9))
+    p[0, :6] = [0.0, 1.0, 1e-30, 1e-13, 1.0 - 1e-7, 0.5]
+    t = (rng.random((64, 9)) < 0.5).astype(np.float64)
+    t[1] = rng.random(9)
+    for weight in (None, rng.random(9), rng.random((64, 1)), rng.random((64, 9))):
+        w = None if weight is None else rounded(weight, dtype)
+        compare_with_torch("binary_cross_entropy",
+                           lambda a, b: F.binary_cross_entropy(a, b, weight=None if w is None else to_torch(w),
+                                                               reduction=reduction),
+                           p, t, dtype, reduction, weight=weight)
+
+
+def test_bce_domain_errors():
+    p = np.full((3, 4), 0.5)
+    t = np.zeros((3, 4))
+    for bad in (1.5, -0.1, np.inf, -np.inf):
+        q = p.copy()
+        q[1, 2] = bad
+        for fn in (lossk.binary_cross_entropy, lossk.reference.binary_cross_entropy):
+            with pytest.raises(ValueError, match=f"probs\\[1, 2\\] = {bad} is not a probability in \\[0, 1\\]"):
+                fn(q, t)
+    for bad in (2.0, -1.0):
+        u = t.copy()
+        u[2, 0] = bad
+        for fn in (lossk.binary_cross_entropy, lossk.reference.binary_cross_entropy):
+            with pytest.raises(ValueError, match=f"target\\[2, 0\\] = {bad} is not in \\[0, 1\\]"):
+                fn(p, u)
+    # NaN is not an error: it propagates
+    q = p.copy()
+    q[0, 0] = np.nan
+    losses, grad = lossk.binary_cross_entropy(q, t, reduction="none", return_grad=True)
+    assert np.isnan(losses[0, 0]) and np.isnan(grad[0, 0]) and np.isfinite(losses[1:]).all()
+
+
+def test_bce_domain_error_reports_the_first_position_for_any_thread_count():
+    rng = np.random.default_rng(8)
+    p = rng.uniform(0.1, 0.9, 400_000)
+    t = np.zeros_like(p)
+    p[[150_001, 390_000]] = 3.0
+    t[200_000] = -2.0
+    for n_threads in (1, 2, 3, 8):
+        with pytest.raises(ValueError, match="probs\\[150001\\] = 3.0"):
+            lossk.binary_cross_entropy(p, t, n_threads=n_threads)
+    # in place: the offending element is still there to be reported
+    q = p.copy()
+    with pytest.raises(ValueError, match="probs\\[150001\\] = 3.0"):
+        lossk.binary_cross_entropy(q, t, return_grad=True, grad_out=q)
+
+
+# ---- binary cross-entropy on logits ------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_bce_with_logits_matches_reference(dtype, reduction):
+    rng = np.random.default_rng(9)
+    x = (4.0 * rng.standard_normal((41, 7))).astype(dtype)
+    t = (rng.random((41, 7)) < 0.5).astype(dtype)
+    t[1] = rng.random(7)
+    for weight in (None, rng.random(7), rng.random((41, 1))):
+        for pos_weight in (None, rng.uniform(0, 4, 7), 3.0, rng.uniform(0, 4, (41, 1))):
+            check("binary_cross_entropy_with_logits", x, t, weight=weight, pos_weight=pos_weight,
+                  reduction=reduction)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_with_logits_stable_for_any_logit(dtype):
+    x = np.array(SATURATED * 2, dtype)
+    t = np.repeat(np.array([0.0, 1.0], dtype), len(SATURATED))
+    pw = np.array(2.0, dtype)
+    losses, grad = lossk.binary_cross_entropy_with_logits(x, t, pos_weight=pw, reduction="none",
+                                                          return_grad=True)
+    assert np.all(np.isfinite(grad))
+    finite = np.isfinite(x)
+    right = np.sign(x) == 2 * t - 1
+    assert np.all(np.isfinite(losses[finite]))
+    assert np.all(losses[~finite & right] == 0) and np.all(losses[~finite & ~right] == np.inf)
+    # far on the wrong side the loss is |x| (times pos_weight for positives), exactly
+    far = finite & ~right & (np.abs(x) >= 100)
+    np.testing.assert_array_equal(losses[far], np.abs(x[far]) * np.where(t[far] == 1, 2, 1))
+    np.testing.assert_array_equal(grad[np.isinf(x) & right], 0)
+    np.testing.assert_array_equal(grad[np.isinf(x) & ~right], np.where(t == 1, -2.0, 1.0)[np.isinf(x) & ~right])
+    ref = lossk.reference.binary_cross_entropy_with_logits(x, t, pos_weight=pw, reduction="none",
+                                                           return_grad=True)
+    assert_close(losses, ref[0])
+    assert_close(grad, ref[1])
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_bce_with_logits_gradient_vs_finite_differences(reduction):
+    rng = np.random.default_rng(10)
+    x = 2.0 * rng.standard_normal((5, 4))
+    t = rng.random((5, 4))
+    fd_check("binary_cross_entropy_with_logits", x, t, reduction, weight=rng.uniform(0.5, 2, (5, 1)),
+             pos_weight=rng.uniform(0.5, 3, 4))
+
+
+@requires_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_bce_with_logits_vs_torch(dtype, reduction):
+    rng = np.random.default_rng(11)
+    x = 5.0 * rng.standard_normal((64, 9))
+    x[0, :4] = [-100.0, 100.0, -1e4, 1e4]
+    t = (rng.random((64, 9)) < 0.5).astype(np.float64)
+    t[1] = rng.random(9)
+    cases = [(None, None), (rng.random(9), None), (None, rng.uniform(0, 4, 9)),
+             (rng.random((64, 1)), rng.uniform(0, 4, 9)), (None, rng.uniform(0, 4, (64, 1))),
+             (rng.random((64, 9)), np.array(2.5))]
+    for weight, pos_weight in cases:
+        w = None if weight is None else to_torch(rounded(weight, dtype))
+        pw = None if pos_weight is None else to_torch(rounded(pos_weight, dtype))
+        compare_with_torch("binary_cross_entropy_with_logits",
+                           lambda a, b: F.binary_cross_entropy_with_logits(a, b, weight=w, pos_weight=pw,
+                                                                           reduction=reduction),
+                           x, t, dtype, reduction, weight=weight, pos_weight=pos_weight)
+
+
+# ---- hinge loss ------------------------------------------------------------------------
+
+def torch_hinge(scores, target, margin, squared, reduction):
+    y = torch.where(target > 0, 1.0, -1.0).to(scores.dtype)
+    h = F.relu(margin - y * scores)
+    return torch_reduce(h * h if squared else h, reduction)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("squared", (False, True))
+@pytest.mark.parametrize("margin", (1.0, 0.5, 0.0, -0.5, 3.0))
+def test_hinge_matches_reference(dtype, squared, margin):
+    rng = np.random.default_rng(12)
+    s = (2.0 * rng.standard_normal((41, 7))).astype(dtype)
+    pm = np.where(rng.random((41, 7)) < 0.5, -1.0, 1.0).astype(dtype)
+    for reduction in REDUCTIONS:
+        check("hinge_loss", s, pm, margin=margin, squared=squared, reduction=reduction)
+    # 0/1 labels: 0 means -1
+    a = lossk.hinge_loss(s, (pm + 1) / 2, margin=margin, squared=squared, reduction="none", return_grad=True)
+    b = lossk.hinge_loss(s, pm, margin=margin, squared=squared, reduction="none", return_grad=True)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    # integer labels are accepted
+    c = lossk.hinge_loss(s, pm.astype(np.int64), margin=margin, squared=squared, reduction="none")
+    np.testing.assert_array_equal(c, b[0])
+
+
+def test_hinge_values():
+    s = np.array([2.0, 0.5, -0.5, 1.0, np.nan])
+    y = np.array([1.0, 1.0, 0.0, 1.0, -1.0])
+    losses, grad = lossk.hinge_loss(s, y, reduction="none", return_grad=True)
+    np.testing.assert_array_equal(losses[:4], [0.0, 0.5, 0.5, 0.0])
+    np.testing.assert_array_equal(grad[:4], [0.0, -1.0, 1.0, 0.0])   # 0 at the kink, as relu
+    assert np.isnan(losses[4]) and np.isnan(grad[4])
+    losses, grad = lossk.hinge_loss(s, y, squared=True, reduction="none", return_grad=True)
+    np.testing.assert_array_equal(losses[:4], [0.0, 0.25, 0.25, 0.0])
+    np.testing.assert_array_equal(grad[:4], [0.0, -1.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("squared", (False, True))
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_hinge_gradient_vs_finite_differences(squared, reduction):
+    rng = np.random.default_rng(13)
+    s = 2.0 * rng.standard_normal((5, 4))
+    y = np.where(rng.random((5, 4)) < 0.5, -1.0, 1.0)
+    fd_check("hinge_loss", s, y, reduction, margin=0.7, squared=squared)
+
+
+@requires_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("squared", (False, True))
+def test_hinge_vs_torch(dtype, squared):
+    rng = np.random.default_rng(14)
+    s = 2.0 * rng.standard_normal((64, 9))
+    y = np.where(rng.random((64, 9)) < 0.5, -1.0, 1.0)
+    for margin in (1.0, 0.3):
+        for reduction in REDUCTIONS:
+            compare_with_torch("hinge_loss", lambda a, b: torch_hinge(a, b, margin, squared, reduction),
+                               s, y, dtype, reduction, margin=margin, squared=squared)
+
+
+def test_hinge_bad_input():
+    s = np.zeros((3, 4))
+    y = np.ones((3, 4))
+    for bad in (2.0, 0.5, -3.0, np.nan):
+        z = y.copy()
+        z[2, 1] = bad
+        for fn in (lossk.hinge_loss, lossk.reference.hinge_loss):
+            with pytest.raises(ValueError, match=f"target\\[2, 1\\] = {bad} is not a label: expected -1 or 1"):
+                fn(s, z)
+    for margin in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="margin"):
+            lossk.hinge_loss(s, y, margin=margin)
+    with pytest.raises(TypeError, match="margin"):
+        lossk.hinge_loss(s, y, margin="wide")
+    with pytest.raises(TypeError, match="squared must be a bool"):
+        lossk.hinge_loss(s, y, squared=1)
