@@ -180,8 +180,10 @@ LOSSK_INLINE void LOSSK_FN(focal_elem)(const real *prm, real x, real t, real *lo
     } else {
         const real log_m = (tp == 1 ? -ax : LOSSK_LOG(LOSSK_ABS(u))) - log1p_e;
         /* log_m == 0 (m rounded to 1): m^gamma = 1, also for a gamma beyond
-           float's range (cast to inf) where gamma * 0 would be NaN */
-        mg = log_m == 0 ? 1 : LOSSK_EXP(gamma * log_m);
+           float's range (cast to inf) where gamma * 0 would be NaN; m == 0
+           (x = +-inf): m^gamma = 0 (gamma > 0 here), also for a gamma that
+           float rounds to 0 (1e-300) where 0 * -inf would be NaN */
+        mg = log_m == 0 ? 1 : log_m == -(real)INFINITY ? 0 : LOSSK_EXP(gamma * log_m);
         mg = u < 0 ? mg * prm[FOCAL_NEG_SIGN] : mg;   /* targets outside [0, 1] */
         prod = mg * (tp == 1 ? r : e * r / u);
     }

@@ -185,6 +185,11 @@ def _edges_softmax_focal_loss(dtype):
         ((sat.T[None].repeat(2, 0), np.array([[0, 1, -100, 2], [2, 2, 0, 1]])), dict(gamma=0.5)),
         ((np.zeros((0, 3), dtype), np.zeros(0, np.int64)), {}),
         ((_wide_rows(dtype), np.array([0, 5, 99, 50, 7, 3])), dict(gamma=0.5)),
+        # gamma that float32 rounds to 0 or inf, at 1 - p_t = 0 and 1 exactly
+        ((sat, t), dict(gamma=1e-300)),
+        ((sat, right), dict(gamma=1e-300)),
+        ((sat, t), dict(gamma=1e300)),
+        ((sat, right), dict(gamma=1e300)),
     ]
     return out
 
@@ -228,6 +233,12 @@ def _edges_sigmoid_focal_loss(dtype):
         ((xf, tf), dict(alpha=1.0, gamma=2.5)),
         ((np.zeros((0, 3), dtype), np.zeros((0, 3), dtype)), {}),
         ((np.full(1, 1e4, dtype), np.ones(1, dtype)), dict(gamma=0.0)),
+        # gamma that float32 rounds to 0 or inf, at 1 - p_t = 0 and 1 exactly
+        ((x, t), dict(gamma=1e-300)),
+        ((x, t), dict(gamma=1e300)),
+        # targets outside [0, 1] (torchvision accepts them): 1 - p_t < 0
+        ((xf, np.full_like(tf, -0.5)), dict(gamma=2.0)),
+        ((xf, np.full_like(tf, 2.0)), dict(gamma=20.0)),
     ]
     return out
 
