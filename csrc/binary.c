@@ -20,7 +20,10 @@ enum {
     FOCAL_ALPHA_SLOPE,
     FOCAL_GAMMA,
     FOCAL_POW_BIT0,       /* integer gamma: bits 0..3 of gamma - 1 */
-    FOCAL_GAMMA_GE1 = FOCAL_POW_BIT0 + 4
+    FOCAL_GAMMA_GE1 = FOCAL_POW_BIT0 + 4,
+    /* the any-gamma kernel (no bits): the sign of m^gamma for m < 0 (targets
+       outside [0, 1]): +-1 for even/odd integer gamma, NaN for other gamma */
+    FOCAL_NEG_SIGN = FOCAL_POW_BIT0
 };
 enum { HINGE_MARGIN, HINGE_SQUARED };
 /* The focal kernels: gamma = 2, other small integers, any gamma. */
@@ -41,8 +44,11 @@ enum { FOCAL_SQUARE, FOCAL_INT, FOCAL_REAL };
         a->param[FOCAL_ALPHA_SLOPE] = alpha < 0.0 ? 0.0 : 2.0 * alpha - 1.0;                  \
         a->param[FOCAL_GAMMA] = gamma;                                                        \
         if (gamma == 2.0) return LOSSK_SELECT(sigmoid_focal_square_block_##sfx);              \
-        if (gamma != floor(gamma) || gamma > FOCAL_INT_GAMMA_MAX)                             \
+        if (gamma != floor(gamma) || gamma > FOCAL_INT_GAMMA_MAX) {                           \
+            a->param[FOCAL_NEG_SIGN] = gamma != floor(gamma) ? NAN                            \
+                                       : fmod(gamma, 2.0) == 0.0 ? 1.0 : -1.0;                \
             return LOSSK_SELECT(sigmoid_focal_block_##sfx);                                   \
+        }                                                                                     \
         const int bits = gamma >= 1.0 ? (int)gamma - 1 : 0;                                   \
         for (int b = 0; b < 4; b++) a->param[FOCAL_POW_BIT0 + b] = (double)((bits >> b) & 1); \
         a->param[FOCAL_GAMMA_GE1] = gamma >= 1.0;                                             \
@@ -172,13 +178,21 @@ LOSSK_INLINE void LOSSK_FN(focal_elem)(const real *prm, real x, real t, real *lo
         mg = prm[FOCAL_GAMMA_GE1] != 0 ? pw * m : 1;
         prod = pw * (e * r * r);
     } else {
-        const real log_m = (tp == 1 ? -ax : LOSSK_LOG(u)) - log1p_e;
-        mg = LOSSK_EXP(gamma * log_m);
+        const real log_m = (tp == 1 ? -ax : LOSSK_LOG(LOSSK_ABS(u))) - log1p_e;
+        /* log_m == 0 (m rounded to 1): m^gamma = 1, also for a gamma beyond
+           float's range (cast to inf) where gamma * 0 would be NaN; m == 0
+           (x = +-inf): m^gamma = 0 (gamma > 0 here), also for a gamma that
+           float rounds to 0 (1e-300) where 0 * -inf would be NaN */
+        mg = log_m == 0 ? 1 : log_m == -(real)INFINITY ? 0 : LOSSK_EXP(gamma * log_m);
+        mg = u < 0 ? mg * prm[FOCAL_NEG_SIGN] : mg;   /* targets outside [0, 1] */
         prod = mg * (tp == 1 ? r : e * r / u);
     }
     const real ce_prod = prod == 0 ? 0 : ce * prod;
+    /* ce_prod == 0: the term is 0, also for a gamma beyond float's range (cast
+       to inf), as in cross_entropy.c's ce_focal_f: its limit, not 0 * inf */
+    const real focal_term = ce_prod == 0 ? 0 : gamma * (1 - 2 * t) * ce_prod;
     *loss = alpha_t * ce * mg;
-    *grad = alpha_t * (dce * mg + gamma * (1 - 2 * t) * ce_prod);
+    *grad = alpha_t * (dce * mg + focal_term);
 }
 
 LOSSK_INLINE void LOSSK_FN(focal_square_elem)(const real *prm, real x, real t, real aux, real *loss,

@@ -489,12 +489,15 @@ LOSSK_INLINE float LOSSK_FN(ce_focal_f)(float ce, float gamma, float *loss_facto
     t = 1.0f - ce * (1.0f / 3.0f) * t;
     t = 1.0f - ce * 0.5f * t;
     const float q = ce < 0.5f ? ce * t : 1.0f - p;
-    const float qg = gamma == 2.0f ? q * q : lossk_expf(gamma * lossk_logf(q));
+    /* q = 1 or 0 exactly: q^g = 1 or 0 also where gamma * log q would be NaN,
+       for a gamma that float rounds to inf (1e300) or to 0 (1e-300) */
+    const float qg = gamma == 2.0f ? q * q
+                   : q == 1.0f ? 1.0f : q == 0.0f ? 0.0f : lossk_expf(gamma * lossk_logf(q));
     const float pr = p > 0.0f ? (ce > 0.0f ? p * ce / q : 1.0f) : 0.0f;
     *loss_factor = qg;
     /* qg == 0 (also for a gamma beyond float's range, cast to inf): the
-       factor's limit is 0 (pr <= 1), not 0 * inf */
-    return qg > 0.0f ? qg * (1.0f + gamma * pr) : 0.0f;
+       factor's limit is 0 (pr <= 1), not 0 * inf; likewise pr == 0 */
+    return qg > 0.0f ? qg * (1.0f + (pr > 0.0f ? gamma * pr : 0.0f)) : 0.0f;
 }
 
 /* The focal factors of `width` positions: loss factors into focal, gradient

@@ -4,6 +4,8 @@ CASES[name](rng, dtype) -> (args, kwargs): positional arrays (prediction first)
 and keyword options of a typical call. Every loss in lossk.LOSSES has an entry
 (tests/test_registry.py checks it).
 """
+import warnings
+
 import numpy as np
 
 
@@ -159,6 +161,165 @@ def _edges_cross_entropy(dtype):
     return out
 
 
+def _sat_logits(dtype):
+    """(4, 3) logits: saturated at +-1e4, a uniform row of +1e4 and a zero row."""
+    big = 1e4
+    return np.array([[big, -big, 0.0], [-big, big, -big], [big, big, big], [0.0, 0.0, 0.0]], dtype)
+
+
+def _edges_nll_loss(dtype):
+    inf = np.inf
+    lp = np.array([[0.0, -1e4, -inf], [-inf, 0.0, -inf], [-1e4, -1e4, -0.0], [-1.1, -1.1, -1.1]], dtype)
+    t = np.array([0, 2, 1, 1])
+    w = np.array([1, 2, 0.5], dtype)
+    return [
+        ((lp, t), {}),                                                    # log p = -inf at the target
+        ((lp, np.array([0, 1, 2, 1])), dict(weight=w)),                   # finite at every target
+        ((lp, np.full(4, -100)), {}),                                     # all ignored: mean NaN as torch
+        ((lp, np.full(4, 2)), dict(ignore_index=2, weight=w)),
+        ((lp, np.array([0, 1, 2, 1])), dict(weight=np.zeros(3, dtype))),  # zero total weight
+        ((lp, np.array([0, 1, 2, 1])), dict(weight=np.array([0.0, 1.0, 0.0], dtype))),
+        ((np.zeros((5, 1), dtype), np.zeros(5, np.int64)), {}),            # one class
+        ((np.full((1, 4), -1e4, dtype), np.array([3])), {}),
+        ((np.zeros((2, 3, 0), dtype), np.zeros((2, 0), np.int64)), {}),  # no positions
+        ((lp.T[None].repeat(2, 0), np.array([[0, 1, -100, 2], [-100, -100, -100, -100]])), {}),
+    ]
+
+
+def _edges_softmax_focal_loss(dtype):
+    inf = np.inf
+    sat = _sat_logits(dtype)
+    t = np.array([1, 0, 2, 1])
+    right = np.array([0, 1, 2, 1])                                        # p_t -> 1 (saturated, correct)
+    out = []
+    for g in (0.0, 0.5, 1.0, 2.0, 5.0):
+        out.append(((sat, t), dict(gamma=g)))
+        out.append(((sat, right), dict(gamma=g, alpha=np.array([0.25, 1.0, 2.0], dtype))))
+    out += [
+        ((sat, np.full(4, -100)), {}),                                    # all ignored
+        ((sat, right), dict(alpha=np.zeros(3, dtype))),                   # zero total weight
+        ((np.zeros((5, 1), dtype), np.zeros(5, np.int64)), dict(gamma=0.5)),  # one class: p_t = 1
+        ((np.array([[-inf, 0.0, 1.0], [-inf, -inf, 3.0]], dtype), np.array([2, 2])), dict(gamma=0.5)),
+        ((np.array([[-inf, 0.0, 1.0]], dtype), np.array([0])), dict(gamma=2.0)),
+        ((np.array([[inf, 0.0, 1.0]], dtype), np.array([1])), {}),
+        ((sat.T[None].repeat(2, 0), np.array([[0, 1, -100, 2], [2, 2, 0, 1]])), dict(gamma=0.5)),
+        ((np.zeros((0, 3), dtype), np.zeros(0, np.int64)), {}),
+        ((_wide_rows(dtype), np.array([0, 5, 99, 50, 7, 3])), dict(gamma=0.5)),
+        # gamma that float32 rounds to 0 or inf, at 1 - p_t = 0 and 1 exactly
+        ((sat, t), dict(gamma=1e-300)),
+        ((sat, right), dict(gamma=1e-300)),
+        ((sat, t), dict(gamma=1e300)),
+        ((sat, right), dict(gamma=1e300)),
+    ]
+    return out
+
+
+def _edges_multi_margin_loss(dtype):
+    inf = np.inf
+    sat = _sat_logits(dtype)
+    t = np.array([1, 0, 2, 1])
+    w = np.array([1, 2, 0.5], dtype)
+    out = [((sat, t), dict(p=p, margin=m)) for p in (1, 2) for m in (0.0, 1.0)]
+    out += [
+        ((sat, t), dict(weight=w, p=2)),
+        ((sat, t), dict(weight=np.zeros(3, dtype))),
+        ((np.zeros((5, 1), dtype), np.zeros(5, np.int64)), {}),            # one class: 0
+        ((np.array([[1.0, 1.0, 1.0]], dtype), np.array([1])), dict(margin=0.0)),  # ties at the hinge
+        ((np.array([[-inf, 0.0, 1.0]], dtype), np.array([2])), {}),
+        ((np.array([[0.0, 0.0, 0.0]], dtype), np.array([0])), dict(weight=np.array([inf, 1, 1], dtype))),
+        ((np.zeros((0, 3), dtype), np.zeros(0, np.int64)), {}),
+    ]
+    return out
+
+
+def _binary_sat(dtype):
+    """(3, 4) logits +-1e4, 0, +-inf with 0/1 targets in every combination."""
+    inf = np.inf
+    x = np.array([[1e4, -1e4, 1e4, -1e4], [0.0, 0.0, 30.0, -30.0], [inf, -inf, inf, -inf]], dtype)
+    t = np.array([[1, 0, 0, 1], [1, 0, 1, 0], [1, 0, 0, 1]], dtype)
+    return x, t
+
+
+def _edges_sigmoid_focal_loss(dtype):
+    x, t = _binary_sat(dtype)
+    xf, tf = x[:2], t[:2]
+    out = []
+    for g in (0.0, 0.5, 1.0, 2.0, 5.0):
+        out.append(((xf, tf), dict(gamma=g)))                             # saturated, finite
+        out.append(((x, t), dict(gamma=g, alpha=-1.0)))                   # +-inf logits
+    out += [
+        ((xf, np.full_like(tf, 0.5)), dict(gamma=0.5)),                   # soft target 1/2
+        ((xf, tf), dict(alpha=0.0)),
+        ((xf, tf), dict(alpha=1.0, gamma=2.5)),
+        ((np.zeros((0, 3), dtype), np.zeros((0, 3), dtype)), {}),
+        ((np.full(1, 1e4, dtype), np.ones(1, dtype)), dict(gamma=0.0)),
+        # gamma that float32 rounds to 0 or inf, at 1 - p_t = 0 and 1 exactly
+        ((x, t), dict(gamma=1e-300)),
+        ((x, t), dict(gamma=1e300)),
+        # targets outside [0, 1] (torchvision accepts them): 1 - p_t < 0
+        ((xf, np.full_like(tf, -0.5)), dict(gamma=2.0)),
+        ((xf, np.full_like(tf, 2.0)), dict(gamma=20.0)),
+    ]
+    return out
+
+
+def _edges_binary_cross_entropy(dtype):
+    p = np.array([[0.0, 1.0, 0.0, 1.0], [1e-30, 1 - 1e-7, 0.5, 1e-45]], dtype)
+    t = np.array([[0, 1, 1, 0], [1, 0, 0.5, 1]], dtype)
+    return [
+        ((p, t), {}),                                                     # probabilities exactly 0 and 1
+        ((p, t), dict(weight=np.array([0.0, 1.0, 2.0, 0.0], dtype))),
+        ((p, np.full_like(t, 0.5)), {}),
+        ((p, t), dict(weight=np.array([np.inf, 1.0, 1.0, 1.0], dtype))),
+        ((np.zeros((0, 4), dtype), np.zeros((0, 4), dtype)), {}),
+    ]
+
+
+def _edges_binary_cross_entropy_with_logits(dtype):
+    x, t = _binary_sat(dtype)
+    xf, tf = x[:2], t[:2]
+    return [
+        ((xf, tf), {}),
+        ((x, t), {}),                                                     # +-inf logits: finite gradient
+        ((xf, tf), dict(pos_weight=np.array([0.0, 1.0, 3.0, 1e4], dtype))),
+        ((x, t), dict(weight=np.array([[0.0], [1.0], [2.0]], dtype), pos_weight=np.full(4, 2.0, dtype))),
+        ((xf, np.full_like(tf, 0.5)), dict(weight=np.zeros(4, dtype))),
+        ((np.zeros((0, 4), dtype), np.zeros((0, 4), dtype)), {}),
+    ]
+
+
+def _edges_kl_div(dtype):
+    inf = np.inf
+    lp = np.array([[0.0, -inf, -1e4], [-0.7, -0.7, -1e4]], dtype)
+    t = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]], dtype)               # probabilities 0 and 1
+    with np.errstate(divide="ignore"):
+        lt = np.log(t)
+    return [
+        ((lp, t), {}),
+        ((lp, t), dict(reduction="batchmean")),
+        ((lp[:, [0, 2]], t[:, [0, 2]]), {}),
+        ((lp, lt), dict(log_target=True)),                                # log target -inf: term 0
+        ((np.full((2, 3), -1e4, dtype), t), dict(reduction="batchmean")),
+        ((np.full((2, 3), -1e4, dtype), lt), dict(log_target=True)),
+        ((np.zeros((0, 3), dtype), np.zeros((0, 3), dtype)), {}),
+        # batchmean of no samples: 0 / 0 = NaN, as torch
+        ((np.zeros((0, 3), dtype), np.zeros((0, 3), dtype)), dict(reduction="batchmean"), dict(finite=False)),
+    ]
+
+
+def _edges_hinge_loss(dtype):
+    s = np.array([[1e4, -1e4, 1.0, -1.0], [1.0, -1.0, 0.0, np.inf]], dtype)
+    t = np.array([[1, -1, -1, 1], [1, -1, 1, -1]], dtype)
+    sf = s[:, :3]
+    return [
+        ((sf, t[:, :3]), {}),                                             # on the hinge (z = 0) and saturated
+        ((sf, t[:, :3]), dict(squared=True)),
+        ((sf, (t[:, :3] > 0).astype(dtype)), dict(margin=0.0)),           # 0/1 labels
+        ((s, t), dict(squared=True)),
+        ((np.zeros((0, 3), dtype), np.zeros((0, 3), dtype)), {}),
+    ]
+
+
 # Boxes (pred, target) in corners: each kind of degenerate box the IoU issue
 # lists, and torchvision's corner cases around them (tests/test_box_iou*.py).
 BOX_DEGENERATE = {
@@ -222,6 +383,14 @@ def _edges_boxes(*option_sets):
 
 EDGES = {
     "cross_entropy": _edges_cross_entropy,
+    "nll_loss": _edges_nll_loss,
+    "softmax_focal_loss": _edges_softmax_focal_loss,
+    "multi_margin_loss": _edges_multi_margin_loss,
+    "sigmoid_focal_loss": _edges_sigmoid_focal_loss,
+    "binary_cross_entropy": _edges_binary_cross_entropy,
+    "binary_cross_entropy_with_logits": _edges_binary_cross_entropy_with_logits,
+    "kl_div": _edges_kl_div,
+    "hinge_loss": _edges_hinge_loss,
     "iou_loss": _edges_boxes({}),
     "giou_loss": _edges_boxes({}),
     "diou_loss": _edges_boxes({}),
@@ -252,6 +421,49 @@ def _peer_cross_entropy(args, kwargs):
     return F.cross_entropy(xt, tt, **kw).numpy()
 
 
+def _torch_call(fn_name, tensor_kwargs=("weight", "pos_weight")):
+    """A peer that calls torch.nn.functional.<fn_name>(x, t, **kwargs) with the
+    lossk-only keywords removed and the array keywords as tensors."""
+    def peer(args, kwargs):
+        import torch
+        import torch.nn.functional as F
+        x, t = (np.ascontiguousarray(a) for a in args)
+        kw = {k: v for k, v in kwargs.items() if k not in ("return_grad", "n_threads", "grad_out")}
+        for k in tensor_kwargs:
+            if k in kw and kw[k] is not None:
+                kw[k] = torch.from_numpy(np.ascontiguousarray(kw[k]))
+        tt = torch.from_numpy(t if t.dtype.kind == "f" else t.astype(np.int64))
+        with warnings.catch_warnings():  # kl_div's "mean" announces a future change
+            warnings.simplefilter("ignore", UserWarning)
+            return getattr(F, fn_name)(torch.from_numpy(x), tt, **kw).numpy()
+    return peer
+
+
+def _peer_multi_margin_loss(args, kwargs):
+    # torch 2.13's multi_margin_loss of an empty batch returns uninitialised
+    # memory (sum 1e14, mean 1e-313 observed); lossk gives 0 and NaN (SPEC 1)
+    if np.asarray(args[0]).size == 0:
+        return None
+    return _torch_call("multi_margin_loss")(args, kwargs)
+
+
+def _peer_sigmoid_focal_loss(args, kwargs):
+    """torchvision.ops.sigmoid_focal_loss, its formula in torch ops (torchvision
+    is not a test dependency)."""
+    import torch
+    import torch.nn.functional as F
+    x, t = (torch.from_numpy(np.ascontiguousarray(a)) for a in args)
+    alpha, gamma = kwargs.get("alpha", 0.25), kwargs.get("gamma", 2.0)
+    p = torch.sigmoid(x)
+    ce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    p_t = p * t + (1 - p) * (1 - t)
+    loss = ce * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
+    red = kwargs.get("reduction", "mean")
+    return (loss.mean() if red == "mean" else loss.sum() if red == "sum" else loss).numpy()
+
+
 def _peer_box(name):
     """tests/box_torch.py's formula for lossk.<name> (torchvision's for GIoU,
     DIoU and CIoU, written in torch ops; the papers' for the others)."""
@@ -272,6 +484,12 @@ def _peer_box(name):
 
 PEERS = {
     "cross_entropy": _peer_cross_entropy,
+    "nll_loss": _torch_call("nll_loss"),
+    "multi_margin_loss": _peer_multi_margin_loss,
+    "sigmoid_focal_loss": _peer_sigmoid_focal_loss,
+    "binary_cross_entropy": _torch_call("binary_cross_entropy"),
+    "binary_cross_entropy_with_logits": _torch_call("binary_cross_entropy_with_logits"),
+    "kl_div": _torch_call("kl_div"),
     **{name: _peer_box(name) for name in ("iou_loss", "giou_loss", "diou_loss", "ciou_loss",
                                            "eiou_loss", "siou_loss", "wiou_loss")},
 }

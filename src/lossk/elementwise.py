@@ -102,6 +102,17 @@ def sigmoid_focal_loss(logits, target, *, alpha=0.25, gamma=2.0, reduction="mean
     gradient is finite for every ``gamma >= 0`` and every finite logit (and at
     ``+-inf``, where the loss is 0 or inf).
 
+    Targets outside [0, 1] are accepted, as torchvision does, and follow the
+    same formula and its exact derivative: ``1 - p_t`` may then be negative,
+    and ``(1 - p_t) ** gamma`` is real for integer ``gamma`` and NaN for other
+    ``gamma`` (as in torch). The loss grows as ``|t| ** (2 + gamma)``: for
+    huge targets, elements overflow to +-inf (and the gradient to +-inf or
+    NaN) as IEEE arithmetic does in the result dtype; ``"mean"``/``"sum"``
+    add the elements as returned by ``reduction="none"`` (in float64), so
+    +inf and -inf elements give NaN, as torch does. A ``gamma`` beyond
+    float32's range (float32 input) acts as its limit: ``(1 - p_t) ** gamma``
+    is 0 where ``1 - p_t < 1`` and its gradient term is 0, not ``0 * inf``.
+
     Parameters
     ----------
     logits : array_like of any shape, float16/32/64

@@ -56,10 +56,18 @@ def sigmoid_focal_loss_prepared(p):
         mg = m ** p.gamma                          # 0 ** 0 = 1
         # d m^gamma / dx = gamma m^(gamma-1) (1 - 2t) s q, and m^(gamma-1) s q = m^gamma R with
         # R = s q / m, whose limit where m = 0 (t = 1, q = 0 or t = 0, s = 0) is s or q.
-        r = np.where(m > 0, s * q / np.where(m > 0, m, 1.0), np.where(t == 1, s, q))
+        # Targets outside [0, 1] make m negative (torchvision accepts them): R = s q / m
+        # holds for either sign of m, so only m == 0 takes the limit.
+        r = np.where(m != 0, s * q / np.where(m != 0, m, 1.0), np.where(t == 1, s, q))
         alpha_t = 1.0 if p.alpha < 0 else p.alpha * t + (1 - p.alpha) * (1 - t)
         loss = alpha_t * ce * mg
         grad = alpha_t * (dce * mg + p.gamma * (1 - 2 * t) * _times(mg * r, ce))
+    # The contract (as the kernel and torch): each element's loss is a value of
+    # the result dtype and "mean"/"sum" add those values in float64. With
+    # targets far outside [0, 1] the loss grows as |t|^(2 + gamma): float32
+    # elements overflow to +-inf of either sign and the mean is NaN, as the
+    # kernel's and torch's, where a float64 sum would still be finite.
+    loss = loss.astype(p.dtype)
     return _reduce(p, loss, grad)
 
 
