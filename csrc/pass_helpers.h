@@ -153,6 +153,10 @@ static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
+        /* the next 16 KiB of logits (the next chunk, or the next row) come from
+           DRAM while this chunk's exps are computed from cache */
+        _mm_prefetch((const char *)(x + i + 4096), _MM_HINT_T0);
+        _mm_prefetch((const char *)(x + i + 4096 + 16), _MM_HINT_T0);
         const __m512 e0 = lossk__exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), m));
         const __m512 e1 = lossk__exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), m));
         _mm512_storeu_ps(e + i, e0);
