@@ -487,7 +487,9 @@ cdef object _box_loss(int kind, const floating[::1] pred, const floating[::1] ta
     cdef floating *g = mptr(grad)
     cdef lossk_box_format fmt = <lossk_box_format>box_format
     cdef lossk_reduction red = <lossk_reduction>reduction
-    cdef lossk_ciou_alpha alpha = <lossk_ciou_alpha><int>option
+    # option is an int only for CIoU: casting EIoU's gamma or SIoU's theta
+    # (any double, 1e300 included) to int would be undefined behaviour
+    cdef lossk_ciou_alpha alpha = <lossk_ciou_alpha>(<int>option if kind == BOX_CIOU else 0)
     with nogil:
         if floating is float:
             if kind == BOX_IOU:
