@@ -77,6 +77,35 @@ def probs_and_binary_targets(rng: np.random.Generator, shape: tuple, dtype: np.d
     return probs, target
 
 
+def log_probs_and_class_indices(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    """(N, C) log-probabilities (log-softmax of standard-normal logits) and class indices."""
+    logits, target = logits_and_class_indices(rng, shape, np.dtype(np.float64))
+    log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return log_probs.astype(dtype), target
+
+
+def log_probs_and_probs(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    """Log-probabilities of the input and probabilities of the target (kl_div)."""
+    p = rng.uniform(1e-3, 1.0, shape)
+    q = rng.uniform(1e-3, 1.0, shape)
+    return np.log(p / p.sum()).astype(dtype), (q / q.sum()).astype(dtype)
+
+
+def scores_and_signs(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    """Standard-normal scores and -1/+1 labels of the same shape (hinge)."""
+    scores = rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
+    return scores, np.where(rng.random(shape) < 0.5, -1.0, 1.0).astype(dtype)
+
+
+def torch_hinge_loss(margin: float = 1.0) -> Callable:
+    """mean(max(0, margin - y s)) in torch ops (torch has no binary hinge loss)."""
+    def loss(scores, labels):
+        import torch
+        return torch.clamp(margin - labels * scores, min=0).mean()
+    loss.__qualname__ = "clamp(margin - y s, 0).mean() (torch ops)"
+    return loss
+
+
 def torch_sigmoid_focal_loss(alpha: float = 0.25, gamma: float = 2.0) -> Callable:
     """torchvision.ops.sigmoid_focal_loss with reduction="mean", written in torch ops
     (torchvision has no CPU wheel in the registry; this is its code)."""
@@ -171,6 +200,24 @@ def binary_cross_entropy(n: int) -> Workload:
                     "add", torch_functional("binary_cross_entropy"))
 
 
+def nll_loss(n: int, c: int) -> Workload:
+    # reads n targets and writes the (mostly zero) gradient: the copy limit is a
+    # conservative stand-in for the fill the kernel really is (% may exceed 100)
+    return Workload(f"NLL {n}×{c}", "nll_loss", (n, c), log_probs_and_class_indices, "copy",
+                    torch_functional("nll_loss"))
+
+
+def kl_div(n: int) -> Workload:
+    # reads input and target, writes the gradient: an add
+    return Workload(f"KL {n >> 20} Mi", "kl_div", (n,), log_probs_and_probs, "add",
+                    torch_functional("kl_div", reduction="mean"))
+
+
+def hinge_loss(n: int) -> Workload:
+    return Workload(f"hinge {n >> 20} Mi", "hinge_loss", (n,), scores_and_signs, "add",
+                    torch_hinge_loss(1.0))
+
+
 def box_loss(loss: str, n: int, label: str, **kwargs) -> Workload:
     # reads the boxes and their targets, writes the gradient: an add
     return Workload(f"{label} N={n:,}", loss, (n, 4), boxes_and_targets, "add",
@@ -184,12 +231,15 @@ WORKLOADS: list[Workload] = [
     cross_entropy(1024, 128256),
     softmax_focal_loss(16384, 1000),
     multi_margin_loss(16384, 1000),
+    nll_loss(16384, 1000),
     sigmoid_focal_loss(65536, 80),
     sigmoid_focal_loss(1_000_000, 1),
     binary_cross_entropy_with_logits(1 << 20),    # the small rows keep `--quick` (CI) quick
     binary_cross_entropy_with_logits(16 << 20),
     binary_cross_entropy(1 << 20),
     binary_cross_entropy(16 << 20),
+    kl_div(16 << 20),
+    hinge_loss(16 << 20),
     box_loss("giou_loss", 10_000, "GIoU"),
     box_loss("giou_loss", 1_000_000, "GIoU"),
     box_loss("ciou_loss", 10_000, "CIoU"),
