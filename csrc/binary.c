@@ -251,10 +251,79 @@ LOSSK_INLINE int LOSSK_FN(hinge_check)(const real *prm, real x, real t) {
     return (t != 1) & (t != 0) & (t != -1);
 }
 
+#if LOSSK_AVX512_F32
+/*
+ * AVX-512 float versions of focal_elem (gamma = 2) and bce_logits_elem: the
+ * same formulas for finite x and t, two vectors at a time (EW_VEC); the
+ * selects for infinite x are not needed there. The focal gradient is
+ *   alpha_t m (gamma (1 - 2t) ce s q + dce m),  s q = e r^2.
+ */
+enum { FOCAL_VEC_ALPHA_SLOPE, FOCAL_VEC_ALPHA_NEG, FOCAL_VEC_C2_SLOPE, FOCAL_VEC_C2_0 };
+
+LOSSK_INLINE void focal_square_vec_setup(const float *prm, __m512 *K) {
+    K[FOCAL_VEC_ALPHA_SLOPE] = _mm512_set1_ps(prm[FOCAL_ALPHA_SLOPE]);
+    K[FOCAL_VEC_ALPHA_NEG] = _mm512_set1_ps(prm[FOCAL_ALPHA_NEG]);
+    K[FOCAL_VEC_C2_SLOPE] = _mm512_set1_ps(-2 * prm[FOCAL_GAMMA]);   /* gamma (1 - 2t) */
+    K[FOCAL_VEC_C2_0] = _mm512_set1_ps(prm[FOCAL_GAMMA]);
+}
+
+LOSSK_INLINE void focal_square_vec(const __m512 *K, const __m512 x[2], const __m512 t[2],
+                                   const __m512 aux[2], __m512 loss[2], __m512 grad[2],
+                                   const int has_aux) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 nax[2], e[2], r[2], er[2], log1p_e[2], s[2], q[2], omt[2], tp[2], v[2], ce[2], dce[2],
+        m[2], am[2], c2[2];
+    __mmask16 neg[2];
+    (void)aux;
+    (void)has_aux;
+    lossk__logistic512x2(x, nax, neg, e, r, er, log1p_e);
+    LOSSK_PAIR s[j] = _mm512_mask_blend_ps(neg[j], r[j], er[j]);
+    LOSSK_PAIR q[j] = _mm512_mask_blend_ps(neg[j], er[j], r[j]);
+    LOSSK_PAIR omt[j] = _mm512_sub_ps(one, t[j]);
+    LOSSK_PAIR tp[j] = _mm512_mask_blend_ps(neg[j], t[j], omt[j]);
+    LOSSK_PAIR v[j] = _mm512_mask_blend_ps(neg[j], omt[j], t[j]);
+    LOSSK_PAIR ce[j] = _mm512_fnmadd_ps(v[j], nax[j], log1p_e[j]);                 /* v |x| + log1p(e) */
+    LOSSK_PAIR dce[j] = _mm512_fmsub_ps(omt[j], s[j], _mm512_mul_ps(t[j], q[j]));
+    LOSSK_PAIR m[j] = _mm512_mul_ps(_mm512_fmadd_ps(tp[j], e[j], v[j]), r[j]);     /* u r */
+    LOSSK_PAIR am[j] = _mm512_mul_ps(_mm512_fmadd_ps(K[FOCAL_VEC_ALPHA_SLOPE], t[j], K[FOCAL_VEC_ALPHA_NEG]), m[j]);
+    LOSSK_PAIR loss[j] = _mm512_mul_ps(am[j], _mm512_mul_ps(ce[j], m[j]));
+    LOSSK_PAIR c2[j] = _mm512_fmadd_ps(K[FOCAL_VEC_C2_SLOPE], t[j], K[FOCAL_VEC_C2_0]);
+    LOSSK_PAIR grad[j] = _mm512_mul_ps(am[j], _mm512_fmadd_ps(c2[j], _mm512_mul_ps(ce[j], _mm512_mul_ps(er[j], r[j])),
+                                                              _mm512_mul_ps(dce[j], m[j])));
+}
+
+LOSSK_INLINE void bce_logits_vec_setup(const float *prm, __m512 *K) {
+    (void)prm;
+    (void)K;
+}
+
+LOSSK_INLINE void bce_logits_vec(const __m512 *K, const __m512 x[2], const __m512 t[2],
+                                 const __m512 pos_weight[2], __m512 loss[2], __m512 grad[2],
+                                 const int has_aux) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 nax[2], e[2], r[2], er[2], log1p_e[2], a[2], b[2];
+    __mmask16 neg[2];
+    (void)K;
+    lossk__logistic512x2(x, nax, neg, e, r, er, log1p_e);
+    LOSSK_PAIR a[j] = _mm512_sub_ps(one, t[j]);
+    LOSSK_PAIR b[j] = has_aux ? _mm512_mul_ps(pos_weight[j], t[j]) : t[j];
+    /* c |x| + (a + b) log1p(e), c = a (x >= 0) or b */
+    LOSSK_PAIR loss[j] = _mm512_fnmadd_ps(_mm512_mask_blend_ps(neg[j], a[j], b[j]), nax[j],
+                                          _mm512_mul_ps(_mm512_add_ps(a[j], b[j]), log1p_e[j]));
+    /* a sigmoid(x) - b sigmoid(-x) */
+    LOSSK_PAIR grad[j] = _mm512_fmsub_ps(a[j], _mm512_mask_blend_ps(neg[j], r[j], er[j]),
+                                         _mm512_mul_ps(b[j], _mm512_mask_blend_ps(neg[j], er[j], r[j])));
+}
+#endif
+
 #define EW_NAME sigmoid_focal_square
 #define EW_ELEM LOSSK_FN(focal_square_elem)
 #define EW_WEIGHT 0
 #define EW_AUX 0
+#if LOSSK_AVX512_F32
+#  define EW_VEC focal_square_vec
+#  define EW_VEC_SETUP focal_square_vec_setup
+#endif
 #include "elementwise_loop.h"
 
 #define EW_NAME sigmoid_focal_int
@@ -280,6 +349,10 @@ LOSSK_INLINE int LOSSK_FN(hinge_check)(const real *prm, real x, real t) {
 #define EW_ELEM LOSSK_FN(bce_logits_elem)
 #define EW_WEIGHT 1
 #define EW_AUX 1
+#if LOSSK_AVX512_F32
+#  define EW_VEC bce_logits_vec
+#  define EW_VEC_SETUP bce_logits_vec_setup
+#endif
 #include "elementwise_loop.h"
 
 #define EW_NAME hinge

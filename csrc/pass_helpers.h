@@ -27,6 +27,10 @@
 #  define LOSSK_ABS fabsf
 #endif
 
+/* the pass that gets the hand-written AVX-512 float kernels */
+#undef LOSSK_AVX512_F32
+#define LOSSK_AVX512_F32 (LOSSK_MULTIARCH && LOSSK_LEVEL == 2 && !LOSSK_F64)
+
 #undef LOSSK_VREAL
 #undef LOSSK_VMASK
 #if LOSSK_F64
@@ -84,6 +88,34 @@ static inline double LOSSK_FN(lane_sum)(const real *LOSSK_RESTRICT v, int64_t n)
 #endif
     for (; i < n; i++) s += (double)v[i];
     return s;
+}
+
+/* acc[(lane0 + k) mod LOSSK_LANES] += v[k]: one chunk of losses into the
+   block's lanes, lane0 being the chunk's offset in the block, so that each
+   lane sums the same elements in the same order however the block is cut
+   into chunks. */
+static inline void LOSSK_FN(chunk_lane_sum)(const real *LOSSK_RESTRICT v, int64_t len,
+                                            double *LOSSK_RESTRICT acc, int64_t lane0) {
+    int64_t k = 0;
+#if LOSSK_AVX512_F32
+    /* the lanes rotated by lane0 into two vectors of doubles */
+    double rot[16];
+    for (int j = 0; j < 16; j++) rot[j] = acc[(lane0 + j) & 15];
+    __m512d a0 = _mm512_loadu_pd(rot), a1 = _mm512_loadu_pd(rot + 8);
+    for (; k + 16 <= len; k += 16) {
+        const __m512 vk = _mm512_loadu_ps(v + k);
+        a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(vk)));
+        a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(vk, 1)));
+    }
+    _mm512_storeu_pd(rot, a0);
+    _mm512_storeu_pd(rot + 8, a1);
+    for (int j = 0; j < 16; j++) acc[(lane0 + j) & 15] = rot[j];
+#else
+    for (; k < len && (lane0 + k) % LOSSK_LANES != 0; k++) acc[(lane0 + k) % LOSSK_LANES] += (double)v[k];
+    for (; k + LOSSK_LANES <= len; k += LOSSK_LANES)
+        for (int j = 0; j < LOSSK_LANES; j++) acc[j] += (double)v[k + j];
+#endif
+    for (; k < len; k++) acc[(lane0 + k) % LOSSK_LANES] += (double)v[k];
 }
 
 /* w * (x - shift), but 0 where x == shift even for an infinite w: the
@@ -181,6 +213,82 @@ static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *
     LOSSK_IVDEP
     for (int64_t i = 0; i < n; i++) e[i] = LOSSK_EXP(x[i] - shift);
     return LOSSK_FN(lane_sum)(e, n);
+}
+#endif
+
+#if LOSSK_AVX512_F32 && !defined(LOSSK_PAIR_HELPERS_DEFINED)
+#define LOSSK_PAIR_HELPERS_DEFINED
+/*
+ * AVX-512 float building blocks of the elementwise logistic losses
+ * (binary.c), which are bound by the FMA pipes, not by memory. They work on
+ * pairs of vectors, stage by stage: two independent dependency chains side
+ * by side keep the out-of-order window fed (7 % faster than one vector at a
+ * time on Zen 4, whose 512-bit FMAs issue at one per cycle).
+ */
+#define LOSSK_PAIR _Pragma("GCC unroll 2") for (int j = 0; j < 2; j++)
+
+/* exp(x) for x <= 0: x = (16k + j) ln2/16 + r, |r| <= ln2/32 (the shifter
+   1.5 * 2^23 rounds 16 x / ln2, and its low bits are j for vpermps);
+   2^(j/16) from a 16-entry table, exp(r) = 1 + r + r^2/2 + r^3/6 (error
+   r^4/24 < 1e-8), 2^k added to the exponent bits. About 1 ulp, 7 FMAs instead
+   of lossk_expf's 10. x is clamped at -87 so that 2^k stays normal (the
+   result is then 1.7e-38 instead of smaller); callers route NaN and inf to
+   the scalar code. */
+LOSSK_INLINE void lossk__exp512_nonpos2(const __m512 x[2], __m512 e[2]) {
+    const __m512 tab = _mm512_setr_ps(1.000000000e+00f, 1.044273734e+00f, 1.090507746e+00f, 1.138788581e+00f,
+                                      1.189207077e+00f, 1.241857767e+00f, 1.296839595e+00f, 1.354255557e+00f,
+                                      1.414213538e+00f, 1.476826191e+00f, 1.542210817e+00f, 1.610490322e+00f,
+                                      1.681792855e+00f, 1.756252170e+00f, 1.834008098e+00f, 1.915206552e+00f);
+    const __m512 shifter = _mm512_set1_ps(12582912.0f);
+    __m512 xc[2], z[2], k[2], r[2], tj[2], p[2];
+    LOSSK_PAIR xc[j] = _mm512_max_ps(_mm512_set1_ps(-87.0f), x[j]);
+    LOSSK_PAIR z[j] = _mm512_fmadd_ps(xc[j], _mm512_set1_ps(16.0f * 1.44269504088896341f), shifter);
+    LOSSK_PAIR k[j] = _mm512_sub_ps(z[j], shifter);
+    /* ln2/16 in two parts (Cody-Waite): k * hi is exact */
+    LOSSK_PAIR r[j] = _mm512_fnmadd_ps(k[j], _mm512_set1_ps(0.693359375f / 16), xc[j]);
+    LOSSK_PAIR r[j] = _mm512_fnmadd_ps(k[j], _mm512_set1_ps(-2.12194440e-4f / 16), r[j]);
+    LOSSK_PAIR tj[j] = _mm512_permutexvar_ps(_mm512_castps_si512(z[j]), tab);
+    LOSSK_PAIR p[j] = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 6), r[j], _mm512_set1_ps(0.5f));
+    LOSSK_PAIR p[j] = _mm512_fmadd_ps(p[j], r[j], _mm512_set1_ps(1.0f));
+    LOSSK_PAIR p[j] = _mm512_fmadd_ps(_mm512_mul_ps(tj[j], r[j]), p[j], tj[j]);
+    /* (z >> 4) << 23 is floor(k / 16) in the exponent field */
+    LOSSK_PAIR e[j] = _mm512_castsi512_ps(_mm512_add_epi32(
+        _mm512_castps_si512(p[j]), _mm512_slli_epi32(_mm512_srai_epi32(_mm512_castps_si512(z[j]), 4), 23)));
+}
+
+/* log1p(e) for e in [0, 1]: lossk_log1pf_unit's polynomial. */
+LOSSK_INLINE void lossk__log1p512_unit2(const __m512 e[2], __m512 out[2]) {
+    __m512 q[2];
+    LOSSK_PAIR q[j] = _mm512_fmadd_ps(_mm512_set1_ps(5.3647770546376705e-3f), e[j], _mm512_set1_ps(-3.006560355424881e-2f));
+    LOSSK_PAIR q[j] = _mm512_fmadd_ps(q[j], e[j], _mm512_set1_ps(7.920423150062561e-2f));
+    LOSSK_PAIR q[j] = _mm512_fmadd_ps(q[j], e[j], _mm512_set1_ps(-1.3753776252269745e-1f));
+    LOSSK_PAIR q[j] = _mm512_fmadd_ps(q[j], e[j], _mm512_set1_ps(1.9153642654418945e-1f));
+    LOSSK_PAIR q[j] = _mm512_fmadd_ps(q[j], e[j], _mm512_set1_ps(-2.4857160449028015e-1f));
+    LOSSK_PAIR q[j] = _mm512_fmadd_ps(q[j], e[j], _mm512_set1_ps(3.33213210105896e-1f));
+    LOSSK_PAIR q[j] = _mm512_fmadd_ps(q[j], e[j], _mm512_set1_ps(-4.9999648332595825e-1f));
+    LOSSK_PAIR out[j] = _mm512_fmadd_ps(_mm512_mul_ps(e[j], e[j]), q[j], e[j]);
+}
+
+/* The lanes j of a vector at element `start` with 0 <= start + j < len. */
+LOSSK_INLINE __mmask16 lossk__lanes_in(int64_t start, int64_t len) {
+    uint32_t m = 0xFFFFu;
+    if (start < 0) m = start <= -16 ? 0u : m & (0xFFFFu << (-start));
+    if (start + 16 > len) m = len <= start ? 0u : m & ((1u << (len - start)) - 1u);
+    return (__mmask16)m;
+}
+
+/* The logistic terms of binary.c's logistic() on a pair of vectors:
+   nax = -|x|, e = exp(-|x|), r = 1 / (1 + e), er = e r, log1p(e), and
+   neg, the sign bits of x (x = -0 counts as negative here and as positive
+   in logistic(): both give the same terms at 0). */
+LOSSK_INLINE void lossk__logistic512x2(const __m512 x[2], __m512 nax[2], __mmask16 neg[2], __m512 e[2],
+                                       __m512 r[2], __m512 er[2], __m512 log1p_e[2]) {
+    LOSSK_PAIR neg[j] = _mm512_movepi32_mask(_mm512_castps_si512(x[j]));
+    LOSSK_PAIR nax[j] = _mm512_or_ps(x[j], _mm512_set1_ps(-0.0f));
+    lossk__exp512_nonpos2(nax, e);
+    LOSSK_PAIR r[j] = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e[j]));
+    lossk__log1p512_unit2(e, log1p_e);
+    LOSSK_PAIR er[j] = _mm512_mul_ps(e[j], r[j]);
 }
 #endif
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import lossk
-from helpers import F, assert_close, finite_difference_grad, requires_torch, to_torch, torch
+from helpers import F, assert_close, finite_difference_grad, requires_torch, run_python, to_torch, torch
 
 DTYPES = (np.float32, np.float64)
 REDUCTIONS = ("mean", "sum", "none")
@@ -422,3 +422,108 @@ def test_hinge_bad_input():
         lossk.hinge_loss(s, y, margin="wide")
     with pytest.raises(TypeError, match="squared must be a bool"):
         lossk.hinge_loss(s, y, squared=1)
+
+
+# ---- the AVX-512 float kernels (focal gamma = 2, BCE with logits) -----------------------
+# On an AVX-512 machine these run lossk__logistic512x2 and elementwise_loop.h's EW_VEC:
+# vectors aligned to the output, masked tails, a scalar redo of chunks with NaN or inf.
+
+VEC_CALLS = {
+    "focal": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, **kw),
+    "focal_alpha_off": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, alpha=-1.0, **kw),
+    "bce_logits": lambda x, t, n, **kw: lossk.binary_cross_entropy_with_logits(x, t, **kw),
+    "bce_logits_weighted": lambda x, t, n, **kw: lossk.binary_cross_entropy_with_logits(
+        x, t, weight=np.linspace(0.5, 2.0, n, dtype=np.float32),
+        pos_weight=np.linspace(0.1, 3.0, n, dtype=np.float32), **kw),
+}
+VEC_REFS = {
+    "focal": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, **kw),
+    "focal_alpha_off": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, alpha=-1.0, **kw),
+    "bce_logits": lambda x, t, n, **kw: lossk.reference.binary_cross_entropy_with_logits(x, t, **kw),
+    "bce_logits_weighted": lambda x, t, n, **kw: lossk.reference.binary_cross_entropy_with_logits(
+        x, t, weight=np.linspace(0.5, 2.0, n, dtype=np.float32),
+        pos_weight=np.linspace(0.1, 3.0, n, dtype=np.float32), **kw),
+}
+
+
+def shifted(a, offset):
+    """A copy of a whose data starts `offset` floats after a 64-byte boundary."""
+    buf = np.empty(a.size + 32, np.float32)
+    start = (-(buf.ctypes.data // 4) % 16) + offset
+    out = buf[start:start + a.size].reshape(a.shape)
+    out[...] = a
+    assert out.ctypes.data % 64 == 4 * offset
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(VEC_CALLS))
+@pytest.mark.parametrize("n", (1, 15, 31, 32, 33, 1000, 1041, 70003))
+def test_vector_kernels_do_not_depend_on_alignment(name, n):
+    """Every 4-byte offset of the buffers gives the same bits: each element takes the
+    same code (the vector kernel, masked at the ends) wherever the vectors start, and
+    the reference's numbers."""
+    rng = np.random.default_rng(n)
+    x = (6.0 * rng.standard_normal((n, 80) if n < 1000 else n)).astype(np.float32).reshape(-1)
+    t = rng.random(x.size).astype(np.float32)
+    t[: x.size // 2] = np.round(t[: x.size // 2])
+    m = x.size
+    first = None
+    for offset in (0, 1, 4, 9, 15):
+        xs, ts = shifted(x, offset), shifted(t, offset)
+        g = shifted(np.zeros_like(x), offset)
+        loss, grad = VEC_CALLS[name](xs, ts, m, return_grad=True, grad_out=g)
+        losses = VEC_CALLS[name](xs, ts, m, reduction="none")
+        got = (np.float64(loss).tobytes(), grad.tobytes(), losses.tobytes())
+        if first is None:
+            first = got
+            loss_ref, grad_ref = VEC_REFS[name](x, t, m, return_grad=True)
+            assert_close(loss, loss_ref, np.float32)
+            assert_close(grad, grad_ref, np.float32)
+            assert_close(losses, VEC_REFS[name](x, t, m, reduction="none"), np.float32)
+        assert got == first, f"offset {offset} changes the results"
+
+
+@pytest.mark.parametrize("name", sorted(VEC_CALLS))
+def test_vector_kernels_redo_chunks_with_nan_and_inf(name):
+    rng = np.random.default_rng(5)
+    n = 5000
+    x = (3.0 * rng.standard_normal(n)).astype(np.float32)
+    t = (rng.random(n) < 0.3).astype(np.float32)
+    x[[7, 1500, 1501]] = [np.inf, -np.inf, np.nan]
+    t[[2100, 4999]] = [np.nan, np.inf]
+    for reduction in ("sum", "none"):
+        loss, grad = VEC_CALLS[name](x, t, n, reduction=reduction, return_grad=True)
+        loss_ref, grad_ref = VEC_REFS[name](x, t, n, reduction=reduction, return_grad=True)
+        assert_close(loss, loss_ref, np.float32)
+        assert_close(grad, grad_ref, np.float32)
+    # the finite elements of such a chunk agree with the same elements in a clean chunk
+    clean = np.isfinite(x) & np.isfinite(t)
+    loss_clean = VEC_CALLS[name](np.where(clean, x, 0).astype(np.float32), np.where(clean, t, 0).astype(np.float32),
+                                 n, reduction="none")
+    assert_close(loss[clean], loss_clean[clean], np.float32)
+
+
+@pytest.mark.parametrize("level", ("baseline", "avx2"))
+def test_lower_simd_levels_of_the_logistic_losses(level, tmp_path):
+    """The scalar passes, which AVX-512 machines otherwise skip, against the default one
+    (LOSSK_SIMD is read once per process)."""
+    code = (
+        "import sys, numpy as np, lossk\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = (5 * rng.standard_normal(4099)).astype(np.float32)\n"
+        "t = rng.random(4099).astype(np.float32)\n"
+        "x[100] = np.inf\n"
+        "res = [lossk.sigmoid_focal_loss(x, t, reduction='none', return_grad=True),\n"
+        "       lossk.binary_cross_entropy_with_logits(x, t, reduction='none', return_grad=True)]\n"
+        "np.save(sys.argv[1], np.concatenate([np.concatenate(r) for r in res]))\n"
+        "print(lossk.config()['simd_active'])\n")
+    out = {}
+    for lv in (level, "default"):
+        path = str(tmp_path / (lv + ".npy"))
+        res = run_python(code.replace("sys.argv[1]", repr(path)), **({"LOSSK_SIMD": lv} if lv != "default" else {}))
+        assert res.returncode == 0, res.stderr
+        out[lv] = (np.load(path), res.stdout.strip())
+    assert out[level][1] == level
+    if out["default"][1] == level:
+        pytest.skip(f"the default level is {level} here")
+    assert_close(out[level][0], out["default"][0], np.float32)
