@@ -259,13 +259,8 @@ LOSSK_INLINE void lossk__exp512_nonpos2(const __m512 x[2], __m512 e[2]) {
 /* log1p(e) for e in [0, 1]: lossk_log1pf_unit's polynomial. */
 LOSSK_INLINE void lossk__log1p512_unit2(const __m512 e[2], __m512 out[2]) {
     __m512 q[2];
-    LOSSK_PAIR q[j] = _mm512_fmadd_ps(_mm512_set1_ps(5.3647770546376705e-3f), e[j], _mm512_set1_ps(-3.006560355424881e-2f));
-    LOSSK_PAIR q[j] = _mm512_fmadd_ps(q[j], e[j], _mm512_set1_ps(7.920423150062561e-2f));
-    LOSSK_PAIR q[j] = _mm512_fmadd_ps(q[j], e[j], _mm512_set1_ps(-1.3753776252269745e-1f));
-    LOSSK_PAIR q[j] = _mm512_fmadd_ps(q[j], e[j], _mm512_set1_ps(1.9153642654418945e-1f));
-    LOSSK_PAIR q[j] = _mm512_fmadd_ps(q[j], e[j], _mm512_set1_ps(-2.4857160449028015e-1f));
-    LOSSK_PAIR q[j] = _mm512_fmadd_ps(q[j], e[j], _mm512_set1_ps(3.33213210105896e-1f));
-    LOSSK_PAIR q[j] = _mm512_fmadd_ps(q[j], e[j], _mm512_set1_ps(-4.9999648332595825e-1f));
+    LOSSK_PAIR q[j] = _mm512_set1_ps(lossk_log1pf_unit_q[0]);
+    for (int i = 1; i < 8; i++) LOSSK_PAIR q[j] = _mm512_fmadd_ps(q[j], e[j], _mm512_set1_ps(lossk_log1pf_unit_q[i]));
     LOSSK_PAIR out[j] = _mm512_fmadd_ps(_mm512_mul_ps(e[j], e[j]), q[j], e[j]);
 }
 

@@ -172,15 +172,15 @@ LOSSK_INLINE double lossk_log(double x) {
    exact arithmetic; measured over every multiple of 2^-24 in [0, 1]: 1.7 ulp
    with FMA, 2.1 without). On [0, 1] no range reduction is needed, which halves
    the work of the general log1p. NaN stays NaN. */
+/* Q's coefficients, highest degree first (shared with the AVX-512 version
+   in pass_helpers.h). */
+static const float lossk_log1pf_unit_q[8] = {
+    5.3647770546376705e-3f, -3.006560355424881e-2f, 7.920423150062561e-2f, -1.3753776252269745e-1f,
+    1.9153642654418945e-1f, -2.4857160449028015e-1f, 3.33213210105896e-1f, -4.9999648332595825e-1f};
+
 LOSSK_INLINE float lossk_log1pf_unit(float e) {
-    float q = 5.3647770546376705e-3f;
-    q = q * e - 3.006560355424881e-2f;
-    q = q * e + 7.920423150062561e-2f;
-    q = q * e - 1.3753776252269745e-1f;
-    q = q * e + 1.9153642654418945e-1f;
-    q = q * e - 2.4857160449028015e-1f;
-    q = q * e + 3.33213210105896e-1f;
-    q = q * e - 4.9999648332595825e-1f;
+    float q = lossk_log1pf_unit_q[0];
+    for (int i = 1; i < 8; i++) q = q * e + lossk_log1pf_unit_q[i];
     return (e * e) * q + e;
 }
 
