@@ -90,6 +90,23 @@ static inline double LOSSK_FN(lane_sum)(const real *LOSSK_RESTRICT v, int64_t n)
     return s;
 }
 
+#if LOSSK_AVX512_F32 && !defined(LOSSK_ROTATE16_DEFINED)
+#define LOSSK_ROTATE16_DEFINED
+/* rot[j] = acc[(lane0 + j) mod 16] and back (0 <= lane0 < 16): a block's
+   16 lanes in the order of a chunk at offset lane0 (mod 16) in the block,
+   as two vectors of doubles can add them. Copies, not a loop of indices,
+   which gcc turned into gathers. */
+LOSSK_INLINE void lossk__rotate16(double rot[16], const double acc[16], int64_t lane0) {
+    memcpy(rot, acc + lane0, (size_t)(16 - lane0) * sizeof(double));
+    memcpy(rot + 16 - lane0, acc, (size_t)lane0 * sizeof(double));
+}
+
+LOSSK_INLINE void lossk__unrotate16(double acc[16], const double rot[16], int64_t lane0) {
+    memcpy(acc + lane0, rot, (size_t)(16 - lane0) * sizeof(double));
+    memcpy(acc, rot + 16 - lane0, (size_t)lane0 * sizeof(double));
+}
+#endif
+
 /* acc[(lane0 + k) mod LOSSK_LANES] += v[k]: one chunk of losses into the
    block's lanes, lane0 being the chunk's offset in the block, so that each
    lane sums the same elements in the same order however the block is cut
@@ -98,9 +115,8 @@ static inline void LOSSK_FN(chunk_lane_sum)(const real *LOSSK_RESTRICT v, int64_
                                             double *LOSSK_RESTRICT acc, int64_t lane0) {
     int64_t k = 0;
 #if LOSSK_AVX512_F32
-    /* the lanes rotated by lane0 into two vectors of doubles */
     double rot[16];
-    for (int j = 0; j < 16; j++) rot[j] = acc[(lane0 + j) & 15];
+    lossk__rotate16(rot, acc, lane0);
     __m512d a0 = _mm512_loadu_pd(rot), a1 = _mm512_loadu_pd(rot + 8);
     for (; k + 16 <= len; k += 16) {
         const __m512 vk = _mm512_loadu_ps(v + k);
@@ -109,7 +125,7 @@ static inline void LOSSK_FN(chunk_lane_sum)(const real *LOSSK_RESTRICT v, int64_
     }
     _mm512_storeu_pd(rot, a0);
     _mm512_storeu_pd(rot + 8, a1);
-    for (int j = 0; j < 16; j++) acc[(lane0 + j) & 15] = rot[j];
+    lossk__unrotate16(acc, rot, lane0);
 #else
     for (; k < len && (lane0 + k) % LOSSK_LANES != 0; k++) acc[(lane0 + k) % LOSSK_LANES] += (double)v[k];
     for (; k + LOSSK_LANES <= len; k += LOSSK_LANES)
@@ -227,33 +243,35 @@ static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *
  */
 #define LOSSK_PAIR _Pragma("GCC unroll 2") for (int j = 0; j < 2; j++)
 
-/* exp(x) for x <= 0: x = (16k + j) ln2/16 + r, |r| <= ln2/32 (the shifter
-   1.5 * 2^23 rounds 16 x / ln2, and its low bits are j for vpermps);
-   2^(j/16) from a 16-entry table, exp(r) = 1 + r + r^2/2 + r^3/6 (error
-   r^4/24 < 1e-8), 2^k added to the exponent bits. About 1 ulp, 7 FMAs instead
-   of lossk_expf's 10. x is clamped at -87 so that 2^k stays normal (the
-   result is then 1.7e-38 instead of smaller); callers route NaN and inf to
-   the scalar code. */
+/* exp(x) for x <= 0: x = (16m + j) ln2/16 + r, |r| <= ln2/32 (the shifter
+   1.5 * 2^23 rounds 16 x / ln2 to k = 16m + j, held in z's low bits);
+   exp(r) = 1 + r + r^2/2 + r^3/6 (error r^4/24 < 1e-8) times 2^m 2^(j/16).
+   That scale takes one integer add: the table holds the bits of 2^(j/16)
+   minus j << 19, so adding k << 19 (z's bits << 19) leaves m in the
+   exponent field. About 1 ulp, 7 FMAs instead of lossk_expf's 10. x is
+   clamped at -87 so that the scale stays normal (the result is then 1.7e-38
+   instead of smaller); callers route NaN and inf to the scalar code. */
 LOSSK_INLINE void lossk__exp512_nonpos2(const __m512 x[2], __m512 e[2]) {
     const __m512 tab = _mm512_setr_ps(1.000000000e+00f, 1.044273734e+00f, 1.090507746e+00f, 1.138788581e+00f,
                                       1.189207077e+00f, 1.241857767e+00f, 1.296839595e+00f, 1.354255557e+00f,
                                       1.414213538e+00f, 1.476826191e+00f, 1.542210817e+00f, 1.610490322e+00f,
                                       1.681792855e+00f, 1.756252170e+00f, 1.834008098e+00f, 1.915206552e+00f);
+    const __m512i tab_k = _mm512_sub_epi32(
+        _mm512_castps_si512(tab),
+        _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 19));
     const __m512 shifter = _mm512_set1_ps(12582912.0f);
-    __m512 xc[2], z[2], k[2], r[2], tj[2], p[2];
+    __m512 xc[2], z[2], k[2], r[2], sc[2], p[2];
     LOSSK_PAIR xc[j] = _mm512_max_ps(_mm512_set1_ps(-87.0f), x[j]);
     LOSSK_PAIR z[j] = _mm512_fmadd_ps(xc[j], _mm512_set1_ps(16.0f * 1.44269504088896341f), shifter);
     LOSSK_PAIR k[j] = _mm512_sub_ps(z[j], shifter);
     /* ln2/16 in two parts (Cody-Waite): k * hi is exact */
     LOSSK_PAIR r[j] = _mm512_fnmadd_ps(k[j], _mm512_set1_ps(0.693359375f / 16), xc[j]);
     LOSSK_PAIR r[j] = _mm512_fnmadd_ps(k[j], _mm512_set1_ps(-2.12194440e-4f / 16), r[j]);
-    LOSSK_PAIR tj[j] = _mm512_permutexvar_ps(_mm512_castps_si512(z[j]), tab);
+    LOSSK_PAIR sc[j] = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_permutexvar_epi32(_mm512_castps_si512(z[j]), tab_k),
+                                                            _mm512_slli_epi32(_mm512_castps_si512(z[j]), 19)));
     LOSSK_PAIR p[j] = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 6), r[j], _mm512_set1_ps(0.5f));
     LOSSK_PAIR p[j] = _mm512_fmadd_ps(p[j], r[j], _mm512_set1_ps(1.0f));
-    LOSSK_PAIR p[j] = _mm512_fmadd_ps(_mm512_mul_ps(tj[j], r[j]), p[j], tj[j]);
-    /* (z >> 4) << 23 is floor(k / 16) in the exponent field */
-    LOSSK_PAIR e[j] = _mm512_castsi512_ps(_mm512_add_epi32(
-        _mm512_castps_si512(p[j]), _mm512_slli_epi32(_mm512_srai_epi32(_mm512_castps_si512(z[j]), 4), 23)));
+    LOSSK_PAIR e[j] = _mm512_fmadd_ps(_mm512_mul_ps(sc[j], r[j]), p[j], sc[j]);
 }
 
 /* log1p(e) for e in [0, 1]: lossk_log1pf_unit's polynomial. */
@@ -273,17 +291,17 @@ LOSSK_INLINE __mmask16 lossk__lanes_in(int64_t start, int64_t len) {
 }
 
 /* The logistic terms of binary.c's logistic() on a pair of vectors:
-   nax = -|x|, e = exp(-|x|), r = 1 / (1 + e), er = e r, log1p(e), and
-   neg, the sign bits of x (x = -0 counts as negative here and as positive
-   in logistic(): both give the same terms at 0). */
-LOSSK_INLINE void lossk__logistic512x2(const __m512 x[2], __m512 nax[2], __mmask16 neg[2], __m512 e[2],
-                                       __m512 r[2], __m512 er[2], __m512 log1p_e[2]) {
+   nax = -|x|, e = exp(-|x|), r = rnum / (1 + e) (rnum = 1, or a factor the
+   caller folds into the division for free), log1p(e), and neg, the sign
+   bits of x (x = -0 counts as negative here and as positive in logistic():
+   both give the same terms at 0). */
+LOSSK_INLINE void lossk__logistic512x2(const __m512 x[2], __m512 rnum, __m512 nax[2], __mmask16 neg[2],
+                                       __m512 e[2], __m512 r[2], __m512 log1p_e[2]) {
     LOSSK_PAIR neg[j] = _mm512_movepi32_mask(_mm512_castps_si512(x[j]));
     LOSSK_PAIR nax[j] = _mm512_or_ps(x[j], _mm512_set1_ps(-0.0f));
     lossk__exp512_nonpos2(nax, e);
-    LOSSK_PAIR r[j] = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e[j]));
+    LOSSK_PAIR r[j] = _mm512_div_ps(rnum, _mm512_add_ps(_mm512_set1_ps(1.0f), e[j]));
     lossk__log1p512_unit2(e, log1p_e);
-    LOSSK_PAIR er[j] = _mm512_mul_ps(e[j], r[j]);
 }
 #endif
 
