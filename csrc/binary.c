@@ -73,6 +73,7 @@ FOCAL_KERNEL(f64)
         int n_threads, int64_t *bad_index) {                                                        \
         ew_args a;                                                                                  \
         lossk__ew_init(&a, probs, target, n, loss_none, grad);                                      \
+        a.has_domain = 1;                                                                           \
         a.weight.data = weight; a.weight.inner = weight_inner; a.weight.period = weight_period;     \
         return lossk__run_elementwise(&a, LOSSK_SELECT(bce_block_##sfx), sizeof(T), reduction, -1,  \
                                       loss_out, n_threads, bad_index);                              \
@@ -96,6 +97,7 @@ FOCAL_KERNEL(f64)
         ew_args a;                                                                                  \
         if (!(margin > -HUGE_VAL && margin < HUGE_VAL)) return LOSSK_ERR_INVALID_ARGUMENT;          \
         lossk__ew_init(&a, scores, target, n, loss_none, grad);                                     \
+        a.has_domain = 1;                                                                           \
         a.param[HINGE_MARGIN] = margin;                                                             \
         a.param[HINGE_SQUARED] = squared != 0;                                                      \
         return lossk__run_elementwise(&a, LOSSK_SELECT(hinge_block_##sfx), sizeof(T), reduction,    \

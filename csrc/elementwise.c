@@ -52,9 +52,22 @@ lossk_status lossk__run_elementwise(ew_args *a, lossk_block_fn block, size_t ele
     const int64_t n_blocks = n > 0 ? (n - 1) / EW_BLOCK_ELEMS + 1 : 0;
     double total = 0.0;
     int64_t first_bad = -1;
+    const int threads = lossk__threads_for(n_threads, n, n_blocks);
+    lossk_status s;
+    if (a->has_domain && a->grad && a->grad == a->x) {
+        /* In place, the domain is checked first (one more read of x and t):
+           an error must not leave the caller's prediction half overwritten. */
+        a->check_only = 1;
+        s = lossk__run_blocks(n, EW_BLOCK_ELEMS, threads, 1, 0, block, a, &total, &first_bad);
+        a->check_only = 0;
+        if (s == LOSSK_OK && first_bad >= 0) {
+            if (bad_index) *bad_index = first_bad;
+            return LOSSK_ERR_DOMAIN;
+        }
+        if (s != LOSSK_OK) return s;
+    }
     /* scratch: gradient, loss, weight and aux buffers of one chunk */
-    lossk_status s = lossk__run_blocks(n, EW_BLOCK_ELEMS, lossk__threads_for(n_threads, n, n_blocks), 1,
-                                       4 * EW_CHUNK * elem, block, a, &total, &first_bad);
+    s = lossk__run_blocks(n, EW_BLOCK_ELEMS, threads, 1, 4 * EW_CHUNK * elem, block, a, &total, &first_bad);
     if (s != LOSSK_OK) return s;
     if (first_bad >= 0) {
         if (bad_index) *bad_index = first_bad;

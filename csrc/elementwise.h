@@ -44,6 +44,8 @@ typedef struct ew_args {
     void *loss_none;            /* per-element losses (reduction none) or NULL */
     void *grad;                 /* n gradients or NULL; may equal x */
     int nt;                     /* outputs written with non-temporal stores */
+    int has_domain;             /* the loss checks its inputs (EW_CHECK) */
+    int check_only;             /* blocks only look for elements outside the domain */
 } ew_args;
 
 /* Fills the common fields: no weight, no aux, parameters 0. */
@@ -55,7 +57,9 @@ void lossk__ew_init(ew_args *a, const void *x, const void *t, int64_t n,
    MEAN (divides by n), SUM, or BATCHMEAN (divides by batch_size; only when
    batch_size >= 0). A block that meets an invalid element returns its
    position: *bad_index receives the first one and LOSSK_ERR_DOMAIN is
-   returned (outputs are then partly written). */
+   returned. Outputs are then partly written, except when the gradient
+   overwrites the prediction: then every element is checked before any is
+   written, and the prediction stays as it was. */
 lossk_status lossk__run_elementwise(ew_args *a, lossk_block_fn block, size_t elem,
                                     lossk_reduction reduction, int64_t batch_size,
                                     double *loss_out, int n_threads, int64_t *bad_index);

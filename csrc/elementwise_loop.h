@@ -8,7 +8,9 @@
  *   EW_WEIGHT  1 if the loss takes the `weight` operand, else 0
  *   EW_AUX     1 if the loss takes the `aux` operand, else 0
  *   EW_CHECK   optional: an inline int (const real *prm, real x, real t),
- *              nonzero for an element outside the loss's domain
+ *              nonzero for an element outside the loss's domain (the
+ *              loss's entry point then sets ew_args.has_domain, so that
+ *              in-place calls are checked before anything is written)
  *   EW_VEC     optional, AVX-512 float pass only (LOSSK_AVX512_F32): an
  *              inline void (const __m512 *K, const __m512 x[2],
  *              const __m512 t[2], const __m512 aux[2], __m512 gscale,
@@ -150,11 +152,32 @@ LOSSK_INLINE int EW_FN(_chunk_vec_g)(const __m512 *K, const real *x, const real 
 }
 #endif
 
+#ifdef EW_CHECK
+/* The first k < len with (x[k], t[k]) outside the domain, or -1: a pass
+   without branches, and a second one only when it found something. */
+static int64_t EW_FN(_first_bad)(const real *prm, const real *x, const real *t, int64_t len) {
+    int bad = 0;
+    for (int64_t k = 0; k < len; k++) bad |= EW_CHECK(prm, x[k], t[k]);
+    if (bad)
+        for (int64_t k = 0; k < len; k++)
+            if (EW_CHECK(prm, x[k], t[k])) return k;
+    return -1;
+}
+#endif
+
 static int64_t EW_FN(_block)(const void *ctx, int64_t begin, int64_t end, double *acc_out,
                              void *scratch) {
     const ew_args *a = (const ew_args *)ctx;
     real prm[EW_MAX_PARAMS];
     for (int j = 0; j < EW_MAX_PARAMS; j++) prm[j] = (real)a->param[j];
+    if (a->check_only) {
+#ifdef EW_CHECK
+        const int64_t k = EW_FN(_first_bad)(prm, (const real *)a->x + begin, (const real *)a->t + begin, end - begin);
+        return k < 0 ? -1 : begin + k;
+#else
+        return -1;
+#endif
+    }
     const real gscale = (real)a->grad_scale;
     const real *x = (const real *)a->x, *t = (const real *)a->t;
     real *grad = (real *)a->grad, *loss_none = (real *)a->loss_none;
@@ -189,11 +212,8 @@ static int64_t EW_FN(_block)(const void *ctx, int64_t begin, int64_t end, double
             aux = (const real *)lossk__ew_operand_values(&a->aux, sizeof(real), i, len, abuf);
 #ifdef EW_CHECK
         {
-            int bad = 0;
-            for (int64_t k = 0; k < len; k++) bad |= EW_CHECK(prm, x[i + k], t[i + k]);
-            if (bad)
-                for (int64_t k = 0; k < len; k++)
-                    if (EW_CHECK(prm, x[i + k], t[i + k])) return i + k;
+            const int64_t k = EW_FN(_first_bad)(prm, x + i, t + i, len);
+            if (k >= 0) return i + k;
         }
 #endif
         /* The loop writes the outputs directly, except the gradient over the

@@ -271,10 +271,31 @@ def test_bce_domain_error_reports_the_first_position_for_any_thread_count():
     for n_threads in (1, 2, 3, 8):
         with pytest.raises(ValueError, match="probs\\[150001\\] = 3.0"):
             lossk.binary_cross_entropy(p, t, n_threads=n_threads)
-    # in place: the offending element is still there to be reported
-    q = p.copy()
-    with pytest.raises(ValueError, match="probs\\[150001\\] = 3.0"):
-        lossk.binary_cross_entropy(q, t, return_grad=True, grad_out=q)
+    # in place: every element is checked before any is written, so the error
+    # leaves the caller's probabilities as they were (not half gradients)
+    for n_threads in (1, 2, 8):
+        q = p.copy()
+        with pytest.raises(ValueError, match="probs\\[150001\\] = 3.0"):
+            lossk.binary_cross_entropy(q, t, return_grad=True, grad_out=q, n_threads=n_threads)
+        np.testing.assert_array_equal(q, p)
+
+
+def test_hinge_in_place_error_leaves_the_scores():
+    rng = np.random.default_rng(12)
+    s = rng.standard_normal(300_000).astype(np.float32)
+    y = np.where(rng.random(300_000) < 0.5, 1.0, -1.0).astype(np.float32)
+    y[250_000] = 0.5
+    for n_threads in (1, 2):
+        s_in = s.copy()
+        with pytest.raises(ValueError, match="target\\[250000\\] = 0.5 is not a label"):
+            lossk.hinge_loss(s_in, y, return_grad=True, grad_out=s_in, n_threads=n_threads)
+        np.testing.assert_array_equal(s_in, s)
+    # valid labels: the in-place call still writes the gradient over the scores
+    y[250_000] = 1.0
+    s_in = s.copy()
+    loss, g = lossk.hinge_loss(s_in, y, return_grad=True, grad_out=s_in)
+    assert g is s_in
+    assert_close(g, lossk.reference.hinge_loss(s, y, return_grad=True)[1])
 
 
 # ---- binary cross-entropy on logits ------------------------------------------------------

@@ -238,8 +238,9 @@ LOSSK_API lossk_status lossk_sigmoid_focal_loss_f64(
  *   loss = -w (t max(log p, -100) + (1 - t) max(log(1 - p), -100)),
  *   gradient w (p - t) / max(p (1 - p), eps) (torch's formula; eps = 1e-12 rounded to float).
  * p and t must lie in [0, 1] (NaN propagates): else LOSSK_ERR_DOMAIN with the
- * flat position of the first offending element in *bad_index (outputs are
- * then partly written).
+ * flat position of the first offending element in *bad_index. The outputs
+ * are then partly written, except in place (grad == probs): then every
+ * element is checked before any is written, and probs is left as it was.
  */
 LOSSK_API lossk_status lossk_binary_cross_entropy_f32(
     const float *probs, const float *target, int64_t n,
@@ -275,7 +276,9 @@ LOSSK_API lossk_status lossk_binary_cross_entropy_with_logits_f64(
  * Binary hinge loss: y = +1 where t = 1, -1 where t is 0 or -1,
  *   loss = max(0, margin - y x) (squared: its square), gradient -y (squared:
  *   -2 y max(0, margin - y x)), 0 where margin - y x <= 0.
- * t must be -1, 0 or 1: else LOSSK_ERR_DOMAIN with the position in *bad_index.
+ * t must be -1, 0 or 1: else LOSSK_ERR_DOMAIN with the position in *bad_index
+ * (in place, grad == scores, before anything is written; else the outputs
+ * are then partly written).
  */
 LOSSK_API lossk_status lossk_hinge_loss_f32(
     const float *scores, const float *target, int64_t n, double margin, int squared,

@@ -158,8 +158,10 @@ def binary_cross_entropy(probs, target, *, weight=None, reduction="mean", return
     as torch does; the gradient is torch's ``w (p - t) / max(p (1 - p), eps)`` (``eps`` =
     float32(1e-12), for float64 too).
     ``probs`` and ``target`` must lie in [0, 1] (ValueError naming the first
-    element that does not; NaN propagates). On that error the gradient output
-    may already be partly written (the check runs inside the fused pass).
+    element that does not; NaN propagates). On that error a separate ``grad_out``
+    may already be partly written (the check runs inside the fused pass); in
+    place (``grad_out=probs``) every element is checked first and ``probs`` is
+    left as it was.
 
     Parameters
     ----------
@@ -246,7 +248,9 @@ def hinge_loss(scores, target, *, margin=1.0, squared=False, reduction="mean", r
 
     The gradient is ``-y`` (squared: ``-2 y max(0, margin - y s)``) where
     ``margin - y s > 0`` and 0 elsewhere. Labels other than -1, 0 and 1 raise
-    ValueError (the gradient output may then be partly written).
+    ValueError (a separate ``grad_out`` may then be partly written; in place,
+    ``grad_out=scores``, the labels are checked first and ``scores`` is left
+    as it was).
 
     Parameters
     ----------
