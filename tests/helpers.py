@@ -83,6 +83,20 @@ def run_python(code, **env):
                           timeout=300)
 
 
+def torch_loss_and_grad(torch_fn, x, t, reduction, **kw):
+    """torch_fn(x, t, reduction=..., **kw)'s loss and the autograd gradient of the
+    sum of its returned losses w.r.t. x, as NumPy arrays; integer targets go in as
+    int64 and a `weight` array as a tensor."""
+    xt = to_torch(x, requires_grad=True)
+    t = np.asarray(t)
+    tt = torch.from_numpy(t.astype(np.int64)) if t.dtype.kind in "iu" else to_torch(t)
+    if kw.get("weight") is not None:
+        kw = dict(kw, weight=to_torch(kw["weight"]))
+    loss = torch_fn(xt, tt, reduction=reduction, **kw)
+    loss.sum().backward()
+    return loss.detach().numpy(), xt.grad.numpy()
+
+
 def assert_grad_out_and_in_place(fn, x, *args, **kwargs):
     """fn(x, *args, return_grad=True, grad_out=...) writes every element of the given
     array and returns it, and grad_out=x (in place) gives the same loss and gradient bits."""

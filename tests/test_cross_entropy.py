@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import lossk
-from helpers import (F, THREAD_COUNTS, assert_bitwise_across_threads, assert_close,
-                     finite_difference_grad, requires_torch, run_python, to_torch, torch)
+from helpers import (F, assert_bitwise_across_threads, assert_close, finite_difference_grad,
+                     requires_torch, run_python, torch, torch_loss_and_grad)
 
 DTYPES = [np.float32, np.float64]
 REDUCTIONS = ["mean", "sum", "none"]
@@ -41,14 +41,7 @@ def make_case(rng, shape, dtype, options=(), soft=False, int32=False, scale=3.0)
 
 
 def torch_ce(x, t, reduction, **kw):
-    """Loss and autograd gradient of d(sum of returned losses)/dx from torch."""
-    xt = to_torch(x, requires_grad=True)
-    tt = torch.from_numpy(np.asarray(t).astype(np.int64)) if np.asarray(t).dtype.kind in "iu" else to_torch(t)
-    if kw.get("weight") is not None:
-        kw = dict(kw, weight=to_torch(kw["weight"]))
-    loss = F.cross_entropy(xt, tt, reduction=reduction, **kw)
-    loss.sum().backward()
-    return loss.detach().numpy(), xt.grad.numpy()
+    return torch_loss_and_grad(F.cross_entropy, x, t, reduction, **kw)
 
 
 # ---------------------------------------------------------------- vs reference

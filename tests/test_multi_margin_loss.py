@@ -5,9 +5,10 @@ import pytest
 
 import lossk
 from helpers import (F, assert_all_raise, assert_bitwise_across_threads, assert_close,
-                     assert_gradient_matches_finite_differences, assert_grad_out_and_in_place,
-                     assert_matches_peer, assert_matches_reference, assert_none_gradient_is_sum_gradient,
-                     awkward_copies, class_index_case, requires_torch, to_torch, torch)
+                     assert_grad_out_and_in_place, assert_gradient_matches_finite_differences,
+                     assert_matches_peer, assert_matches_reference,
+                     assert_none_gradient_is_sum_gradient, awkward_copies, class_index_case,
+                     requires_torch, torch, torch_loss_and_grad)
 
 DTYPES = [np.float32, np.float64]
 REDUCTIONS = ["mean", "sum", "none"]
@@ -21,12 +22,7 @@ def make_case(rng, shape, dtype, options=(), int32=False):
 
 
 def torch_mm(x, t, reduction, **kw):
-    xt = to_torch(x, requires_grad=True)
-    if kw.get("weight") is not None:
-        kw = dict(kw, weight=to_torch(kw["weight"]))
-    loss = F.multi_margin_loss(xt, torch.from_numpy(np.asarray(t).astype(np.int64)), reduction=reduction, **kw)
-    loss.sum().backward()
-    return loss.detach().numpy(), xt.grad.numpy()
+    return torch_loss_and_grad(F.multi_margin_loss, x, t, reduction, **kw)
 
 
 # ---------------------------------------------------------------- vs reference
