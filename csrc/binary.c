@@ -21,6 +21,7 @@ enum {
     FOCAL_GAMMA,
     FOCAL_POW_BIT0,       /* integer gamma: bits 0..3 of gamma - 1 */
     FOCAL_GAMMA_GE1 = FOCAL_POW_BIT0 + 4,
+    FOCAL_ALPHA_ON,       /* alpha >= 0 (else alpha_t = 1) */
     /* the any-gamma kernel (no bits): the sign of m^gamma for m < 0 (targets
        outside [0, 1]): +-1 for even/odd integer gamma, NaN for other gamma */
     FOCAL_NEG_SIGN = FOCAL_POW_BIT0
@@ -42,6 +43,7 @@ enum { FOCAL_SQUARE, FOCAL_INT, FOCAL_REAL };
     static lossk_block_fn focal_setup_##sfx(ew_args *a, double alpha, double gamma) {        \
         a->param[FOCAL_ALPHA_NEG] = alpha < 0.0 ? 1.0 : 1.0 - alpha;                          \
         a->param[FOCAL_ALPHA_SLOPE] = alpha < 0.0 ? 0.0 : 2.0 * alpha - 1.0;                  \
+        a->param[FOCAL_ALPHA_ON] = alpha >= 0.0;                                              \
         a->param[FOCAL_GAMMA] = gamma;                                                        \
         if (gamma == 2.0) return LOSSK_SELECT(sigmoid_focal_square_block_##sfx);              \
         if (gamma != floor(gamma) || gamma > FOCAL_INT_GAMMA_MAX) {                           \
@@ -160,7 +162,11 @@ LOSSK_INLINE void LOSSK_FN(focal_elem)(const real *prm, real x, real t, real *lo
     real e, r, s, q, log1p_e;
     LOSSK_FN(logistic)(x, &e, &r, &s, &q, &log1p_e);
     const real gamma = prm[FOCAL_GAMMA];
-    const real alpha_t = prm[FOCAL_ALPHA_NEG] + prm[FOCAL_ALPHA_SLOPE] * t;
+    /* torchvision's alpha t + (1 - alpha)(1 - t) is NaN for an infinite t:
+       the linear form adds t - t (0, or NaN there) to say so. (gamma = 0
+       needs it: no NaN from m then.) A select on a parameter vectorizes. */
+    const real alpha_t = prm[FOCAL_ALPHA_NEG] + prm[FOCAL_ALPHA_SLOPE] * t +
+                         (prm[FOCAL_ALPHA_ON] != 0 ? t - t : 0);
     const real ax = LOSSK_ABS(x);
     const real tp = x >= 0 ? t : 1 - t, v = 1 - tp;
     const real ce = (v == 0 ? 0 : v * ax) + log1p_e;
@@ -255,14 +261,15 @@ LOSSK_INLINE int LOSSK_FN(hinge_check)(const real *prm, real x, real t) {
 
 #if LOSSK_AVX512_F32
 /*
- * AVX-512 float versions of focal_elem (gamma = 2) and bce_logits_elem: the
- * same formulas for finite x and t, two vectors at a time (EW_VEC); the
- * selects for infinite x are not needed there. The focal gradient is
- *   alpha_t m (gamma (1 - 2t) ce s q + dce m),  s q = e r^2.
- * Both are bound by the 512-bit FMA pipe (one per cycle on Zen 4): every
- * multiply saved counts.
+ * AVX-512 float versions of focal_elem (gamma = 2, other integer gamma) and
+ * bce_logits_elem: the same formulas for finite x and t, two vectors at a
+ * time (EW_VEC); the selects for infinite x are not needed there. The focal
+ * gradient is alpha_t m (gamma (1 - 2t) ce s q + dce m) for gamma = 2,
+ * s q = e r^2. They are bound by the 512-bit FMA pipe (one per cycle on
+ * Zen 4): every multiply saved counts.
  */
-enum { FOCAL_VEC_ALPHA_SLOPE, FOCAL_VEC_ALPHA_NEG, FOCAL_VEC_C2_SLOPE, FOCAL_VEC_C2_0 };
+enum { FOCAL_VEC_ALPHA_SLOPE, FOCAL_VEC_ALPHA_NEG, FOCAL_VEC_C2_SLOPE, FOCAL_VEC_C2_0, FOCAL_VEC_POW,
+       FOCAL_VEC_GE1 };
 
 LOSSK_INLINE void focal_square_vec_setup(const float *prm, __m512 *K) {
     K[FOCAL_VEC_ALPHA_SLOPE] = _mm512_set1_ps(prm[FOCAL_ALPHA_SLOPE]);
@@ -271,15 +278,13 @@ LOSSK_INLINE void focal_square_vec_setup(const float *prm, __m512 *K) {
     K[FOCAL_VEC_C2_0] = _mm512_set1_ps(prm[FOCAL_GAMMA]);
 }
 
-LOSSK_INLINE void focal_square_vec(const __m512 *K, const __m512 x[2], const __m512 t[2],
-                                   const __m512 aux[2], __m512 gs, __m512 loss[2], __m512 grad[2],
-                                   const int has_aux) {
+/* focal_elem's terms for finite x and t: ce, dce, m = 1 - p_t and
+   s q = e r^2. */
+LOSSK_INLINE void focal_terms512x2(const __m512 x[2], const __m512 t[2], __m512 ce[2], __m512 dce[2],
+                                   __m512 m[2], __m512 sq[2]) {
     const __m512 one = _mm512_set1_ps(1.0f);
-    __m512 nax[2], e[2], r[2], er[2], log1p_e[2], s[2], q[2], omt[2], tp[2], v[2], ce[2], dce[2],
-        m[2], am[2], c2[2];
+    __m512 nax[2], e[2], r[2], er[2], log1p_e[2], s[2], q[2], omt[2], tp[2], v[2];
     __mmask16 neg[2];
-    (void)aux;
-    (void)has_aux;
     lossk__logistic512x2(x, one, nax, neg, e, r, log1p_e);
     LOSSK_PAIR er[j] = _mm512_mul_ps(e[j], r[j]);
     LOSSK_PAIR s[j] = _mm512_mask_blend_ps(neg[j], r[j], er[j]);
@@ -290,12 +295,58 @@ LOSSK_INLINE void focal_square_vec(const __m512 *K, const __m512 x[2], const __m
     LOSSK_PAIR ce[j] = _mm512_fnmadd_ps(v[j], nax[j], log1p_e[j]);                 /* v |x| + log1p(e) */
     LOSSK_PAIR dce[j] = _mm512_fmsub_ps(omt[j], s[j], _mm512_mul_ps(t[j], q[j]));
     LOSSK_PAIR m[j] = _mm512_mul_ps(_mm512_fmadd_ps(tp[j], e[j], v[j]), r[j]);     /* u r */
+    LOSSK_PAIR sq[j] = _mm512_mul_ps(er[j], r[j]);
+}
+
+LOSSK_INLINE void focal_square_vec(const __m512 *K, const __m512 x[2], const __m512 t[2],
+                                   const __m512 aux[2], __m512 gs, __m512 loss[2], __m512 grad[2],
+                                   const int has_aux) {
+    __m512 ce[2], dce[2], m[2], sq[2], am[2], c2[2];
+    (void)aux;
+    (void)has_aux;
+    focal_terms512x2(x, t, ce, dce, m, sq);
     LOSSK_PAIR am[j] = _mm512_mul_ps(_mm512_fmadd_ps(K[FOCAL_VEC_ALPHA_SLOPE], t[j], K[FOCAL_VEC_ALPHA_NEG]), m[j]);
     LOSSK_PAIR loss[j] = _mm512_mul_ps(am[j], _mm512_mul_ps(ce[j], m[j]));
     LOSSK_PAIR c2[j] = _mm512_fmadd_ps(K[FOCAL_VEC_C2_SLOPE], t[j], K[FOCAL_VEC_C2_0]);
     LOSSK_PAIR grad[j] = _mm512_mul_ps(
-        _mm512_mul_ps(am[j], _mm512_fmadd_ps(c2[j], _mm512_mul_ps(ce[j], _mm512_mul_ps(er[j], r[j])),
-                                             _mm512_mul_ps(dce[j], m[j]))),
+        _mm512_mul_ps(am[j], _mm512_fmadd_ps(c2[j], _mm512_mul_ps(ce[j], sq[j]), _mm512_mul_ps(dce[j], m[j]))),
+        gs);
+}
+
+/* Other integer gamma (FOCAL_INT): focal_elem's powers, m^(gamma-1) from the
+   bits of gamma - 1 and m^gamma = m^(gamma-1) m (1 for gamma = 0, where
+   c2 = 0 drops the other term); the multiplications by 1 that focal_elem
+   does for the zero bits are skipped, which changes no bit. */
+LOSSK_INLINE void focal_int_vec_setup(const float *prm, __m512 *K) {
+    focal_square_vec_setup(prm, K);
+    int bits = 0;
+    for (int b = 0; b < 4; b++) bits |= (prm[FOCAL_POW_BIT0 + b] != 0) << b;
+    K[FOCAL_VEC_POW] = _mm512_set1_ps((float)bits);
+    K[FOCAL_VEC_GE1] = _mm512_set1_ps(prm[FOCAL_GAMMA_GE1]);
+}
+
+LOSSK_INLINE void focal_int_vec(const __m512 *K, const __m512 x[2], const __m512 t[2], const __m512 aux[2],
+                                __m512 gs, __m512 loss[2], __m512 grad[2], const int has_aux) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const int bits = (int)_mm512_cvtss_f32(K[FOCAL_VEC_POW]), ge1 = _mm512_cvtss_f32(K[FOCAL_VEC_GE1]) != 0;
+    __m512 ce[2], dce[2], m[2], sq[2], mp[2], pw[2], mg[2], a[2], c2[2];
+    (void)aux;
+    (void)has_aux;
+    focal_terms512x2(x, t, ce, dce, m, sq);
+    LOSSK_PAIR pw[j] = bits & 1 ? m[j] : one;
+    LOSSK_PAIR mp[j] = m[j];
+    for (int b = 1; b < 4; b++) {                    /* mp = m^(2^b) */
+        if (bits >> b == 0) break;
+        LOSSK_PAIR mp[j] = _mm512_mul_ps(mp[j], mp[j]);
+        if ((bits >> b) & 1) LOSSK_PAIR pw[j] = _mm512_mul_ps(pw[j], mp[j]);
+    }
+    LOSSK_PAIR mg[j] = ge1 ? _mm512_mul_ps(pw[j], m[j]) : one;
+    LOSSK_PAIR a[j] = _mm512_fmadd_ps(K[FOCAL_VEC_ALPHA_SLOPE], t[j], K[FOCAL_VEC_ALPHA_NEG]);
+    LOSSK_PAIR loss[j] = _mm512_mul_ps(_mm512_mul_ps(a[j], ce[j]), mg[j]);
+    LOSSK_PAIR c2[j] = _mm512_fmadd_ps(K[FOCAL_VEC_C2_SLOPE], t[j], K[FOCAL_VEC_C2_0]);
+    LOSSK_PAIR grad[j] = _mm512_mul_ps(
+        _mm512_mul_ps(a[j], _mm512_fmadd_ps(c2[j], _mm512_mul_ps(ce[j], _mm512_mul_ps(pw[j], sq[j])),
+                                            _mm512_mul_ps(dce[j], mg[j]))),
         gs);
 }
 
@@ -342,6 +393,10 @@ LOSSK_INLINE void bce_logits_vec(const __m512 *K, const __m512 x[2], const __m51
 #define EW_ELEM LOSSK_FN(focal_int_elem)
 #define EW_WEIGHT 0
 #define EW_AUX 0
+#if LOSSK_AVX512_F32
+#  define EW_VEC focal_int_vec
+#  define EW_VEC_SETUP focal_int_vec_setup
+#endif
 #include "elementwise_loop.h"
 
 #define EW_NAME sigmoid_focal

@@ -18,7 +18,7 @@
 
 #include "internal.h"
 
-#define EW_MAX_PARAMS 8
+#define EW_MAX_PARAMS 10
 /* Elements per chunk: the chunk's inputs and buffers stay in L1. */
 #define EW_CHUNK 1024
 /* Elements per block of the deterministic reduction. */

@@ -55,7 +55,7 @@ LOSSK_INLINE void EW_FN(_chunk_g)(const real *prm, const real *x, const real *t,
 }
 
 #ifdef EW_VEC
-#define EW_VEC_MAX_K 4
+#define EW_VEC_MAX_K 8
 /* EW_VEC on the pair of vectors at k and k + 16; masked: only the lanes in
    m[0], m[1] are loaded (the others are 0) and stored (through a buffer: a
    masked 512-bit store was much slower on Zen 4 with 2 threads). Adds

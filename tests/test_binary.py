@@ -135,6 +135,22 @@ def test_focal_kernels_agree_across_integer_gamma():
         np.testing.assert_allclose(a[1], b[1], rtol=1e-9, atol=1e-15)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_focal_non_finite_targets_match_reference(dtype):
+    """Targets of +-inf or NaN give the reference's NaN/inf on every kernel (gamma = 2,
+    other integers, any gamma) with alpha on or off; with gamma = 0 no NaN comes from
+    m, so alpha_t itself must be NaN for an infinite target, as torchvision's."""
+    x = np.array([-3.0, -0.5, 0.0, 0.7, 4.0, 2.0, -2.0, 1.0], dtype)
+    t = np.array([np.inf, -np.inf, np.inf, -np.inf, np.nan, 0.0, 1.0, 0.3], dtype)
+    for gamma in (0.0, 0.5, 1.0, 2.0, 3.0, 7.5):
+        for alpha in (0.25, -1.0, 0.0, 1.0, 0.5):
+            got = lossk.sigmoid_focal_loss(x, t, gamma=gamma, alpha=alpha, reduction="none", return_grad=True)
+            ref = lossk.reference.sigmoid_focal_loss(x, t, gamma=gamma, alpha=alpha, reduction="none",
+                                                     return_grad=True)
+            assert_close(got[0], ref[0], dtype)
+            assert_close(got[1], ref[1], dtype)
+
+
 def test_focal_special_cases():
     rng = np.random.default_rng(3)
     x = 2.0 * rng.standard_normal((50, 3))
@@ -445,13 +461,17 @@ def test_hinge_bad_input():
         lossk.hinge_loss(s, y, squared=1)
 
 
-# ---- the AVX-512 float kernels (focal gamma = 2, BCE with logits) -----------------------
+# ---- the AVX-512 float kernels (focal with integer gamma, BCE with logits) --------------
 # On an AVX-512 machine these run lossk__logistic512x2 and elementwise_loop.h's EW_VEC:
 # vectors aligned to the output, masked tails, a scalar redo of chunks with NaN or inf.
 
 VEC_CALLS = {
     "focal": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, **kw),
     "focal_alpha_off": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, alpha=-1.0, **kw),
+    "focal_gamma0": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, gamma=0.0, **kw),
+    "focal_gamma1": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, gamma=1.0, **kw),
+    "focal_gamma5": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, gamma=5.0, alpha=0.6, **kw),
+    "focal_gamma16": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, gamma=16.0, **kw),
     "bce_logits": lambda x, t, n, **kw: lossk.binary_cross_entropy_with_logits(x, t, **kw),
     "bce_logits_weighted": lambda x, t, n, **kw: lossk.binary_cross_entropy_with_logits(
         x, t, weight=np.linspace(0.5, 2.0, n, dtype=np.float32),
@@ -460,6 +480,10 @@ VEC_CALLS = {
 VEC_REFS = {
     "focal": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, **kw),
     "focal_alpha_off": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, alpha=-1.0, **kw),
+    "focal_gamma0": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, gamma=0.0, **kw),
+    "focal_gamma1": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, gamma=1.0, **kw),
+    "focal_gamma5": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, gamma=5.0, alpha=0.6, **kw),
+    "focal_gamma16": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, gamma=16.0, **kw),
     "bce_logits": lambda x, t, n, **kw: lossk.reference.binary_cross_entropy_with_logits(x, t, **kw),
     "bce_logits_weighted": lambda x, t, n, **kw: lossk.reference.binary_cross_entropy_with_logits(
         x, t, weight=np.linspace(0.5, 2.0, n, dtype=np.float32),
@@ -535,6 +559,7 @@ def test_lower_simd_levels_of_the_logistic_losses(level, tmp_path):
         "t = rng.random(4099).astype(np.float32)\n"
         "x[100] = np.inf\n"
         "res = [lossk.sigmoid_focal_loss(x, t, reduction='none', return_grad=True),\n"
+        "       lossk.sigmoid_focal_loss(x, t, gamma=3.0, reduction='none', return_grad=True),\n"
         "       lossk.binary_cross_entropy_with_logits(x, t, reduction='none', return_grad=True)]\n"
         "np.save(sys.argv[1], np.concatenate([np.concatenate(r) for r in res]))\n"
         "print(lossk.config()['simd_active'])\n")
