@@ -179,13 +179,14 @@ def assert_matches_peer(fn, peer, args, dtype, peer_args=None, peer_kwargs=None,
         assert_close(grad, peer_grad, dtype)
 
 
-def assert_gradient_matches_finite_differences(name, args, reduction, **kwargs):
-    """The kernel's float64 gradient vs central differences of the reference loss."""
+def assert_gradient_matches_finite_differences(name, args, reduction, *, atol=1e-8, **kwargs):
+    """The kernel's float64 gradient vs central differences of the reference loss
+    (of the sum of the per-element losses for "none")."""
     fn, ref = _loss_pair(name)
     x, rest = args[0], args[1:]
     _, grad = fn(x, *rest, reduction=reduction, return_grad=True, **kwargs)
-    fd = finite_difference_grad(lambda z: ref(z, *rest, reduction=reduction, **kwargs), x)
-    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+    fd = finite_difference_grad(lambda z: np.sum(ref(z, *rest, reduction=reduction, **kwargs)), x)
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=atol)
 
 
 def assert_none_gradient_is_sum_gradient(fn, *args, **kwargs):

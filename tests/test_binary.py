@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import lossk
-from helpers import F, assert_close, finite_difference_grad, requires_torch, run_python, to_torch, torch
+from helpers import (F, assert_close, assert_gradient_matches_finite_differences, requires_torch,
+                     run_python, to_torch, torch)
 
 DTYPES = (np.float32, np.float64)
 REDUCTIONS = ("mean", "sum", "none")
@@ -46,14 +47,6 @@ def compare_with_torch(name, torch_loss, x, t, dtype, reduction, **kw):
                                       return_grad=True, **kw)
     np.testing.assert_allclose(loss, expected.detach().numpy(), **tolerance(dtype))
     np.testing.assert_allclose(grad, xt.grad.numpy(), **tolerance(dtype))
-
-
-def fd_check(name, x, t, reduction, **kw):
-    """float64 gradient vs central differences of the reference loss (summed for "none")."""
-    ref = getattr(lossk.reference, name)
-    f = lambda z: np.sum(ref(z, t, reduction=reduction, **kw))
-    _, grad = getattr(lossk, name)(x, t, reduction=reduction, return_grad=True, **kw)
-    np.testing.assert_allclose(grad, finite_difference_grad(f, x), rtol=1e-6, atol=1e-8)
 
 
 # ---- sigmoid focal loss ---------------------------------------------------------------
@@ -120,7 +113,8 @@ def test_focal_gradient_vs_finite_differences(gamma, alpha, reduction):
     x = 2.0 * rng.standard_normal((5, 4))
     t = (rng.random((5, 4)) < 0.5).astype(np.float64)
     t[0, :2] = [0.3, 0.8]   # soft labels follow the same formula
-    fd_check("sigmoid_focal_loss", x, t, reduction, alpha=alpha, gamma=gamma)
+    assert_gradient_matches_finite_differences("sigmoid_focal_loss", (x, t), reduction, alpha=alpha,
+                                               gamma=gamma)
 
 
 def test_focal_kernels_agree_across_integer_gamma():
@@ -236,7 +230,8 @@ def test_bce_gradient_vs_finite_differences(reduction):
     rng = np.random.default_rng(6)
     p = rng.uniform(0.05, 0.95, (5, 4))
     t = rng.random((5, 4))
-    fd_check("binary_cross_entropy", p, t, reduction, weight=rng.uniform(0.5, 2, 4))
+    assert_gradient_matches_finite_differences("binary_cross_entropy", (p, t), reduction,
+                                               weight=rng.uniform(0.5, 2, 4))
 
 
 @requires_torch
@@ -357,8 +352,8 @@ def test_bce_with_logits_gradient_vs_finite_differences(reduction):
     rng = np.random.default_rng(10)
     x = 2.0 * rng.standard_normal((5, 4))
     t = rng.random((5, 4))
-    fd_check("binary_cross_entropy_with_logits", x, t, reduction, weight=rng.uniform(0.5, 2, (5, 1)),
-             pos_weight=rng.uniform(0.5, 3, 4))
+    assert_gradient_matches_finite_differences("binary_cross_entropy_with_logits", (x, t), reduction,
+                                               weight=rng.uniform(0.5, 2, (5, 1)), pos_weight=rng.uniform(0.5, 3, 4))
 
 
 @requires_torch
@@ -427,7 +422,8 @@ def test_hinge_gradient_vs_finite_differences(squared, reduction):
     rng = np.random.default_rng(13)
     s = 2.0 * rng.standard_normal((5, 4))
     y = np.where(rng.random((5, 4)) < 0.5, -1.0, 1.0)
-    fd_check("hinge_loss", s, y, reduction, margin=0.7, squared=squared)
+    assert_gradient_matches_finite_differences("hinge_loss", (s, y), reduction, margin=0.7,
+                                               squared=squared)
 
 
 @requires_torch
