@@ -386,6 +386,7 @@ LOSSK_INLINE void bce_logits_vec(const __m512 *K, const __m512 x[2], const __m51
 #if LOSSK_AVX512_F32
 #  define EW_VEC focal_square_vec
 #  define EW_VEC_SETUP focal_square_vec_setup
+#  define EW_VEC_X_MAX (-LOSSK_EXP512_X_MIN)   /* exp(-|x|) of the logistic terms */
 #endif
 #include "elementwise_loop.h"
 
@@ -396,6 +397,7 @@ LOSSK_INLINE void bce_logits_vec(const __m512 *K, const __m512 x[2], const __m51
 #if LOSSK_AVX512_F32
 #  define EW_VEC focal_int_vec
 #  define EW_VEC_SETUP focal_int_vec_setup
+#  define EW_VEC_X_MAX (-LOSSK_EXP512_X_MIN)
 #endif
 #include "elementwise_loop.h"
 
@@ -419,6 +421,7 @@ LOSSK_INLINE void bce_logits_vec(const __m512 *K, const __m512 x[2], const __m51
 #if LOSSK_AVX512_F32
 #  define EW_VEC bce_logits_vec
 #  define EW_VEC_SETUP bce_logits_vec_setup
+#  define EW_VEC_X_MAX (-LOSSK_EXP512_X_MIN)
 #endif
 #include "elementwise_loop.h"
 

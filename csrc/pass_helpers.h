@@ -105,6 +105,13 @@ LOSSK_INLINE void lossk__unrotate16(double acc[16], const double rot[16], int64_
     memcpy(acc + lane0, rot, (size_t)(16 - lane0) * sizeof(double));
     memcpy(acc, rot + 16 - lane0, (size_t)lane0 * sizeof(double));
 }
+
+/* sum[0..1] (16 double lanes) += v[0..16): converted straight from memory,
+   which was faster than a load and an extract of the upper half. */
+LOSSK_INLINE void lossk__add16_pd(__m512d sum[2], const float *v) {
+    sum[0] = _mm512_add_pd(sum[0], _mm512_cvtps_pd(_mm256_loadu_ps(v)));
+    sum[1] = _mm512_add_pd(sum[1], _mm512_cvtps_pd(_mm256_loadu_ps(v + 8)));
+}
 #endif
 
 /* acc[(lane0 + k) mod LOSSK_LANES] += v[k]: one chunk of losses into the
@@ -117,14 +124,10 @@ static inline void LOSSK_FN(chunk_lane_sum)(const real *LOSSK_RESTRICT v, int64_
 #if LOSSK_AVX512_F32
     double rot[16];
     lossk__rotate16(rot, acc, lane0);
-    __m512d a0 = _mm512_loadu_pd(rot), a1 = _mm512_loadu_pd(rot + 8);
-    for (; k + 16 <= len; k += 16) {
-        const __m512 vk = _mm512_loadu_ps(v + k);
-        a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(vk)));
-        a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(vk, 1)));
-    }
-    _mm512_storeu_pd(rot, a0);
-    _mm512_storeu_pd(rot + 8, a1);
+    __m512d sum[2] = {_mm512_loadu_pd(rot), _mm512_loadu_pd(rot + 8)};
+    for (; k + 16 <= len; k += 16) lossk__add16_pd(sum, v + k);
+    _mm512_storeu_pd(rot, sum[0]);
+    _mm512_storeu_pd(rot + 8, sum[1]);
     lossk__unrotate16(acc, rot, lane0);
 #else
     for (; k < len && (lane0 + k) % LOSSK_LANES != 0; k++) acc[(lane0 + k) % LOSSK_LANES] += (double)v[k];
@@ -250,7 +253,9 @@ static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *
    minus j << 19, so adding k << 19 (z's bits << 19) leaves m in the
    exponent field. About 1 ulp, 7 FMAs instead of lossk_expf's 10. x is
    clamped at -87 so that the scale stays normal (the result is then 1.7e-38
-   instead of smaller); callers route NaN and inf to the scalar code. */
+   instead of smaller): callers route x below LOSSK_EXP512_X_MIN, NaN and
+   inf to the scalar code. */
+#define LOSSK_EXP512_X_MIN (-87.0f)
 LOSSK_INLINE void lossk__exp512_nonpos2(const __m512 x[2], __m512 e[2]) {
     const __m512 tab = _mm512_setr_ps(1.000000000e+00f, 1.044273734e+00f, 1.090507746e+00f, 1.138788581e+00f,
                                       1.189207077e+00f, 1.241857767e+00f, 1.296839595e+00f, 1.354255557e+00f,
@@ -261,7 +266,7 @@ LOSSK_INLINE void lossk__exp512_nonpos2(const __m512 x[2], __m512 e[2]) {
         _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 19));
     const __m512 shifter = _mm512_set1_ps(12582912.0f);
     __m512 xc[2], z[2], k[2], r[2], sc[2], p[2];
-    LOSSK_PAIR xc[j] = _mm512_max_ps(_mm512_set1_ps(-87.0f), x[j]);
+    LOSSK_PAIR xc[j] = _mm512_max_ps(_mm512_set1_ps(LOSSK_EXP512_X_MIN), x[j]);
     LOSSK_PAIR z[j] = _mm512_fmadd_ps(xc[j], _mm512_set1_ps(16.0f * 1.44269504088896341f), shifter);
     LOSSK_PAIR k[j] = _mm512_sub_ps(z[j], shifter);
     /* ln2/16 in two parts (Cody-Waite): k * hi is exact */

@@ -105,6 +105,20 @@ def test_focal_finite_at_saturated_logits(dtype, gamma):
     np.testing.assert_allclose(grad[far & ~right], expected[far & ~right], rtol=1e-6)
 
 
+@pytest.mark.parametrize("gamma", (0.0, 1.0, 2.0, 3.0))
+def test_focal_saturated_finite_logits_without_infinities(gamma):
+    """Finite logits beyond exp's range (|x| > 87 in float32), with no inf in the chunk
+    to send it all to the scalar code: the gradient on the right side still vanishes."""
+    x = np.array([100.0, 200.0, 1e4, -100.0, -300.0, -1e4] * 40, np.float32)
+    t = (x > 0).astype(np.float32)
+    losses, grad = lossk.sigmoid_focal_loss(x, t, gamma=gamma, reduction="none", return_grad=True)
+    assert np.all(np.abs(grad) < 1e-40) and np.all(losses < 1e-40)
+    wrong = 1 - t
+    losses, grad = lossk.sigmoid_focal_loss(x, wrong, gamma=gamma, reduction="none", return_grad=True)
+    np.testing.assert_allclose(grad, np.where(wrong == 1, -0.25, 0.75), rtol=1e-6)
+    assert_close(losses, lossk.reference.sigmoid_focal_loss(x, wrong, gamma=gamma, reduction="none"))
+
+
 @pytest.mark.parametrize("gamma", (0.0, 0.5, 2.0, 2.5))
 @pytest.mark.parametrize("alpha", (0.25, -1.0))
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -542,6 +556,28 @@ def test_vector_kernels_redo_chunks_with_nan_and_inf(name):
     loss_clean = VEC_CALLS[name](np.where(clean, x, 0).astype(np.float32), np.where(clean, t, 0).astype(np.float32),
                                  n, reduction="none")
     assert_close(loss[clean], loss_clean[clean], np.float32)
+
+
+@pytest.mark.parametrize("name", sorted(VEC_CALLS))
+def test_vector_kernels_with_nan_and_inf_do_not_depend_on_alignment(name):
+    """Only the NaN/inf elements take the scalar code: where the vectors start (the
+    output's address) does not change the bits of their finite neighbours."""
+    rng = np.random.default_rng(6)
+    n = 5000
+    x = (3.0 * rng.standard_normal(n)).astype(np.float32)
+    t = (rng.random(n) < 0.3).astype(np.float32)
+    x[[7, 40, 1500, 1501]] = [np.inf, np.nan, -np.inf, np.nan]
+    t[[25, 2100, 4999]] = [np.nan, np.inf, -np.inf]
+    first = None
+    for offset in (0, 1, 4, 9, 15):
+        xs, ts = shifted(x, offset), shifted(t, offset)
+        loss, grad = VEC_CALLS[name](xs, ts, n, reduction="sum", return_grad=True,
+                                     grad_out=shifted(np.zeros_like(x), offset))
+        losses = VEC_CALLS[name](xs, ts, n, reduction="none")
+        got = (np.float64(loss).tobytes(), grad.tobytes(), losses.tobytes())
+        if first is None:
+            first = got
+        assert got == first, f"offset {offset} changes the results"
 
 
 @pytest.mark.parametrize("level", ("baseline", "avx2"))
