@@ -149,11 +149,11 @@ LOSSK_INLINE void LOSSK_FN(bce_logits_elem)(const real *prm, real x, real t, rea
  *   d loss / dx = alpha_t (dce m^gamma + gamma (1 - 2t) ce m^(gamma-1) s q)
  * (dm/dx = (1 - 2t) s q). With tp = t on x's side (t for x >= 0, else 1 - t)
  * and v = 1 - tp: ce = v |x| + log1p(e), m = u r with u = v + tp e, and
- * s q = e r^2; tp = 1 makes m = e r, the saturated case where m underflows.
+ * s q = e r^2; v = 0 makes m = e r, the saturated case where m underflows.
  * gamma = 2 and other integer gamma: m^(gamma-1) by multiplications, finite;
  * the product is m^(gamma-1) (s q). Other gamma: m^gamma = exp(gamma log m),
- * log m = log(u) - log1p(e) (= -|x| - log1p(e) exactly when tp = 1), and
- * m^(gamma-1) s q = m^gamma R, R = s q / m = e r / u (= r when tp = 1): the
+ * log m = log(u) - log1p(e) (= -|x| - log1p(e) exactly when v = 0), and
+ * m^(gamma-1) s q = m^gamma R, R = s q / m = e r / u (= r when v = 0): the
  * infinite m^(gamma-1) of gamma < 1 never forms. ce times that product is
  * taken as 0 where the product is 0 (ce may be inf at x = +-inf).
  */
@@ -168,7 +168,9 @@ LOSSK_INLINE void LOSSK_FN(focal_elem)(const real *prm, real x, real t, real *lo
     const real alpha_t = prm[FOCAL_ALPHA_NEG] + prm[FOCAL_ALPHA_SLOPE] * t +
                          (prm[FOCAL_ALPHA_ON] != 0 ? t - t : 0);
     const real ax = LOSSK_ABS(x);
-    const real tp = x >= 0 ? t : 1 - t, v = 1 - tp;
+    /* v = t itself, not 1 - (1 - t), which loses t's low bits (float: up to
+       4e-4 of a loss with t = 1e-4) */
+    const real tp = x >= 0 ? t : 1 - t, v = x >= 0 ? 1 - t : t;
     const real ce = (v == 0 ? 0 : v * ax) + log1p_e;
     const real dce = (1 - t) * s - t * q;
     const real u = v + tp * e;
@@ -186,14 +188,14 @@ LOSSK_INLINE void LOSSK_FN(focal_elem)(const real *prm, real x, real t, real *lo
         mg = prm[FOCAL_GAMMA_GE1] != 0 ? pw * m : 1;
         prod = pw * (e * r * r);
     } else {
-        const real log_m = (tp == 1 ? -ax : LOSSK_LOG(LOSSK_ABS(u))) - log1p_e;
+        const real log_m = (v == 0 ? -ax : LOSSK_LOG(LOSSK_ABS(u))) - log1p_e;
         /* log_m == 0 (m rounded to 1): m^gamma = 1, also for a gamma beyond
            float's range (cast to inf) where gamma * 0 would be NaN; m == 0
            (x = +-inf): m^gamma = 0 (gamma > 0 here), also for a gamma that
            float rounds to 0 (1e-300) where 0 * -inf would be NaN */
         mg = log_m == 0 ? 1 : log_m == -(real)INFINITY ? 0 : LOSSK_EXP(gamma * log_m);
         mg = u < 0 ? mg * prm[FOCAL_NEG_SIGN] : mg;   /* targets outside [0, 1] */
-        prod = mg * (tp == 1 ? r : e * r / u);
+        prod = mg * (v == 0 ? r : e * r / u);
     }
     const real ce_prod = prod == 0 ? 0 : ce * prod;
     /* ce_prod == 0: the term is 0, also for a gamma beyond float's range (cast

@@ -119,6 +119,23 @@ def test_focal_saturated_finite_logits_without_infinities(gamma):
     assert_close(losses, lossk.reference.sigmoid_focal_loss(x, wrong, gamma=gamma, reduction="none"))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("gamma", (0.0, 0.5, 2.0, 2.5, 5.0))
+def test_focal_small_soft_targets_keep_their_relative_accuracy(dtype, gamma):
+    """For x < 0 the focal formulas use v = t itself: 1 - (1 - t) lost t's low bits
+    (float32, t = 1e-4: 4e-4 of the loss, hidden by atol when the loss is small).
+    |x| > 87 takes the scalar code on every SIMD level, the others the vector kernel."""
+    x = np.array([-90.0, -200.0, -1e4, -30.0, -11.0, -3.0] * 6, dtype)
+    t = np.repeat(np.array([1.3e-4, 1.0001e-4, 3.7e-6, 2e-3, 0.013, 7.7e-8], dtype), 6)
+    losses, grad = lossk.sigmoid_focal_loss(x, t, gamma=gamma, reduction="none", return_grad=True)
+    losses_ref, grad_ref = lossk.reference.sigmoid_focal_loss(x, t, gamma=gamma, reduction="none",
+                                                              return_grad=True)
+    rtol = 1e-5 if dtype == np.float32 else 1e-10
+    assert np.all(losses_ref > 0)
+    np.testing.assert_allclose(losses, losses_ref, rtol=rtol, atol=0)
+    np.testing.assert_allclose(grad, grad_ref, rtol=rtol, atol=0)
+
+
 @pytest.mark.parametrize("gamma", (0.0, 0.5, 2.0, 2.5))
 @pytest.mark.parametrize("alpha", (0.25, -1.0))
 @pytest.mark.parametrize("reduction", REDUCTIONS)
