@@ -182,11 +182,13 @@ def multi_margin_loss(n: int, c: int) -> Workload:
                     "copy", torch_functional("multi_margin_loss"))
 
 
-def sigmoid_focal_loss(n: int, c: int) -> Workload:
+def sigmoid_focal_loss(n: int, c: int, gamma: float = 2.0) -> Workload:
     # reads logits and targets, writes the gradient: an add
-    return Workload(f"sigmoid focal {n:,}×{c}" if n >= 10**6 else f"sigmoid focal {n}×{c}",
-                    "sigmoid_focal_loss", (n, c), logits_and_binary_targets, "add",
-                    torch_sigmoid_focal_loss(0.25, 2.0), kwargs={"alpha": 0.25, "gamma": 2.0})
+    name = f"sigmoid focal {n:,}×{c}" if n >= 10**6 else f"sigmoid focal {n}×{c}"
+    if gamma != 2.0:   # integer gamma: multiplications; others: exp and log per element
+        name += f" gamma={gamma:g}"
+    return Workload(name, "sigmoid_focal_loss", (n, c), logits_and_binary_targets, "add",
+                    torch_sigmoid_focal_loss(0.25, gamma), kwargs={"alpha": 0.25, "gamma": gamma})
 
 
 def binary_cross_entropy_with_logits(n: int) -> Workload:
@@ -234,6 +236,7 @@ WORKLOADS: list[Workload] = [
     nll_loss(16384, 1000),
     sigmoid_focal_loss(65536, 80),
     sigmoid_focal_loss(1_000_000, 1),
+    sigmoid_focal_loss(65536, 80, gamma=0.5),
     binary_cross_entropy_with_logits(1 << 20),    # the small rows keep `--quick` (CI) quick
     binary_cross_entropy_with_logits(16 << 20),
     binary_cross_entropy(1 << 20),

@@ -32,6 +32,10 @@ enum { FOCAL_SQUARE, FOCAL_INT, FOCAL_REAL };
 /* Integer gamma up to this: (1 - p_t)^gamma by multiplications (4 bits of
    gamma - 1), no exp or log. */
 #define FOCAL_INT_GAMMA_MAX 16
+/* Other gamma up to this: the AVX-512 float kernel, whose gd ce e / u
+   (|gd| <= gamma, ce <= 88, e / u <= 2) stays finite, so that m^gamma = 0
+   makes the gradient 0 and never 0 * inf as for gamma near float's max. */
+#define FOCAL_VEC_GAMMA_MAX 1e30
 
 #define LOSSK_TEMPLATE_FILE "binary.c"
 #include "multiarch.h"
@@ -49,7 +53,8 @@ enum { FOCAL_SQUARE, FOCAL_INT, FOCAL_REAL };
         if (gamma != floor(gamma) || gamma > FOCAL_INT_GAMMA_MAX) {                           \
             a->param[FOCAL_NEG_SIGN] = gamma != floor(gamma) ? NAN                            \
                                        : fmod(gamma, 2.0) == 0.0 ? 1.0 : -1.0;                \
-            return LOSSK_SELECT(sigmoid_focal_block_##sfx);                                   \
+            return gamma <= FOCAL_VEC_GAMMA_MAX ? LOSSK_SELECT(sigmoid_focal_block_##sfx)     \
+                                                : LOSSK_SELECT(sigmoid_focal_huge_block_##sfx); \
         }                                                                                     \
         const int bits = gamma >= 1.0 ? (int)gamma - 1 : 0;                                   \
         for (int b = 0; b < 4; b++) a->param[FOCAL_POW_BIT0 + b] = (double)((bits >> b) & 1); \
@@ -279,44 +284,50 @@ LOSSK_INLINE void focal_square_vec_setup(const float *prm, __m512 *K) {
 
 /* focal_elem's terms for finite x and t, regrouped on r: with S = sign(x),
    u = v + tp e and w = v - tp e,
-     m = u r,  dce = S w r,  S (1 - 2t) = v - tp,
-   so that dce m + gamma (1 - 2t) ce s q (s q = e r^2) = r^2 X with
-     X = S (gamma (v - tp) ce e + w u).
-   The gradient is then alpha_t m^(gamma-1) r^2 X: two multiplies and two
-   blends fewer than forming dce, s q and their products (gamma = 2: 4 %
-   faster). Also returns dce for gamma = 0, whose gradient has no m. */
-LOSSK_INLINE void focal_terms512x2(const __m512 *K, const __m512 x[2], const __m512 t[2], __m512 ce[2],
-                                   __m512 m[2], __m512 r[2], __m512 X[2], __m512 dce[2],
-                                   const int want_dce) {
+     m = u r,  dce = S w r,  gamma (1 - 2t) = S gd,  gd = gamma (v - tp),
+   so that the gradient's dce m^gamma + gamma (1 - 2t) ce m^(gamma-1) s q
+   (s q = e r^2) is, for integer gamma, m^(gamma-1) r^2 X with
+   X = S (gd ce e + w u): two multiplies and two blends fewer than forming
+   dce, s q and their products (gamma = 2: 4 % faster); for any gamma,
+   m^gamma r S (w + gd ce e / u), as R = s q / m = e r / u. */
+typedef struct {
+    __m512 e[2], r[2], log1p_e[2], ce[2], m[2], u[2], w[2], gd[2], sgn[2];
+} focal_terms;
+
+LOSSK_INLINE void focal_terms512x2(const __m512 *K, const __m512 x[2], const __m512 t[2], focal_terms *T) {
     const __m512 one = _mm512_set1_ps(1.0f);
-    __m512 nax[2], e[2], log1p_e[2], sgn[2], omt[2], tp[2], v[2], u[2], w[2];
+    __m512 nax[2], omt[2], tp[2], v[2];
     __mmask16 neg[2];
-    lossk__logistic512x2(x, one, nax, neg, e, r, log1p_e);
-    LOSSK_PAIR sgn[j] = _mm512_and_ps(x[j], _mm512_set1_ps(-0.0f));
+    lossk__logistic512x2(x, one, nax, neg, T->e, T->r, T->log1p_e);
+    LOSSK_PAIR T->sgn[j] = _mm512_and_ps(x[j], _mm512_set1_ps(-0.0f));
     LOSSK_PAIR omt[j] = _mm512_sub_ps(one, t[j]);
     LOSSK_PAIR tp[j] = _mm512_mask_blend_ps(neg[j], t[j], omt[j]);
     LOSSK_PAIR v[j] = _mm512_mask_blend_ps(neg[j], omt[j], t[j]);
-    LOSSK_PAIR u[j] = _mm512_fmadd_ps(tp[j], e[j], v[j]);
-    LOSSK_PAIR w[j] = _mm512_fnmadd_ps(tp[j], e[j], v[j]);
-    LOSSK_PAIR m[j] = _mm512_mul_ps(u[j], r[j]);
-    LOSSK_PAIR ce[j] = _mm512_fnmadd_ps(v[j], nax[j], log1p_e[j]);                 /* v |x| + log1p(e) */
+    LOSSK_PAIR T->u[j] = _mm512_fmadd_ps(tp[j], T->e[j], v[j]);
+    LOSSK_PAIR T->w[j] = _mm512_fnmadd_ps(tp[j], T->e[j], v[j]);
+    LOSSK_PAIR T->m[j] = _mm512_mul_ps(T->u[j], T->r[j]);
+    LOSSK_PAIR T->ce[j] = _mm512_fnmadd_ps(v[j], nax[j], T->log1p_e[j]);              /* v |x| + log1p(e) */
+    LOSSK_PAIR T->gd[j] = _mm512_mul_ps(K[FOCAL_VEC_GAMMA], _mm512_sub_ps(v[j], tp[j]));
+}
+
+/* X of the integer-gamma gradients */
+LOSSK_INLINE void focal_x512x2(const focal_terms *T, __m512 X[2]) {
     LOSSK_PAIR X[j] = _mm512_xor_ps(
-        _mm512_fmadd_ps(_mm512_mul_ps(K[FOCAL_VEC_GAMMA], _mm512_sub_ps(v[j], tp[j])), _mm512_mul_ps(ce[j], e[j]),
-                        _mm512_mul_ps(w[j], u[j])),
-        sgn[j]);
-    if (want_dce) LOSSK_PAIR dce[j] = _mm512_xor_ps(_mm512_mul_ps(w[j], r[j]), sgn[j]);
+        _mm512_fmadd_ps(T->gd[j], _mm512_mul_ps(T->ce[j], T->e[j]), _mm512_mul_ps(T->w[j], T->u[j])), T->sgn[j]);
 }
 
 LOSSK_INLINE void focal_square_vec(const __m512 *K, const __m512 x[2], const __m512 t[2],
                                    const __m512 aux[2], __m512 gs, __m512 loss[2], __m512 grad[2],
                                    const int has_aux) {
-    __m512 ce[2], m[2], r[2], X[2], am[2];
+    focal_terms T;
+    __m512 X[2], am[2];
     (void)aux;
     (void)has_aux;
-    focal_terms512x2(K, x, t, ce, m, r, X, NULL, 0);
-    LOSSK_PAIR am[j] = _mm512_mul_ps(_mm512_fmadd_ps(K[FOCAL_VEC_ALPHA_SLOPE], t[j], K[FOCAL_VEC_ALPHA_NEG]), m[j]);
-    LOSSK_PAIR loss[j] = _mm512_mul_ps(am[j], _mm512_mul_ps(ce[j], m[j]));
-    LOSSK_PAIR grad[j] = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(am[j], r[j]), _mm512_mul_ps(r[j], X[j])), gs);
+    focal_terms512x2(K, x, t, &T);
+    focal_x512x2(&T, X);
+    LOSSK_PAIR am[j] = _mm512_mul_ps(_mm512_fmadd_ps(K[FOCAL_VEC_ALPHA_SLOPE], t[j], K[FOCAL_VEC_ALPHA_NEG]), T.m[j]);
+    LOSSK_PAIR loss[j] = _mm512_mul_ps(am[j], _mm512_mul_ps(T.ce[j], T.m[j]));
+    LOSSK_PAIR grad[j] = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(am[j], T.r[j]), _mm512_mul_ps(T.r[j], X[j])), gs);
 }
 
 /* Other integer gamma (FOCAL_INT): focal_elem's powers, m^(gamma-1) from the
@@ -335,27 +346,56 @@ LOSSK_INLINE void focal_int_vec(const __m512 *K, const __m512 x[2], const __m512
                                 __m512 gs, __m512 loss[2], __m512 grad[2], const int has_aux) {
     const __m512 one = _mm512_set1_ps(1.0f);
     const int bits = (int)_mm512_cvtss_f32(K[FOCAL_VEC_POW]), ge1 = _mm512_cvtss_f32(K[FOCAL_VEC_GE1]) != 0;
-    __m512 ce[2], m[2], r[2], X[2], dce[2], mp[2], pw[2], a[2];
+    focal_terms T;
+    __m512 X[2], mp[2], pw[2], a[2];
     (void)aux;
     (void)has_aux;
-    focal_terms512x2(K, x, t, ce, m, r, X, dce, !ge1);
+    focal_terms512x2(K, x, t, &T);
     LOSSK_PAIR a[j] = _mm512_fmadd_ps(K[FOCAL_VEC_ALPHA_SLOPE], t[j], K[FOCAL_VEC_ALPHA_NEG]);
     if (!ge1) {
-        LOSSK_PAIR loss[j] = _mm512_mul_ps(a[j], ce[j]);
-        LOSSK_PAIR grad[j] = _mm512_mul_ps(_mm512_mul_ps(a[j], dce[j]), gs);
+        LOSSK_PAIR loss[j] = _mm512_mul_ps(a[j], T.ce[j]);
+        LOSSK_PAIR grad[j] = _mm512_mul_ps(_mm512_mul_ps(a[j], _mm512_xor_ps(_mm512_mul_ps(T.w[j], T.r[j]), T.sgn[j])), gs);
         return;
     }
-    LOSSK_PAIR pw[j] = bits & 1 ? m[j] : one;
-    LOSSK_PAIR mp[j] = m[j];
+    focal_x512x2(&T, X);
+    LOSSK_PAIR pw[j] = bits & 1 ? T.m[j] : one;
+    LOSSK_PAIR mp[j] = T.m[j];
     for (int b = 1; b < 4; b++) {                    /* mp = m^(2^b) */
         if (bits >> b == 0) break;
         LOSSK_PAIR mp[j] = _mm512_mul_ps(mp[j], mp[j]);
         if ((bits >> b) & 1) LOSSK_PAIR pw[j] = _mm512_mul_ps(pw[j], mp[j]);
     }
-    LOSSK_PAIR loss[j] = _mm512_mul_ps(_mm512_mul_ps(a[j], ce[j]), _mm512_mul_ps(pw[j], m[j]));
-    LOSSK_PAIR grad[j] = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(a[j], pw[j]), r[j]),
-                                                     _mm512_mul_ps(r[j], X[j])),
+    LOSSK_PAIR loss[j] = _mm512_mul_ps(_mm512_mul_ps(a[j], T.ce[j]), _mm512_mul_ps(pw[j], T.m[j]));
+    LOSSK_PAIR grad[j] = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(a[j], pw[j]), T.r[j]),
+                                                     _mm512_mul_ps(T.r[j], X[j])),
                                        gs);
+}
+
+/* Any other gamma (FOCAL_REAL, up to FOCAL_VEC_GAMMA_MAX), targets in [0, 1]
+   (EW_VEC_T_UNIT), where u is in [e, 1]: m^gamma = exp(gamma log m) with
+   focal_elem's log m = log(u) - log1p(e) (not log of m = u r, which rounds
+   to 1 for p_t < 6e-8: an easy 0/1 target has u = 1 and log m = -log1p(e)
+   to the last bit), 0 where gamma log m < LOSSK_EXP512_X_MIN (m^gamma <
+   2e-38; focal_elem's exp would give a subnormal or 0 there). The gradient
+   is alpha_t m^gamma r S (w + gd ce e / u): no infinite m^(gamma-1) forms
+   for gamma < 1. */
+LOSSK_INLINE void focal_real_vec(const __m512 *K, const __m512 x[2], const __m512 t[2], const __m512 aux[2],
+                                 __m512 gs, __m512 loss[2], __m512 grad[2], const int has_aux) {
+    const __m512 x_min = _mm512_set1_ps(LOSSK_EXP512_X_MIN);
+    focal_terms T;
+    __m512 log_m[2], arg[2], mg[2], amg[2], y[2];
+    (void)aux;
+    (void)has_aux;
+    focal_terms512x2(K, x, t, &T);
+    lossk__log512_2(T.u, log_m);
+    LOSSK_PAIR arg[j] = _mm512_mul_ps(K[FOCAL_VEC_GAMMA], _mm512_sub_ps(log_m[j], T.log1p_e[j]));
+    lossk__exp512_nonpos2(arg, mg);
+    LOSSK_PAIR mg[j] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(arg[j], x_min, _CMP_GE_OQ), mg[j]);
+    LOSSK_PAIR amg[j] = _mm512_mul_ps(_mm512_fmadd_ps(K[FOCAL_VEC_ALPHA_SLOPE], t[j], K[FOCAL_VEC_ALPHA_NEG]), mg[j]);
+    LOSSK_PAIR loss[j] = _mm512_mul_ps(amg[j], T.ce[j]);
+    /* ce (e / u): ce e underflows where m^gamma is far larger (v = 0, |x| > 52) */
+    LOSSK_PAIR y[j] = _mm512_fmadd_ps(T.gd[j], _mm512_mul_ps(T.ce[j], _mm512_div_ps(T.e[j], T.u[j])), T.w[j]);
+    LOSSK_PAIR grad[j] = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(amg[j], T.r[j]), _mm512_xor_ps(y[j], T.sgn[j])), gs);
 }
 
 LOSSK_INLINE void bce_logits_vec_setup(const float *prm, __m512 *K) {
@@ -410,6 +450,19 @@ LOSSK_INLINE void bce_logits_vec(const __m512 *K, const __m512 x[2], const __m51
 #include "elementwise_loop.h"
 
 #define EW_NAME sigmoid_focal
+#define EW_ELEM LOSSK_FN(focal_real_elem)
+#define EW_WEIGHT 0
+#define EW_AUX 0
+#if LOSSK_AVX512_F32
+#  define EW_VEC focal_real_vec
+#  define EW_VEC_SETUP focal_square_vec_setup
+#  define EW_VEC_X_MAX (-LOSSK_EXP512_X_MIN)
+#  define EW_VEC_T_UNIT 1
+#endif
+#include "elementwise_loop.h"
+
+/* gamma beyond FOCAL_VEC_GAMMA_MAX: focal_elem's selects only */
+#define EW_NAME sigmoid_focal_huge
 #define EW_ELEM LOSSK_FN(focal_real_elem)
 #define EW_WEIGHT 0
 #define EW_AUX 0

@@ -22,6 +22,8 @@
  *              accuracy
  *   EW_VEC_SETUP  with EW_VEC: an inline void (const real *prm, __m512 *K)
  *              filling up to EW_VEC_MAX_K constants of EW_VEC
+ *   EW_VEC_T_UNIT  optional, with EW_VEC: 1 if EW_VEC takes only t in
+ *              [0, 1] (instead of any finite t)
  * and undefines them all. No include guard on purpose.
  */
 #define EW__CAT(a, b) a##b
@@ -58,12 +60,20 @@ LOSSK_INLINE void EW_FN(_chunk_g)(const real *prm, const real *x, const real *t,
 
 #ifdef EW_VEC
 #define EW_VEC_MAX_K 8
+#ifndef EW_VEC_T_UNIT
+#  define EW_VEC_T_UNIT 0
+#endif
+/* The elements EW_VEC computes; EW_ELEM redoes the others. */
+#define EW_VEC_TAKES(xk, tk) \
+    (LOSSK_ABS(xk) <= EW_VEC_X_MAX && (EW_VEC_T_UNIT ? (tk) >= 0 && (tk) <= 1 : isfinite(tk)))
 /* EW_VEC on the pair of vectors at k and k + 16; masked: only the lanes in
    m[0], m[1] are loaded (the others are 0) and stored (through a buffer: a
    masked 512-bit store was much slower on Zen 4 with 2 threads). Adds
-   t - t to *bad (NaN if a t is NaN or inf) and takes the largest bits of
-   |x| into *xabs (as unsigned integers they order |x| with inf and NaN
-   above every finite value: one check for both). Adds the losses to
+   t - t to *bad (NaN if a t is NaN or inf; EW_VEC_T_UNIT: takes the
+   largest bits of t into *tbits instead, above those of 1 for any t
+   outside [0, 1], -0 included) and takes the largest bits of |x| into
+   *xabs (as unsigned integers they order |x| with inf and NaN above every
+   finite value: one check for both). Adds the losses to
    the 16 double lanes sum[] in index order, as chunk_lane_sum does, but
    here among the FMAs rather than in a pass of its own (sigmoid focal: 5 %
    faster), converted from where they were just stored. */
@@ -71,7 +81,8 @@ LOSSK_INLINE void EW_FN(_vec_pair)(const __m512 *K, const real *LOSSK_RESTRICT x
                                    const real *LOSSK_RESTRICT t, const real *LOSSK_RESTRICT w,
                                    const real *LOSSK_RESTRICT aux, int64_t k, const __mmask16 m[2],
                                    __m512 gs, real *LOSSK_RESTRICT l, real *LOSSK_RESTRICT g,
-                                   __m512 *bad, __m512i *xabs, __m512d sum[2], const int masked,
+                                   __m512 *bad, __m512i *tbits, __m512i *xabs, __m512d sum[2],
+                                   const int masked,
                                    const int has_w,
                                    const int has_aux, const int has_g) {
     __m512 xv[2], tv[2], av[2], lv[2], gv[2];
@@ -89,7 +100,8 @@ LOSSK_INLINE void EW_FN(_vec_pair)(const __m512 *K, const real *LOSSK_RESTRICT x
         }
     }
 #undef EW__LOAD
-    LOSSK_PAIR *bad = _mm512_add_ps(*bad, _mm512_sub_ps(tv[j], tv[j]));
+    if (EW_VEC_T_UNIT) LOSSK_PAIR *tbits = _mm512_max_epu32(*tbits, _mm512_castps_si512(tv[j]));
+    else LOSSK_PAIR *bad = _mm512_add_ps(*bad, _mm512_sub_ps(tv[j], tv[j]));
     LOSSK_PAIR *xabs = _mm512_max_epu32(*xabs, _mm512_castps_si512(_mm512_abs_ps(xv[j])));
     if (!masked) {
         LOSSK_PAIR _mm512_storeu_ps(l + k + 16 * j, lv[j]);
@@ -112,8 +124,8 @@ LOSSK_INLINE void EW_FN(_vec_pair)(const __m512 *K, const real *LOSSK_RESTRICT x
 
 /* The chunk through EW_VEC: losses to l and into the block's lanes acc
    (lane0: the chunk's offset in the block, mod 16), gradients times w and
-   gscale to g (the last pair masked). Returns 1 if an x or t was NaN or inf,
-   or an |x| above EW_VEC_X_MAX: then acc is untouched, the values written
+   gscale to g (the last pair masked). Returns 1 if it may have met an
+   element that EW_VEC_TAKES not: then acc is untouched, the values written
    for those elements do not count, and the caller redoes them with EW_ELEM
    and sums l itself. */
 LOSSK_INLINE int EW_FN(_chunk_vec)(const __m512 *K, const real *x, const real *t, const real *w,
@@ -122,20 +134,21 @@ LOSSK_INLINE int EW_FN(_chunk_vec)(const __m512 *K, const real *x, const real *t
                                    const int has_g) {
     const __m512 gs = _mm512_set1_ps(gscale);
     __m512 bad = _mm512_setzero_ps();
-    __m512i xabs = _mm512_setzero_si512();
+    __m512i xabs = _mm512_setzero_si512(), tbits = _mm512_setzero_si512();
     __mmask16 m[2] = {0xFFFF, 0xFFFF};
     double rot[16];
     lossk__rotate16(rot, acc, lane0);
     __m512d sum[2] = {_mm512_loadu_pd(rot), _mm512_loadu_pd(rot + 8)};
     int64_t k = 0;
     for (; k + 32 <= len; k += 32)
-        EW_FN(_vec_pair)(K, x, t, w, aux, k, m, gs, l, g, &bad, &xabs, sum, 0, has_w, has_aux, has_g);
+        EW_FN(_vec_pair)(K, x, t, w, aux, k, m, gs, l, g, &bad, &tbits, &xabs, sum, 0, has_w, has_aux, has_g);
     if (k < len) {
         m[0] = lossk__lanes_in(k, len);
         m[1] = lossk__lanes_in(k + 16, len);
-        EW_FN(_vec_pair)(K, x, t, w, aux, k, m, gs, l, g, &bad, &xabs, sum, 1, has_w, has_aux, has_g);
+        EW_FN(_vec_pair)(K, x, t, w, aux, k, m, gs, l, g, &bad, &tbits, &xabs, sum, 1, has_w, has_aux, has_g);
     }
     if (_mm512_cmp_ps_mask(bad, bad, _CMP_UNORD_Q) |
+        _mm512_cmpgt_epu32_mask(tbits, _mm512_castps_si512(_mm512_set1_ps(1.0f))) |
         _mm512_cmpgt_epu32_mask(xabs, _mm512_castps_si512(_mm512_set1_ps(EW_VEC_X_MAX))))
         return 1;
     _mm512_storeu_pd(rot, sum[0]);
@@ -229,7 +242,7 @@ static int64_t EW_FN(_block)(const void *ctx, int64_t begin, int64_t end, double
                selects give the limits there), so that no element's bits
                depend on where the chunks and vectors fall */
             for (int64_t k = 0; k < len; k++) {
-                if (LOSSK_ABS(x[i + k]) <= EW_VEC_X_MAX && isfinite(t[i + k])) continue;
+                if (EW_VEC_TAKES(x[i + k], t[i + k])) continue;
                 EW_FN(_chunk_g)(prm, x + i + k, t + i + k, w ? w + k : NULL, aux ? aux + k : NULL, 1, gscale,
                                 l + k, g ? g + k : gbuf, g != NULL);
             }
@@ -267,3 +280,5 @@ static int64_t EW_FN(_block)(const void *ctx, int64_t begin, int64_t end, double
 #undef EW_VEC
 #undef EW_VEC_SETUP
 #undef EW_VEC_X_MAX
+#undef EW_VEC_T_UNIT
+#undef EW_VEC_TAKES

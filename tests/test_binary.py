@@ -136,6 +136,29 @@ def test_focal_small_soft_targets_keep_their_relative_accuracy(dtype, gamma):
     np.testing.assert_allclose(grad, grad_ref, rtol=rtol, atol=0)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_focal_huge_gamma_kernels_meet(dtype):
+    """Non-integer gamma up to 1e30 takes the vector kernel (float32, AVX-512), beyond it
+    the scalar one: they meet, finite. log m comes from log(u) - log1p(e), so an easy
+    0/1 target (m rounds to 1) still gets m^gamma = 0 and a zero gradient."""
+    rng = np.random.default_rng(3)
+    x = np.concatenate([np.linspace(-100, 100, 201), 3 * rng.standard_normal(2000)]).astype(dtype)
+    t = rng.random(x.size).astype(dtype)
+    t[:1000] = np.round(t[:1000])
+    a = lossk.sigmoid_focal_loss(x, t, gamma=1e30, reduction="none", return_grad=True)
+    b = lossk.sigmoid_focal_loss(x, t, gamma=1.0000001e30, reduction="none", return_grad=True)
+    for u, v in zip(a, b):   # the gammas differ by 1e-7: so may m^gamma, relatively
+        assert np.all(np.isfinite(u)) and np.all(np.isfinite(v))
+        np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+    c = lossk.sigmoid_focal_loss(x.astype(np.float64), t.astype(np.float64), gamma=1e30, reduction="none",
+                                 return_grad=True)
+    for u, v in zip(a, c):
+        np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+    easy = (t[:201] == (x[:201] > 0)) & (np.abs(x[:201]) >= 16)
+    assert easy.sum() > 50
+    np.testing.assert_array_equal(a[1][:201][easy], 0)
+
+
 @pytest.mark.parametrize("gamma", (0.0, 0.5, 2.0, 2.5))
 @pytest.mark.parametrize("alpha", (0.25, -1.0))
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -488,9 +511,10 @@ def test_hinge_bad_input():
         lossk.hinge_loss(s, y, squared=1)
 
 
-# ---- the AVX-512 float kernels (focal with integer gamma, BCE with logits) --------------
+# ---- the AVX-512 float kernels (focal, BCE with logits) ------------------------------------
 # On an AVX-512 machine these run lossk__logistic512x2 and elementwise_loop.h's EW_VEC:
-# vectors aligned to the output, masked tails, a scalar redo of chunks with NaN or inf.
+# vectors aligned to the output, masked tails, a scalar redo of the elements the vector
+# kernel does not take (NaN or inf; for non-integer gamma also targets outside [0, 1]).
 
 VEC_CALLS = {
     "focal": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, **kw),
@@ -499,6 +523,8 @@ VEC_CALLS = {
     "focal_gamma1": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, gamma=1.0, **kw),
     "focal_gamma5": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, gamma=5.0, alpha=0.6, **kw),
     "focal_gamma16": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, gamma=16.0, **kw),
+    "focal_gamma0.5": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, gamma=0.5, **kw),
+    "focal_gamma2.5_alpha_off": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, gamma=2.5, alpha=-1.0, **kw),
     "bce_logits": lambda x, t, n, **kw: lossk.binary_cross_entropy_with_logits(x, t, **kw),
     "bce_logits_weighted": lambda x, t, n, **kw: lossk.binary_cross_entropy_with_logits(
         x, t, weight=np.linspace(0.5, 2.0, n, dtype=np.float32),
@@ -511,6 +537,9 @@ VEC_REFS = {
     "focal_gamma1": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, gamma=1.0, **kw),
     "focal_gamma5": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, gamma=5.0, alpha=0.6, **kw),
     "focal_gamma16": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, gamma=16.0, **kw),
+    "focal_gamma0.5": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, gamma=0.5, **kw),
+    "focal_gamma2.5_alpha_off": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(
+        x, t, gamma=2.5, alpha=-1.0, **kw),
     "bce_logits": lambda x, t, n, **kw: lossk.reference.binary_cross_entropy_with_logits(x, t, **kw),
     "bce_logits_weighted": lambda x, t, n, **kw: lossk.reference.binary_cross_entropy_with_logits(
         x, t, weight=np.linspace(0.5, 2.0, n, dtype=np.float32),
@@ -563,6 +592,7 @@ def test_vector_kernels_redo_chunks_with_nan_and_inf(name):
     t = (rng.random(n) < 0.3).astype(np.float32)
     x[[7, 1500, 1501]] = [np.inf, -np.inf, np.nan]
     t[[2100, 4999]] = [np.nan, np.inf]
+    t[[3000, 3001, 3002]] = [1.5, -0.25, -0.0]
     for reduction in ("sum", "none"):
         loss, grad = VEC_CALLS[name](x, t, n, reduction=reduction, return_grad=True)
         loss_ref, grad_ref = VEC_REFS[name](x, t, n, reduction=reduction, return_grad=True)
@@ -585,6 +615,7 @@ def test_vector_kernels_with_nan_and_inf_do_not_depend_on_alignment(name):
     t = (rng.random(n) < 0.3).astype(np.float32)
     x[[7, 40, 1500, 1501]] = [np.inf, np.nan, -np.inf, np.nan]
     t[[25, 2100, 4999]] = [np.nan, np.inf, -np.inf]
+    t[[60, 3001, 3002]] = [1.5, -0.25, -0.0]
     first = None
     for offset in (0, 1, 4, 9, 15):
         xs, ts = shifted(x, offset), shifted(t, offset)
@@ -609,6 +640,7 @@ def test_lower_simd_levels_of_the_logistic_losses(level, tmp_path):
         "x[100] = np.inf\n"
         "res = [lossk.sigmoid_focal_loss(x, t, reduction='none', return_grad=True),\n"
         "       lossk.sigmoid_focal_loss(x, t, gamma=3.0, reduction='none', return_grad=True),\n"
+        "       lossk.sigmoid_focal_loss(x, t, gamma=0.5, reduction='none', return_grad=True),\n"
         "       lossk.binary_cross_entropy_with_logits(x, t, reduction='none', return_grad=True)]\n"
         "np.save(sys.argv[1], np.concatenate([np.concatenate(r) for r in res]))\n"
         "print(lossk.config()['simd_active'])\n")
