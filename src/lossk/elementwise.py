@@ -113,6 +113,11 @@ def sigmoid_focal_loss(logits, target, *, alpha=0.25, gamma=2.0, reduction="mean
     float32's range (float32 input) acts as its limit: ``(1 - p_t) ** gamma``
     is 0 where ``1 - p_t < 1`` and its gradient term is 0, not ``0 * inf``.
 
+    Accuracy: ``(1 - p_t) ** gamma`` multiplies the relative rounding error of
+    ``1 - p_t`` in the result dtype (in float32 up to about 3e-8 from the
+    rounding of ``1 - t`` alone) by ``gamma``: float32 results stay within
+    rtol 1e-5 of the exact values up to ``gamma`` of about 200.
+
     Parameters
     ----------
     logits : array_like of any shape, float16/32/64
