@@ -276,7 +276,7 @@ LOSSK_INLINE int LOSSK_FN(hinge_check)(const real *prm, real x, real t) {
  */
 enum { FOCAL_VEC_ALPHA_SLOPE, FOCAL_VEC_ALPHA_NEG, FOCAL_VEC_GAMMA, FOCAL_VEC_POW, FOCAL_VEC_GE1 };
 
-LOSSK_INLINE void focal_square_vec_setup(const float *prm, __m512 *K) {
+LOSSK_INLINE void focal_vec_setup(const float *prm, __m512 *K) {
     K[FOCAL_VEC_ALPHA_SLOPE] = _mm512_set1_ps(prm[FOCAL_ALPHA_SLOPE]);
     K[FOCAL_VEC_ALPHA_NEG] = _mm512_set1_ps(prm[FOCAL_ALPHA_NEG]);
     K[FOCAL_VEC_GAMMA] = _mm512_set1_ps(prm[FOCAL_GAMMA]);
@@ -289,9 +289,9 @@ LOSSK_INLINE void focal_square_vec_setup(const float *prm, __m512 *K) {
    (s q = e r^2) is, for integer gamma, m^(gamma-1) r^2 X with
    X = S (gd ce e + w u): two multiplies and two blends fewer than forming
    dce, s q and their products (gamma = 2: 4 % faster); for any gamma,
-   m^gamma r S (w + gd ce e / u), as R = s q / m = e r / u. */
+   m^gamma r S (w + gd ce e / u), as R = s q / m = e r / u. at is alpha_t. */
 typedef struct {
-    __m512 e[2], r[2], log1p_e[2], ce[2], m[2], u[2], w[2], gd[2], sgn[2];
+    __m512 e[2], r[2], log1p_e[2], ce[2], m[2], u[2], w[2], gd[2], sgn[2], at[2];
 } focal_terms;
 
 LOSSK_INLINE void focal_terms512x2(const __m512 *K, const __m512 x[2], const __m512 t[2], focal_terms *T) {
@@ -308,6 +308,7 @@ LOSSK_INLINE void focal_terms512x2(const __m512 *K, const __m512 x[2], const __m
     LOSSK_PAIR T->m[j] = _mm512_mul_ps(T->u[j], T->r[j]);
     LOSSK_PAIR T->ce[j] = _mm512_fnmadd_ps(v[j], nax[j], T->log1p_e[j]);              /* v |x| + log1p(e) */
     LOSSK_PAIR T->gd[j] = _mm512_mul_ps(K[FOCAL_VEC_GAMMA], _mm512_sub_ps(v[j], tp[j]));
+    LOSSK_PAIR T->at[j] = _mm512_fmadd_ps(K[FOCAL_VEC_ALPHA_SLOPE], t[j], K[FOCAL_VEC_ALPHA_NEG]);
 }
 
 /* X of the integer-gamma gradients */
@@ -325,7 +326,7 @@ LOSSK_INLINE void focal_square_vec(const __m512 *K, const __m512 x[2], const __m
     (void)has_aux;
     focal_terms512x2(K, x, t, &T);
     focal_x512x2(&T, X);
-    LOSSK_PAIR am[j] = _mm512_mul_ps(_mm512_fmadd_ps(K[FOCAL_VEC_ALPHA_SLOPE], t[j], K[FOCAL_VEC_ALPHA_NEG]), T.m[j]);
+    LOSSK_PAIR am[j] = _mm512_mul_ps(T.at[j], T.m[j]);
     LOSSK_PAIR loss[j] = _mm512_mul_ps(am[j], _mm512_mul_ps(T.ce[j], T.m[j]));
     LOSSK_PAIR grad[j] = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(am[j], T.r[j]), _mm512_mul_ps(T.r[j], X[j])), gs);
 }
@@ -335,7 +336,7 @@ LOSSK_INLINE void focal_square_vec(const __m512 *K, const __m512 x[2], const __m
    gradient alpha_t dce); the multiplications by 1 that focal_elem does for
    the zero bits are skipped, which changes no bit. */
 LOSSK_INLINE void focal_int_vec_setup(const float *prm, __m512 *K) {
-    focal_square_vec_setup(prm, K);
+    focal_vec_setup(prm, K);
     int bits = 0;
     for (int b = 0; b < 4; b++) bits |= (prm[FOCAL_POW_BIT0 + b] != 0) << b;
     K[FOCAL_VEC_POW] = _mm512_set1_ps((float)bits);
@@ -347,14 +348,13 @@ LOSSK_INLINE void focal_int_vec(const __m512 *K, const __m512 x[2], const __m512
     const __m512 one = _mm512_set1_ps(1.0f);
     const int bits = (int)_mm512_cvtss_f32(K[FOCAL_VEC_POW]), ge1 = _mm512_cvtss_f32(K[FOCAL_VEC_GE1]) != 0;
     focal_terms T;
-    __m512 X[2], mp[2], pw[2], a[2];
+    __m512 X[2], mp[2], pw[2];
     (void)aux;
     (void)has_aux;
     focal_terms512x2(K, x, t, &T);
-    LOSSK_PAIR a[j] = _mm512_fmadd_ps(K[FOCAL_VEC_ALPHA_SLOPE], t[j], K[FOCAL_VEC_ALPHA_NEG]);
     if (!ge1) {
-        LOSSK_PAIR loss[j] = _mm512_mul_ps(a[j], T.ce[j]);
-        LOSSK_PAIR grad[j] = _mm512_mul_ps(_mm512_mul_ps(a[j], _mm512_xor_ps(_mm512_mul_ps(T.w[j], T.r[j]), T.sgn[j])), gs);
+        LOSSK_PAIR loss[j] = _mm512_mul_ps(T.at[j], T.ce[j]);
+        LOSSK_PAIR grad[j] = _mm512_mul_ps(_mm512_mul_ps(T.at[j], _mm512_xor_ps(_mm512_mul_ps(T.w[j], T.r[j]), T.sgn[j])), gs);
         return;
     }
     focal_x512x2(&T, X);
@@ -365,8 +365,8 @@ LOSSK_INLINE void focal_int_vec(const __m512 *K, const __m512 x[2], const __m512
         LOSSK_PAIR mp[j] = _mm512_mul_ps(mp[j], mp[j]);
         if ((bits >> b) & 1) LOSSK_PAIR pw[j] = _mm512_mul_ps(pw[j], mp[j]);
     }
-    LOSSK_PAIR loss[j] = _mm512_mul_ps(_mm512_mul_ps(a[j], T.ce[j]), _mm512_mul_ps(pw[j], T.m[j]));
-    LOSSK_PAIR grad[j] = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(a[j], pw[j]), T.r[j]),
+    LOSSK_PAIR loss[j] = _mm512_mul_ps(_mm512_mul_ps(T.at[j], T.ce[j]), _mm512_mul_ps(pw[j], T.m[j]));
+    LOSSK_PAIR grad[j] = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(T.at[j], pw[j]), T.r[j]),
                                                      _mm512_mul_ps(T.r[j], X[j])),
                                        gs);
 }
@@ -391,7 +391,7 @@ LOSSK_INLINE void focal_real_vec(const __m512 *K, const __m512 x[2], const __m51
     LOSSK_PAIR arg[j] = _mm512_mul_ps(K[FOCAL_VEC_GAMMA], _mm512_sub_ps(log_m[j], T.log1p_e[j]));
     lossk__exp512_nonpos2(arg, mg);
     LOSSK_PAIR mg[j] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(arg[j], x_min, _CMP_GE_OQ), mg[j]);
-    LOSSK_PAIR amg[j] = _mm512_mul_ps(_mm512_fmadd_ps(K[FOCAL_VEC_ALPHA_SLOPE], t[j], K[FOCAL_VEC_ALPHA_NEG]), mg[j]);
+    LOSSK_PAIR amg[j] = _mm512_mul_ps(T.at[j], mg[j]);
     LOSSK_PAIR loss[j] = _mm512_mul_ps(amg[j], T.ce[j]);
     /* ce (e / u): ce e underflows where m^gamma is far larger (v = 0, |x| > 52) */
     LOSSK_PAIR y[j] = _mm512_fmadd_ps(T.gd[j], _mm512_mul_ps(T.ce[j], _mm512_div_ps(T.e[j], T.u[j])), T.w[j]);
@@ -433,7 +433,7 @@ LOSSK_INLINE void bce_logits_vec(const __m512 *K, const __m512 x[2], const __m51
 #define EW_AUX 0
 #if LOSSK_AVX512_F32
 #  define EW_VEC focal_square_vec
-#  define EW_VEC_SETUP focal_square_vec_setup
+#  define EW_VEC_SETUP focal_vec_setup
 #  define EW_VEC_X_MAX (-LOSSK_EXP512_X_MIN)   /* exp(-|x|) of the logistic terms */
 #endif
 #include "elementwise_loop.h"
@@ -455,7 +455,7 @@ LOSSK_INLINE void bce_logits_vec(const __m512 *K, const __m512 x[2], const __m51
 #define EW_AUX 0
 #if LOSSK_AVX512_F32
 #  define EW_VEC focal_real_vec
-#  define EW_VEC_SETUP focal_square_vec_setup
+#  define EW_VEC_SETUP focal_vec_setup
 #  define EW_VEC_X_MAX (-LOSSK_EXP512_X_MIN)
 #  define EW_VEC_T_UNIT 1
 #endif

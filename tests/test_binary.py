@@ -516,35 +516,30 @@ def test_hinge_bad_input():
 # vectors aligned to the output, masked tails, a scalar redo of the elements the vector
 # kernel does not take (NaN or inf; for non-integer gamma also targets outside [0, 1]).
 
-VEC_CALLS = {
-    "focal": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, **kw),
-    "focal_alpha_off": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, alpha=-1.0, **kw),
-    "focal_gamma0": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, gamma=0.0, **kw),
-    "focal_gamma1": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, gamma=1.0, **kw),
-    "focal_gamma5": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, gamma=5.0, alpha=0.6, **kw),
-    "focal_gamma16": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, gamma=16.0, **kw),
-    "focal_gamma0.5": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, gamma=0.5, **kw),
-    "focal_gamma2.5_alpha_off": lambda x, t, n, **kw: lossk.sigmoid_focal_loss(x, t, gamma=2.5, alpha=-1.0, **kw),
-    "bce_logits": lambda x, t, n, **kw: lossk.binary_cross_entropy_with_logits(x, t, **kw),
-    "bce_logits_weighted": lambda x, t, n, **kw: lossk.binary_cross_entropy_with_logits(
-        x, t, weight=np.linspace(0.5, 2.0, n, dtype=np.float32),
-        pos_weight=np.linspace(0.1, 3.0, n, dtype=np.float32), **kw),
+def _weighted(n):
+    return dict(weight=np.linspace(0.5, 2.0, n, dtype=np.float32),
+                pos_weight=np.linspace(0.1, 3.0, n, dtype=np.float32))
+
+
+# name -> (loss, options, options that depend on the size n)
+VEC_CASES = {
+    "focal": ("sigmoid_focal_loss", {}, None),
+    "focal_alpha_off": ("sigmoid_focal_loss", dict(alpha=-1.0), None),
+    "focal_gamma0": ("sigmoid_focal_loss", dict(gamma=0.0), None),
+    "focal_gamma1": ("sigmoid_focal_loss", dict(gamma=1.0), None),
+    "focal_gamma5": ("sigmoid_focal_loss", dict(gamma=5.0, alpha=0.6), None),
+    "focal_gamma16": ("sigmoid_focal_loss", dict(gamma=16.0), None),
+    "focal_gamma0.5": ("sigmoid_focal_loss", dict(gamma=0.5), None),
+    "focal_gamma2.5_alpha_off": ("sigmoid_focal_loss", dict(gamma=2.5, alpha=-1.0), None),
+    "bce_logits": ("binary_cross_entropy_with_logits", {}, None),
+    "bce_logits_weighted": ("binary_cross_entropy_with_logits", {}, _weighted),
 }
-VEC_REFS = {
-    "focal": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, **kw),
-    "focal_alpha_off": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, alpha=-1.0, **kw),
-    "focal_gamma0": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, gamma=0.0, **kw),
-    "focal_gamma1": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, gamma=1.0, **kw),
-    "focal_gamma5": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, gamma=5.0, alpha=0.6, **kw),
-    "focal_gamma16": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, gamma=16.0, **kw),
-    "focal_gamma0.5": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(x, t, gamma=0.5, **kw),
-    "focal_gamma2.5_alpha_off": lambda x, t, n, **kw: lossk.reference.sigmoid_focal_loss(
-        x, t, gamma=2.5, alpha=-1.0, **kw),
-    "bce_logits": lambda x, t, n, **kw: lossk.reference.binary_cross_entropy_with_logits(x, t, **kw),
-    "bce_logits_weighted": lambda x, t, n, **kw: lossk.reference.binary_cross_entropy_with_logits(
-        x, t, weight=np.linspace(0.5, 2.0, n, dtype=np.float32),
-        pos_weight=np.linspace(0.1, 3.0, n, dtype=np.float32), **kw),
-}
+
+
+def vec_call(name, x, t, n, module=lossk, **kw):
+    """The case `name` through lossk (or module=lossk.reference)."""
+    loss, options, sized = VEC_CASES[name]
+    return getattr(module, loss)(x, t, **options, **(sized(n) if sized else {}), **kw)
 
 
 def shifted(a, offset):
@@ -557,7 +552,7 @@ def shifted(a, offset):
     return out
 
 
-@pytest.mark.parametrize("name", sorted(VEC_CALLS))
+@pytest.mark.parametrize("name", sorted(VEC_CASES))
 @pytest.mark.parametrize("n", (1, 15, 31, 32, 33, 1000, 1041, 70003))
 def test_vector_kernels_do_not_depend_on_alignment(name, n):
     """Every 4-byte offset of the buffers gives the same bits: each element takes the
@@ -572,19 +567,19 @@ def test_vector_kernels_do_not_depend_on_alignment(name, n):
     for offset in (0, 1, 4, 9, 15):
         xs, ts = shifted(x, offset), shifted(t, offset)
         g = shifted(np.zeros_like(x), offset)
-        loss, grad = VEC_CALLS[name](xs, ts, m, return_grad=True, grad_out=g)
-        losses = VEC_CALLS[name](xs, ts, m, reduction="none")
+        loss, grad = vec_call(name, xs, ts, m, return_grad=True, grad_out=g)
+        losses = vec_call(name, xs, ts, m, reduction="none")
         got = (np.float64(loss).tobytes(), grad.tobytes(), losses.tobytes())
         if first is None:
             first = got
-            loss_ref, grad_ref = VEC_REFS[name](x, t, m, return_grad=True)
+            loss_ref, grad_ref = vec_call(name, x, t, m, return_grad=True, module=lossk.reference)
             assert_close(loss, loss_ref, np.float32)
             assert_close(grad, grad_ref, np.float32)
-            assert_close(losses, VEC_REFS[name](x, t, m, reduction="none"), np.float32)
+            assert_close(losses, vec_call(name, x, t, m, reduction="none", module=lossk.reference), np.float32)
         assert got == first, f"offset {offset} changes the results"
 
 
-@pytest.mark.parametrize("name", sorted(VEC_CALLS))
+@pytest.mark.parametrize("name", sorted(VEC_CASES))
 def test_vector_kernels_redo_chunks_with_nan_and_inf(name):
     rng = np.random.default_rng(5)
     n = 5000
@@ -594,18 +589,18 @@ def test_vector_kernels_redo_chunks_with_nan_and_inf(name):
     t[[2100, 4999]] = [np.nan, np.inf]
     t[[3000, 3001, 3002]] = [1.5, -0.25, -0.0]
     for reduction in ("sum", "none"):
-        loss, grad = VEC_CALLS[name](x, t, n, reduction=reduction, return_grad=True)
-        loss_ref, grad_ref = VEC_REFS[name](x, t, n, reduction=reduction, return_grad=True)
+        loss, grad = vec_call(name, x, t, n, reduction=reduction, return_grad=True)
+        loss_ref, grad_ref = vec_call(name, x, t, n, reduction=reduction, return_grad=True, module=lossk.reference)
         assert_close(loss, loss_ref, np.float32)
         assert_close(grad, grad_ref, np.float32)
     # the finite elements of such a chunk agree with the same elements in a clean chunk
     clean = np.isfinite(x) & np.isfinite(t)
-    loss_clean = VEC_CALLS[name](np.where(clean, x, 0).astype(np.float32), np.where(clean, t, 0).astype(np.float32),
+    loss_clean = vec_call(name, np.where(clean, x, 0).astype(np.float32), np.where(clean, t, 0).astype(np.float32),
                                  n, reduction="none")
     assert_close(loss[clean], loss_clean[clean], np.float32)
 
 
-@pytest.mark.parametrize("name", sorted(VEC_CALLS))
+@pytest.mark.parametrize("name", sorted(VEC_CASES))
 def test_vector_kernels_with_nan_and_inf_do_not_depend_on_alignment(name):
     """Only the NaN/inf elements take the scalar code: where the vectors start (the
     output's address) does not change the bits of their finite neighbours."""
@@ -619,9 +614,9 @@ def test_vector_kernels_with_nan_and_inf_do_not_depend_on_alignment(name):
     first = None
     for offset in (0, 1, 4, 9, 15):
         xs, ts = shifted(x, offset), shifted(t, offset)
-        loss, grad = VEC_CALLS[name](xs, ts, n, reduction="sum", return_grad=True,
+        loss, grad = vec_call(name, xs, ts, n, reduction="sum", return_grad=True,
                                      grad_out=shifted(np.zeros_like(x), offset))
-        losses = VEC_CALLS[name](xs, ts, n, reduction="none")
+        losses = vec_call(name, xs, ts, n, reduction="none")
         got = (np.float64(loss).tobytes(), grad.tobytes(), losses.tobytes())
         if first is None:
             first = got
