@@ -446,7 +446,12 @@ static double LOSSK_FN(ce_rows)(const ce_args *a, const real *x, const void *tar
             LOSSK_FN(ce_chunk_stats)(a, xr, tr, k0, len, e, &st[j]);
         }
         loss = LOSSK_FN(ce_row_finish)(a, st, k_chunks, x_y, &w_y);  /* w_y: now the target coefficient */
-        if (gr) {
+        if (gr && nt && !soft && a->eps == 0.0) {
+            for (int64_t j = 0; j < k_chunks; j++) {
+                const int64_t k0 = j * CE_CHUNK, len = c - k0 < CE_CHUNK ? c - k0 : CE_CHUNK;
+                LOSSK_FN(stream_scale)(gr + k0, buf + k0, len, (real)st[j].f, y - k0, (real)w_y);
+            }
+        } else if (gr) {
             real *e_row = nt ? buf : gr;
             for (int64_t j = 0; j < k_chunks; j++) {
                 const int64_t k0 = j * CE_CHUNK, len = c - k0 < CE_CHUNK ? c - k0 : CE_CHUNK;

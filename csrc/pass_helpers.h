@@ -174,60 +174,9 @@ static inline double LOSSK_FN(lane_wsum_shifted)(const real *LOSSK_RESTRICT x,
     return s;
 }
 
-/* e[i] = exp(x[i] - shift) and their sum. e may be x itself (in place). */
-#if LOSSK_MULTIARCH && LOSSK_LEVEL == 2 && !LOSSK_F64
-/* AVX-512 float: the hottest loop of the softmax losses. The same reduction
-   and polynomial as lossk_expf, with vroundscaleps for k and vscalefps for
-   p * 2^k (no exponent-bit tricks, no clamp on the high side needed), exp and
-   sum fused, masked tail: ~15 instructions per 16 elements instead of ~19. */
-LOSSK_INLINE __m512 lossk__exp512(__m512 x) {
-    const __m512 lo = _mm512_set1_ps(-86.6f);
-    const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);   /* -inf too; NaN: no */
-    x = _mm512_max_ps(lo, x);                                         /* NaN x stays NaN */
-    const __m512 kf = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_maskz_mov_ps((__mmask16)~under, _mm512_scalef_ps(p, kf));
-}
-
-static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *e, int64_t n) {
-    const __m512 m = _mm512_set1_ps(shift);
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        /* the next 16 KiB of logits (the next chunk, or the next row) come from
-           DRAM while this chunk's exps are computed from cache */
-        _mm_prefetch((const char *)(x + i + 4096), _MM_HINT_T0);
-        _mm_prefetch((const char *)(x + i + 4096 + 16), _MM_HINT_T0);
-        const __m512 e0 = lossk__exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), m));
-        const __m512 e1 = lossk__exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), m));
-        _mm512_storeu_ps(e + i, e0);
-        _mm512_storeu_ps(e + i + 16, e1);
-        a0 = _mm512_add_ps(a0, e0);
-        a1 = _mm512_add_ps(a1, e1);
-    }
-    for (; i < n; i += 16) {
-        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
-        const __m512 e0 = lossk__exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), m));
-        _mm512_mask_storeu_ps(e + i, k, e0);
-        a0 = _mm512_add_ps(a0, _mm512_maskz_mov_ps(k, e0));
-    }
-    float lanes[16];
-    _mm512_storeu_ps(lanes, _mm512_add_ps(a0, a1));
-    double s = 0.0;
-    for (int l = 0; l < 16; l++) s += (double)lanes[l];
-    return s;
-}
-#else
+/* e[i] = exp(x[i] - shift) and their sum. e may be x itself (in place).
+   AVX-512 float: after the pair helpers below. */
+#if !LOSSK_AVX512_F32
 static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *e, int64_t n) {
     LOSSK_IVDEP
     for (int64_t i = 0; i < n; i++) e[i] = LOSSK_EXP(x[i] - shift);
@@ -351,6 +300,42 @@ LOSSK_INLINE void lossk__logistic512x2(const __m512 x[2], __m512 rnum, __m512 na
 }
 #endif
 
+#if LOSSK_AVX512_F32
+/* The hottest loop of the softmax losses: the table exp on pairs of vectors
+   (x - shift <= 0), 0 below its clamp (and for -inf), NaN kept, sum in two
+   float accumulators; masked tail. CE 1000 classes: 10 % faster than a
+   degree-7 polynomial with vroundscaleps and vscalefps. */
+static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *e, int64_t n) {
+    const __m512 m = _mm512_set1_ps(shift), lo = _mm512_set1_ps(LOSSK_EXP512_X_MIN);
+    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t i = 0; i < n; i += 32) {
+        const int full = i + 32 <= n;
+        __mmask16 k[2] = {0xFFFF, 0xFFFF};
+        __m512 d[2], ev[2];
+        if (full) {
+            /* the next 16 KiB of logits (the next chunk, or the next row) come
+               from DRAM while this chunk's exps are computed from cache */
+            _mm_prefetch((const char *)(x + i + 4096), _MM_HINT_T0);
+            _mm_prefetch((const char *)(x + i + 4096 + 16), _MM_HINT_T0);
+            LOSSK_PAIR d[j] = _mm512_sub_ps(_mm512_loadu_ps(x + i + 16 * j), m);
+        } else {
+            LOSSK_PAIR k[j] = lossk__lanes_in(i + 16 * j, n);
+            LOSSK_PAIR d[j] = _mm512_sub_ps(_mm512_maskz_loadu_ps(k[j], x + i + 16 * j), m);
+        }
+        lossk__exp512_nonpos2(d, ev);
+        LOSSK_PAIR ev[j] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(d[j], lo, _CMP_NLT_UQ) & k[j], ev[j]);
+        if (full) LOSSK_PAIR _mm512_storeu_ps(e + i + 16 * j, ev[j]);
+        else LOSSK_PAIR _mm512_mask_storeu_ps(e + i + 16 * j, k[j], ev[j]);
+        LOSSK_PAIR acc[j] = _mm512_add_ps(acc[j], ev[j]);
+    }
+    float lanes[16];
+    _mm512_storeu_ps(lanes, _mm512_add_ps(acc[0], acc[1]));
+    double s = 0.0;
+    for (int l = 0; l < 16; l++) s += (double)lanes[l];
+    return s;
+}
+#endif
+
 /* max of v[0..n), n >= 1. NaN is not guaranteed to win: callers let NaN flow
    through the sums that follow instead. */
 static inline real LOSSK_FN(lane_max)(const real *LOSSK_RESTRICT v, int64_t n) {
@@ -404,6 +389,66 @@ static inline void LOSSK_FN(stream_copy)(real *LOSSK_RESTRICT dst,
 #else
     memcpy(dst, src, (size_t)n * sizeof(real));
 #endif
+}
+
+/* dst[0..n) = src[0..n) * f, then dst[y] -= coef if 0 <= y < n: a softmax
+   gradient streamed straight from its exps, with the operations (and
+   roundings) of a scaling pass and a subtraction, in one pass instead of a
+   scaling pass and stream_copy. Non-temporal stores on the aligned body
+   when LOSSK_MULTIARCH; callers fence once when done. */
+#if LOSSK_MULTIARCH && LOSSK_VECTOR_EXT
+/* A non-temporal store of one lane vector to 64-byte aligned p. */
+LOSSK_INLINE void LOSSK_FN(vstream)(real *p, LOSSK_VREAL v) {
+#  if LOSSK_LEVEL == 2 && LOSSK_F64
+    _mm512_stream_pd(p, (__m512d)v);
+#  elif LOSSK_LEVEL == 2
+    _mm512_stream_ps(p, (__m512)v);
+#  elif LOSSK_LEVEL == 1 && LOSSK_F64
+    __m256d h[2];
+    memcpy(h, &v, sizeof h);
+    for (int j = 0; j < 2; j++) _mm256_stream_pd(p + 4 * j, h[j]);
+#  elif LOSSK_LEVEL == 1
+    __m256 h[2];
+    memcpy(h, &v, sizeof h);
+    for (int j = 0; j < 2; j++) _mm256_stream_ps(p + 8 * j, h[j]);
+#  elif LOSSK_F64
+    __m128d h[4];
+    memcpy(h, &v, sizeof h);
+    for (int j = 0; j < 4; j++) _mm_stream_pd(p + 2 * j, h[j]);
+#  else
+    __m128 h[4];
+    memcpy(h, &v, sizeof h);
+    for (int j = 0; j < 4; j++) _mm_stream_ps(p + 4 * j, h[j]);
+#  endif
+}
+#endif
+
+static inline void LOSSK_FN(stream_scale)(real *LOSSK_RESTRICT dst, const real *LOSSK_RESTRICT src,
+                                          int64_t n, real f, int64_t y, real coef) {
+    real fin = 0;
+    if (y >= 0 && y < n) {
+        volatile real p = src[y] * f;  /* rounded before coef: never one FMA */
+        fin = p - coef;
+    } else {
+        y = -1;
+    }
+    int64_t i = 0;
+#if LOSSK_MULTIARCH && LOSSK_VECTOR_EXT
+    for (; i < n && ((uintptr_t)(dst + i) & 63u) != 0; i++) dst[i] = i == y ? fin : src[i] * f;
+    const int64_t body = i + (n - i) / LOSSK_LANES * LOSSK_LANES;
+    /* the vector holding y apart, so that the others keep v in a register */
+    const int64_t at_y = y >= i && y < body ? i + (y - i) / LOSSK_LANES * LOSSK_LANES : body;
+    for (; i < at_y; i += LOSSK_LANES) LOSSK_FN(vstream)(dst + i, LOSSK_FN(vload)(src + i) * f);
+    if (i < body) {
+        real v[LOSSK_LANES];
+        for (int l = 0; l < LOSSK_LANES; l++) v[l] = src[i + l] * f;
+        v[y - i] = fin;
+        LOSSK_FN(vstream)(dst + i, LOSSK_FN(vload)(v));
+        i += LOSSK_LANES;
+    }
+    for (; i < body; i += LOSSK_LANES) LOSSK_FN(vstream)(dst + i, LOSSK_FN(vload)(src + i) * f);
+#endif
+    for (; i < n; i++) dst[i] = i == y ? fin : src[i] * f;
 }
 
 #ifndef LOSSK_STREAM_FENCE_DEFINED
