@@ -351,7 +351,8 @@ static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk 
     double big_m = st[0].m;
     for (int64_t j = 1; j < k_chunks; j++) big_m = st[j].m > big_m ? st[j].m : big_m;
     double s = 0.0;
-    for (int64_t j = 0; j < k_chunks; j++) s += st[j].s * exp(st[j].m - big_m);
+    /* exp(0) = 1 without a libm call: one chunk per row up to 4096 classes */
+    for (int64_t j = 0; j < k_chunks; j++) s += st[j].s * (st[j].m == big_m ? 1.0 : exp(st[j].m - big_m));
     /* lse - x is taken as (M - x) + log s: for logits like 1e30, M + log s
        rounds to M and lse - x would lose log s entirely */
     const double log_s = log(s);
@@ -381,7 +382,8 @@ static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk 
            must not turn the row's gradient into NaN */
         coef = a->eps > 0.0 ? target_coef + spread * a->weight_total : target_coef;
     }
-    for (int64_t j = 0; j < k_chunks; j++) st[j].f = a->scale * coef * exp(st[j].m - big_m) / s;
+    for (int64_t j = 0; j < k_chunks; j++)
+        st[j].f = a->scale * coef * (st[j].m == big_m ? 1.0 : exp(st[j].m - big_m)) / s;
     return loss;
 }
 
