@@ -149,7 +149,7 @@ def _edges_cross_entropy(dtype):
         ((np.stack([sat.T, -sat.T])[..., None].repeat(2, -1),                    # (2, 3, 4, 2)
           np.array([[[0, 1], [2, -100], [1, 1], [0, 2]], [[2, 2], [0, 0], [-100, 1], [1, 0]]])),
          dict(label_smoothing=0.1)),
-        # rows wider than 64 classes (the row kernel; narrower rows take the
+        # rows wider than 47 classes (the row kernel; narrower rows take the
         # column kernel): saturated, +-inf, NaN, huge, all -inf
         ((_wide_rows(dtype), np.array([0, 5, 99, 50, 7, 3])), {}),
         ((_wide_rows(dtype), np.array([0, 5, 99, 50, 7, 3])), dict(label_smoothing=0.3)),

@@ -40,7 +40,7 @@ def _check_row(g_row, y, v, c):
 
 
 @pytest.mark.parametrize("n, c", [(2**16 + 2, 2**15),       # row kernel: 2^31 + 2^16 elements
-                                  (2**25 + 3, 64)],         # narrow rows (column kernel on transposed tiles)
+                                  (2**26 + 3, 32)],         # narrow rows (column kernel on transposed tiles)
                          ids=["rows", "narrow"])
 def test_rows_beyond_2_31_elements(n, c):
     assert n * c > 2**31
