@@ -182,6 +182,20 @@ static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *
     for (int64_t i = 0; i < n; i++) e[i] = LOSSK_EXP(x[i] - shift);
     return LOSSK_FN(lane_sum)(e, n);
 }
+
+/* The column kernel's exps, positions side by side: s[i] += exp(x[i] - m[i])
+   (x[i] <= m[i]), also stored to e[i] unless e is NULL; e may be x. */
+static inline void LOSSK_FN(exp_shifted_cols)(const real *x, const real *m, real *s, real *e, int64_t n) {
+    if (e) {
+        for (int64_t i = 0; i < n; i++) {
+            const real v = LOSSK_EXP(x[i] - m[i]);
+            s[i] += v;
+            e[i] = v;
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) s[i] += LOSSK_EXP(x[i] - m[i]);
+    }
+}
 #endif
 
 #if LOSSK_AVX512_F32 && !defined(LOSSK_PAIR_HELPERS_DEFINED)
@@ -333,6 +347,22 @@ static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *
     const __m512 a = _mm512_add_ps(acc[0], acc[1]);
     return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(a)),
                                               _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1))));
+}
+
+static inline void LOSSK_FN(exp_shifted_cols)(const real *x, const real *m, real *s, real *e, int64_t n) {
+    const __m512 lo = _mm512_set1_ps(LOSSK_EXP512_X_MIN);
+    for (int64_t i = 0; i < n; i += 32) {
+        __mmask16 k[2];
+        __m512 d[2], ev[2];
+        LOSSK_PAIR k[j] = lossk__lanes_in(i + 16 * j, n);
+        LOSSK_PAIR d[j] = _mm512_sub_ps(_mm512_maskz_loadu_ps(k[j], x + i + 16 * j),
+                                        _mm512_maskz_loadu_ps(k[j], m + i + 16 * j));
+        lossk__exp512_nonpos2(d, ev);
+        LOSSK_PAIR ev[j] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(d[j], lo, _CMP_NLT_UQ), ev[j]);
+        LOSSK_PAIR _mm512_mask_storeu_ps(s + i + 16 * j, k[j],
+                                         _mm512_add_ps(_mm512_maskz_loadu_ps(k[j], s + i + 16 * j), ev[j]));
+        if (e) LOSSK_PAIR _mm512_mask_storeu_ps(e + i + 16 * j, k[j], ev[j]);
+    }
 }
 #endif
 
