@@ -349,6 +349,7 @@ static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *
                                               _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1))));
 }
 
+/* exp_shifted_cols with the table exp (see the generic version above) */
 static inline void LOSSK_FN(exp_shifted_cols)(const real *x, const real *m, real *s, real *e, int64_t n) {
     const __m512 lo = _mm512_set1_ps(LOSSK_EXP512_X_MIN);
     for (int64_t i = 0; i < n; i += 32) {
@@ -425,11 +426,6 @@ static inline void LOSSK_FN(stream_copy)(real *LOSSK_RESTRICT dst,
 #endif
 }
 
-/* dst[0..n) = src[0..n) * f, then dst[y] -= coef if 0 <= y < n: a softmax
-   gradient streamed straight from its exps, with the operations (and
-   roundings) of a scaling pass and a subtraction, in one pass instead of a
-   scaling pass and stream_copy. Non-temporal stores on the aligned body
-   when LOSSK_MULTIARCH; callers fence once when done. */
 #if LOSSK_MULTIARCH && LOSSK_VECTOR_EXT
 /* A non-temporal store of one lane vector to 64-byte aligned p. */
 LOSSK_INLINE void LOSSK_FN(vstream)(real *p, LOSSK_VREAL v) {
@@ -457,6 +453,11 @@ LOSSK_INLINE void LOSSK_FN(vstream)(real *p, LOSSK_VREAL v) {
 }
 #endif
 
+/* dst[0..n) = src[0..n) * f, then dst[y] -= coef if 0 <= y < n: a softmax
+   gradient streamed straight from its exps, with the operations (and
+   roundings) of a scaling pass and a subtraction, in one pass instead of a
+   scaling pass and stream_copy. Non-temporal stores on the aligned body
+   when LOSSK_MULTIARCH; callers fence once when done. */
 static inline void LOSSK_FN(stream_scale)(real *LOSSK_RESTRICT dst, const real *LOSSK_RESTRICT src,
                                           int64_t n, real f, int64_t y, real coef) {
     real fin = 0;
