@@ -250,35 +250,34 @@ LOSSK_INLINE void lossk__log1p512_unit2(const __m512 e[2], __m512 out[2]) {
     LOSSK_PAIR out[j] = _mm512_fmadd_ps(_mm512_mul_ps(e[j], e[j]), q[j], e[j]);
 }
 
-/* log(y) for normal y > 0, to about 1e-8 absolute near y = 1 and 4e-8
-   elsewhere, plus the rounding of k ln2: y = 2^k f with f in [0.75, 1.5)
-   (getmant; k from the exponent bits of y and f, exact), f = c (1 + w) with
+/* log(y) for y > 0, subnormal too, to about 1e-8 absolute near y = 1 and
+   4e-8 elsewhere, plus the rounding of k ln2 (y = 0 gives NaN: k = -inf meets
+   the +inf of its low part): y = 2^k f with f in [0.75, 1.5) (getmant, and
+   k = getexp(y) - getexp(f), exact; both normalize subnormals), f = c (1 + w) with
    c = 1 + j/16 or (1 + j/16) / 2 from f's top mantissa bits, w in
-   [0, 1/16): log y = k ln2 + log c + log1p(w), log1p(w) to degree 5 (error
-   w^6/6 < 1e-8). The table holds 1/c rounded and -log of that rounded value,
-   so that w = f / c - 1 is one FMA and its rounding of 1/c costs nothing.
-   y just below 1 takes k = 0 and a small log c: nothing cancels (with f in
-   [1, 2) k ln2 + log c would lose 6e-8 there). log 1 = 0 exactly. For the
-   exponent of a focal factor m^gamma, whose relative error is gamma times
-   the absolute error of log m. */
+   [0, 1/16), except c = 1 for f in [31/32, 1), w = f - 1 exact in [-1/32, 0):
+   log y = k ln2 + log c + log1p(w), log1p(w) to degree 5 (error |w|^6/6 <
+   1e-8). The table holds 1/c rounded and -log of that rounded value, so that
+   w = f / c - 1 is one FMA and its rounding of 1/c costs nothing. Near 1
+   nothing cancels: k = 0 and log c = 0 on both sides of 1 (with f in [1, 2)
+   k ln2 + log c would lose 6e-8 just below 1, and with c = 31/32 there log c
+   + log1p(w) lost the relative accuracy of log y: BCE's -log p at p = 1 -
+   6e-7 was 65536 ulp off). log 1 = 0 exactly. For the exponent of a focal
+   factor m^gamma (relative error gamma times the absolute error of log m),
+   and for BCE's logs. */
 LOSSK_INLINE void lossk__log512_2(const __m512 y[2], __m512 out[2]) {
     const __m512 inv_c = _mm512_setr_ps(1.000000000e+00f, 9.411764741e-01f, 8.888888955e-01f, 8.421052694e-01f,
                                         8.000000119e-01f, 7.619047761e-01f, 7.272727489e-01f, 6.956521869e-01f,
                                         1.333333373e+00f, 1.279999971e+00f, 1.230769277e+00f, 1.185185194e+00f,
-                                        1.142857194e+00f, 1.103448272e+00f, 1.066666722e+00f, 1.032258034e+00f);
+                                        1.142857194e+00f, 1.103448272e+00f, 1.066666722e+00f, 1.0f);
     const __m512 log_c = _mm512_setr_ps(0.0f, 6.062461808e-02f, 1.177830249e-01f, 1.718502492e-01f,
                                         2.231435329e-01f, 2.719337046e-01f, 3.184536994e-01f, 3.629054725e-01f,
                                         -2.876821160e-01f, -2.468600571e-01f, -2.076393962e-01f, -1.698990464e-01f,
-                                        -1.335314363e-01f, -9.844006598e-02f, -6.453857571e-02f, -3.174866736e-02f);
-    const __m512 shifter = _mm512_set1_ps(12582912.0f);   /* 1.5 * 2^23: its low bits hold k */
+                                        -1.335314363e-01f, -9.844006598e-02f, -6.453857571e-02f, 0.0f);
     __m512 k[2], f[2], w[2], q[2];
     __m512i idx[2];
     LOSSK_PAIR f[j] = _mm512_getmant_ps(y[j], _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_zero);
-    LOSSK_PAIR k[j] = _mm512_sub_ps(
-        _mm512_castsi512_ps(_mm512_add_epi32(
-            _mm512_castps_si512(shifter),
-            _mm512_srai_epi32(_mm512_sub_epi32(_mm512_castps_si512(y[j]), _mm512_castps_si512(f[j])), 23))),
-        shifter);
+    LOSSK_PAIR k[j] = _mm512_sub_ps(_mm512_getexp_ps(y[j]), _mm512_getexp_ps(f[j]));
     LOSSK_PAIR idx[j] = _mm512_srli_epi32(_mm512_castps_si512(f[j]), 19);     /* vpermps reads bits 0-3 */
     LOSSK_PAIR w[j] = _mm512_fmsub_ps(f[j], _mm512_permutexvar_ps(idx[j], inv_c), _mm512_set1_ps(1.0f));
     LOSSK_PAIR q[j] = _mm512_fmadd_ps(_mm512_set1_ps(0.2f), w[j], _mm512_set1_ps(-0.25f));

@@ -511,8 +511,8 @@ def test_hinge_bad_input():
         lossk.hinge_loss(s, y, squared=1)
 
 
-# ---- the AVX-512 float kernels (focal, BCE with logits) ------------------------------------
-# On an AVX-512 machine these run lossk__logistic512x2 and elementwise_loop.h's EW_VEC:
+# ---- the AVX-512 float kernels (focal, BCE with logits, BCE) --------------------------------
+# On an AVX-512 machine these run lossk__logistic512x2 (BCE: lossk__log512_2) and elementwise_loop.h's EW_VEC:
 # vectors aligned to the output, masked tails, a scalar redo of the elements the vector
 # kernel does not take (NaN or inf; for non-integer gamma also targets outside [0, 1]).
 
@@ -623,6 +623,74 @@ def test_vector_kernels_with_nan_and_inf_do_not_depend_on_alignment(name):
         assert got == first, f"offset {offset} changes the results"
 
 
+def _probabilities(rng, n):
+    """Probabilities with the edges the table log must get right: 0, 1, subnormal,
+    tiny, and within a few ulp of 1 on both sides of 1/2."""
+    p = rng.random(n).astype(np.float32)
+    edges = np.concatenate([[0.0, 1.0, 0.5, 2.0**-24, 2.0**-25, 1.4e-45, 1e-40, 1e-12, 1 - 2.0**-24],
+                            np.float32(10.0) ** -np.linspace(1, 44, 40), 1 - np.float32(10.0) ** -np.linspace(1, 7, 20)])
+    p[rng.choice(n, min(n, edges.size), replace=False)] = edges[: min(n, edges.size)]
+    return p
+
+
+@pytest.mark.parametrize("n", (1, 15, 33, 1041, 70003))
+@pytest.mark.parametrize("weighted", (False, True))
+def test_bce_vector_kernel_does_not_depend_on_alignment(n, weighted):
+    """binary_cross_entropy's AVX-512 kernel: every 4-byte offset gives the same bits,
+    and the reference's numbers."""
+    rng = np.random.default_rng(n)
+    p = _probabilities(rng, n)
+    t = rng.random(n).astype(np.float32)
+    t[: n // 2] = np.round(t[: n // 2])
+    kw = dict(weight=np.linspace(0.5, 2.0, n, dtype=np.float32)) if weighted else {}
+    first = None
+    for offset in (0, 1, 4, 9, 15):
+        ps, ts = shifted(p, offset), shifted(t, offset)
+        loss, grad = lossk.binary_cross_entropy(ps, ts, return_grad=True, grad_out=shifted(np.zeros_like(p), offset), **kw)
+        losses = lossk.binary_cross_entropy(ps, ts, reduction="none", **kw)
+        got = (np.float64(loss).tobytes(), grad.tobytes(), losses.tobytes())
+        if first is None:
+            first = got
+            loss_ref, grad_ref = lossk.reference.binary_cross_entropy(p, t, return_grad=True, **kw)
+            assert_close(loss, loss_ref, np.float32)
+            assert_close(grad, grad_ref, np.float32)
+            assert_close(losses, lossk.reference.binary_cross_entropy(p, t, reduction="none", **kw), np.float32)
+        assert got == first, f"offset {offset} changes the results"
+
+
+def test_bce_vector_kernel_keeps_relative_accuracy_of_small_losses():
+    """-log p for p just below 1 and -log(1 - p) for tiny p are tiny losses that SPEC's
+    atol would hide: held here to 4 float32 ulp of the float64 value (a table log whose
+    entry below 1 was 31/32 put -log p at p = 1 - 6e-7 65536 ulp off)."""
+    near_one = 1 - np.float32(10.0) ** -np.linspace(1, 7.2, 4001).astype(np.float32)
+    tiny = np.float32(10.0) ** -np.linspace(1, 44, 4001).astype(np.float32)
+    p = np.concatenate([near_one, tiny]).astype(np.float32)
+    t = np.concatenate([np.ones_like(near_one), np.zeros_like(tiny)]).astype(np.float32)
+    losses = lossk.binary_cross_entropy(p, t, reduction="none")
+    pd = p.astype(np.float64)
+    want = np.where(t == 1, -np.log(pd), -np.log1p(-pd))
+    np.testing.assert_allclose(losses, want, rtol=4 * 2.0**-24, atol=0)
+
+
+def test_bce_vector_kernel_redoes_nan_and_matches_clean_chunks():
+    rng = np.random.default_rng(7)
+    n = 5000
+    p, t = _probabilities(rng, n), rng.random(n).astype(np.float32)
+    p[[7, 1500]] = np.nan
+    t[[25, 2100]] = np.nan
+    ok = np.isfinite(p) & np.isfinite(t)
+    first = None
+    for offset in (0, 1, 9):
+        losses = lossk.binary_cross_entropy(shifted(p, offset), shifted(t, offset), reduction="none")
+        _, grad = lossk.binary_cross_entropy(shifted(p, offset), shifted(t, offset), reduction="sum", return_grad=True)
+        first = first if first is not None else (losses.tobytes(), grad.tobytes())
+        assert (losses.tobytes(), grad.tobytes()) == first
+    assert np.isnan(losses[~ok]).all() and np.isnan(grad[~ok]).all()
+    clean = lossk.binary_cross_entropy(np.where(ok, p, 0.5).astype(np.float32), np.where(ok, t, 0.5).astype(np.float32),
+                                       reduction="none")
+    assert np.array_equal(losses[ok], clean[ok])
+
+
 @pytest.mark.parametrize("level", ("baseline", "avx2"))
 def test_lower_simd_levels_of_the_logistic_losses(level, tmp_path):
     """The scalar passes, which AVX-512 machines otherwise skip, against the default one
@@ -636,7 +704,8 @@ def test_lower_simd_levels_of_the_logistic_losses(level, tmp_path):
         "res = [lossk.sigmoid_focal_loss(x, t, reduction='none', return_grad=True),\n"
         "       lossk.sigmoid_focal_loss(x, t, gamma=3.0, reduction='none', return_grad=True),\n"
         "       lossk.sigmoid_focal_loss(x, t, gamma=0.5, reduction='none', return_grad=True),\n"
-        "       lossk.binary_cross_entropy_with_logits(x, t, reduction='none', return_grad=True)]\n"
+        "       lossk.binary_cross_entropy_with_logits(x, t, reduction='none', return_grad=True),\n"
+        "       lossk.binary_cross_entropy(1 / (1 + np.exp(-x)), t, reduction='none', return_grad=True)]\n"
         "np.save(sys.argv[1], np.concatenate([np.concatenate(r) for r in res]))\n"
         "print(lossk.config()['simd_active'])\n")
     out = {}
