@@ -518,6 +518,7 @@ LOSSK_INLINE void bce_vec(const __m512 *K, const __m512 p[2], const __m512 t[2],
 #  define EW_VEC bce_vec
 #  define EW_VEC_SETUP bce_vec_setup
 #  define EW_VEC_X_MAX 1.0f
+#  define EW_VEC_X_UNIT 1
 #  define EW_VEC_T_UNIT 1
 #endif
 #include "elementwise_loop.h"
