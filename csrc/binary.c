@@ -445,7 +445,7 @@ LOSSK_INLINE void bce_vec_setup(const float *prm, __m512 *K) {
    with u = 1 - p rounded and d = (1 - u) - p its exact rounding error (0 for
    p >= 1/2, where u is exact); 1/u ~ 1 + p + p^2 is plenty for a correction
    below half an ulp of u (it leaves less than 2e-8 of log u). The gradient
-   is bce_elem's, bit for bit. */
+   is bce_elem's formula (the same bits where no weight scales it). */
 LOSSK_INLINE void bce_vec(const __m512 *K, const __m512 p[2], const __m512 t[2], const __m512 aux[2],
                           __m512 gs, __m512 loss[2], __m512 grad[2], const int has_aux) {
     const __m512 one = _mm512_set1_ps(1.0f), lo = _mm512_set1_ps(-100.0f);

@@ -650,8 +650,8 @@ def test_vector_kernels_with_nan_and_inf_do_not_depend_on_alignment(name):
 
 
 def _probabilities(rng, n):
-    """Probabilities with the edges the table log must get right: 0, 1, subnormal,
-    tiny, and within a few ulp of 1 on both sides of 1/2."""
+    """Probabilities with the edges the table log must get right: 0, 1, 1/2, subnormal,
+    tiny (down to 1e-44) and close to 1 (1 - 1e-1 up to 1 - 2^-24)."""
     p = rng.random(n).astype(np.float32)
     edges = np.concatenate([[0.0, 1.0, 0.5, 2.0**-24, 2.0**-25, 1.4e-45, 1e-40, 1e-12, 1 - 2.0**-24],
                             np.float32(10.0) ** -np.linspace(1, 44, 40), 1 - np.float32(10.0) ** -np.linspace(1, 7, 20)])
