@@ -254,8 +254,9 @@ def test_bad_arrays_raise(name):
         fn(x, t.astype(np.complex128))
     with pytest.raises(ValueError, match="target must have the shape"):
         fn(x, t[:, :3])
-    with pytest.raises(ValueError, match="target must have the shape"):
-        fn(x, t[0])
+    if name != "kl_div":   # kl_div broadcasts as torch does (test_kl_div.py)
+        with pytest.raises(ValueError, match="target must have the shape"):
+            fn(x, t[0])
     with pytest.raises(ValueError, match="reduction"):
         fn(x, t, reduction="avg")
     if name != "kl_div":

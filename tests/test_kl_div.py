@@ -9,7 +9,7 @@ import pytest
 
 import lossk
 from helpers import (F, assert_close, assert_gradient_matches_finite_differences, requires_torch,
-                     to_torch)
+                     to_torch, torch)
 
 DTYPES = (np.float32, np.float64)
 REDUCTIONS = ("mean", "batchmean", "sum", "none")
@@ -114,5 +114,69 @@ def test_bad_input():
         lossk.kl_div(x, t, reduction="batch_mean")
     with pytest.raises(TypeError, match="log_target must be a bool"):
         lossk.kl_div(x, t, log_target="yes")
-    with pytest.raises(ValueError, match="target must have the shape of log_input"):
-        lossk.kl_div(x, t[:, :1])
+    with pytest.raises(ValueError, match=r"target must have the shape of log_input \(3, 2\) or broadcast with it, "
+                                         r"got \(3, 3\)"):
+        lossk.kl_div(x, np.zeros((3, 3)))
+    with pytest.raises(ValueError, match=r"grad_out must have shape \(2,\)"):   # log_input's shape
+        lossk.kl_div(np.zeros(2), np.zeros((3, 2)), return_grad=True, grad_out=np.zeros((3, 2)))
+
+
+# (log_input shape, target shape): torch broadcasts either way
+BROADCASTS = [((4, 3), (3,)), ((4, 3), (4, 1)), ((3,), (4, 3)), ((4, 1), (1, 3)), ((2, 1, 3), (5, 1)),
+              ((), (4,)), ((4,), ())]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xshape,tshape", BROADCASTS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_broadcasting_matches_reference(dtype, xshape, tshape, reduction):
+    rng = np.random.default_rng(len(xshape) + 3 * len(tshape))
+    x = np.log(rng.uniform(0.05, 1.0, xshape)).astype(dtype)
+    t = rng.uniform(0.0, 1.0, tshape).astype(dtype)
+    loss, grad = lossk.kl_div(x, t, reduction=reduction, return_grad=True)
+    loss_ref, grad_ref = lossk.reference.kl_div(x, t, reduction=reduction, return_grad=True)
+    assert np.shape(loss) == np.broadcast_shapes(xshape, tshape) if reduction == "none" else np.ndim(loss) == 0
+    assert grad.shape == xshape and grad.dtype == dtype
+    assert_close(loss, loss_ref, dtype)
+    assert_close(grad, grad_ref, dtype)
+    # the expanded log_input's gradient is the sum of its copies' gradients
+    full = np.broadcast_to(x, np.broadcast_shapes(xshape, tshape))
+    _, grad_full = lossk.reference.kl_div(full, np.broadcast_to(t, full.shape), reduction="sum", return_grad=True)
+    lead = grad_full.ndim - len(xshape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(xshape) if n == 1 and full.shape[lead + i] != 1)
+    _, grad_sum = lossk.reference.kl_div(x, t, reduction="sum", return_grad=True)
+    assert_close(grad_sum, grad_full.sum(axis=axes, dtype=np.float64).reshape(xshape), dtype)
+
+
+def test_broadcast_input_gradient_goes_to_grad_out_and_in_place():
+    rng = np.random.default_rng(12)
+    x = np.log(rng.uniform(0.05, 1.0, (1, 5)))
+    t = rng.uniform(0.0, 1.0, (6, 5))
+    loss, grad = lossk.kl_div(x, t, reduction="batchmean", return_grad=True)
+    out = np.zeros_like(x)
+    loss2, g2 = lossk.kl_div(x, t, reduction="batchmean", return_grad=True, grad_out=out)
+    assert g2 is out and np.array_equal(out, grad) and loss2 == loss
+    xi = x.copy()
+    loss3, g3 = lossk.kl_div(xi, t, reduction="batchmean", return_grad=True, grad_out=xi)
+    assert g3 is xi and np.array_equal(xi, grad) and loss3 == loss
+    np.testing.assert_allclose(grad, -t.sum(axis=0, keepdims=True) / 1, rtol=1e-14)   # batchmean: / log_input.shape[0] = 1
+
+
+@requires_torch
+@pytest.mark.parametrize("xshape,tshape", BROADCASTS)
+@pytest.mark.parametrize("reduction", REDUCTIONS + ("batchmean",))
+@pytest.mark.parametrize("log_target", (False, True))
+def test_broadcasting_vs_torch(xshape, tshape, reduction, log_target):
+    rng = np.random.default_rng(13)
+    x = np.log(rng.uniform(0.05, 1.0, xshape))
+    t = rng.uniform(0.0, 1.0, tshape)
+    target = np.log(t) if log_target else t
+    xt = torch.tensor(x, requires_grad=True)   # 0-d stays 0-d
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        expected = F.kl_div(xt, torch.tensor(target), reduction=reduction, log_target=log_target)
+    expected.sum().backward()
+    loss, grad = lossk.kl_div(x, target, log_target=log_target, reduction=reduction, return_grad=True)
+    assert np.shape(loss) == tuple(expected.shape) and grad.shape == tuple(xt.grad.shape)
+    np.testing.assert_allclose(loss, expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-10, atol=1e-12)

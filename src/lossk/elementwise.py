@@ -3,8 +3,8 @@ loss term and gradient (sigmoid focal, binary cross-entropy on probabilities and
 on logits, hinge, KL divergence). Argument policy here, kernels in csrc/binary.c
 and csrc/kl_div.c, NumPy twins in reference/elementwise.py.
 
-The prediction and the target have the same (any) shape; "mean" averages over
-all elements, as torch does. Elementwise weights broadcast to the prediction
+The prediction and the target have the same (any) shape (kl_div: or shapes that
+broadcast, as in torch); "mean" averages over all elements, as torch does. Elementwise weights broadcast to the prediction
 without being expanded (see _checks.broadcast_operand).
 """
 import math
@@ -285,11 +285,47 @@ KL_REDUCTIONS = REDUCTIONS + ("batchmean",)
 
 def _prepare_kl_div(log_input, target, log_target, reduction, return_grad, grad_out, n_threads,
                     backend):
+    """As _prepare, with torch's broadcasting of log_input and target: the smaller
+    one is expanded once (a copy of the result's size). Where log_input itself is
+    expanded, the kernel's gradient goes to a temporary of the result's shape and
+    p.grad_to receives its sums over the expanded axes (_kl_div_result)."""
     log_target = _check_bool(log_target, "log_target")
-    p = _prepare(log_input, target, "log_input", reduction, return_grad, grad_out, n_threads,
-                 backend, reductions=KL_REDUCTIONS, log_target=log_target)
-    p.batch_size = p.x.shape[0] if p.x.ndim > 0 else 1   # torch: batchmean of a 0-d input is the sum
+    check_backend(backend)
+    check_reduction(reduction, KL_REDUCTIONS)
+    x, dtype = as_pred(log_input, "log_input")
+    t = as_real(target, "target", dtype)
+    grad_to = None
+    batch_size = x.shape[0] if x.ndim > 0 else 1   # torch: log_input's first dimension (0-d: the sum)
+    if t.shape != x.shape:
+        try:
+            shape = np.broadcast_shapes(x.shape, t.shape)
+        except ValueError:
+            raise ValueError(f"target must have the shape of log_input {x.shape} or broadcast with it, "
+                             f"got {t.shape}") from None
+        if shape != x.shape:
+            grad_to = grad_output(x, dtype, return_grad, grad_out, {"target": t})
+            grad_out = None
+            x = np.array(np.broadcast_to(x, shape))
+        if shape != t.shape:
+            t = np.array(np.broadcast_to(t, shape))
+    p = _prepare(x, t, "log_input", reduction, return_grad, grad_out, n_threads, backend,
+                 reductions=KL_REDUCTIONS, log_target=log_target)
+    p.grad_to = grad_to
+    p.batch_size = batch_size
     return p
+
+
+def _kl_div_result(p, result):
+    """The call's result, the gradient summed over the axes along which log_input
+    was expanded (in float64), as torch's autograd does."""
+    if p.grad_to is None:
+        return result
+    loss, grad = result
+    lead = grad.ndim - p.grad_to.ndim
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(p.grad_to.shape)
+                                      if n == 1 and grad.shape[lead + i] != 1)
+    p.grad_to[...] = grad.sum(axis=axes, dtype=np.float64).reshape(p.grad_to.shape)
+    return loss, p.grad_to
 
 
 @register
@@ -301,10 +337,17 @@ def kl_div(log_input, target, *, log_target=False, reduction="mean", return_grad
     ``t = 0``, as torch's ``xlogy``), gradient ``-t``; with ``log_target`` the
     target holds log-probabilities too: ``exp(t) (t - x)``, gradient ``-exp(t)``.
 
+    ``log_input`` and ``target`` broadcast against each other as in torch: the
+    smaller one is expanded once (a copy of the result's size), ``"none"``
+    returns the broadcast shape, and where ``log_input`` is the one expanded
+    its gradient is summed over the expanded axes. ``"batchmean"`` divides by
+    ``log_input.shape[0]``, as torch does (even when the target adds a
+    leading dimension).
+
     Parameters
     ----------
     log_input : array_like of any shape, float16/32/64
-    target : array_like of the same shape
+    target : array_like of log_input's shape, or broadcasting with it
     log_target : bool
     reduction : "mean" (over all elements, as torch: not the mathematical KL),
         "batchmean" (sum / size of the first dimension: the KL per sample),
@@ -314,7 +357,7 @@ def kl_div(log_input, target, *, log_target=False, reduction="mean", return_grad
                         backend)
     if p.backend == "numpy":
         from .reference.elementwise import kl_div_prepared
-        return kl_div_prepared(p)
+        return _kl_div_result(p, kl_div_prepared(p))
     loss = _kernels.kl_div(_flat(p.x), _flat(p.t), _flat(p.loss_none), _flat(p.grad), p.batch_size,
                            p.log_target, REDUCTION_CODES[p.reduction], p.n_threads)
-    return _finish(p, loss)
+    return _kl_div_result(p, _finish(p, loss))

@@ -6,7 +6,7 @@ import numpy as np
 from .._checks import finish
 from ..elementwise import (_bce_domain_error, _hinge_domain_error, _prepare_binary_cross_entropy,
                            _prepare_binary_cross_entropy_with_logits, _prepare_hinge_loss,
-                           _prepare_kl_div, _prepare_sigmoid_focal_loss)
+                           _kl_div_result, _prepare_kl_div, _prepare_sigmoid_focal_loss)
 
 
 def _sigmoid(x):
@@ -154,5 +154,5 @@ def hinge_loss(scores, target, *, margin=1.0, squared=False, reduction="mean", r
 def kl_div(log_input, target, *, log_target=False, reduction="mean", return_grad=False,
            grad_out=None, n_threads=None):
     """NumPy reference of :func:`lossk.kl_div` (n_threads is ignored)."""
-    return kl_div_prepared(_prepare_kl_div(
-        log_input, target, log_target, reduction, return_grad, grad_out, n_threads, "numpy"))
+    p = _prepare_kl_div(log_input, target, log_target, reduction, return_grad, grad_out, n_threads, "numpy")
+    return _kl_div_result(p, kl_div_prepared(p))
