@@ -325,41 +325,19 @@ LOSSK_INLINE void focal_x512x2(const focal_terms *T, __m512 X[2]) {
         _mm512_fmadd_ps(T->gd[j], _mm512_mul_ps(T->ce[j], T->e[j]), _mm512_mul_ps(T->w[j], T->u[j])), T->sgn[j]);
 }
 
-LOSSK_INLINE void focal_square_vec(const __m512 *K, const __m512 x[2], const __m512 t[2],
-                                   const __m512 aux[2], __m512 gs, __m512 loss[2], __m512 grad[2],
-                                   const int has_aux) {
-    focal_terms T;
-    __m512 X[2], am[2];
-    (void)aux;
-    (void)has_aux;
-    focal_terms512x2(K, x, t, &T, 1);
-    focal_x512x2(&T, X);
-    LOSSK_PAIR am[j] = _mm512_mul_ps(T.at[j], T.m[j]);
-    LOSSK_PAIR loss[j] = _mm512_mul_ps(am[j], _mm512_mul_ps(T.ce[j], T.m[j]));
-    LOSSK_PAIR grad[j] = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(am[j], T.r[j]), _mm512_mul_ps(T.r[j], X[j])), gs);
-}
-
-/* Other integer gamma (FOCAL_INT): focal_elem's powers, m^(gamma-1) from the
-   bits of gamma - 1 and m^gamma = m^(gamma-1) m (gamma = 0: 1, and the
-   gradient alpha_t dce); the multiplications by 1 that focal_elem does for
-   the zero bits are skipped, which changes no bit. */
-LOSSK_INLINE void focal_int_vec_setup(const float *prm, __m512 *K) {
-    focal_vec_setup(prm, K);
-    int bits = 0;
-    for (int b = 0; b < 4; b++) bits |= (prm[FOCAL_POW_BIT0 + b] != 0) << b;
-    K[FOCAL_VEC_POW] = _mm512_set1_ps((float)bits);
-    K[FOCAL_VEC_GE1] = _mm512_set1_ps(prm[FOCAL_GAMMA_GE1]);
-}
-
-LOSSK_INLINE void focal_int_vec(const __m512 *K, const __m512 x[2], const __m512 t[2], const __m512 aux[2],
-                                __m512 gs, __m512 loss[2], __m512 grad[2], const int has_aux) {
+/* Integer gamma: focal_elem's powers, m^(gamma-1) from the bits of
+   gamma - 1 and m^gamma = m^(gamma-1) m (gamma = 0: 1, and the gradient
+   alpha_t dce); the multiplications by 1 that focal_elem does for the zero
+   bits are skipped, which changes no bit. alpha_t m^(gamma-1) is shared by
+   the loss and the gradient. bits, ge1 and square are constants for
+   gamma = 2 (focal_square_vec) and read from K for the others. */
+LOSSK_INLINE void focal_pow_vec(const __m512 *K, const __m512 x[2], const __m512 t[2], __m512 gs,
+                                __m512 loss[2], __m512 grad[2], const int bits, const int ge1,
+                                const int square) {
     const __m512 one = _mm512_set1_ps(1.0f);
-    const int bits = (int)_mm512_cvtss_f32(K[FOCAL_VEC_POW]), ge1 = _mm512_cvtss_f32(K[FOCAL_VEC_GE1]) != 0;
     focal_terms T;
-    __m512 X[2], mp[2], pw[2];
-    (void)aux;
-    (void)has_aux;
-    focal_terms512x2(K, x, t, &T, 0);
+    __m512 X[2], mp[2], pw[2], apw[2];
+    focal_terms512x2(K, x, t, &T, square);
     if (!ge1) {
         LOSSK_PAIR T.w[j] = _mm512_fnmadd_ps(T.tp[j], T.e[j], T.v[j]);
         LOSSK_PAIR loss[j] = _mm512_mul_ps(T.at[j], T.ce[j]);
@@ -374,10 +352,33 @@ LOSSK_INLINE void focal_int_vec(const __m512 *K, const __m512 x[2], const __m512
         LOSSK_PAIR mp[j] = _mm512_mul_ps(mp[j], mp[j]);
         if ((bits >> b) & 1) LOSSK_PAIR pw[j] = _mm512_mul_ps(pw[j], mp[j]);
     }
-    LOSSK_PAIR loss[j] = _mm512_mul_ps(_mm512_mul_ps(T.at[j], T.ce[j]), _mm512_mul_ps(pw[j], T.m[j]));
-    LOSSK_PAIR grad[j] = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(T.at[j], pw[j]), T.r[j]),
-                                                     _mm512_mul_ps(T.r[j], X[j])),
-                                       gs);
+    LOSSK_PAIR apw[j] = _mm512_mul_ps(T.at[j], pw[j]);
+    LOSSK_PAIR loss[j] = _mm512_mul_ps(apw[j], _mm512_mul_ps(T.ce[j], T.m[j]));
+    LOSSK_PAIR grad[j] = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(apw[j], T.r[j]), _mm512_mul_ps(T.r[j], X[j])), gs);
+}
+
+LOSSK_INLINE void focal_square_vec(const __m512 *K, const __m512 x[2], const __m512 t[2],
+                                   const __m512 aux[2], __m512 gs, __m512 loss[2], __m512 grad[2],
+                                   const int has_aux) {
+    (void)aux;
+    (void)has_aux;
+    focal_pow_vec(K, x, t, gs, loss, grad, 1, 1, 1);
+}
+
+LOSSK_INLINE void focal_int_vec_setup(const float *prm, __m512 *K) {
+    focal_vec_setup(prm, K);
+    int bits = 0;
+    for (int b = 0; b < 4; b++) bits |= (prm[FOCAL_POW_BIT0 + b] != 0) << b;
+    K[FOCAL_VEC_POW] = _mm512_set1_ps((float)bits);
+    K[FOCAL_VEC_GE1] = _mm512_set1_ps(prm[FOCAL_GAMMA_GE1]);
+}
+
+LOSSK_INLINE void focal_int_vec(const __m512 *K, const __m512 x[2], const __m512 t[2], const __m512 aux[2],
+                                __m512 gs, __m512 loss[2], __m512 grad[2], const int has_aux) {
+    (void)aux;
+    (void)has_aux;
+    focal_pow_vec(K, x, t, gs, loss, grad, (int)_mm512_cvtss_f32(K[FOCAL_VEC_POW]),
+                  _mm512_cvtss_f32(K[FOCAL_VEC_GE1]) != 0, 0);
 }
 
 /* Any other gamma (FOCAL_REAL, up to FOCAL_VEC_GAMMA_MAX), targets in [0, 1]
@@ -390,7 +391,6 @@ LOSSK_INLINE void focal_int_vec(const __m512 *K, const __m512 x[2], const __m512
    for gamma < 1. */
 LOSSK_INLINE void focal_real_vec(const __m512 *K, const __m512 x[2], const __m512 t[2], const __m512 aux[2],
                                  __m512 gs, __m512 loss[2], __m512 grad[2], const int has_aux) {
-    const __m512 x_min = _mm512_set1_ps(LOSSK_EXP512_X_MIN);
     focal_terms T;
     __m512 log_m[2], arg[2], mg[2], amg[2], y[2];
     (void)aux;
@@ -398,8 +398,7 @@ LOSSK_INLINE void focal_real_vec(const __m512 *K, const __m512 x[2], const __m51
     focal_terms512x2(K, x, t, &T, 0);
     lossk__log512_2(T.u, log_m);
     LOSSK_PAIR arg[j] = _mm512_mul_ps(K[FOCAL_VEC_GAMMA], _mm512_sub_ps(log_m[j], T.log1p_e[j]));
-    lossk__exp512_nonpos2(arg, mg);
-    LOSSK_PAIR mg[j] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(arg[j], x_min, _CMP_GE_OQ), mg[j]);
+    lossk__exp512_nonpos_flush2(arg, mg);
     LOSSK_PAIR amg[j] = _mm512_mul_ps(T.at[j], mg[j]);
     LOSSK_PAIR loss[j] = _mm512_mul_ps(amg[j], T.ce[j]);
     /* ce (e / u): ce e underflows where m^gamma is far larger (v = 0, |x| > 52) */
@@ -407,7 +406,8 @@ LOSSK_INLINE void focal_real_vec(const __m512 *K, const __m512 x[2], const __m51
     LOSSK_PAIR grad[j] = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(amg[j], T.r[j]), _mm512_xor_ps(y[j], T.sgn[j])), gs);
 }
 
-LOSSK_INLINE void bce_logits_vec_setup(const float *prm, __m512 *K) {
+/* the BCE kernels take no constants */
+LOSSK_INLINE void no_vec_setup(const float *prm, __m512 *K) {
     (void)prm;
     (void)K;
 }
@@ -433,11 +433,6 @@ LOSSK_INLINE void bce_logits_vec(const __m512 *K, const __m512 x[2], const __m51
                                           has_aux ? _mm512_mul_ps(_mm512_add_ps(a[j], b[j]), log1p_e[j]) : log1p_e[j]);
     LOSSK_PAIR grad[j] = _mm512_mul_ps(r[j], _mm512_fmadd_ps(_mm512_mask_blend_ps(neg[j], nb[j], a[j]), e[j],
                                                              _mm512_mask_blend_ps(neg[j], a[j], nb[j])));
-}
-
-LOSSK_INLINE void bce_vec_setup(const float *prm, __m512 *K) {
-    (void)prm;
-    (void)K;
 }
 
 /* bce_elem on p and t in [0, 1] with the table log, which keeps relative
@@ -516,7 +511,7 @@ LOSSK_INLINE void bce_vec(const __m512 *K, const __m512 p[2], const __m512 t[2],
 #define EW_AUX 0
 #if LOSSK_AVX512_F32
 #  define EW_VEC bce_vec
-#  define EW_VEC_SETUP bce_vec_setup
+#  define EW_VEC_SETUP no_vec_setup
 #  define EW_VEC_X_MAX 1.0f
 #  define EW_VEC_X_UNIT 1
 #  define EW_VEC_T_UNIT 1
@@ -529,7 +524,7 @@ LOSSK_INLINE void bce_vec(const __m512 *K, const __m512 p[2], const __m512 t[2],
 #define EW_AUX 1
 #if LOSSK_AVX512_F32
 #  define EW_VEC bce_logits_vec
-#  define EW_VEC_SETUP bce_logits_vec_setup
+#  define EW_VEC_SETUP no_vec_setup
 #  define EW_VEC_X_MAX (-LOSSK_EXP512_X_MIN)
 #endif
 #include "elementwise_loop.h"

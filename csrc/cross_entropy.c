@@ -61,7 +61,7 @@ typedef struct ce_chunk {
     double s;     /* sum exp(x - m) */
     double wsum;  /* index + smoothing: sum w_k;  soft: sum w_k t'_k */
     double wxm;   /* index + smoothing: sum w_k (x_k - m);  soft: sum w_k t'_k (x_k - m) */
-    double f;     /* gradient factor: scale * A * exp(m - M) / S */
+    double f;     /* gradient factor: scale * A * exp(m - M) / S (ce_row_finish: exp(m - M) first) */
 } ce_chunk;
 
 typedef struct ce_args {
@@ -359,8 +359,12 @@ static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk 
     double big_m = st[0].m;
     for (int64_t j = 1; j < k_chunks; j++) big_m = st[j].m > big_m ? st[j].m : big_m;
     double s = 0.0;
-    /* exp(0) = 1 without a libm call: one chunk per row up to 4096 classes */
-    for (int64_t j = 0; j < k_chunks; j++) s += st[j].s * (st[j].m == big_m ? 1.0 : exp(st[j].m - big_m));
+    /* each chunk's rescale exp(m_j - M), kept in f until f is known; exp(0) =
+       1 without a libm call: one chunk per row up to 4096 classes */
+    for (int64_t j = 0; j < k_chunks; j++) {
+        st[j].f = st[j].m == big_m ? 1.0 : exp(st[j].m - big_m);
+        s += st[j].s * st[j].f;
+    }
     /* lse - x is taken as (M - x) + log s: for logits like 1e30, M + log s
        rounds to M and lse - x would lose log s entirely */
     const double log_s = log(s);
@@ -390,8 +394,7 @@ static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk 
            must not turn the row's gradient into NaN */
         coef = a->eps > 0.0 ? target_coef + spread * a->weight_total : target_coef;
     }
-    for (int64_t j = 0; j < k_chunks; j++)
-        st[j].f = a->scale * coef * (st[j].m == big_m ? 1.0 : exp(st[j].m - big_m)) / s;
+    for (int64_t j = 0; j < k_chunks; j++) st[j].f = a->scale * coef * st[j].f / s;
     return loss;
 }
 

@@ -242,6 +242,13 @@ LOSSK_INLINE void lossk__exp512_nonpos2(const __m512 x[2], __m512 e[2]) {
     LOSSK_PAIR e[j] = _mm512_fmadd_ps(_mm512_mul_ps(sc[j], r[j]), p[j], sc[j]);
 }
 
+/* lossk__exp512_nonpos2 with 0 below its clamp (and for -inf) instead of
+   the clamp's 1.7e-38; NaN stays NaN. */
+LOSSK_INLINE void lossk__exp512_nonpos_flush2(const __m512 x[2], __m512 e[2]) {
+    lossk__exp512_nonpos2(x, e);
+    LOSSK_PAIR e[j] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x[j], _mm512_set1_ps(LOSSK_EXP512_X_MIN), _CMP_NLT_UQ), e[j]);
+}
+
 /* log1p(e) for e in [0, 1]: lossk_log1pf_unit's polynomial. */
 LOSSK_INLINE void lossk__log1p512_unit2(const __m512 e[2], __m512 out[2]) {
     __m512 q[2];
@@ -314,12 +321,11 @@ LOSSK_INLINE void lossk__logistic512x2(const __m512 x[2], __m512 rnum, __m512 na
 #endif
 
 #if LOSSK_AVX512_F32
-/* The hottest loop of the softmax losses: the table exp on pairs of vectors
-   (x - shift <= 0), 0 below its clamp (and for -inf), NaN kept, sum in two
-   float accumulators; masked tail. CE 1000 classes: 10 % faster than a
+/* The hottest loop of the softmax losses: the flushing table exp on pairs
+   of vectors (x - shift <= 0), sum in two float accumulators; masked tail. CE 1000 classes: 10 % faster than a
    degree-7 polynomial with vroundscaleps and vscalefps. */
 static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *e, int64_t n) {
-    const __m512 m = _mm512_set1_ps(shift), lo = _mm512_set1_ps(LOSSK_EXP512_X_MIN);
+    const __m512 m = _mm512_set1_ps(shift);
     __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int64_t i = 0; i < n; i += 32) {
         const int full = i + 32 <= n;
@@ -335,11 +341,10 @@ static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *
             LOSSK_PAIR k[j] = lossk__lanes_in(i + 16 * j, n);
             LOSSK_PAIR d[j] = _mm512_sub_ps(_mm512_maskz_loadu_ps(k[j], x + i + 16 * j), m);
         }
-        lossk__exp512_nonpos2(d, ev);
-        LOSSK_PAIR ev[j] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(d[j], lo, _CMP_NLT_UQ) & k[j], ev[j]);
+        lossk__exp512_nonpos_flush2(d, ev);
         if (full) LOSSK_PAIR _mm512_storeu_ps(e + i + 16 * j, ev[j]);
         else LOSSK_PAIR _mm512_mask_storeu_ps(e + i + 16 * j, k[j], ev[j]);
-        LOSSK_PAIR acc[j] = _mm512_add_ps(acc[j], ev[j]);
+        LOSSK_PAIR acc[j] = _mm512_mask_add_ps(acc[j], k[j], acc[j], ev[j]);
     }
     /* the lanes in double, added as a tree (a chain of 16 adds cost 4 % of a
        1000-class row) */
@@ -350,15 +355,13 @@ static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *
 
 /* exp_shifted_cols with the table exp (see the generic version above) */
 static inline void LOSSK_FN(exp_shifted_cols)(const real *x, const real *m, real *s, real *e, int64_t n) {
-    const __m512 lo = _mm512_set1_ps(LOSSK_EXP512_X_MIN);
     for (int64_t i = 0; i < n; i += 32) {
         __mmask16 k[2];
         __m512 d[2], ev[2];
         LOSSK_PAIR k[j] = lossk__lanes_in(i + 16 * j, n);
         LOSSK_PAIR d[j] = _mm512_sub_ps(_mm512_maskz_loadu_ps(k[j], x + i + 16 * j),
                                         _mm512_maskz_loadu_ps(k[j], m + i + 16 * j));
-        lossk__exp512_nonpos2(d, ev);
-        LOSSK_PAIR ev[j] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(d[j], lo, _CMP_NLT_UQ), ev[j]);
+        lossk__exp512_nonpos_flush2(d, ev);
         LOSSK_PAIR _mm512_mask_storeu_ps(s + i + 16 * j, k[j],
                                          _mm512_add_ps(_mm512_maskz_loadu_ps(k[j], s + i + 16 * j), ev[j]));
         if (e) LOSSK_PAIR _mm512_mask_storeu_ps(e + i + 16 * j, k[j], ev[j]);
@@ -392,40 +395,7 @@ static inline real LOSSK_FN(lane_max)(const real *LOSSK_RESTRICT v, int64_t n) {
     return m;
 }
 
-/* dst[0..n) = src[0..n) with non-temporal stores on the aligned body (the
-   output then bypasses the caches instead of evicting the working set and
-   paying a read-for-ownership). Callers fence once when done (stream_fence). */
-static inline void LOSSK_FN(stream_copy)(real *LOSSK_RESTRICT dst,
-                                         const real *LOSSK_RESTRICT src, int64_t n) {
-#if LOSSK_MULTIARCH
-    int64_t i = 0;
-    while (i < n && ((uintptr_t)(dst + i) & 63u) != 0) { dst[i] = src[i]; i++; }
-#  if LOSSK_LEVEL == 2
-#    if LOSSK_F64
-    for (; i + 8 <= n; i += 8) _mm512_stream_pd(dst + i, _mm512_loadu_pd(src + i));
-#    else
-    for (; i + 16 <= n; i += 16) _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
-#    endif
-#  elif LOSSK_LEVEL == 1
-#    if LOSSK_F64
-    for (; i + 4 <= n; i += 4) _mm256_stream_pd(dst + i, _mm256_loadu_pd(src + i));
-#    else
-    for (; i + 8 <= n; i += 8) _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
-#    endif
-#  else
-#    if LOSSK_F64
-    for (; i + 2 <= n; i += 2) _mm_stream_pd(dst + i, _mm_loadu_pd(src + i));
-#    else
-    for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
-#    endif
-#  endif
-    for (; i < n; i++) dst[i] = src[i];
-#else
-    memcpy(dst, src, (size_t)n * sizeof(real));
-#endif
-}
-
-#if LOSSK_MULTIARCH && LOSSK_VECTOR_EXT
+#if LOSSK_MULTIARCH   /* implies LOSSK_VECTOR_EXT (GCC or Clang) */
 /* A non-temporal store of one lane vector to 64-byte aligned p. */
 LOSSK_INLINE void LOSSK_FN(vstream)(real *p, LOSSK_VREAL v) {
 #  if LOSSK_LEVEL == 2 && LOSSK_F64
@@ -452,6 +422,21 @@ LOSSK_INLINE void LOSSK_FN(vstream)(real *p, LOSSK_VREAL v) {
 }
 #endif
 
+/* dst[0..n) = src[0..n) with non-temporal stores on the aligned body (the
+   output then bypasses the caches instead of evicting the working set and
+   paying a read-for-ownership). Callers fence once when done (stream_fence). */
+static inline void LOSSK_FN(stream_copy)(real *LOSSK_RESTRICT dst,
+                                         const real *LOSSK_RESTRICT src, int64_t n) {
+#if LOSSK_MULTIARCH
+    int64_t i = 0;
+    for (; i < n && ((uintptr_t)(dst + i) & 63u) != 0; i++) dst[i] = src[i];
+    for (; i + LOSSK_LANES <= n; i += LOSSK_LANES) LOSSK_FN(vstream)(dst + i, LOSSK_FN(vload)(src + i));
+    for (; i < n; i++) dst[i] = src[i];
+#else
+    memcpy(dst, src, (size_t)n * sizeof(real));
+#endif
+}
+
 /* dst[0..n) = src[0..n) * f, then dst[y] -= coef if 0 <= y < n: a softmax
    gradient streamed straight from its exps, with the operations (and
    roundings) of a scaling pass and a subtraction, in one pass instead of a
@@ -467,7 +452,7 @@ static inline void LOSSK_FN(stream_scale)(real *LOSSK_RESTRICT dst, const real *
         y = -1;
     }
     int64_t i = 0;
-#if LOSSK_MULTIARCH && LOSSK_VECTOR_EXT
+#if LOSSK_MULTIARCH
     for (; i < n && ((uintptr_t)(dst + i) & 63u) != 0; i++) dst[i] = i == y ? fin : src[i] * f;
     const int64_t body = i + (n - i) / LOSSK_LANES * LOSSK_LANES;
     /* the vector holding y apart, so that the others keep v in a register */

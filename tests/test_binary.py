@@ -578,6 +578,20 @@ def shifted(a, offset):
     return out
 
 
+def same_bits_at_offsets(run, arrays, offsets=(0, 1, 4, 9, 15)):
+    """run(*copies), the copies of `arrays` starting at each 4-byte offset past a
+    64-byte boundary, returns a tuple of results; asserts that every offset gives
+    the same bytes and returns the first offset's results."""
+    first = None
+    for offset in offsets:
+        got = run(*(shifted(a, offset) for a in arrays))
+        bits = tuple(np.asarray(r).tobytes() for r in got)
+        if first is None:
+            first, results = bits, got
+        assert bits == first, f"offset {offset} changes the results"
+    return results
+
+
 @pytest.mark.parametrize("name", sorted(VEC_CASES))
 @pytest.mark.parametrize("n", (1, 15, 31, 32, 33, 1000, 1041, 70003))
 def test_vector_kernels_do_not_depend_on_alignment(name, n):
@@ -589,20 +603,14 @@ def test_vector_kernels_do_not_depend_on_alignment(name, n):
     t = rng.random(x.size).astype(np.float32)
     t[: x.size // 2] = np.round(t[: x.size // 2])
     m = x.size
-    first = None
-    for offset in (0, 1, 4, 9, 15):
-        xs, ts = shifted(x, offset), shifted(t, offset)
-        g = shifted(np.zeros_like(x), offset)
-        loss, grad = vec_call(name, xs, ts, m, return_grad=True, grad_out=g)
-        losses = vec_call(name, xs, ts, m, reduction="none")
-        got = (np.float64(loss).tobytes(), grad.tobytes(), losses.tobytes())
-        if first is None:
-            first = got
-            loss_ref, grad_ref = vec_call(name, x, t, m, return_grad=True, module=lossk.reference)
-            assert_close(loss, loss_ref, np.float32)
-            assert_close(grad, grad_ref, np.float32)
-            assert_close(losses, vec_call(name, x, t, m, reduction="none", module=lossk.reference), np.float32)
-        assert got == first, f"offset {offset} changes the results"
+    loss, grad, losses = same_bits_at_offsets(
+        lambda xs, ts, g: (*vec_call(name, xs, ts, m, return_grad=True, grad_out=g),
+                           vec_call(name, xs, ts, m, reduction="none")),
+        (x, t, np.zeros_like(x)))
+    loss_ref, grad_ref = vec_call(name, x, t, m, return_grad=True, module=lossk.reference)
+    assert_close(loss, loss_ref, np.float32)
+    assert_close(grad, grad_ref, np.float32)
+    assert_close(losses, vec_call(name, x, t, m, reduction="none", module=lossk.reference), np.float32)
 
 
 @pytest.mark.parametrize("name", sorted(VEC_CASES))
@@ -637,16 +645,10 @@ def test_vector_kernels_with_nan_and_inf_do_not_depend_on_alignment(name):
     x[[7, 40, 1500, 1501]] = [np.inf, np.nan, -np.inf, np.nan]
     t[[25, 2100, 4999]] = [np.nan, np.inf, -np.inf]
     t[[60, 3001, 3002]] = [1.5, -0.25, -0.0]
-    first = None
-    for offset in (0, 1, 4, 9, 15):
-        xs, ts = shifted(x, offset), shifted(t, offset)
-        loss, grad = vec_call(name, xs, ts, n, reduction="sum", return_grad=True,
-                                     grad_out=shifted(np.zeros_like(x), offset))
-        losses = vec_call(name, xs, ts, n, reduction="none")
-        got = (np.float64(loss).tobytes(), grad.tobytes(), losses.tobytes())
-        if first is None:
-            first = got
-        assert got == first, f"offset {offset} changes the results"
+    same_bits_at_offsets(
+        lambda xs, ts, g: (*vec_call(name, xs, ts, n, reduction="sum", return_grad=True, grad_out=g),
+                           vec_call(name, xs, ts, n, reduction="none")),
+        (x, t, np.zeros_like(x)))
 
 
 def _probabilities(rng, n):
@@ -669,19 +671,14 @@ def test_bce_vector_kernel_does_not_depend_on_alignment(n, weighted):
     t = rng.random(n).astype(np.float32)
     t[: n // 2] = np.round(t[: n // 2])
     kw = dict(weight=np.linspace(0.5, 2.0, n, dtype=np.float32)) if weighted else {}
-    first = None
-    for offset in (0, 1, 4, 9, 15):
-        ps, ts = shifted(p, offset), shifted(t, offset)
-        loss, grad = lossk.binary_cross_entropy(ps, ts, return_grad=True, grad_out=shifted(np.zeros_like(p), offset), **kw)
-        losses = lossk.binary_cross_entropy(ps, ts, reduction="none", **kw)
-        got = (np.float64(loss).tobytes(), grad.tobytes(), losses.tobytes())
-        if first is None:
-            first = got
-            loss_ref, grad_ref = lossk.reference.binary_cross_entropy(p, t, return_grad=True, **kw)
-            assert_close(loss, loss_ref, np.float32)
-            assert_close(grad, grad_ref, np.float32)
-            assert_close(losses, lossk.reference.binary_cross_entropy(p, t, reduction="none", **kw), np.float32)
-        assert got == first, f"offset {offset} changes the results"
+    loss, grad, losses = same_bits_at_offsets(
+        lambda ps, ts, g: (*lossk.binary_cross_entropy(ps, ts, return_grad=True, grad_out=g, **kw),
+                           lossk.binary_cross_entropy(ps, ts, reduction="none", **kw)),
+        (p, t, np.zeros_like(p)))
+    loss_ref, grad_ref = lossk.reference.binary_cross_entropy(p, t, return_grad=True, **kw)
+    assert_close(loss, loss_ref, np.float32)
+    assert_close(grad, grad_ref, np.float32)
+    assert_close(losses, lossk.reference.binary_cross_entropy(p, t, reduction="none", **kw), np.float32)
 
 
 def test_bce_vector_kernel_keeps_relative_accuracy_of_small_losses():
@@ -705,12 +702,10 @@ def test_bce_vector_kernel_redoes_nan_and_matches_clean_chunks():
     p[[7, 1500]] = np.nan
     t[[25, 2100]] = np.nan
     ok = np.isfinite(p) & np.isfinite(t)
-    first = None
-    for offset in (0, 1, 9):
-        losses = lossk.binary_cross_entropy(shifted(p, offset), shifted(t, offset), reduction="none")
-        _, grad = lossk.binary_cross_entropy(shifted(p, offset), shifted(t, offset), reduction="sum", return_grad=True)
-        first = first if first is not None else (losses.tobytes(), grad.tobytes())
-        assert (losses.tobytes(), grad.tobytes()) == first
+    losses, grad = same_bits_at_offsets(
+        lambda ps, ts: (lossk.binary_cross_entropy(ps, ts, reduction="none"),
+                        lossk.binary_cross_entropy(ps, ts, reduction="sum", return_grad=True)[1]),
+        (p, t), offsets=(0, 1, 9))
     assert np.isnan(losses[~ok]).all() and np.isnan(grad[~ok]).all()
     clean = lossk.binary_cross_entropy(np.where(ok, p, 0.5).astype(np.float32), np.where(ok, t, 0.5).astype(np.float32),
                                        reduction="none")
