@@ -44,10 +44,15 @@
    elements, at most CE_TILE_MAX positions. It runs the (n, c, inner) layout in
    place and rows of at most CE_NARROW classes through transposed tiles (a row
    kernel would pay its per-row costs on a few classes: 10 classes 2.7x
-   slower; from 48 classes on the row kernel is the faster one). */
+   slower; from 48 classes on the row kernel is the faster one). float32 on
+   AVX-512 runs rows of up to 16 classes in registers instead (ce_rows16). */
 #define CE_TILE_ELEMS 16384
 #define CE_TILE_MAX 256
 #define CE_NARROW 47
+/* Narrow rows' blocks are smaller: at 64 Ki elements 65536 x 10 made 11
+   blocks, 6 and 5 per thread with 2 threads (the second idle 1/6 of the
+   time). */
+#define CE_NARROW_BLOCK_ELEMS 16384
 
 /* Stride of a transposed tile's class rows: the tile width rounded up to an
    odd number of 64-byte lines (for 16 floats or doubles per line at most), so
@@ -253,7 +258,7 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
             a->tile = tile;
             a->tiles_per_sample = inner > 1 ? (inner - 1) / tile + 1 : 0;
             const int64_t items = inner > 1 ? n * a->tiles_per_sample : (n - 1) / tile + 1;
-            const int64_t block = lossk__block_items(tile * (c > 0 ? c : 1), CE_BLOCK_ELEMS);
+            const int64_t block = lossk__block_items(tile * (c > 0 ? c : 1), inner > 1 ? CE_BLOCK_ELEMS : CE_NARROW_BLOCK_ELEMS);
             const int64_t n_blocks = (items - 1) / block + 1;
             const size_t tile_bytes = (((size_t)(ce_tile_stride(tile) * c) * elem) + 63) & ~(size_t)63;
             /* narrow rows: transposed x, soft target and gradient tiles; then the
@@ -675,6 +680,135 @@ static double LOSSK_FN(ce_columns)(const ce_args *a, const real *x, int64_t cs, 
     return total;
 }
 
+#if LOSSK_AVX512_F32
+/* 16x16 transpose in registers: four stages of unpacks and 128-bit lane
+   shuffles. */
+LOSSK_INLINE void ce_transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4)
+        for (int j = 0; j < 2; j++) {
+            const __m512d lo = _mm512_castps_pd(t[i + j]), hi = _mm512_castps_pd(t[i + j + 2]);
+            r[i + 2 * j] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo, hi));
+            r[i + 2 * j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo, hi));
+        }
+    for (int i = 0; i < 16; i += 8)
+        for (int j = 0; j < 4; j++) {
+            t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
+            t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+    }
+}
+
+/* The targets of rows [i, i + rows) as int32 lanes: -1 where ignored and
+   beyond rows (the indices are in [0, c) elsewhere: checked before). */
+LOSSK_INLINE __m512i ce_targets16(const ce_args *a, int64_t i, int64_t rows) {
+    const __mmask16 in = lossk__lanes_in(0, rows);
+    __mmask16 ign;
+    __m512i y;
+    if (a->target_type == LOSSK_INDEX_INT64) {
+        const int64_t *t = (const int64_t *)a->target + i;
+        const __m512i ii = _mm512_set1_epi64(a->ignore_index);
+        const __m512i lo = _mm512_maskz_loadu_epi64((__mmask8)in, t);
+        const __m512i hi = _mm512_maskz_loadu_epi64((__mmask8)(in >> 8), t + 8);
+        ign = (__mmask16)(_mm512_cmpeq_epi64_mask(lo, ii) | (unsigned)_mm512_cmpeq_epi64_mask(hi, ii) << 8);
+        y = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo)), _mm512_cvtepi64_epi32(hi), 1);
+    } else {
+        y = _mm512_maskz_loadu_epi32(in, (const int32_t *)a->target + i);
+        ign = a->ignore_index >= INT32_MIN && a->ignore_index <= INT32_MAX
+                  ? _mm512_cmpeq_epi32_mask(y, _mm512_set1_epi32((int32_t)a->ignore_index)) : 0;
+    }
+    return _mm512_mask_mov_epi32(_mm512_set1_epi32(-1), in & (__mmask16)~ign, y);
+}
+
+/* Rows of c <= 16 classes with index targets, no smoothing and no focal
+   factor: 16 rows at a time in registers, turned into class vectors by
+   ce_transpose16 and back (the tile transposes through memory are scalar
+   loops: 40 % of the time at 10 classes). ce_columns' formulas for these
+   options, with the vector table exp and log. c is a constant in each
+   instance (ce_rows16), so the class loops unroll without tests. Rows
+   [r0, r0 + width); the losses to loss_out, the gradient to a->grad (may be
+   the logits: a group of 16 rows is read whole before it is written).
+   Returns the sum of the losses as ce_columns does: 8 lanes by row, then a
+   fixed tree. */
+LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, float *loss_out, const int c) {
+    const float *x = (const float *)a->x + r0 * c;
+    float *g = a->grad ? (float *)a->grad + r0 * c : NULL;
+    const __mmask16 cls = (__mmask16)((1u << c) - 1u);
+    const __m512 wv = a->weight ? _mm512_maskz_loadu_ps(cls, a->weight) : _mm512_set1_ps(1.0f);
+    const __m512 scale = _mm512_set1_ps((float)a->scale);
+    const __m512d scale_d = _mm512_set1_pd(a->scale);
+    __m512d lanes = _mm512_setzero_pd();
+    for (int64_t i0 = 0; i0 < width; i0 += 16) {
+        const int64_t rows = width - i0 < 16 ? width - i0 : 16;
+        const __m512i y = ce_targets16(a, r0 + i0, rows);
+        const __mmask16 act = _mm512_cmpge_epi32_mask(y, _mm512_setzero_si512());
+        __m512 v[16], e[16], d[2];
+        for (int i = 0; i < 16; i++) v[i] = _mm512_maskz_loadu_ps(i < rows ? cls : 0, x + (i0 + i) * c);
+        ce_transpose16(v);
+        __m512 m = v[0], xy = _mm512_setzero_ps();
+        for (int k = 1; k < c; k++) m = _mm512_max_ps(v[k], m);   /* NaN does not win, as in ce_columns */
+        for (int k = 0; k < c; k++) xy = _mm512_mask_mov_ps(xy, _mm512_cmpeq_epi32_mask(y, _mm512_set1_epi32(k)), v[k]);
+        for (int k = 0; k < c; k += 2) {
+            d[0] = _mm512_sub_ps(v[k], m);
+            d[1] = _mm512_sub_ps(v[k + 1], m);
+            lossk__exp512_nonpos_flush2(d, e + k);
+        }
+        __m512 sum = e[0];
+        for (int k = 1; k < c; k++) sum = _mm512_add_ps(sum, e[k]);
+        const __m512 wy = _mm512_permutexvar_ps(y, wv);
+        __m512 log_s[2];
+        const __m512 sp[2] = {sum, sum};
+        lossk__log512_2(sp, log_s);
+        /* loss = w_y ((m - x_y) + log s) in double, 0 where ignored */
+        const __m512 parts[4] = {m, xy, log_s[0], wy};
+        __m512d lo[4], hi[4];
+        for (int q = 0; q < 4; q++) {
+            lo[q] = _mm512_cvtps_pd(_mm512_castps512_ps256(parts[q]));
+            hi[q] = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(parts[q]), 1)));
+        }
+        const __m512d loss_lo = _mm512_maskz_mul_pd((__mmask8)act, lo[3], _mm512_add_pd(_mm512_sub_pd(lo[0], lo[1]), lo[2]));
+        const __m512d loss_hi = _mm512_maskz_mul_pd((__mmask8)(act >> 8), hi[3], _mm512_add_pd(_mm512_sub_pd(hi[0], hi[1]), hi[2]));
+        lanes = _mm512_add_pd(_mm512_add_pd(lanes, loss_lo), loss_hi);
+        _mm512_mask_storeu_ps(loss_out + i0, lossk__lanes_in(0, rows),
+                              _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(loss_lo)), _mm512_cvtpd_ps(loss_hi), 1));
+        if (!g) continue;
+        /* gradient: p_k f - [k = y] (float)(scale w_y), f = scale w_y / s; 0 where ignored */
+        const __m512 f = _mm512_div_ps(_mm512_mul_ps(scale, wy), sum);
+        const __m512 ty = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_mul_pd(scale_d, lo[3]))),
+                                             _mm512_cvtpd_ps(_mm512_mul_pd(scale_d, hi[3])), 1);
+        for (int k = 0; k < c; k++) {
+            const __m512 gk = _mm512_maskz_mul_ps(act, e[k], f);
+            e[k] = _mm512_mask_sub_ps(gk, _mm512_mask_cmpeq_epi32_mask(act, y, _mm512_set1_epi32(k)), gk, ty);
+        }
+        for (int k = c; k < 16; k++) e[k] = _mm512_setzero_ps();
+        ce_transpose16(e);
+        for (int i = 0; i < rows; i++) _mm512_mask_storeu_ps(g + (i0 + i) * c, cls, e[i]);
+    }
+    double l[8];
+    _mm512_storeu_pd(l, lanes);
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+static double ce_rows16(const ce_args *a, int64_t r0, int64_t width, float *loss_out) {
+    switch (a->c) {
+#define CE_ROWS16_CASE(c) case c: return ce_rows16_c(a, r0, width, loss_out, c);
+    CE_ROWS16_CASE(1) CE_ROWS16_CASE(2) CE_ROWS16_CASE(3) CE_ROWS16_CASE(4)
+    CE_ROWS16_CASE(5) CE_ROWS16_CASE(6) CE_ROWS16_CASE(7) CE_ROWS16_CASE(8)
+    CE_ROWS16_CASE(9) CE_ROWS16_CASE(10) CE_ROWS16_CASE(11) CE_ROWS16_CASE(12)
+    CE_ROWS16_CASE(13) CE_ROWS16_CASE(14) CE_ROWS16_CASE(15) CE_ROWS16_CASE(16)
+#undef CE_ROWS16_CASE
+    default: return 0.0;  /* not reached: callers take c <= 16 */
+    }
+}
+#endif
+
 /* Items are tiles: (sample, tile of inner positions) for inner > 1, run in
    place; or tiles of narrow rows, transposed into scratch and back. */
 static int64_t LOSSK_FN(ce_columns_block)(const void *ctx, int64_t begin, int64_t end, double *acc,
@@ -697,13 +831,23 @@ static int64_t LOSSK_FN(ce_columns_block)(const void *ctx, int64_t begin, int64_
         acc[0] = total;
         return -1;
     }
+    real loss_tile[CE_TILE_MAX];
+#if LOSSK_AVX512_F32
+    if (c <= 16 && !a->soft && a->eps == 0.0 && a->gamma == 0.0) {
+        for (int64_t item = begin; item < end; item++) {
+            const int64_t r0 = item * tile, width = a->n - r0 < tile ? a->n - r0 : tile;
+            total += ce_rows16(a, r0, width, a->loss_rows ? (real *)a->loss_rows + r0 : loss_tile);
+        }
+        acc[0] = total;
+        return -1;
+    }
+#endif
     const int64_t cs = ce_tile_stride(tile);
     const size_t tile_bytes = (((size_t)(cs * c) * sizeof(real)) + 63) & ~(size_t)63;
     real *xt = (real *)scratch;
     real *gt = (real *)((char *)scratch + tile_bytes);
     real *tt = a->soft ? (real *)((char *)scratch + 2 * tile_bytes) : NULL;
     void *cols = (char *)scratch + (a->soft ? 3 : 2) * tile_bytes;
-    real loss_tile[CE_TILE_MAX];
     for (int64_t item = begin; item < end; item++) {
         const int64_t r0 = item * tile, width = a->n - r0 < tile ? a->n - r0 : tile;
         const real *xs = (const real *)a->x + r0 * c;
