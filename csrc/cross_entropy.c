@@ -750,7 +750,8 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
         const __m512i y = ce_targets16(a, r0 + i0, rows);
         const __mmask16 act = _mm512_cmpge_epi32_mask(y, _mm512_setzero_si512());
         __m512 v[16], e[16], d[2];
-        for (int i = 0; i < 16; i++) v[i] = _mm512_maskz_loadu_ps(i < rows ? cls : 0, x + (i0 + i) * c);
+        for (int i = 0; i < 16; i++)   /* rows beyond the last: no lanes, and no pointer past the end */
+            v[i] = i < rows ? _mm512_maskz_loadu_ps(cls, x + (i0 + i) * c) : _mm512_setzero_ps();
         ce_transpose16(v);
         __m512 m = v[0], xy = _mm512_setzero_ps();
         for (int k = 1; k < c; k++) m = _mm512_max_ps(v[k], m);   /* NaN does not win, as in ce_columns */
