@@ -755,7 +755,9 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
         ce_transpose16(v);
         __m512 m = v[0], xy = _mm512_setzero_ps();
         for (int k = 1; k < c; k++) m = _mm512_max_ps(v[k], m);   /* NaN does not win, as in ce_columns */
-        for (int k = 0; k < c; k++) xy = _mm512_mask_mov_ps(xy, _mm512_cmpeq_epi32_mask(y, _mm512_set1_epi32(k)), v[k]);
+        __mmask16 is_y[16];   /* [k = y]; never where ignored (y = -1 there) */
+        for (int k = 0; k < c; k++) is_y[k] = _mm512_cmpeq_epi32_mask(y, _mm512_set1_epi32(k));
+        for (int k = 0; k < c; k++) xy = _mm512_mask_mov_ps(xy, is_y[k], v[k]);
         for (int k = 0; k < c; k += 2) {
             d[0] = _mm512_sub_ps(v[k], m);
             d[1] = _mm512_sub_ps(v[k + 1], m);
@@ -786,7 +788,7 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
                                              _mm512_cvtpd_ps(_mm512_mul_pd(scale_d, hi[3])), 1);
         for (int k = 0; k < c; k++) {
             const __m512 gk = _mm512_maskz_mul_ps(act, e[k], f);
-            e[k] = _mm512_mask_sub_ps(gk, _mm512_mask_cmpeq_epi32_mask(act, y, _mm512_set1_epi32(k)), gk, ty);
+            e[k] = _mm512_mask_sub_ps(gk, is_y[k], gk, ty);
         }
         for (int k = c; k < 16; k++) e[k] = _mm512_setzero_ps();
         ce_transpose16(e);
