@@ -53,8 +53,8 @@ LOSSK_INLINE LOSSK_VREAL LOSSK_FN(vload)(const real *p) {
 
 /* lane-wise max(a, b); a NaN in b loses. x86's maxps(b, a) is b > a ? b : a
    exactly (a NaN, and the second of two zeros, give a); GCC compiles the
-   generic select to a compare into a mask and a blend (AVX-512) instead,
-   which made cross-entropy's max pass about 4x slower on Zen 4. */
+   generic select to a compare into a mask and a blend (AVX-512) instead:
+   cross-entropy's 1000-class rows, in cache, took 22 % longer on Zen 4. */
 LOSSK_INLINE LOSSK_VREAL LOSSK_FN(vmax)(LOSSK_VREAL a, LOSSK_VREAL b) {
 #if LOSSK_MULTIARCH && LOSSK_LEVEL == 2
     return LOSSK_F64 ? (LOSSK_VREAL)_mm512_max_pd((__m512d)b, (__m512d)a)
