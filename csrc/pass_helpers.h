@@ -359,12 +359,14 @@ static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *
         __mmask16 k[2] = {0xFFFF, 0xFFFF};
         __m512 d[2], ev[2];
         if (full) {
+            /* an address, not a pointer past the end of x: no access */
+            const uintptr_t ahead = (uintptr_t)(x + i) + (uintptr_t)pf * sizeof(real);
             if (l2) {
-                _mm_prefetch((const char *)(x + i + pf), _MM_HINT_T1);
-                _mm_prefetch((const char *)(x + i + pf + 16), _MM_HINT_T1);
+                _mm_prefetch((const char *)ahead, _MM_HINT_T1);
+                _mm_prefetch((const char *)(ahead + 64), _MM_HINT_T1);
             } else {
-                _mm_prefetch((const char *)(x + i + pf), _MM_HINT_T0);
-                _mm_prefetch((const char *)(x + i + pf + 16), _MM_HINT_T0);
+                _mm_prefetch((const char *)ahead, _MM_HINT_T0);
+                _mm_prefetch((const char *)(ahead + 64), _MM_HINT_T0);
             }
             LOSSK_PAIR d[j] = _mm512_sub_ps(_mm512_loadu_ps(x + i + 16 * j), m);
         } else {
