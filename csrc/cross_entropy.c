@@ -766,6 +766,8 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
         __m512 sum = e[0];
         for (int k = 1; k < c; k++) sum = _mm512_add_ps(sum, e[k]);
         const __m512 wy = _mm512_permutexvar_ps(y, wv);
+        /* the pair helper on one vector: GCC merges the two identical halves
+           (one vgetmantps per instance in the object code) */
         __m512 log_s[2];
         const __m512 sp[2] = {sum, sum};
         lossk__log512_2(sp, log_s);
