@@ -339,8 +339,9 @@ LOSSK_INLINE void lossk__logistic512x2(const __m512 x[2], __m512 rnum, __m512 na
 
 #if LOSSK_AVX512_F32
 /* The hottest loop of the softmax losses: the flushing table exp on pairs
-   of vectors (x - shift <= 0), sum in two float accumulators; masked tail. CE 1000 classes: 10 % faster than a
-   degree-7 polynomial with vroundscaleps and vscalefps. */
+   of vectors (x - shift <= 0), sum in two float accumulators; masked tail.
+   CE 1000 classes: 10 % faster than a degree-7 polynomial with vroundscaleps
+   and vscalefps. */
 static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *e, int64_t n) {
     const __m512 m = _mm512_set1_ps(shift);
     /* The logits ahead come from DRAM while this chunk's exps are computed

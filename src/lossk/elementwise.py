@@ -4,8 +4,9 @@ on logits, hinge, KL divergence). Argument policy here, kernels in csrc/binary.c
 and csrc/kl_div.c, NumPy twins in reference/elementwise.py.
 
 The prediction and the target have the same (any) shape (kl_div: or shapes that
-broadcast, as in torch); "mean" averages over all elements, as torch does. Elementwise weights broadcast to the prediction
-without being expanded (see _checks.broadcast_operand).
+broadcast, as in torch); "mean" averages over all elements, as torch does.
+Elementwise weights broadcast to the prediction without being expanded (see
+_checks.broadcast_operand).
 """
 import math
 from types import SimpleNamespace
