@@ -15,6 +15,7 @@ REDUCTIONS = ("mean", "sum", "none")
 REDUCTION_CODES = {"none": 0, "mean": 1, "sum": 2, "batchmean": 3}  # lossk_reduction in lossk.h
 BACKENDS = ("c", "numpy")
 _NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_F32, _F64 = _NATIVE_FLOATS
 
 
 def check_backend(backend):
@@ -30,7 +31,8 @@ def check_reduction(reduction, allowed=REDUCTIONS):
 
 def _contiguous(a, dtype):
     """a as a native-endian, aligned, C-contiguous array of dtype (copies only if needed)."""
-    if a.dtype == dtype and a.dtype.isnative:
+    a_dtype = a.dtype
+    if a_dtype == dtype and a_dtype.isnative:
         flags = a.flags
         if flags.c_contiguous and flags.aligned:
             return a  # the common case, without np.require's overhead
@@ -41,23 +43,25 @@ def as_pred(x, name):
     """The prediction array and its compute dtype: float32/float64 as given,
     float16 computed in float32; integer, bool, complex and others raise TypeError."""
     a = np.asarray(x)
-    kind = a.dtype.kind
-    if kind != "f":
-        what = {"i": "integer", "u": "integer", "b": "bool", "c": "complex"}.get(kind, str(a.dtype))
-        raise TypeError(f"{name} must be a real floating-point array, got {what} dtype {a.dtype}")
-    if a.dtype.itemsize <= 4:
-        dtype = np.dtype(np.float32)
-    elif a.dtype.itemsize == 8:
-        dtype = np.dtype(np.float64)
-    else:
-        raise TypeError(f"{name} must be float16, float32 or float64, got {a.dtype}")
+    dtype = a.dtype
+    if dtype is not _F32 and dtype is not _F64:  # else already the compute dtype (the common case)
+        kind = dtype.kind
+        if kind != "f":
+            what = {"i": "integer", "u": "integer", "b": "bool", "c": "complex"}.get(kind, str(a.dtype))
+            raise TypeError(f"{name} must be a real floating-point array, got {what} dtype {a.dtype}")
+        if dtype.itemsize <= 4:
+            dtype = _F32
+        elif dtype.itemsize == 8:
+            dtype = _F64
+        else:
+            raise TypeError(f"{name} must be float16, float32 or float64, got {a.dtype}")
     return _contiguous(a, dtype), dtype
 
 
 def as_real(x, name, dtype, shape=None):
     """A real-valued input (target, weight) converted to the compute dtype."""
     a = np.asarray(x)
-    if a.dtype.kind not in "fiub":
+    if a.dtype is not dtype and a.dtype.kind not in "fiub":  # the compute dtype itself is real
         raise TypeError(f"{name} must be a real numeric array, got dtype {a.dtype}")
     if shape is not None and a.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
@@ -105,15 +109,18 @@ def broadcast_operand(value, name, dtype, shape):
 
 def check_scalar(value, name, low=None, high=None, low_open=False):
     """A finite real scalar within [low, high] (or (low, high] with low_open)."""
-    if isinstance(value, (str, bytes)):  # float("0.5") would accept a string
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    try:
-        if isinstance(value, (str, bytes)):  # float("2") would accept them
-            raise TypeError
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
-    if isinstance(value, (bool, np.bool_)) or v != v:
+    if type(value) is float:  # the common case: nothing to convert or reject
+        v = value
+    else:
+        if isinstance(value, (str, bytes)):  # float("0.5") would accept a string
+            raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
+        if isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{name} must be a real number, got {value!r}")
+    if v != v:
         raise ValueError(f"{name} must be a real number, got {value!r}")
     if (low is not None and (v < low or (low_open and v == low))) or (high is not None and v > high):
         lo = "(" if low_open else "["
@@ -153,10 +160,16 @@ def grad_output(pred, dtype, return_grad, grad_out, inputs):
     if grad_out.shape != pred.shape:
         raise ValueError(f"grad_out must have shape {pred.shape}, got {grad_out.shape}")
     flags = grad_out.flags
-    if not (flags.c_contiguous and flags.aligned and flags.writeable):
+    if not flags.carray:  # C-contiguous, aligned and writeable
         raise ValueError("grad_out must be writeable, aligned and C-contiguous")
+    owns_data = flags.owndata
     for name, arr in inputs.items():
-        if arr is None or (arr is grad_out and name == "pred") or not np.may_share_memory(grad_out, arr):
+        if arr is None or arr is grad_out and name == "pred":
+            continue
+        # Distinct arrays that each own their memory cannot overlap: a cheaper
+        # test than np.may_share_memory's, which counts on small inputs.
+        disjoint = owns_data and arr is not grad_out and arr.flags.owndata
+        if disjoint or not np.may_share_memory(grad_out, arr):
             continue
         same = (name == "pred" and grad_out.__array_interface__["data"][0] == arr.__array_interface__["data"][0]
                 and grad_out.strides == arr.strides)

@@ -17,7 +17,14 @@ def _detect_default():
 
 
 _default = _detect_default()
-_local = threading.local()  # num_threads() overrides are per Python thread
+
+
+class _Local(threading.local):
+    """num_threads() overrides, per Python thread."""
+    n_threads = None  # no override (a class default: a missing attribute costs an exception per lookup)
+
+
+_local = _Local()
 
 
 def check_n_threads(n_threads, name="n_threads"):
@@ -35,13 +42,16 @@ def check_n_threads(n_threads, name="n_threads"):
 
 def resolve_n_threads(n_threads):
     """The thread count a call uses: `n_threads` if given, else the current default."""
-    return get_num_threads() if n_threads is None else check_n_threads(n_threads)
+    if n_threads is not None:
+        return check_n_threads(n_threads)
+    override = _local.n_threads  # get_num_threads(), without a second call on every loss call
+    return _default if override is None else override
 
 
 def get_num_threads():
     """Default thread count: num_threads() override, else set_num_threads(), else
     OMP_NUM_THREADS, else the CPUs available to the process."""
-    override = getattr(_local, "n_threads", None)
+    override = _local.n_threads
     return _default if override is None else override
 
 
@@ -55,7 +65,7 @@ def set_num_threads(n):
 def num_threads(n):
     """Context manager: `with lossk.num_threads(1): ...` (affects this Python thread only)."""
     n = check_n_threads(n, "n")
-    previous = getattr(_local, "n_threads", None)
+    previous = _local.n_threads
     _local.n_threads = n
     try:
         yield n

@@ -9,7 +9,6 @@ Elementwise weights broadcast to the prediction without being expanded (see
 _checks.broadcast_operand).
 """
 import math
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -43,27 +42,47 @@ def _check_bool(value, name):
     return bool(value)
 
 
+class _Call:
+    """The checked arguments of one call, as attributes (what the kernels' and
+    the references' wrappers read as `p`). A plain class: setting attributes
+    one by one costs less than building a SimpleNamespace, on every call."""
+
+
 def _prepare(pred, target, pred_name, reduction, return_grad, grad_out, n_threads, backend,
-             reductions=REDUCTIONS, operands=None, **options):
+             reductions=REDUCTIONS, operands=None):
     """Checks the arguments every elementwise loss shares; `operands` maps the
-    names of broadcast weights to their values (None: absent); `options` are
-    already checked and kept as they are."""
+    names of broadcast weights to their values (None: absent). The caller adds
+    its own options, already checked, to the result."""
     check_backend(backend)
     check_reduction(reduction, reductions)
     x, dtype = as_pred(pred, pred_name)
     t = as_real(target, "target", dtype)
     if t.shape != x.shape:
         raise ValueError(f"target must have the shape of {pred_name} {x.shape}, got {t.shape}")
-    ops = {name: None if value is None else broadcast_operand(value, name, dtype, x.shape)
-           for name, value in (operands or {}).items()}
+    ops = {}
     inputs = {"pred": x, "target": t}
-    inputs.update((name, op[0]) for name, op in ops.items() if op is not None)
-    grad = grad_output(x, dtype, return_grad, grad_out, inputs)
-    return SimpleNamespace(
-        x=x, t=t, dtype=dtype, pred_name=pred_name, operands=ops, reduction=reduction,
-        return_grad=return_grad, grad=grad,
-        loss_none=_empty_aligned(x.shape, dtype) if reduction == "none" else None,
-        n_threads=resolve_n_threads(n_threads), backend=backend, **options)
+    for name, value in operands.items() if operands else ():
+        if value is None:
+            ops[name] = None
+        else:
+            ops[name] = op = broadcast_operand(value, name, dtype, x.shape)
+            inputs[name] = op[0]
+    p = _Call()
+    p.x, p.t, p.dtype, p.pred_name, p.operands = x, t, dtype, pred_name, ops
+    p.reduction, p.return_grad = reduction, return_grad
+    p.grad = grad_output(x, dtype, return_grad, grad_out, inputs)
+    p.loss_none = _empty_aligned(x.shape, dtype) if reduction == "none" else None
+    p.n_threads, p.backend = resolve_n_threads(n_threads), backend
+    return p
+
+
+def _kernel_arrays(p):
+    """pred, target, loss_none and grad as the 1-d arrays the kernels take. All
+    have pred's shape: when that is 1-d (no views to make) they go as they are,
+    which saves a few calls on small inputs."""
+    if p.x.ndim == 1:
+        return p.x, p.t, p.loss_none, p.grad
+    return _flat(p.x), _flat(p.t), _flat(p.loss_none), _flat(p.grad)
 
 
 def _operand_args(op):
@@ -84,8 +103,9 @@ def _prepare_sigmoid_focal_loss(logits, target, alpha, gamma, reduction, return_
         raise ValueError(f"alpha must be in [0, 1], or negative to disable the alpha weighting, "
                          f"got {alpha!r}")
     gamma = _check_finite(gamma, "gamma", 0.0)
-    return _prepare(logits, target, "logits", reduction, return_grad, grad_out, n_threads, backend,
-                    alpha=alpha, gamma=gamma)
+    p = _prepare(logits, target, "logits", reduction, return_grad, grad_out, n_threads, backend)
+    p.alpha, p.gamma = alpha, gamma
+    return p
 
 
 @register
@@ -134,8 +154,8 @@ def sigmoid_focal_loss(logits, target, *, alpha=0.25, gamma=2.0, reduction="mean
     if p.backend == "numpy":
         from .reference.elementwise import sigmoid_focal_loss_prepared
         return sigmoid_focal_loss_prepared(p)
-    loss = _kernels.sigmoid_focal_loss(_flat(p.x), _flat(p.t), _flat(p.loss_none), _flat(p.grad),
-                                       p.alpha, p.gamma, REDUCTION_CODES[p.reduction], p.n_threads)
+    loss = _kernels.sigmoid_focal_loss(*_kernel_arrays(p), p.alpha, p.gamma,
+                                       REDUCTION_CODES[p.reduction], p.n_threads)
     return _finish(p, loss)
 
 
@@ -183,9 +203,9 @@ def binary_cross_entropy(probs, target, *, weight=None, reduction="mean", return
     if p.backend == "numpy":
         from .reference.elementwise import binary_cross_entropy_prepared
         return binary_cross_entropy_prepared(p)
+    x, t, loss_none, grad = _kernel_arrays(p)
     try:
-        loss = _kernels.binary_cross_entropy(_flat(p.x), _flat(p.t), *_operand_args(p.operands["weight"]),
-                                             _flat(p.loss_none), _flat(p.grad),
+        loss = _kernels.binary_cross_entropy(x, t, *_operand_args(p.operands["weight"]), loss_none, grad,
                                              REDUCTION_CODES[p.reduction], p.n_threads)
     except _kernels.DomainError as e:
         raise _bce_domain_error(p, e.position) from None
@@ -226,10 +246,10 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
     if p.backend == "numpy":
         from .reference.elementwise import binary_cross_entropy_with_logits_prepared
         return binary_cross_entropy_with_logits_prepared(p)
+    x, t, loss_none, grad = _kernel_arrays(p)
     loss = _kernels.binary_cross_entropy_with_logits(
-        _flat(p.x), _flat(p.t), *_operand_args(p.operands["weight"]),
-        *_operand_args(p.operands["pos_weight"]), _flat(p.loss_none), _flat(p.grad),
-        REDUCTION_CODES[p.reduction], p.n_threads)
+        x, t, *_operand_args(p.operands["weight"]), *_operand_args(p.operands["pos_weight"]),
+        loss_none, grad, REDUCTION_CODES[p.reduction], p.n_threads)
     return _finish(p, loss)
 
 
@@ -237,8 +257,11 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
 
 def _prepare_hinge_loss(scores, target, margin, squared, reduction, return_grad, grad_out,
                         n_threads, backend):
-    return _prepare(scores, target, "scores", reduction, return_grad, grad_out, n_threads, backend,
-                    margin=_check_finite(margin, "margin"), squared=_check_bool(squared, "squared"))
+    margin = _check_finite(margin, "margin")
+    squared = _check_bool(squared, "squared")
+    p = _prepare(scores, target, "scores", reduction, return_grad, grad_out, n_threads, backend)
+    p.margin, p.squared = margin, squared
+    return p
 
 
 def _hinge_domain_error(p, position):
@@ -272,8 +295,8 @@ def hinge_loss(scores, target, *, margin=1.0, squared=False, reduction="mean", r
         from .reference.elementwise import hinge_loss_prepared
         return hinge_loss_prepared(p)
     try:
-        loss = _kernels.hinge_loss(_flat(p.x), _flat(p.t), _flat(p.loss_none), _flat(p.grad),
-                                   p.margin, p.squared, REDUCTION_CODES[p.reduction], p.n_threads)
+        loss = _kernels.hinge_loss(*_kernel_arrays(p), p.margin, p.squared, REDUCTION_CODES[p.reduction],
+                                   p.n_threads)
     except _kernels.DomainError as e:
         raise _hinge_domain_error(p, e.position) from None
     return _finish(p, loss)
@@ -310,9 +333,8 @@ def _prepare_kl_div(log_input, target, log_target, reduction, return_grad, grad_
         if shape != t.shape:
             t = np.array(np.broadcast_to(t, shape))
     p = _prepare(x, t, "log_input", reduction, return_grad, grad_out, n_threads, backend,
-                 reductions=KL_REDUCTIONS, log_target=log_target)
-    p.grad_to = grad_to
-    p.batch_size = batch_size
+                 reductions=KL_REDUCTIONS)
+    p.log_target, p.grad_to, p.batch_size = log_target, grad_to, batch_size
     return p
 
 
@@ -359,6 +381,6 @@ def kl_div(log_input, target, *, log_target=False, reduction="mean", return_grad
     if p.backend == "numpy":
         from .reference.elementwise import kl_div_prepared
         return _kl_div_result(p, kl_div_prepared(p))
-    loss = _kernels.kl_div(_flat(p.x), _flat(p.t), _flat(p.loss_none), _flat(p.grad), p.batch_size,
-                           p.log_target, REDUCTION_CODES[p.reduction], p.n_threads)
+    loss = _kernels.kl_div(*_kernel_arrays(p), p.batch_size, p.log_target, REDUCTION_CODES[p.reduction],
+                           p.n_threads)
     return _kl_div_result(p, _finish(p, loss))
