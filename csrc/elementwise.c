@@ -49,7 +49,8 @@ lossk_status lossk__run_elementwise(ew_args *a, lossk_block_fn block, size_t ele
     a->nt = (a->grad || a->loss_none) && n * (int64_t)elem >= LOSSK_NT_STORE_MIN_BYTES &&
             ((uintptr_t)a->grad & 63u) == 0 && ((uintptr_t)a->loss_none & 63u) == 0;
 
-    const int64_t n_blocks = n > 0 ? (n - 1) / EW_BLOCK_ELEMS + 1 : 0;
+    const int64_t block_elems = n < EW_BIG_BLOCKS_FROM ? EW_BLOCK_ELEMS : EW_BIG_BLOCK_ELEMS;
+    const int64_t n_blocks = n > 0 ? (n - 1) / block_elems + 1 : 0;
     double total = 0.0;
     int64_t first_bad = -1;
     const int threads = lossk__threads_for(n_threads, n, n_blocks);
@@ -58,7 +59,7 @@ lossk_status lossk__run_elementwise(ew_args *a, lossk_block_fn block, size_t ele
         /* In place, the domain is checked first (one more read of x and t):
            an error must not leave the caller's prediction half overwritten. */
         a->check_only = 1;
-        s = lossk__run_blocks(n, EW_BLOCK_ELEMS, threads, 1, 0, block, a, &total, &first_bad);
+        s = lossk__run_blocks(n, block_elems, threads, 1, 0, block, a, &total, &first_bad);
         a->check_only = 0;
         if (s == LOSSK_OK && first_bad >= 0) {
             if (bad_index) *bad_index = first_bad;
@@ -67,7 +68,7 @@ lossk_status lossk__run_elementwise(ew_args *a, lossk_block_fn block, size_t ele
         if (s != LOSSK_OK) return s;
     }
     /* scratch: gradient, loss, weight and aux buffers of one chunk */
-    s = lossk__run_blocks(n, EW_BLOCK_ELEMS, threads, 1, 4 * EW_CHUNK * elem, block, a, &total, &first_bad);
+    s = lossk__run_blocks(n, block_elems, threads, 1, 4 * EW_CHUNK * elem, block, a, &total, &first_bad);
     if (s != LOSSK_OK) return s;
     if (first_bad >= 0) {
         if (bad_index) *bad_index = first_bad;

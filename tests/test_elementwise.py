@@ -12,7 +12,8 @@ from helpers import assert_bitwise_across_threads, assert_close
 ELEMENTWISE = ("sigmoid_focal_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
                "hinge_loss", "kl_div")
 DTYPES = (np.float32, np.float64)
-CHUNK, BLOCK = 1024, 65536   # EW_CHUNK, EW_BLOCK_ELEMS of csrc/elementwise.h
+# EW_CHUNK, EW_BLOCK_ELEMS and EW_BIG_BLOCKS_FROM of csrc/elementwise.h
+CHUNK, BLOCK, BIG_FROM = 1024, 16384, 1 << 22
 
 
 def make_inputs(name, rng, shape, dtype=np.float64):
@@ -115,12 +116,22 @@ def test_broadcast_operand_is_not_expanded(shape, wshape, expanded):
 @pytest.mark.parametrize("name", ELEMENTWISE)
 def test_bitwise_identical_for_every_thread_count(name):
     rng = np.random.default_rng(3)
-    shape = (3000, 101)   # 303,000 elements: 5 blocks, with chunk tails
+    shape = (3000, 101)   # 303,000 elements: 19 blocks, with chunk tails
     x, t = make_inputs(name, rng, shape, np.float32)
     opts = options(name, shape)
     assert_bitwise_across_threads(getattr(lossk, name), x, t, **opts)
     assert_bitwise_across_threads(getattr(lossk, name), x.astype(np.float64), t.astype(np.float64),
                                   reduction="sum", **opts)
+
+
+@pytest.mark.parametrize("n", (BIG_FROM - 1, BIG_FROM + 3))
+def test_sizes_around_the_big_blocks(n):
+    """Either side of the switch to bigger blocks: the reference's numbers, and the
+    same bits for every thread count."""
+    rng = np.random.default_rng(n)
+    x, t = make_inputs("sigmoid_focal_loss", rng, (n,), np.float32)
+    assert_matches_reference("sigmoid_focal_loss", x, t, reduction="sum")
+    assert_bitwise_across_threads(lossk.sigmoid_focal_loss, x, t)
 
 
 @pytest.mark.parametrize("name", ELEMENTWISE)
