@@ -1,0 +1,49 @@
+"""The command line: `python -m lossk` (the `lossk` script runs the same main)."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+import lossk
+from lossk._cli import main
+from lossk._config import c_library
+
+# the subprocess imports the same lossk as this process (in-place build or installed)
+ENV = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(lossk.__file__))))
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "lossk", *args], capture_output=True, text=True, env=ENV,
+                          timeout=120)
+
+
+def test_info_prints_the_configuration():
+    p = run("info")
+    assert p.returncode == 0, p.stderr
+    c = lossk.config()
+    assert p.stdout.startswith(f"lossk {lossk.__version__}\n")
+    assert f"SIMD level:    {c['simd_active']}" in p.stdout
+    assert f"threads:       {c['threads']}" in p.stdout
+    assert ("OpenMP:        yes" if c["openmp"] else "OpenMP:        no") in p.stdout
+    lib = c_library()
+    assert (f"C library:     {lib['library']}" if lib["library"] else "C library:     none") in p.stdout
+
+
+def test_info_paths():
+    lib = c_library()
+    for option, key in (("--cmake-dir", "cmake_dir"), ("--pkgconfig-dir", "pkgconfig_dir"),
+                        ("--include-dir", "include_dir")):
+        p = run("info", option)
+        if lib["library"]:
+            assert p.returncode == 0 and p.stdout == lib[key] + "\n", p.stderr
+        else:
+            assert p.returncode == 1 and p.stdout == "" and "pip install ." in p.stderr
+
+
+@pytest.mark.parametrize("argv", ([], ["no-such-command"], ["info", "--no-such-option"]))
+def test_usage_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert "usage: lossk" in capsys.readouterr().err
