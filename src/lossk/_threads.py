@@ -42,10 +42,7 @@ def check_n_threads(n_threads, name="n_threads"):
 
 def resolve_n_threads(n_threads):
     """The thread count a call uses: `n_threads` if given, else the current default."""
-    if n_threads is not None:
-        return check_n_threads(n_threads)
-    override = _local.n_threads  # get_num_threads(), without a second call on every loss call
-    return _default if override is None else override
+    return get_num_threads() if n_threads is None else check_n_threads(n_threads)
 
 
 def get_num_threads():
