@@ -42,7 +42,7 @@ def import_lossk():
         return importlib.import_module("lossk")
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parse_args(argv=None, default_out: Path = HERE / "results") -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
@@ -51,8 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="only workloads whose name or loss contains SUBSTR (case-insensitive)")
     p.add_argument("--threads", default="1,2", metavar="LIST",
                    help="comma-separated thread counts (default: 1,2)")
-    p.add_argument("--out", type=Path, default=HERE / "results", metavar="DIR",
-                   help="directory for results.{md,json,png} (default: benchmarks/results)")
+    p.add_argument("--out", type=Path, default=default_out, metavar="DIR",
+                   help=f"directory for results.{{md,json,png}} (default: {default_out})")
     p.add_argument("--list", action="store_true", help="list the selected workloads and exit")
     args = p.parse_args(argv)
     try:
@@ -182,8 +182,9 @@ def write_outputs(out: Path, info: dict, proto, rows, limits) -> None:
     progress(f"wrote {out}/results.md, results.json{', results.png' if wrote_png else ''}")
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def main(argv=None, default_out: Path = HERE / "results") -> int:
+    """default_out: where results go without --out (`lossk bench`: ./lossk-bench)."""
+    args = parse_args(argv, default_out)
     selected = workloads.select(args.only, args.quick)
     if args.list or not selected:
         for w in selected:

@@ -152,7 +152,8 @@ def torch_box_loss(loss: str, **kw) -> Callable:
         if not hasattr(fn, "oracle"):   # torch is imported on first use only
             import importlib.util
             import pathlib
-            path = pathlib.Path(__file__).resolve().parent.parent / "tests" / "box_torch.py"
+            here = pathlib.Path(__file__).resolve().parent   # beside this file when installed (lossk bench)
+            path = here / "box_torch.py" if (here / "box_torch.py").exists() else here.parent / "tests" / "box_torch.py"
             spec = importlib.util.spec_from_file_location("box_torch", path)
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)

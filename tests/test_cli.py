@@ -47,3 +47,25 @@ def test_usage_errors_exit_2(argv, capsys):
         main(argv)
     assert e.value.code == 2
     assert "usage: lossk" in capsys.readouterr().err
+
+
+def test_bench_lists_the_workloads():
+    p = run("bench", "--list", "--only", "sigmoid focal")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    for name in ("sigmoid focal 65536×80 ", "sigmoid focal 1,000,000×1 "):
+        assert any(line.startswith(name) for line in lines), p.stdout
+    assert run("bench", "--only", "no such workload").returncode == 2
+
+
+def test_bench_runs_and_writes_its_tables(tmp_path):
+    """One small workload end to end, the results in ./lossk-bench by default."""
+    p = subprocess.run([sys.executable, "-m", "lossk", "bench", "--quick", "--threads", "1",
+                        "--only", "sigmoid focal 1,000,000"], capture_output=True, text=True, env=ENV,
+                       cwd=tmp_path, timeout=600)
+    assert p.returncode == 0, p.stderr
+    table = (tmp_path / "lossk-bench" / "results.md").read_text()
+    rows = [r for r in table.splitlines() if r.startswith("| sigmoid focal 1,000,000×1 | float32 | 1 | lossk grad_out")]
+    assert len(rows) == 1
+    assert float(rows[0].split("|")[5]) > 0   # its time in ms
+    assert (tmp_path / "lossk-bench" / "results.json").is_file()
