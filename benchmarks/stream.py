@@ -20,7 +20,9 @@ import harness
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "stream.c"
-BUILD_DIR = HERE / ".build"
+# A checkout builds beside the sources; the harness installed with the package
+# (lossk bench, lossk/_bench) builds in the temp directory, not in site-packages.
+BUILD_DIR = HERE / ".build" if (HERE.parent / "csrc").is_dir() else Path(tempfile.gettempdir()) / "lossk-bench-build"
 
 # Tried in order; the first that compiles wins. -march=native exposes the widest
 # vector stores of this machine (AVX-512 here); without OpenMP the kernel runs
