@@ -11,6 +11,7 @@
 import argparse
 import os
 import sys
+from pathlib import Path
 
 _PATHS = {"cmake_dir": "CMake package", "pkgconfig_dir": "pkg-config file", "include_dir": "C header"}
 
@@ -48,7 +49,7 @@ def _bench(argv):
     sys.path.insert(0, path)   # its modules import each other by their own names
     sys.argv[0] = "lossk bench"  # the harness's usage line and the command its results record
     import bench
-    return bench.main(argv, default_out=bench.Path("lossk-bench"))
+    return bench.main(argv, default_out=Path("lossk-bench"))
 
 
 def main(argv=None):
