@@ -11,23 +11,12 @@ output, so the table gives the output's write rate instead of a % of limit
 from __future__ import annotations
 
 import argparse
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 
 import harness
 from bench import import_lossk
-from workloads import boxes_and_targets
-
-HERE = Path(__file__).resolve().parent
-
-
-def torch_oracle():
-    spec = importlib.util.spec_from_file_location("box_torch", HERE.parent / "tests" / "box_torch.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from workloads import boxes_and_targets, load_box_torch
 
 
 def main(argv=None) -> int:
@@ -41,7 +30,7 @@ def main(argv=None) -> int:
     b2, _ = boxes_and_targets(rng, (args.m, 4), np.dtype(np.float32))
     try:
         import torch
-        box_torch = torch_oracle()
+        box_torch = load_box_torch()
     except ImportError:
         torch = None
     out_bytes = args.n * args.m * 4

@@ -1,5 +1,9 @@
 """Shared test tools: tolerances (SPEC §1), torch access, finite differences,
-thread-count determinism."""
+thread-count determinism, the C compiler and subprocesses."""
+import os
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -200,3 +204,15 @@ def assert_all_raise(cases):
     for call, exc, pattern in cases:
         with pytest.raises(exc, match=pattern):
             call()
+
+
+# The C compiler for the tests that build C programs ($CC, else cc, gcc or clang); None: they skip.
+CC = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
+
+
+def run_command(cmd, ok=True, **kw):
+    """subprocess.run with captured text output; ok: assert exit status 0, showing the output."""
+    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=300, **kw)
+    if ok:
+        assert p.returncode == 0, f"{' '.join(map(str, cmd))}\n{p.stdout}\n{p.stderr}"
+    return p

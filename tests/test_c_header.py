@@ -12,9 +12,10 @@ import subprocess
 
 import pytest
 
+from helpers import CC, run_command
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INCLUDE = os.path.join(ROOT, "csrc", "include")
-CC = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
 CXX = shutil.which(os.environ.get("CXX", "c++")) or shutil.which("g++") or shutil.which("clang++")
 have_sources = pytest.mark.skipif(not os.path.isdir(INCLUDE), reason="the C sources are not in this checkout")
 
@@ -41,12 +42,6 @@ def _sources():
     return srcs
 
 
-def _run(cmd, **kw):
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kw)
-    assert p.returncode == 0, f"{' '.join(cmd)}\n{p.stdout}\n{p.stderr}"
-    return p
-
-
 @have_sources
 @pytest.mark.parametrize("lang", ["c99", "c++11"])
 def test_header_compiles_strictly_twice_and_links(lang, tmp_path):
@@ -56,7 +51,7 @@ def test_header_compiles_strictly_twice_and_links(lang, tmp_path):
     src = tmp_path / ("twice.c" if lang == "c99" else "twice.cpp")
     src.write_text(TWICE)
     obj = tmp_path / "twice.o"
-    _run([compiler, f"-std={lang}", "-pedantic", "-Wall", "-Wextra", "-Werror", "-I", INCLUDE,
+    run_command([compiler, f"-std={lang}", "-pedantic", "-Wall", "-Wextra", "-Werror", "-I", INCLUDE,
           "-c", str(src), "-o", str(obj)])
     if CC is None:
         pytest.skip("no C compiler to build the library part")
@@ -65,11 +60,11 @@ def test_header_compiles_strictly_twice_and_links(lang, tmp_path):
     objs = []
     for s in lib:
         o = tmp_path / (os.path.basename(s) + ".o")
-        _run([CC, "-O0", "-I", INCLUDE, "-I", os.path.join(ROOT, "csrc"), "-c", s, "-o", str(o)])
+        run_command([CC, "-O0", "-I", INCLUDE, "-I", os.path.join(ROOT, "csrc"), "-c", s, "-o", str(o)])
         objs.append(str(o))
     exe = tmp_path / "twice"
-    _run([compiler, str(obj)] + objs + ["-lm", "-o", str(exe)])
-    out = _run([str(exe)]).stdout.strip().split("|")
+    run_command([compiler, str(obj)] + objs + ["-lm", "-o", str(exe)])
+    out = run_command([str(exe)]).stdout.strip().split("|")
     assert out[0] == out[1] and out[3] == "class index out of range"
 
 
@@ -84,10 +79,10 @@ def test_c_example_builds_and_passes(example, tmp_path):
     exe = tmp_path / "example"
     obj = tmp_path / "example.o"
     # the example itself strictly, with the public header only
-    _run([CC, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-I", INCLUDE, "-c", example, "-o", str(obj)])
+    run_command([CC, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-I", INCLUDE, "-c", example, "-o", str(obj)])
     omp = ["-fopenmp"] if subprocess.run([CC, "-fopenmp", "-E", "-x", "c", "/dev/null"],
                                          capture_output=True).returncode == 0 else []
-    _run([CC, "-O1"] + omp + ["-I", INCLUDE, "-I", os.path.join(ROOT, "csrc")] + _sources()
+    run_command([CC, "-O1"] + omp + ["-I", INCLUDE, "-I", os.path.join(ROOT, "csrc")] + _sources()
          + [str(obj), "-lm", "-o", str(exe)])
-    out = _run([str(exe)]).stdout
+    out = run_command([str(exe)]).stdout
     assert "all checks passed" in out, out

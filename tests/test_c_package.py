@@ -6,26 +6,19 @@ numbers) against the installed header and library and runs it. An in-place build
 there these tests skip; CI tests the installed package, so they run there."""
 import os
 import shutil
-import subprocess
 
 import pytest
 
 import lossk
 from lossk._config import c_library
 
+from helpers import CC, run_command
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "cross_entropy.c")
-CC = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
 LIB = c_library()
 installed = pytest.mark.skipif(LIB["library"] is None,
                                reason="in-place build: no separate C library (pip install . provides it)")
-
-
-def _run(cmd, ok=True, **kw):
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kw)
-    if ok:
-        assert p.returncode == 0, f"{' '.join(map(str, cmd))}\n{p.stdout}\n{p.stderr}"
-    return p
 
 
 def _needs(tool):
@@ -49,11 +42,11 @@ def test_pkg_config_builds_and_runs_the_example(tmp_path):
     _needs(pkg_config)
     _needs(CC)
     env = dict(os.environ, PKG_CONFIG_PATH=LIB["pkgconfig_dir"])
-    assert _run([pkg_config, "--modversion", "lossk"], env=env).stdout.strip() == lossk.__version__
-    flags = _run([pkg_config, "--cflags", "--libs", "lossk"], env=env).stdout.split()
+    assert run_command([pkg_config, "--modversion", "lossk"], env=env).stdout.strip() == lossk.__version__
+    flags = run_command([pkg_config, "--cflags", "--libs", "lossk"], env=env).stdout.split()
     exe = tmp_path / "example"
-    _run([CC, "-std=c99", "-Wall", "-Werror", EXAMPLE, "-o", str(exe)] + flags + ["-lm"])
-    out = _run([str(exe)]).stdout   # found at run time through the rpath lossk.pc adds
+    run_command([CC, "-std=c99", "-Wall", "-Werror", EXAMPLE, "-o", str(exe)] + flags + ["-lm"])
+    out = run_command([str(exe)]).stdout   # found at run time through the rpath lossk.pc adds
     assert "all checks passed" in out, out
 
 
@@ -74,11 +67,11 @@ def test_cmake_find_package_builds_and_runs_the_example(tmp_path):
     src.mkdir()
     example = EXAMPLE.replace("\\", "/")
     (src / "CMakeLists.txt").write_text(CMAKE_PROJECT.format(version=lossk.__version__, example=example))
-    _run([cmake, "-S", str(src), "-B", str(build), f"-Dlossk_DIR={LIB['cmake_dir']}"])
-    _run([cmake, "--build", str(build)])
-    out = _run([str(build / "example")]).stdout
+    run_command([cmake, "-S", str(src), "-B", str(build), f"-Dlossk_DIR={LIB['cmake_dir']}"])
+    run_command([cmake, "--build", str(build)])
+    out = run_command([str(build / "example")]).stdout
     assert "all checks passed" in out, out
     # the version file: a newer version than installed is not found
     (src / "CMakeLists.txt").write_text(CMAKE_PROJECT.format(version="99.0", example=example))
-    p = _run([cmake, "-S", str(src), "-B", str(tmp_path / "build99"), f"-Dlossk_DIR={LIB['cmake_dir']}"], ok=False)
+    p = run_command([cmake, "-S", str(src), "-B", str(tmp_path / "build99"), f"-Dlossk_DIR={LIB['cmake_dir']}"], ok=False)
     assert p.returncode != 0 and "99.0" in p.stdout + p.stderr
