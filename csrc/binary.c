@@ -471,6 +471,7 @@ LOSSK_INLINE void bce_vec(const __m512 *K, const __m512 p[2], const __m512 t[2],
 #  define EW_VEC focal_square_vec
 #  define EW_VEC_SETUP focal_vec_setup
 #  define EW_VEC_X_MAX (-LOSSK_EXP512_X_MIN)   /* exp(-|x|) of the logistic terms */
+#  define EW_VEC_T_LOUD 1
 #endif
 #include "elementwise_loop.h"
 
@@ -482,6 +483,7 @@ LOSSK_INLINE void bce_vec(const __m512 *K, const __m512 p[2], const __m512 t[2],
 #  define EW_VEC focal_int_vec
 #  define EW_VEC_SETUP focal_int_vec_setup
 #  define EW_VEC_X_MAX (-LOSSK_EXP512_X_MIN)
+#  define EW_VEC_T_LOUD 1
 #endif
 #include "elementwise_loop.h"
 
@@ -526,6 +528,7 @@ LOSSK_INLINE void bce_vec(const __m512 *K, const __m512 p[2], const __m512 t[2],
 #  define EW_VEC bce_logits_vec
 #  define EW_VEC_SETUP no_vec_setup
 #  define EW_VEC_X_MAX (-LOSSK_EXP512_X_MIN)
+#  define EW_VEC_T_LOUD 1
 #endif
 #include "elementwise_loop.h"
 

@@ -26,6 +26,9 @@
  *              [0, 1] (instead of any finite t)
  *   EW_VEC_X_UNIT  optional, with EW_VEC: 1 if EW_VEC takes only x in
  *              [0, EW_VEC_X_MAX] (instead of |x| <= EW_VEC_X_MAX)
+ *   EW_VEC_T_LOUD  optional, with EW_VEC and not EW_VEC_T_UNIT: 1 if EW_VEC's
+ *              loss is inf or NaN wherever t is (for the x it takes); the
+ *              chunk's loss sum then checks t, not a test per vector
  *   With both EW_CHECK and EW_VEC, every element EW_VEC takes must pass
  *   EW_CHECK: the check then runs only on the chunks EW_VEC did not take
  *   whole, after their vector pass, instead of a pass of its own before it
@@ -72,6 +75,9 @@ LOSSK_INLINE void EW_FN(_chunk_g)(const real *prm, const real *x, const real *t,
 #ifndef EW_VEC_X_UNIT
 #  define EW_VEC_X_UNIT 0
 #endif
+#ifndef EW_VEC_T_LOUD
+#  define EW_VEC_T_LOUD 0
+#endif
 /* The elements EW_VEC computes; EW_ELEM redoes the others. */
 #define EW_VEC_TAKES(xk, tk)                                                                   \
     ((EW_VEC_X_UNIT ? (xk) >= 0 && (xk) <= EW_VEC_X_MAX : LOSSK_ABS(xk) <= EW_VEC_X_MAX) && \
@@ -81,10 +87,11 @@ LOSSK_INLINE void EW_FN(_chunk_g)(const real *prm, const real *x, const real *t,
    masked 512-bit store was much slower on Zen 4 with 2 threads). Adds
    t - t to *bad (NaN if a t is NaN or inf; EW_VEC_T_UNIT: takes the
    largest bits of t into *tbits instead, above those of 1 for any t
-   outside [0, 1], -0 included) and takes the largest bits of |x| into
-   *xabs (as unsigned integers they order |x| with inf and NaN above every
-   finite value: one check for both; EW_VEC_X_UNIT: of x, so that any sign
-   bit counts too). Adds the losses to
+   outside [0, 1], -0 included; EW_VEC_T_LOUD: nothing) and takes the
+   largest bits of -|x| into *xabs (as unsigned integers they order |x|
+   with inf and NaN above every finite value: one check for both; -|x| =
+   x | -0 is the logistic kernels' own, which the compiler shares;
+   EW_VEC_X_UNIT: of x, so that any sign bit counts too). Adds the losses to
    the 16 double lanes sum[] in index order, as chunk_lane_sum does, but
    here among the FMAs rather than in a pass of its own (sigmoid focal: 5 %
    faster), converted from where they were just stored. */
@@ -112,8 +119,9 @@ LOSSK_INLINE void EW_FN(_vec_pair)(const __m512 *K, const real *LOSSK_RESTRICT x
     }
 #undef EW__LOAD
     if (EW_VEC_T_UNIT) LOSSK_PAIR *tbits = _mm512_max_epu32(*tbits, _mm512_castps_si512(tv[j]));
-    else LOSSK_PAIR *bad = _mm512_add_ps(*bad, _mm512_sub_ps(tv[j], tv[j]));
-    LOSSK_PAIR *xabs = _mm512_max_epu32(*xabs, _mm512_castps_si512(EW_VEC_X_UNIT ? xv[j] : _mm512_abs_ps(xv[j])));
+    else if (!EW_VEC_T_LOUD) LOSSK_PAIR *bad = _mm512_add_ps(*bad, _mm512_sub_ps(tv[j], tv[j]));
+    LOSSK_PAIR *xabs = _mm512_max_epu32(
+        *xabs, _mm512_castps_si512(EW_VEC_X_UNIT ? xv[j] : _mm512_or_ps(xv[j], _mm512_set1_ps(-0.0f))));
     if (!masked) {
         LOSSK_PAIR _mm512_storeu_ps(l + k + 16 * j, lv[j]);
         if (has_g) LOSSK_PAIR _mm512_storeu_ps(g + k + 16 * j, gv[j]);
@@ -158,9 +166,13 @@ LOSSK_INLINE int EW_FN(_chunk_vec)(const __m512 *K, const real *x, const real *t
         m[1] = lossk__lanes_in(k + 16, len);
         EW_FN(_vec_pair)(K, x, t, w, aux, k, m, gs, l, g, &bad, &tbits, &xabs, sum, 1, has_w, has_aux, has_g);
     }
-    if (_mm512_cmp_ps_mask(bad, bad, _CMP_UNORD_Q) |
+    /* EW_VEC_T_LOUD: the sums are finite unless a loss is not (16 Mi floats
+       stay far below double's range) */
+    __m512d loud = _mm512_setzero_pd();
+    if (EW_VEC_T_LOUD) LOSSK_PAIR loud = _mm512_add_pd(loud, _mm512_sub_pd(sum[j], sum[j]));
+    if (_mm512_cmp_pd_mask(loud, loud, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(bad, bad, _CMP_UNORD_Q) |
         _mm512_cmpgt_epu32_mask(tbits, _mm512_castps_si512(_mm512_set1_ps(1.0f))) |
-        _mm512_cmpgt_epu32_mask(xabs, _mm512_castps_si512(_mm512_set1_ps(EW_VEC_X_MAX))))
+        _mm512_cmpgt_epu32_mask(xabs, _mm512_castps_si512(_mm512_set1_ps(EW_VEC_X_UNIT ? EW_VEC_X_MAX : -EW_VEC_X_MAX))))
         return 1;
     _mm512_storeu_pd(rot, sum[0]);
     _mm512_storeu_pd(rot + 8, sum[1]);
@@ -299,4 +311,5 @@ static int64_t EW_FN(_block)(const void *ctx, int64_t begin, int64_t end, double
 #undef EW_VEC_X_MAX
 #undef EW_VEC_T_UNIT
 #undef EW_VEC_X_UNIT
+#undef EW_VEC_T_LOUD
 #undef EW_VEC_TAKES

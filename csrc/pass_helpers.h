@@ -234,9 +234,11 @@ static inline void LOSSK_FN(exp_shifted_cols)(const real *x, const real *m, real
    exponent field. About 1 ulp, 7 FMAs instead of lossk_expf's 10. x is
    clamped at -87 so that the scale stays normal (the result is then 1.7e-38
    instead of smaller): callers route x below LOSSK_EXP512_X_MIN, NaN and
-   inf to the scalar code. */
+   inf to the scalar code. clamp = 0 skips the clamp for callers that
+   discard every lane below the clamp (garbage there: the scale's exponent
+   wraps). */
 #define LOSSK_EXP512_X_MIN (-87.0f)
-LOSSK_INLINE void lossk__exp512_nonpos2(const __m512 x[2], __m512 e[2]) {
+LOSSK_INLINE void lossk__exp512_table2(const __m512 x[2], __m512 e[2], const int clamp) {
     const __m512 tab = _mm512_setr_ps(1.000000000e+00f, 1.044273734e+00f, 1.090507746e+00f, 1.138788581e+00f,
                                       1.189207077e+00f, 1.241857767e+00f, 1.296839595e+00f, 1.354255557e+00f,
                                       1.414213538e+00f, 1.476826191e+00f, 1.542210817e+00f, 1.610490322e+00f,
@@ -246,7 +248,7 @@ LOSSK_INLINE void lossk__exp512_nonpos2(const __m512 x[2], __m512 e[2]) {
         _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 19));
     const __m512 shifter = _mm512_set1_ps(12582912.0f);
     __m512 xc[2], z[2], k[2], r[2], sc[2], p[2];
-    LOSSK_PAIR xc[j] = _mm512_max_ps(_mm512_set1_ps(LOSSK_EXP512_X_MIN), x[j]);
+    LOSSK_PAIR xc[j] = clamp ? _mm512_max_ps(_mm512_set1_ps(LOSSK_EXP512_X_MIN), x[j]) : x[j];
     LOSSK_PAIR z[j] = _mm512_fmadd_ps(xc[j], _mm512_set1_ps(16.0f * 1.44269504088896341f), shifter);
     LOSSK_PAIR k[j] = _mm512_sub_ps(z[j], shifter);
     /* ln2/16 in two parts (Cody-Waite): k * hi is exact */
@@ -259,10 +261,10 @@ LOSSK_INLINE void lossk__exp512_nonpos2(const __m512 x[2], __m512 e[2]) {
     LOSSK_PAIR e[j] = _mm512_fmadd_ps(_mm512_mul_ps(sc[j], r[j]), p[j], sc[j]);
 }
 
-/* lossk__exp512_nonpos2 with 0 below its clamp (and for -inf) instead of
+/* lossk__exp512_table2 with 0 below its clamp (and for -inf) instead of
    the clamp's 1.7e-38; NaN stays NaN. */
 LOSSK_INLINE void lossk__exp512_nonpos_flush2(const __m512 x[2], __m512 e[2]) {
-    lossk__exp512_nonpos2(x, e);
+    lossk__exp512_table2(x, e, 1);
     LOSSK_PAIR e[j] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x[j], _mm512_set1_ps(LOSSK_EXP512_X_MIN), _CMP_NLT_UQ), e[j]);
 }
 
@@ -326,12 +328,14 @@ LOSSK_INLINE __mmask16 lossk__lanes_in(int64_t start, int64_t len) {
    nax = -|x|, e = exp(-|x|), r = rnum / (1 + e) (rnum = 1, or a factor the
    caller folds into the division for free), log1p(e), and neg, the sign
    bits of x (x = -0 counts as negative here and as positive in logistic():
-   both give the same terms at 0). */
+   both give the same terms at 0). Lanes with |x| > -LOSSK_EXP512_X_MIN
+   come out wrong (no clamp: one operation fewer per vector); the callers
+   redo them. */
 LOSSK_INLINE void lossk__logistic512x2(const __m512 x[2], __m512 rnum, __m512 nax[2], __mmask16 neg[2],
                                        __m512 e[2], __m512 r[2], __m512 log1p_e[2]) {
     LOSSK_PAIR neg[j] = _mm512_movepi32_mask(_mm512_castps_si512(x[j]));
     LOSSK_PAIR nax[j] = _mm512_or_ps(x[j], _mm512_set1_ps(-0.0f));
-    lossk__exp512_nonpos2(nax, e);
+    lossk__exp512_table2(nax, e, 0);
     LOSSK_PAIR r[j] = _mm512_div_ps(rnum, _mm512_add_ps(_mm512_set1_ps(1.0f), e[j]));
     lossk__log1p512_unit2(e, log1p_e);
 }

@@ -635,6 +635,31 @@ def test_vector_kernels_redo_chunks_with_nan_and_inf(name):
 
 
 @pytest.mark.parametrize("name", sorted(VEC_CASES))
+@pytest.mark.parametrize("bad_t", (np.inf, -np.inf, np.nan))
+def test_vector_kernels_redo_a_lone_non_finite_target(name, bad_t):
+    """One non-finite target in an otherwise clean array, beside each logit where a
+    product with it could come out finite (0, -0, tiny, the edge of the vector range):
+    focal and BCE with logits find such targets through their loss sums (inf or NaN
+    there), not a test per vector, so each must reach the scalar code. (86, not 87:
+    beyond 86.6 float's scalar exp flushes sigmoid(-|x|) to 0, and BCE with logits'
+    gradient at an infinite target is then NaN where the reference's is -inf.)"""
+    rng = np.random.default_rng(7)
+    n = 3000
+    x0 = (3.0 * rng.standard_normal(n)).astype(np.float32)
+    t0 = (rng.random(n) < 0.3).astype(np.float32)
+    for xv in (0.0, -0.0, 1e-30, -1e-30, 86.0, -86.0, 3.0, -3.0):
+        for k in (0, 1500, n - 1):
+            x, t = x0.copy(), t0.copy()
+            x[k], t[k] = xv, bad_t
+            for reduction in ("sum", "none"):
+                loss, grad = vec_call(name, x, t, n, reduction=reduction, return_grad=True)
+                ref = vec_call(name, x, t, n, reduction=reduction, return_grad=True, module=lossk.reference)
+                assert_close(loss, ref[0], np.float32)
+                assert_close(grad, ref[1], np.float32)
+            assert not np.isfinite(vec_call(name, x, t, n, reduction="none")[k])
+
+
+@pytest.mark.parametrize("name", sorted(VEC_CASES))
 def test_vector_kernels_with_nan_and_inf_do_not_depend_on_alignment(name):
     """Only the NaN/inf elements take the scalar code: where the vectors start (the
     output's address) does not change the bits of their finite neighbours."""
