@@ -2,7 +2,7 @@
 
 CASES[name](rng, dtype) -> (args, kwargs): positional arrays (prediction first)
 and keyword options of a typical call. Every loss in lossk.LOSSES has an entry
-(tests/test_registry.py checks it).
+(the registry-driven tests, e.g. tests/test_eval.py, fail without one).
 """
 import warnings
 

@@ -132,7 +132,7 @@ def _doc(fn):
     return fn
 
 
-@register
+@register(mean="boxes")
 @_doc
 def iou_loss(pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean", return_grad=False,
              grad_out=None, n_threads=None, backend="c"):
@@ -145,7 +145,7 @@ def iou_loss(pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean", ret
                                n_threads, backend))
 
 
-@register
+@register(mean="boxes")
 @_doc
 def giou_loss(pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean", return_grad=False,
               grad_out=None, n_threads=None, backend="c"):
@@ -160,7 +160,7 @@ def giou_loss(pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean", re
                                n_threads, backend))
 
 
-@register
+@register(mean="boxes")
 @_doc
 def diou_loss(pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean", return_grad=False,
               grad_out=None, n_threads=None, backend="c"):
@@ -172,7 +172,7 @@ def diou_loss(pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean", re
                                n_threads, backend))
 
 
-@register
+@register(mean="boxes")
 @_doc
 def ciou_loss(pred, target, *, alpha="torchvision", box_format="xyxy", eps=1e-7, reduction="mean",
               return_grad=False, grad_out=None, n_threads=None, backend="c"):
@@ -198,7 +198,7 @@ def ciou_loss(pred, target, *, alpha="torchvision", box_format="xyxy", eps=1e-7,
                                n_threads, backend, alpha=alpha))
 
 
-@register
+@register(mean="boxes")
 @_doc
 def eiou_loss(pred, target, *, focal_gamma=None, box_format="xyxy", eps=1e-7, reduction="mean",
               return_grad=False, grad_out=None, n_threads=None, backend="c"):
@@ -216,7 +216,7 @@ def eiou_loss(pred, target, *, focal_gamma=None, box_format="xyxy", eps=1e-7, re
                                n_threads, backend, focal_gamma=gamma))
 
 
-@register
+@register(mean="boxes")
 @_doc
 def siou_loss(pred, target, *, theta=4.0, box_format="xyxy", eps=1e-7, reduction="mean",
               return_grad=False, grad_out=None, n_threads=None, backend="c"):
@@ -242,7 +242,7 @@ def siou_loss(pred, target, *, theta=4.0, box_format="xyxy", eps=1e-7, reduction
                                n_threads, backend, theta=theta))
 
 
-@register
+@register(mean="boxes")
 @_doc
 def wiou_loss(pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean", return_grad=False,
               grad_out=None, n_threads=None, backend="c"):

@@ -100,7 +100,7 @@ def _run_index_kernel(p, kernel, *args):
     return finish(loss, p.loss_none, p.grad, p.reduction, p.dtype, p.return_grad)
 
 
-@register
+@register(mean="weight[target]")
 def cross_entropy(logits, target, *, weight=None, ignore_index=-100, label_smoothing=0.0,
                   reduction="mean", return_grad=False, grad_out=None, n_threads=None, backend="c"):
     r"""Softmax cross-entropy, = ``torch.nn.functional.cross_entropy``.
@@ -150,7 +150,7 @@ def _prepare_softmax_focal_loss(logits, target, alpha, gamma, ignore_index, redu
                                 n_threads, backend, weight_name="alpha", gamma=gamma)
 
 
-@register
+@register(mean="alpha[target]")
 def softmax_focal_loss(logits, target, *, alpha=None, gamma=2.0, ignore_index=-100,
                        reduction="mean", return_grad=False, grad_out=None, n_threads=None, backend="c"):
     r"""Multi-class (softmax) focal loss of Lin et al. 2017.
@@ -193,7 +193,7 @@ def _prepare_nll_loss(log_probs, target, weight, ignore_index, reduction, return
                                 n_threads, backend, pred_name="log_probs")
 
 
-@register
+@register(mean="weight[target]")
 def nll_loss(log_probs, target, *, weight=None, ignore_index=-100,
              reduction="mean", return_grad=False, grad_out=None, n_threads=None, backend="c"):
     r"""Negative log-likelihood, = ``torch.nn.functional.nll_loss``.
@@ -238,7 +238,7 @@ def _prepare_multi_margin_loss(scores, target, p, margin, weight, reduction, ret
     return prepared
 
 
-@register
+@register(mean="samples")
 def multi_margin_loss(scores, target, *, p=1, margin=1.0, weight=None,
                       reduction="mean", return_grad=False, grad_out=None, n_threads=None, backend="c"):
     r"""Multi-class margin (hinge) loss, = ``torch.nn.functional.multi_margin_loss``.

@@ -108,7 +108,7 @@ def _prepare_sigmoid_focal_loss(logits, target, alpha, gamma, reduction, return_
     return p
 
 
-@register
+@register(mean="elements")
 def sigmoid_focal_loss(logits, target, *, alpha=0.25, gamma=2.0, reduction="mean",
                        return_grad=False, grad_out=None, n_threads=None, backend="c"):
     r"""Sigmoid focal loss, = ``torchvision.ops.sigmoid_focal_loss`` (which defaults to
@@ -175,7 +175,7 @@ def _bce_domain_error(p, position):
     return ValueError(f"target{where} = {p.t.reshape(-1)[position]} is not in [0, 1]")
 
 
-@register
+@register(mean="elements")
 def binary_cross_entropy(probs, target, *, weight=None, reduction="mean", return_grad=False,
                          grad_out=None, n_threads=None, backend="c"):
     r"""Binary cross-entropy on probabilities, = ``torch.nn.functional.binary_cross_entropy``.
@@ -220,7 +220,7 @@ def _prepare_binary_cross_entropy_with_logits(logits, target, weight, pos_weight
                     operands={"weight": weight, "pos_weight": pos_weight})
 
 
-@register
+@register(mean="elements")
 def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None,
                                      reduction="mean", return_grad=False, grad_out=None,
                                      n_threads=None, backend="c"):
@@ -269,7 +269,7 @@ def _hinge_domain_error(p, position):
                       f"is not a label: expected -1 or 1 (or 0, meaning -1)")
 
 
-@register
+@register(mean="elements")
 def hinge_loss(scores, target, *, margin=1.0, squared=False, reduction="mean", return_grad=False,
                grad_out=None, n_threads=None, backend="c"):
     r"""Binary hinge loss: per element ``max(0, margin - y s)`` (``squared``: its
@@ -351,7 +351,7 @@ def _kl_div_result(p, result):
     return loss, p.grad_to
 
 
-@register
+@register(mean="elements")
 def kl_div(log_input, target, *, log_target=False, reduction="mean", return_grad=False,
            grad_out=None, n_threads=None, backend="c"):
     r"""Kullback-Leibler divergence, = ``torch.nn.functional.kl_div``.
