@@ -1,5 +1,6 @@
 """`lossk eval` (lossk._eval.evaluate and the command line): a loss streamed over
 chunks of rows equals the loss of the whole arrays, for every registered loss."""
+import io
 import json
 import math
 import os
@@ -180,6 +181,21 @@ def test_command_line(tmp_path):
     assert_close(float(p.stdout), lossk.giou_loss(boxes, target, box_format="cxcywh"))
 
 
+def test_progress_bar_lines():
+    """One line, redrawn per chunk and ended when done; an error ends it early."""
+    stream = io.StringIO()
+    bar = _eval.ProgressBar(stream, "focal", width=4)
+    bar(1, 4)
+    bar(2, 4)
+    assert stream.getvalue().count("\r") == 2 and "\n" not in stream.getvalue()
+    assert stream.getvalue().rsplit("\r", 1)[1].startswith("focal [##..]  50.0 % (2/4 rows")
+    bar.close()
+    assert stream.getvalue().endswith("\n")
+    bar.close()
+    bar(4, 4)
+    assert stream.getvalue().count("\n") == 2 and "[####] 100.0 % (4/4 rows" in stream.getvalue()
+
+
 @pytest.mark.parametrize("args, message", [
     (("nope", "x.npy", "t.npy"), "lossk eval: unknown loss 'nope'"),
     (("cross_entropy", "x.npy", "t.npy", "-o", "weight"), "an option is NAME=VALUE, got 'weight'"),
@@ -194,6 +210,7 @@ def test_command_line_errors(tmp_path, args, message):
     np.save(tmp_path / "x.npy", np.zeros((4, 3), np.float32))
     np.save(tmp_path / "t.npy", np.zeros(4, np.int64))
     np.save(tmp_path / "t5.npy", np.zeros(5, np.int64))
-    p = run(*args, cwd=tmp_path)
+    p = run(*args, "--progress", cwd=tmp_path)
     assert p.returncode == 1 and p.stdout == ""
     assert message in p.stderr, p.stderr
+    assert p.stderr.startswith("lossk eval: ") or "\nlossk eval: " in p.stderr   # on a line of its own

@@ -63,15 +63,17 @@ def _option(text):
 
 def _eval(args):
     from ._eval import ProgressBar, evaluate
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    bar = ProgressBar(sys.stderr, args.loss) if show else None
     try:
         options = dict(_option(text) for text in args.option)
         pred, target = _load(args.pred, "PRED"), _load(args.target, "TARGET")
-        show = sys.stderr.isatty() if args.progress is None else args.progress
         start = time.perf_counter()
         value, chunks = evaluate(args.loss, pred, target, reduction=args.reduction, options=options,
-                                 chunk_rows=args.chunk_rows, n_threads=args.threads,
-                                 progress=ProgressBar(sys.stderr, f"{args.loss}") if show else None)
+                                 chunk_rows=args.chunk_rows, n_threads=args.threads, progress=bar)
     except (OSError, ValueError, TypeError) as e:
+        if bar is not None:
+            bar.close()      # the message on a line of its own
         print(f"lossk eval: {e}", file=sys.stderr)
         return 1
     if args.json:

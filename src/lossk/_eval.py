@@ -124,6 +124,14 @@ class ProgressBar:
     def __init__(self, stream, label, width=30):
         self.stream, self.label, self.width = stream, label, width
         self.start = time.perf_counter()
+        self.drawn = False          # a line is open on the stream
+
+    def close(self):
+        """End the open line, if any."""
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.drawn = False
 
     def __call__(self, done, total):
         frac = done / total if total else 1.0
@@ -132,6 +140,7 @@ class ProgressBar:
         rate = f", {done / elapsed:,.0f} rows/s" if elapsed > 0 else ""
         self.stream.write(f"\r{self.label} [{'#' * fill}{'.' * (self.width - fill)}] {100 * frac:5.1f} % "
                           f"({done:,}/{total:,} rows{rate})")
-        if done >= total:
-            self.stream.write("\n")
+        self.drawn = True
         self.stream.flush()
+        if done >= total:
+            self.close()
