@@ -236,6 +236,7 @@ def box_loss(loss: str, n: int, label: str, **kwargs) -> Workload:
 
 WORKLOADS: list[Workload] = [
     cross_entropy(65536, 10),
+    cross_entropy(65536, 21),     # Pascal VOC's 20 classes and background: two blocks of 16 classes
     cross_entropy(16384, 1000),
     cross_entropy(4096, 32000),
     cross_entropy(1024, 128256),

@@ -45,7 +45,7 @@
    place and rows of at most CE_NARROW classes through transposed tiles (a row
    kernel would pay its per-row costs on a few classes: 10 classes 2.7x
    slower; from 48 classes on the row kernel is the faster one). float32 on
-   AVX-512 runs rows of up to 16 classes in registers instead (ce_rows16). */
+   AVX-512 runs narrow rows with index targets in registers instead (ce_rows16). */
 #define CE_TILE_ELEMS 16384
 #define CE_TILE_MAX 256
 #define CE_NARROW 47
@@ -727,21 +727,30 @@ LOSSK_INLINE __m512i ce_targets16(const ce_args *a, int64_t i, int64_t rows) {
     return _mm512_mask_mov_epi32(_mm512_set1_epi32(-1), in & (__mmask16)~ign, y);
 }
 
-/* Rows of c <= 16 classes with index targets, no smoothing and no focal
-   factor: 16 rows at a time in registers, turned into class vectors by
-   ce_transpose16 and back (the tile transposes through memory are scalar
-   loops: 40 % of the time at 10 classes). ce_columns' formulas for these
+/* Rows of c <= CE_NARROW classes with index targets, no smoothing and no
+   focal factor: 16 rows at a time in registers, each block of 16 classes
+   turned into class vectors by ce_transpose16 and back (the tile transposes
+   through memory are scalar loops: 40 % of the time at 10 classes, and 32
+   classes took 6x 10 classes' time). ce_columns' formulas for these
    options, with the vector table exp and log. c is a constant in each
-   instance (ce_rows16), so the class loops unroll without tests. Rows
+   instance (ce_rows16), so the class loops have fixed trip counts (unrolled
+   whole up to 16 classes); beyond 16 classes the vectors spill to the stack,
+   which stays in L1. Rows
    [r0, r0 + width); the losses to loss_out, the gradient to a->grad (may be
    the logits: a group of 16 rows is read whole before it is written).
    Returns the sum of the losses as ce_columns does: 8 lanes by row, then a
    fixed tree. */
 LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, float *loss_out, const int c) {
+    enum { KMAX = (CE_NARROW + 15) / 16 * 16 };
+    const int nb = (c + 15) / 16;   /* blocks of 16 classes */
     const float *x = (const float *)a->x + r0 * c;
     float *g = a->grad ? (float *)a->grad + r0 * c : NULL;
-    const __mmask16 cls = (__mmask16)((1u << c) - 1u);
-    const __m512 wv = a->weight ? _mm512_maskz_loadu_ps(cls, a->weight) : _mm512_set1_ps(1.0f);
+    __mmask16 cls[KMAX / 16];       /* the classes of each block */
+    __m512 wv[KMAX / 16];
+    for (int b = 0; b < nb; b++) {
+        cls[b] = lossk__lanes_in(16 * b, c);
+        wv[b] = a->weight ? _mm512_maskz_loadu_ps(cls[b], (const float *)a->weight + 16 * b) : _mm512_set1_ps(1.0f);
+    }
     const __m512 scale = _mm512_set1_ps((float)a->scale);
     const __m512d scale_d = _mm512_set1_pd(a->scale);
     __m512d lanes = _mm512_setzero_pd();
@@ -749,23 +758,27 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
         const int64_t rows = width - i0 < 16 ? width - i0 : 16;
         const __m512i y = ce_targets16(a, r0 + i0, rows);
         const __mmask16 act = _mm512_cmpge_epi32_mask(y, _mm512_setzero_si512());
-        __m512 v[16], e[16], d[2];
-        for (int i = 0; i < 16; i++)   /* rows beyond the last: no lanes, and no pointer past the end */
-            v[i] = i < rows ? _mm512_maskz_loadu_ps(cls, x + (i0 + i) * c) : _mm512_setzero_ps();
-        ce_transpose16(v);
+        __m512 v[KMAX], e[KMAX], d[2];
+        for (int b = 0; b < nb; b++) {
+            for (int i = 0; i < 16; i++)   /* rows beyond the last: no lanes, and no pointer past the end */
+                v[16 * b + i] = i < rows ? _mm512_maskz_loadu_ps(cls[b], x + (i0 + i) * c + 16 * b) : _mm512_setzero_ps();
+            ce_transpose16(v + 16 * b);
+        }
         __m512 m = v[0], xy = _mm512_setzero_ps();
         for (int k = 1; k < c; k++) m = _mm512_max_ps(v[k], m);   /* NaN does not win, as in ce_columns */
-        __mmask16 is_y[16];   /* [k = y]; never where ignored (y = -1 there) */
+        __mmask16 is_y[KMAX];   /* [k = y]; never where ignored (y = -1 there) */
         for (int k = 0; k < c; k++) is_y[k] = _mm512_cmpeq_epi32_mask(y, _mm512_set1_epi32(k));
         for (int k = 0; k < c; k++) xy = _mm512_mask_mov_ps(xy, is_y[k], v[k]);
-        for (int k = 0; k < c; k += 2) {
+        for (int k = 0; k < c; k += 2) {   /* odd c: v[c] is a zero vector of the last block */
             d[0] = _mm512_sub_ps(v[k], m);
             d[1] = _mm512_sub_ps(v[k + 1], m);
             lossk__exp512_nonpos_flush2(d, e + k);
         }
         __m512 sum = e[0];
         for (int k = 1; k < c; k++) sum = _mm512_add_ps(sum, e[k]);
-        const __m512 wy = _mm512_permutexvar_ps(y, wv);
+        /* w[y]: the low 4 (5) bits of y index one (two) blocks; a third by its low 4 bits where y >= 32 */
+        __m512 wy = nb == 1 ? _mm512_permutexvar_ps(y, wv[0]) : _mm512_permutex2var_ps(wv[0], y, wv[1]);
+        if (nb > 2) wy = _mm512_mask_permutexvar_ps(wy, _mm512_cmpge_epi32_mask(y, _mm512_set1_epi32(32)), y, wv[2]);
         /* the pair helper on one vector: GCC merges the two identical halves
            (one vgetmantps per instance in the object code) */
         __m512 log_s[2];
@@ -792,24 +805,31 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
             const __m512 gk = _mm512_maskz_mul_ps(act, e[k], f);
             e[k] = _mm512_mask_sub_ps(gk, is_y[k], gk, ty);
         }
-        for (int k = c; k < 16; k++) e[k] = _mm512_setzero_ps();
-        ce_transpose16(e);
-        for (int i = 0; i < rows; i++) _mm512_mask_storeu_ps(g + (i0 + i) * c, cls, e[i]);
+        for (int k = c; k < 16 * nb; k++) e[k] = _mm512_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            ce_transpose16(e + 16 * b);
+            for (int i = 0; i < rows; i++) _mm512_mask_storeu_ps(g + (i0 + i) * c + 16 * b, cls[b], e[16 * b + i]);
+        }
     }
     double l[8];
     _mm512_storeu_pd(l, lanes);
     return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
 
+#if CE_NARROW > 47
+#  error "ce_rows16 has an instance for each class count up to 47"
+#endif
 static double ce_rows16(const ce_args *a, int64_t r0, int64_t width, float *loss_out) {
     switch (a->c) {
 #define CE_ROWS16_CASE(c) case c: return ce_rows16_c(a, r0, width, loss_out, c);
-    CE_ROWS16_CASE(1) CE_ROWS16_CASE(2) CE_ROWS16_CASE(3) CE_ROWS16_CASE(4)
-    CE_ROWS16_CASE(5) CE_ROWS16_CASE(6) CE_ROWS16_CASE(7) CE_ROWS16_CASE(8)
-    CE_ROWS16_CASE(9) CE_ROWS16_CASE(10) CE_ROWS16_CASE(11) CE_ROWS16_CASE(12)
-    CE_ROWS16_CASE(13) CE_ROWS16_CASE(14) CE_ROWS16_CASE(15) CE_ROWS16_CASE(16)
+#define CE_ROWS16_CASE8(c) CE_ROWS16_CASE(c) CE_ROWS16_CASE(c + 1) CE_ROWS16_CASE(c + 2) CE_ROWS16_CASE(c + 3) \
+    CE_ROWS16_CASE(c + 4) CE_ROWS16_CASE(c + 5) CE_ROWS16_CASE(c + 6) CE_ROWS16_CASE(c + 7)
+    CE_ROWS16_CASE8(1) CE_ROWS16_CASE8(9) CE_ROWS16_CASE8(17) CE_ROWS16_CASE8(25) CE_ROWS16_CASE8(33)
+    CE_ROWS16_CASE(41) CE_ROWS16_CASE(42) CE_ROWS16_CASE(43) CE_ROWS16_CASE(44) CE_ROWS16_CASE(45)
+    CE_ROWS16_CASE(46) CE_ROWS16_CASE(47)
+#undef CE_ROWS16_CASE8
 #undef CE_ROWS16_CASE
-    default: return 0.0;  /* not reached: callers take c <= 16 */
+    default: return 0.0;  /* not reached: callers take c <= CE_NARROW */
     }
 }
 #endif
@@ -838,7 +858,7 @@ static int64_t LOSSK_FN(ce_columns_block)(const void *ctx, int64_t begin, int64_
     }
     real loss_tile[CE_TILE_MAX];
 #if LOSSK_AVX512_F32
-    if (c <= 16 && !a->soft && a->eps == 0.0 && a->gamma == 0.0) {
+    if (!a->soft && a->eps == 0.0 && a->gamma == 0.0) {   /* c <= CE_NARROW here */
         for (int64_t item = begin; item < end; item++) {
             const int64_t r0 = item * tile, width = a->n - r0 < tile ? a->n - r0 : tile;
             total += ce_rows16(a, r0, width, a->loss_rows ? (real *)a->loss_rows + r0 : loss_tile);

@@ -305,14 +305,15 @@ def test_default_threads_follow_omp_num_threads():
     assert out.stdout.strip() == "3", out.stderr
 
 
-@pytest.mark.parametrize("c", range(1, 17))
-def test_rows_of_at_most_16_classes(c):
-    """float32 rows of up to 16 classes with index targets and no smoothing have a kernel of
-    their own on AVX-512 (ce_rows16: 16 rows at a time, transposed in registers): every class
-    count, row counts around its groups of 16 and tiles of 256, weights, ignored rows with
-    int64 and int32 targets, each reduction; vs the reference, in place, every thread count."""
+@pytest.mark.parametrize("c", range(1, 48))
+def test_narrow_rows_in_registers(c):
+    """float32 rows of up to 47 classes with index targets and no smoothing have a kernel of
+    their own on AVX-512 (ce_rows16: 16 rows at a time, each block of 16 classes transposed
+    in registers): every class count, row counts around its groups of 16 and tiles of 256,
+    weights, ignored rows with int64 and int32 targets, each reduction; vs the reference, in
+    place, every thread count."""
     rng = np.random.default_rng(c)
-    for n in (1, 15, 16, 17, 255, 257, 1537):
+    for n in ((1, 15, 16, 17, 255, 257, 1537) if c <= 16 else (1, 17, 257, 1100)):
         for options, int32 in (({}, False), ({"weight": True, "ignore_index": 1 % c}, False),
                                ({"ignore_index": 0}, True), ({"weight": True}, True)):
             x, t, kw = make_case(rng, (n, c), np.float32, options, int32=int32)
@@ -328,6 +329,28 @@ def test_rows_of_at_most_16_classes(c):
                 loss_in_place, _ = lossk.cross_entropy(xi, t, reduction=reduction, return_grad=True, grad_out=xi, **kw)
                 assert np.array_equal(loss_in_place, loss, equal_nan=True) and xi.tobytes() == grad.tobytes()
             assert_bitwise_across_threads(lossk.cross_entropy, x, t, reduction="mean", **kw)
+
+
+@pytest.mark.parametrize("c", (17, 31, 32, 33, 47, 48))
+def test_narrow_rows_with_non_finite_logits(c):
+    """+-inf and NaN logits in each block of 16 classes of ce_rows16 (and at 48 classes, the
+    row kernel) give the reference's losses and gradients, NaN and inf where it has them."""
+    rng = np.random.default_rng(c)
+    x = (rng.standard_normal((40, c)) * 3).astype(np.float32)
+    t = rng.integers(0, c, 40)
+    for row, k in enumerate(range(0, c, 5)):          # a class of every block, in rows 0..
+        x[row, k] = (np.inf, -np.inf, np.nan, 1e30)[row % 4]
+        t[row + 12] = k
+        x[row + 12, k] = -np.inf                        # the target's logit is -inf: loss inf
+    x[30] = -np.inf
+    t[31] = -100
+    w = (rng.random(c) + 0.1).astype(np.float32)
+    for kw in ({}, {"weight": w}):
+        for reduction in REDUCTIONS:
+            loss, grad = lossk.cross_entropy(x, t, reduction=reduction, return_grad=True, **kw)
+            ref_loss, ref_grad = lossk.reference.cross_entropy(x, t, reduction=reduction, return_grad=True, **kw)
+            assert_close(loss, ref_loss, np.float32)
+            assert_close(grad, ref_grad, np.float32)
 
 
 # ---------------------------------------------------------------- outputs and layouts
