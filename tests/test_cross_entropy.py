@@ -331,6 +331,24 @@ def test_narrow_rows_in_registers(c):
             assert_bitwise_across_threads(lossk.cross_entropy, x, t, reduction="mean", **kw)
 
 
+def test_narrow_rows_write_only_their_gradient():
+    """ce_rows16 stores whole vectors that run into the next rows and masks only those that
+    would leave the group of 16 rows: the memory after the gradient and the logits of
+    rows not read yet (in place) stay untouched."""
+    rng = np.random.default_rng(5)
+    for c in (1, 3, 7, 10, 16, 17, 21, 40):
+        for n in (1, 2, 5, 16, 17, 33):
+            x, t, _ = make_case(rng, (n, c), np.float32)
+            _, expected = lossk.cross_entropy(x, t, return_grad=True)
+            buf = np.full(n * c + 64, 7.0, np.float32)
+            grad_out = buf[:n * c].reshape(n, c)
+            lossk.cross_entropy(x, t, return_grad=True, grad_out=grad_out)
+            assert grad_out.tobytes() == expected.tobytes() and (buf[n * c:] == 7.0).all(), (c, n)
+            buf[:n * c] = x.ravel()                     # in place, with the same guard after it
+            lossk.cross_entropy(grad_out, t, return_grad=True, grad_out=grad_out)
+            assert grad_out.tobytes() == expected.tobytes() and (buf[n * c:] == 7.0).all(), (c, n)
+
+
 @pytest.mark.parametrize("c", (17, 31, 32, 33, 47, 48))
 def test_narrow_rows_with_non_finite_logits(c):
     """+-inf and NaN logits in each block of 16 classes of ce_rows16 (and at 48 classes, the
