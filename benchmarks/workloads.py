@@ -241,6 +241,7 @@ WORKLOADS: list[Workload] = [
     cross_entropy(4096, 32000),
     cross_entropy(1024, 128256),
     softmax_focal_loss(16384, 1000),
+    softmax_focal_loss(65536, 21),    # narrow rows: the register kernel with the focal factors
     multi_margin_loss(16384, 1000),
     nll_loss(16384, 1000),
     sigmoid_focal_loss(65536, 80),

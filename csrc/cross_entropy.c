@@ -45,7 +45,8 @@
    place and rows of at most CE_NARROW classes through transposed tiles (a row
    kernel would pay its per-row costs on a few classes: 10 classes 2.7x
    slower; from 48 classes on the row kernel is the faster one). float32 on
-   AVX-512 runs narrow rows with index targets in registers instead (ce_rows16). */
+   AVX-512 runs narrow rows with index targets and no smoothing in registers
+   instead (ce_rows16). */
 #define CE_TILE_ELEMS 16384
 #define CE_TILE_MAX 256
 #define CE_NARROW 47
@@ -512,10 +513,13 @@ LOSSK_INLINE float LOSSK_FN(ce_focal_f)(float ce, float gamma, float *loss_facto
     t = 1.0f - ce * (1.0f / 3.0f) * t;
     t = 1.0f - ce * 0.5f * t;
     const float q = ce < 0.5f ? ce * t : 1.0f - p;
-    /* q = 1 or 0 exactly: q^g = 1 or 0 also where gamma * log q would be NaN,
+    /* log q: 1 - p rounds (to 1 for p < 6e-8, where a large gamma still makes
+       q^g tiny); log1p(-p) = log q - ((q - 1) + p) / q restores it */
+    const float lq = gamma == 2.0f ? 0.0f : lossk_logf(q) - (ce < 0.5f ? 0.0f : ((q - 1.0f) + p) / q);
+    /* log q = 0 or q = 0: q^g = 1 or 0 also where gamma * log q would be NaN,
        for a gamma that float rounds to inf (1e300) or to 0 (1e-300) */
     const float qg = gamma == 2.0f ? q * q
-                   : q == 1.0f ? 1.0f : q == 0.0f ? 0.0f : lossk_expf(gamma * lossk_logf(q));
+                   : lq == 0.0f ? 1.0f : q == 0.0f ? 0.0f : lossk_expf(gamma * lq);
     const float pr = p > 0.0f ? (ce > 0.0f ? p * ce / q : 1.0f) : 0.0f;
     *loss_factor = qg;
     /* qg == 0 (also for a gamma beyond float's range, cast to inf): the
@@ -524,8 +528,9 @@ LOSSK_INLINE float LOSSK_FN(ce_focal_f)(float ce, float gamma, float *loss_facto
 }
 
 /* The focal factors of `width` positions: loss factors into focal, gradient
-   factors into grad_factor and applied to f. Separate arrays (restrict) so
-   that it vectorizes. */
+   factors into grad_factor and applied to f. Separate arrays (restrict)
+   meant to let it vectorize, but GCC 12 keeps it scalar (its branches and
+   calls); narrow float32 rows on AVX-512 take ce_focal512 instead. */
 static LOSSK_NOINLINE void LOSSK_FN(ce_focal_positions)(int64_t width, float gamma,
                                                        const real *LOSSK_RESTRICT m,
                                                        const real *LOSSK_RESTRICT xy,
@@ -706,6 +711,43 @@ LOSSK_INLINE void ce_transpose16(__m512 r[16]) {
     }
 }
 
+/* ce_focal_f on 16 positions, its selects as masks, exp and log from the
+   vector tables (q^gamma below 2e-38 flushes to 0 instead of a subnormal):
+   the loss factor q^gamma into *loss_factor, returns the gradient factor.
+   ce is >= 0 or NaN here (m >= x_y and s >= 1). square: gamma = 2. */
+LOSSK_INLINE __m512 ce_focal512(__m512 ce, float gamma, int square, __m512 *loss_factor) {
+    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps(), g = _mm512_set1_ps(gamma);
+    const __m512 nce[2] = {_mm512_sub_ps(zero, ce), _mm512_sub_ps(zero, ce)};
+    __m512 p[2];
+    lossk__exp512_nonpos_flush2(nce, p);
+    __m512 t = _mm512_fnmadd_ps(ce, _mm512_set1_ps(1.0f / 9.0f), one);
+    for (int k = 8; k >= 2; k--) t = _mm512_fnmadd_ps(_mm512_mul_ps(ce, _mm512_set1_ps(1.0f / (float)k)), t, one);
+    const __m512 q = _mm512_mask_mul_ps(_mm512_sub_ps(one, p[0]), _mm512_cmp_ps_mask(ce, _mm512_set1_ps(0.5f), _CMP_LT_OQ),
+                                        ce, t);
+    __m512 qg;
+    if (square) {
+        qg = _mm512_mul_ps(q, q);
+    } else {
+        const __m512 qq[2] = {q, q};
+        __m512 lq[2], arg[2], pw[2];
+        lossk__log512_2(qq, lq);
+        /* log1p(-p) where q = 1 - p rounded, as in ce_focal_f */
+        lq[0] = _mm512_mask_sub_ps(lq[0], _mm512_cmp_ps_mask(ce, _mm512_set1_ps(0.5f), _CMP_NLT_UQ), lq[0],
+                                   _mm512_div_ps(_mm512_add_ps(_mm512_sub_ps(q, one), p[0]), q));
+        arg[0] = arg[1] = _mm512_mul_ps(g, lq[0]);
+        lossk__exp512_nonpos_flush2(arg, pw);
+        /* log q = 0 or q = 0: 1 or 0, also where gamma log q is NaN */
+        qg = _mm512_mask_mov_ps(pw[0], _mm512_cmp_ps_mask(lq[0], zero, _CMP_EQ_OQ), one);
+        qg = _mm512_mask_mov_ps(qg, _mm512_cmp_ps_mask(q, zero, _CMP_EQ_OQ), zero);
+    }
+    /* pr = p > 0 ? (ce > 0 ? p ce / q : 1) : 0 */
+    __m512 pr = _mm512_mask_div_ps(one, _mm512_cmp_ps_mask(ce, zero, _CMP_GT_OQ), _mm512_mul_ps(p[0], ce), q);
+    pr = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(p[0], zero, _CMP_GT_OQ), pr);
+    const __m512 gpr = _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(pr, zero, _CMP_GT_OQ), g, pr);
+    *loss_factor = qg;
+    return _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(qg, zero, _CMP_GT_OQ), qg, _mm512_add_ps(one, gpr));
+}
+
 /* The targets of rows [i, i + rows) as int32 lanes: -1 where ignored and
    beyond rows (the indices are in [0, c) elsewhere: checked before). */
 LOSSK_INLINE __m512i ce_targets16(const ce_args *a, int64_t i, int64_t rows) {
@@ -727,15 +769,15 @@ LOSSK_INLINE __m512i ce_targets16(const ce_args *a, int64_t i, int64_t rows) {
     return _mm512_mask_mov_epi32(_mm512_set1_epi32(-1), in & (__mmask16)~ign, y);
 }
 
-/* Rows of c <= CE_NARROW classes with index targets, no smoothing and no
-   focal factor: 16 rows at a time in registers, each block of 16 classes
-   turned into class vectors by ce_transpose16 and back (the tile transposes
-   through memory are scalar loops: 40 % of the time at 10 classes, and 32
-   classes took 6x 10 classes' time). ce_columns' formulas for these
-   options, with the vector table exp and log. c is a constant in each
-   instance (ce_rows16), so the class loops have fixed trip counts (unrolled
-   whole up to 16 classes); beyond 16 classes the vectors spill to the stack,
-   which stays in L1. Rows
+/* Rows of c <= CE_NARROW classes with index targets and no smoothing
+   (softmax_focal_loss's focal factor included): 16 rows at a time in
+   registers, each block of 16 classes turned into class vectors by
+   ce_transpose16 and back (the tile transposes through memory are scalar
+   loops: 40 % of the time at 10 classes, and 32 classes took 6x 10 classes'
+   time). ce_columns' formulas for these options, with the vector table exp
+   and log. c is a constant in each instance (ce_rows16), so the class loops
+   have fixed trip counts (unrolled whole up to 16 classes); beyond 16
+   classes the vectors spill to the stack, which stays in L1. Rows
    [r0, r0 + width); the losses to loss_out, the gradient to a->grad (may be
    the logits: a group of 16 rows is read whole before it is written).
    Returns the sum of the losses as ce_columns does: 8 lanes by row, then a
@@ -753,6 +795,8 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
     }
     const __m512 scale = _mm512_set1_ps((float)a->scale);
     const __m512d scale_d = _mm512_set1_pd(a->scale);
+    const int focal_on = a->gamma != 0.0;
+    const float gamma = (float)a->gamma;
     __m512d lanes = _mm512_setzero_pd();
     for (int64_t i0 = 0; i0 < width; i0 += 16) {
         const int64_t rows = width - i0 < 16 ? width - i0 : 16;
@@ -784,23 +828,31 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
         __m512 log_s[2];
         const __m512 sp[2] = {sum, sum};
         lossk__log512_2(sp, log_s);
-        /* loss = w_y ((m - x_y) + log s) in double, 0 where ignored */
-        const __m512 parts[4] = {m, xy, log_s[0], wy};
-        __m512d lo[4], hi[4];
-        for (int q = 0; q < 4; q++) {
+        /* the gradient's f = scale w_y / s; focal (softmax_focal_loss): ce_columns'
+           factors of the 16 positions, q^gamma for the loss and one for the
+           gradient, which scales f and the target's w_y */
+        __m512 f = _mm512_div_ps(_mm512_mul_ps(scale, wy), sum), focal = _mm512_set1_ps(1.0f), wg = wy;
+        if (focal_on) {
+            const __m512 gf = ce_focal512(_mm512_add_ps(_mm512_sub_ps(m, xy), log_s[0]), gamma, gamma == 2.0f, &focal);
+            f = _mm512_mul_ps(f, gf);
+            wg = _mm512_mul_ps(wy, gf);
+        }
+        /* loss = w_y ((m - x_y) + log s) q^gamma in double, 0 where ignored (q^0 = 1: no bit changes) */
+        const __m512 parts[6] = {m, xy, log_s[0], wy, focal, wg};
+        __m512d lo[6], hi[6];
+        for (int q = 0; q < 6; q++) {
             lo[q] = _mm512_cvtps_pd(_mm512_castps512_ps256(parts[q]));
             hi[q] = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(parts[q]), 1)));
         }
-        const __m512d loss_lo = _mm512_maskz_mul_pd((__mmask8)act, lo[3], _mm512_add_pd(_mm512_sub_pd(lo[0], lo[1]), lo[2]));
-        const __m512d loss_hi = _mm512_maskz_mul_pd((__mmask8)(act >> 8), hi[3], _mm512_add_pd(_mm512_sub_pd(hi[0], hi[1]), hi[2]));
+        const __m512d loss_lo = _mm512_maskz_mul_pd((__mmask8)act, _mm512_mul_pd(lo[3], _mm512_add_pd(_mm512_sub_pd(lo[0], lo[1]), lo[2])), lo[4]);
+        const __m512d loss_hi = _mm512_maskz_mul_pd((__mmask8)(act >> 8), _mm512_mul_pd(hi[3], _mm512_add_pd(_mm512_sub_pd(hi[0], hi[1]), hi[2])), hi[4]);
         lanes = _mm512_add_pd(_mm512_add_pd(lanes, loss_lo), loss_hi);
         _mm512_mask_storeu_ps(loss_out + i0, lossk__lanes_in(0, rows),
                               _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(loss_lo)), _mm512_cvtpd_ps(loss_hi), 1));
         if (!g) continue;
-        /* gradient: p_k f - [k = y] (float)(scale w_y), f = scale w_y / s; 0 where ignored */
-        const __m512 f = _mm512_div_ps(_mm512_mul_ps(scale, wy), sum);
-        const __m512 ty = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_mul_pd(scale_d, lo[3]))),
-                                             _mm512_cvtpd_ps(_mm512_mul_pd(scale_d, hi[3])), 1);
+        /* gradient: p_k f - [k = y] (float)(scale w_y'), w_y' = w_y (focal: times its factor); 0 where ignored */
+        const __m512 ty = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_mul_pd(scale_d, lo[5]))),
+                                             _mm512_cvtpd_ps(_mm512_mul_pd(scale_d, hi[5])), 1);
         for (int k = 0; k < c; k++) {
             const __m512 gk = _mm512_maskz_mul_ps(act, e[k], f);
             e[k] = _mm512_mask_sub_ps(gk, is_y[k], gk, ty);
@@ -867,7 +919,7 @@ static int64_t LOSSK_FN(ce_columns_block)(const void *ctx, int64_t begin, int64_
     }
     real loss_tile[CE_TILE_MAX];
 #if LOSSK_AVX512_F32
-    if (!a->soft && a->eps == 0.0 && a->gamma == 0.0) {   /* c <= CE_NARROW here */
+    if (!a->soft && a->eps == 0.0) {   /* c <= CE_NARROW here */
         for (int64_t item = begin; item < end; item++) {
             const int64_t r0 = item * tile, width = a->n - r0 < tile ? a->n - r0 : tile;
             total += ce_rows16(a, r0, width, a->loss_rows ? (real *)a->loss_rows + r0 : loss_tile);
