@@ -527,10 +527,51 @@ LOSSK_INLINE float LOSSK_FN(ce_focal_f)(float ce, float gamma, float *loss_facto
     return qg > 0.0f ? qg * (1.0f + (pr > 0.0f ? gamma * pr : 0.0f)) : 0.0f;
 }
 
+#if LOSSK_AVX512_F32
+/* ce_focal_f on 16 positions, its selects as masks, exp and log from the
+   vector tables (q^gamma below 2e-38 flushes to 0 instead of a subnormal):
+   the loss factor q^gamma into *loss_factor, returns the gradient factor.
+   ce is >= 0 or NaN (m >= x_y and s >= 1) where a target counts; the
+   factors of ignored positions are discarded. square: gamma = 2. */
+LOSSK_INLINE __m512 ce_focal512(__m512 ce, float gamma, int square, __m512 *loss_factor) {
+    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps(), g = _mm512_set1_ps(gamma);
+    const __m512 nce[2] = {_mm512_sub_ps(zero, ce), _mm512_sub_ps(zero, ce)};
+    __m512 p[2];
+    lossk__exp512_nonpos_flush2(nce, p);
+    __m512 t = _mm512_fnmadd_ps(ce, _mm512_set1_ps(1.0f / 9.0f), one);
+    for (int k = 8; k >= 2; k--) t = _mm512_fnmadd_ps(_mm512_mul_ps(ce, _mm512_set1_ps(1.0f / (float)k)), t, one);
+    const __m512 q = _mm512_mask_mul_ps(_mm512_sub_ps(one, p[0]), _mm512_cmp_ps_mask(ce, _mm512_set1_ps(0.5f), _CMP_LT_OQ),
+                                        ce, t);
+    __m512 qg;
+    if (square) {
+        qg = _mm512_mul_ps(q, q);
+    } else {
+        const __m512 qq[2] = {q, q};
+        __m512 lq[2], arg[2], pw[2];
+        lossk__log512_2(qq, lq);
+        /* log1p(-p) where q = 1 - p rounded, as in ce_focal_f */
+        lq[0] = _mm512_mask_sub_ps(lq[0], _mm512_cmp_ps_mask(ce, _mm512_set1_ps(0.5f), _CMP_NLT_UQ), lq[0],
+                                   _mm512_div_ps(_mm512_add_ps(_mm512_sub_ps(q, one), p[0]), q));
+        arg[0] = arg[1] = _mm512_mul_ps(g, lq[0]);
+        lossk__exp512_nonpos_flush2(arg, pw);
+        /* log q = 0 or q = 0: 1 or 0, also where gamma log q is NaN */
+        qg = _mm512_mask_mov_ps(pw[0], _mm512_cmp_ps_mask(lq[0], zero, _CMP_EQ_OQ), one);
+        qg = _mm512_mask_mov_ps(qg, _mm512_cmp_ps_mask(q, zero, _CMP_EQ_OQ), zero);
+    }
+    /* pr = p > 0 ? (ce > 0 ? p ce / q : 1) : 0 */
+    __m512 pr = _mm512_mask_div_ps(one, _mm512_cmp_ps_mask(ce, zero, _CMP_GT_OQ), _mm512_mul_ps(p[0], ce), q);
+    pr = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(p[0], zero, _CMP_GT_OQ), pr);
+    const __m512 gpr = _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(pr, zero, _CMP_GT_OQ), g, pr);
+    *loss_factor = qg;
+    return _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(qg, zero, _CMP_GT_OQ), qg, _mm512_add_ps(one, gpr));
+}
+
+#endif
+
 /* The focal factors of `width` positions: loss factors into focal, gradient
-   factors into grad_factor and applied to f. Separate arrays (restrict)
-   meant to let it vectorize, but GCC 12 keeps it scalar (its branches and
-   calls); narrow float32 rows on AVX-512 take ce_focal512 instead. */
+   factors into grad_factor and applied to f. GCC keeps ce_focal_f scalar
+   here (its branches and calls): AVX-512 takes 16 positions at a time by
+   ce_focal512. */
 static LOSSK_NOINLINE void LOSSK_FN(ce_focal_positions)(int64_t width, float gamma,
                                                        const real *LOSSK_RESTRICT m,
                                                        const real *LOSSK_RESTRICT xy,
@@ -538,7 +579,19 @@ static LOSSK_NOINLINE void LOSSK_FN(ce_focal_positions)(int64_t width, float gam
                                                        real *LOSSK_RESTRICT focal,
                                                        real *LOSSK_RESTRICT grad_factor,
                                                        real *LOSSK_RESTRICT f) {
-    for (int64_t i = 0; i < width; i++) {
+    int64_t i = 0;
+#if LOSSK_AVX512_F32
+    for (; i + 16 <= width; i += 16) {
+        __m512 fo;
+        const __m512 ce = _mm512_add_ps(_mm512_sub_ps(_mm512_loadu_ps(m + i), _mm512_loadu_ps(xy + i)),
+                                        _mm512_loadu_ps(log_s + i));
+        const __m512 gf = ce_focal512(ce, gamma, gamma == 2.0f, &fo);
+        _mm512_storeu_ps(focal + i, fo);
+        _mm512_storeu_ps(grad_factor + i, gf);
+        _mm512_storeu_ps(f + i, _mm512_mul_ps(_mm512_loadu_ps(f + i), gf));
+    }
+#endif
+    for (; i < width; i++) {
         grad_factor[i] = LOSSK_FN(ce_focal_f)((m[i] - xy[i]) + log_s[i], gamma, &focal[i]);
         f[i] *= grad_factor[i];
     }
@@ -709,43 +762,6 @@ LOSSK_INLINE void ce_transpose16(__m512 r[16]) {
         r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
         r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
     }
-}
-
-/* ce_focal_f on 16 positions, its selects as masks, exp and log from the
-   vector tables (q^gamma below 2e-38 flushes to 0 instead of a subnormal):
-   the loss factor q^gamma into *loss_factor, returns the gradient factor.
-   ce is >= 0 or NaN here (m >= x_y and s >= 1). square: gamma = 2. */
-LOSSK_INLINE __m512 ce_focal512(__m512 ce, float gamma, int square, __m512 *loss_factor) {
-    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps(), g = _mm512_set1_ps(gamma);
-    const __m512 nce[2] = {_mm512_sub_ps(zero, ce), _mm512_sub_ps(zero, ce)};
-    __m512 p[2];
-    lossk__exp512_nonpos_flush2(nce, p);
-    __m512 t = _mm512_fnmadd_ps(ce, _mm512_set1_ps(1.0f / 9.0f), one);
-    for (int k = 8; k >= 2; k--) t = _mm512_fnmadd_ps(_mm512_mul_ps(ce, _mm512_set1_ps(1.0f / (float)k)), t, one);
-    const __m512 q = _mm512_mask_mul_ps(_mm512_sub_ps(one, p[0]), _mm512_cmp_ps_mask(ce, _mm512_set1_ps(0.5f), _CMP_LT_OQ),
-                                        ce, t);
-    __m512 qg;
-    if (square) {
-        qg = _mm512_mul_ps(q, q);
-    } else {
-        const __m512 qq[2] = {q, q};
-        __m512 lq[2], arg[2], pw[2];
-        lossk__log512_2(qq, lq);
-        /* log1p(-p) where q = 1 - p rounded, as in ce_focal_f */
-        lq[0] = _mm512_mask_sub_ps(lq[0], _mm512_cmp_ps_mask(ce, _mm512_set1_ps(0.5f), _CMP_NLT_UQ), lq[0],
-                                   _mm512_div_ps(_mm512_add_ps(_mm512_sub_ps(q, one), p[0]), q));
-        arg[0] = arg[1] = _mm512_mul_ps(g, lq[0]);
-        lossk__exp512_nonpos_flush2(arg, pw);
-        /* log q = 0 or q = 0: 1 or 0, also where gamma log q is NaN */
-        qg = _mm512_mask_mov_ps(pw[0], _mm512_cmp_ps_mask(lq[0], zero, _CMP_EQ_OQ), one);
-        qg = _mm512_mask_mov_ps(qg, _mm512_cmp_ps_mask(q, zero, _CMP_EQ_OQ), zero);
-    }
-    /* pr = p > 0 ? (ce > 0 ? p ce / q : 1) : 0 */
-    __m512 pr = _mm512_mask_div_ps(one, _mm512_cmp_ps_mask(ce, zero, _CMP_GT_OQ), _mm512_mul_ps(p[0], ce), q);
-    pr = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(p[0], zero, _CMP_GT_OQ), pr);
-    const __m512 gpr = _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(pr, zero, _CMP_GT_OQ), g, pr);
-    *loss_factor = qg;
-    return _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(qg, zero, _CMP_GT_OQ), qg, _mm512_add_ps(one, gpr));
 }
 
 /* The targets of rows [i, i + rows) as int32 lanes: -1 where ignored and

@@ -230,6 +230,26 @@ def test_narrow_rows_in_registers(c):
             assert_bitwise_across_threads(lossk.softmax_focal_loss, x, t, reduction="mean", **kw)
 
 
+@pytest.mark.parametrize("shape", [(3, 5, 37), (2, 19, 8, 9), (2, 60, 33)])
+def test_spatial_positions_sixteen_at_a_time(shape):
+    """The (N, C, d...) layout's focal factors: groups of 16 positions by ce_focal512 on
+    AVX-512, the rest one at a time (ce_focal_f); both against the reference, with
+    confident and hopeless positions."""
+    rng = np.random.default_rng(sum(shape))
+    for options in ({"gamma": 2.0}, {"gamma": 0.5, "alpha": True, "ignore_index": 1}, {"gamma": 3.7}):
+        x, t, kw = make_case(rng, shape, np.float32, options)
+        xm, tm = np.moveaxis(x, 1, -1).reshape(-1, shape[1]), t.reshape(-1)   # views: rows of classes
+        xm[::4][np.arange(len(tm[::4])), tm[::4] % shape[1]] += 40
+        xm[1::4][np.arange(len(tm[1::4])), tm[1::4] % shape[1]] -= 40
+        x = np.ascontiguousarray(np.moveaxis(xm.reshape(shape[:1] + shape[2:] + shape[1:2]), -1, 1))
+        for reduction in REDUCTIONS:
+            loss, grad = lossk.softmax_focal_loss(x, t, reduction=reduction, return_grad=True, **kw)
+            ref_loss, ref_grad = lossk.reference.softmax_focal_loss(x, t, reduction=reduction, return_grad=True, **kw)
+            assert np.isfinite(loss).all() and np.isfinite(grad).all()
+            assert_close(loss, ref_loss, np.float32)
+            assert_close(grad, ref_grad, np.float32)
+
+
 # ---------------------------------------------------------------- threads
 
 @pytest.mark.parametrize("dtype", DTYPES)
