@@ -45,8 +45,8 @@
    place and rows of at most CE_NARROW classes through transposed tiles (a row
    kernel would pay its per-row costs on a few classes: 10 classes 2.7x
    slower; from 48 classes on the row kernel is the faster one). float32 on
-   AVX-512 runs narrow rows with index targets and no smoothing in registers
-   instead (ce_rows16). */
+   AVX-512 runs narrow rows with index targets in registers instead
+   (ce_rows16). */
 #define CE_TILE_ELEMS 16384
 #define CE_TILE_MAX 256
 #define CE_NARROW 47
@@ -785,8 +785,19 @@ LOSSK_INLINE __m512i ce_targets16(const ce_args *a, int64_t i, int64_t rows) {
     return _mm512_mask_mov_epi32(_mm512_set1_epi32(-1), in & (__mmask16)~ign, y);
 }
 
-/* Rows of c <= CE_NARROW classes with index targets and no smoothing
-   (softmax_focal_loss's focal factor included): 16 rows at a time in
+/* ce_columns' losses of 8 positions in double from p = (m, x_y, log s, w_y,
+   q^gamma, -, wx): w_y ((m - x_y) + log s) q^gamma, or with smoothing keep
+   w_y ((m - x_y) + log s) + spread (W log s - wx); 0 where ignored. */
+LOSSK_INLINE __m512d ce_loss8(const __m512d p[7], __mmask8 act, int smoothing, __m512d keep, __m512d spread,
+                              __m512d weight_total) {
+    const __m512d nll = _mm512_add_pd(_mm512_sub_pd(p[0], p[1]), p[2]);
+    if (!smoothing) return _mm512_maskz_mul_pd(act, _mm512_mul_pd(p[3], nll), p[4]);
+    return _mm512_maskz_mov_pd(act, _mm512_add_pd(_mm512_mul_pd(_mm512_mul_pd(keep, p[3]), nll),
+                                                  _mm512_mul_pd(spread, _mm512_sub_pd(_mm512_mul_pd(weight_total, p[2]), p[6]))));
+}
+
+/* Rows of c <= CE_NARROW classes with index targets (label smoothing and
+   softmax_focal_loss's focal factor included): 16 rows at a time in
    registers, each block of 16 classes turned into class vectors by
    ce_transpose16 and back (the tile transposes through memory are scalar
    loops: 40 % of the time at 10 classes, and 32 classes took 6x 10 classes'
@@ -810,9 +821,14 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
         wv[b] = a->weight ? _mm512_maskz_loadu_ps(cls[b], (const float *)a->weight + 16 * b) : _mm512_set1_ps(1.0f);
     }
     const __m512 scale = _mm512_set1_ps((float)a->scale);
-    const __m512d scale_d = _mm512_set1_pd(a->scale);
-    const int focal_on = a->gamma != 0.0;
+    const int focal_on = a->gamma != 0.0;   /* never with smoothing */
     const float gamma = (float)a->gamma;
+    const int smoothing = a->eps > 0.0;
+    const double keep = 1.0 - a->eps, spread = a->eps / (double)c;
+    const __m512d keep_d = _mm512_set1_pd(keep), spread_d = _mm512_set1_pd(spread);
+    const __m512d weight_total = _mm512_set1_pd(a->weight_total), scale_keep = _mm512_set1_pd(a->scale * keep);
+    const __m512 rkeep = _mm512_set1_ps((float)keep), smooth_coef = _mm512_set1_ps((float)(spread * a->weight_total));
+    const float cw_scale = (float)(a->scale * spread), *wts = (const float *)a->weight;
     __m512d lanes = _mm512_setzero_pd();
     for (int64_t i0 = 0; i0 < width; i0 += 16) {
         const int64_t rows = width - i0 < 16 ? width - i0 : 16;
@@ -829,10 +845,15 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
         __mmask16 is_y[KMAX];   /* [k = y]; never where ignored (y = -1 there) */
         for (int k = 0; k < c; k++) is_y[k] = _mm512_cmpeq_epi32_mask(y, _mm512_set1_epi32(k));
         for (int k = 0; k < c; k++) xy = _mm512_mask_mov_ps(xy, is_y[k], v[k]);
+        __m512 wx = _mm512_setzero_ps();   /* smoothing: sum of w_k (x_k - m), 0 where x_k = m (mul_shifted) */
         for (int k = 0; k < c; k += 2) {   /* odd c: v[c] is a zero vector of the last block */
             d[0] = _mm512_sub_ps(v[k], m);
             d[1] = _mm512_sub_ps(v[k + 1], m);
             lossk__exp512_nonpos_flush2(d, e + k);
+            if (smoothing)
+                for (int j = 0; j < 2 && k + j < c; j++)
+                    wx = _mm512_add_ps(wx, _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(d[j], _mm512_setzero_ps(), _CMP_NEQ_UQ),
+                                                               _mm512_set1_ps(wts ? wts[k + j] : 1.0f), d[j]));
         }
         __m512 sum = e[0];
         for (int k = 1; k < c; k++) sum = _mm512_add_ps(sum, e[k]);
@@ -844,33 +865,37 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
         __m512 log_s[2];
         const __m512 sp[2] = {sum, sum};
         lossk__log512_2(sp, log_s);
-        /* the gradient's f = scale w_y / s; focal (softmax_focal_loss): ce_columns'
-           factors of the 16 positions, q^gamma for the loss and one for the
-           gradient, which scales f and the target's w_y */
-        __m512 f = _mm512_div_ps(_mm512_mul_ps(scale, wy), sum), focal = _mm512_set1_ps(1.0f), wg = wy;
+        /* the gradient's f = scale w_y / s (smoothing: scale (keep w_y + spread W) / s);
+           focal (softmax_focal_loss): ce_columns' factors of the 16 positions,
+           q^gamma for the loss and one for the gradient, which scales f and the
+           target's w_y */
+        __m512 f = _mm512_div_ps(_mm512_mul_ps(scale, smoothing ? _mm512_fmadd_ps(rkeep, wy, smooth_coef) : wy), sum);
+        __m512 focal = _mm512_set1_ps(1.0f), wg = wy;
         if (focal_on) {
             const __m512 gf = ce_focal512(_mm512_add_ps(_mm512_sub_ps(m, xy), log_s[0]), gamma, gamma == 2.0f, &focal);
             f = _mm512_mul_ps(f, gf);
             wg = _mm512_mul_ps(wy, gf);
         }
-        /* loss = w_y ((m - x_y) + log s) q^gamma in double, 0 where ignored (q^0 = 1: no bit changes) */
-        const __m512 parts[6] = {m, xy, log_s[0], wy, focal, wg};
-        __m512d lo[6], hi[6];
-        for (int q = 0; q < 6; q++) {
+        /* the losses in double (q^0 = 1: no bit changes) */
+        const __m512 parts[7] = {m, xy, log_s[0], wy, focal, wg, wx};
+        __m512d lo[7], hi[7];
+        for (int q = 0; q < 7; q++) {
             lo[q] = _mm512_cvtps_pd(_mm512_castps512_ps256(parts[q]));
             hi[q] = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(parts[q]), 1)));
         }
-        const __m512d loss_lo = _mm512_maskz_mul_pd((__mmask8)act, _mm512_mul_pd(lo[3], _mm512_add_pd(_mm512_sub_pd(lo[0], lo[1]), lo[2])), lo[4]);
-        const __m512d loss_hi = _mm512_maskz_mul_pd((__mmask8)(act >> 8), _mm512_mul_pd(hi[3], _mm512_add_pd(_mm512_sub_pd(hi[0], hi[1]), hi[2])), hi[4]);
+        const __m512d loss_lo = ce_loss8(lo, (__mmask8)act, smoothing, keep_d, spread_d, weight_total);
+        const __m512d loss_hi = ce_loss8(hi, (__mmask8)(act >> 8), smoothing, keep_d, spread_d, weight_total);
         lanes = _mm512_add_pd(_mm512_add_pd(lanes, loss_lo), loss_hi);
         _mm512_mask_storeu_ps(loss_out + i0, lossk__lanes_in(0, rows),
                               _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(loss_lo)), _mm512_cvtpd_ps(loss_hi), 1));
         if (!g) continue;
-        /* gradient: p_k f - [k = y] (float)(scale w_y'), w_y' = w_y (focal: times its factor); 0 where ignored */
-        const __m512 ty = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_mul_pd(scale_d, lo[5]))),
-                                             _mm512_cvtpd_ps(_mm512_mul_pd(scale_d, hi[5])), 1);
+        /* gradient: p_k f - [k = y] (float)(scale keep w_y') (- (float)(scale spread) w_k
+           with smoothing), w_y' = w_y (focal: times its factor); 0 where ignored */
+        const __m512 ty = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_mul_pd(scale_keep, lo[5]))),
+                                             _mm512_cvtpd_ps(_mm512_mul_pd(scale_keep, hi[5])), 1);
         for (int k = 0; k < c; k++) {
-            const __m512 gk = _mm512_maskz_mul_ps(act, e[k], f);
+            const __m512 gk = smoothing ? _mm512_maskz_fmsub_ps(act, e[k], f, _mm512_set1_ps(cw_scale * (wts ? wts[k] : 1.0f)))
+                                        : _mm512_maskz_mul_ps(act, e[k], f);
             e[k] = _mm512_mask_sub_ps(gk, is_y[k], gk, ty);
         }
         for (int k = c; k < 16 * nb; k++) e[k] = _mm512_setzero_ps();
@@ -935,7 +960,7 @@ static int64_t LOSSK_FN(ce_columns_block)(const void *ctx, int64_t begin, int64_
     }
     real loss_tile[CE_TILE_MAX];
 #if LOSSK_AVX512_F32
-    if (!a->soft && a->eps == 0.0) {   /* c <= CE_NARROW here */
+    if (!a->soft) {   /* c <= CE_NARROW here */
         for (int64_t item = begin; item < end; item++) {
             const int64_t r0 = item * tile, width = a->n - r0 < tile ? a->n - r0 : tile;
             total += ce_rows16(a, r0, width, a->loss_rows ? (real *)a->loss_rows + r0 : loss_tile);

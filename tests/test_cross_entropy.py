@@ -307,15 +307,18 @@ def test_default_threads_follow_omp_num_threads():
 
 @pytest.mark.parametrize("c", range(1, 48))
 def test_narrow_rows_in_registers(c):
-    """float32 rows of up to 47 classes with index targets and no smoothing have a kernel of
-    their own on AVX-512 (ce_rows16: 16 rows at a time, each block of 16 classes transposed
-    in registers): every class count, row counts around its groups of 16 and tiles of 256,
-    weights, ignored rows with int64 and int32 targets, each reduction; vs the reference, in
-    place, every thread count."""
+    """float32 rows of up to 47 classes with index targets have a kernel of their own on
+    AVX-512 (ce_rows16: 16 rows at a time, each block of 16 classes transposed in
+    registers): every class count, row counts around its groups of 16 and tiles of 256,
+    weights, label smoothing, ignored rows with int64 and int32 targets, each reduction; vs
+    the reference, in place, every thread count."""
     rng = np.random.default_rng(c)
     for n in ((1, 15, 16, 17, 255, 257, 1537) if c <= 16 else (1, 17, 257, 1100)):
         for options, int32 in (({}, False), ({"weight": True, "ignore_index": 1 % c}, False),
-                               ({"ignore_index": 0}, True), ({"weight": True}, True)):
+                               ({"ignore_index": 0}, True), ({"weight": True}, True),
+                               ({"label_smoothing": 0.1}, False),
+                               ({"weight": True, "label_smoothing": 0.3, "ignore_index": 0}, True),
+                               ({"label_smoothing": 1.0}, False)):
             x, t, kw = make_case(rng, (n, c), np.float32, options, int32=int32)
             if int32 and "ignore_index" not in kw:
                 kw["ignore_index"] = 2**40  # beyond int32: no target is ignored
@@ -363,7 +366,7 @@ def test_narrow_rows_with_non_finite_logits(c):
     x[30] = -np.inf
     t[31] = -100
     w = (rng.random(c) + 0.1).astype(np.float32)
-    for kw in ({}, {"weight": w}):
+    for kw in ({}, {"weight": w}, {"weight": w, "label_smoothing": 0.2}):
         for reduction in REDUCTIONS:
             loss, grad = lossk.cross_entropy(x, t, reduction=reduction, return_grad=True, **kw)
             ref_loss, ref_grad = lossk.reference.cross_entropy(x, t, reduction=reduction, return_grad=True, **kw)
