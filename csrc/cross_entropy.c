@@ -787,17 +787,19 @@ LOSSK_INLINE __m512i ce_targets16(const ce_args *a, int64_t i, int64_t rows) {
 
 /* ce_columns' losses of 8 positions in double from p = (m, x_y, log s, w_y,
    q^gamma, -, wx): w_y ((m - x_y) + log s) q^gamma, or with smoothing keep
-   w_y ((m - x_y) + log s) + spread (W log s - wx); 0 where ignored. */
-LOSSK_INLINE __m512d ce_loss8(const __m512d p[7], __mmask8 act, int smoothing, __m512d keep, __m512d spread,
-                              __m512d weight_total) {
+   w_y ((m - x_y) + log s) + spread (W log s - wx), or for probability
+   targets (p[3] = ws, their weighted sum) ws log s - wx; 0 where ignored. */
+LOSSK_INLINE __m512d ce_loss8(const __m512d p[7], __mmask8 act, int smoothing, int soft, __m512d keep,
+                              __m512d spread, __m512d weight_total) {
+    if (soft) return _mm512_maskz_sub_pd(act, _mm512_mul_pd(p[3], p[2]), p[6]);
     const __m512d nll = _mm512_add_pd(_mm512_sub_pd(p[0], p[1]), p[2]);
     if (!smoothing) return _mm512_maskz_mul_pd(act, _mm512_mul_pd(p[3], nll), p[4]);
     return _mm512_maskz_mov_pd(act, _mm512_add_pd(_mm512_mul_pd(_mm512_mul_pd(keep, p[3]), nll),
                                                   _mm512_mul_pd(spread, _mm512_sub_pd(_mm512_mul_pd(weight_total, p[2]), p[6]))));
 }
 
-/* Rows of c <= CE_NARROW classes with index targets (label smoothing and
-   softmax_focal_loss's focal factor included): 16 rows at a time in
+/* Rows of c <= CE_NARROW classes (index targets with label smoothing or
+   softmax_focal_loss's focal factor, or probability targets): 16 rows at a time in
    registers, each block of 16 classes turned into class vectors by
    ce_transpose16 and back (the tile transposes through memory are scalar
    loops: 40 % of the time at 10 classes, and 32 classes took 6x 10 classes'
@@ -813,6 +815,7 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
                                 const int nb) {
     enum { KMAX = (CE_NARROW + 15) / 16 * 16 };
     const float *x = (const float *)a->x + r0 * c;
+    const float *tp = a->soft ? (const float *)a->soft + r0 * c : NULL;   /* probability targets */
     float *g = a->grad ? (float *)a->grad + r0 * c : NULL;
     __mmask16 cls[KMAX / 16];       /* the classes of each block */
     __m512 wv[KMAX / 16];
@@ -823,43 +826,58 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
     const __m512 scale = _mm512_set1_ps((float)a->scale);
     const int focal_on = a->gamma != 0.0;   /* never with smoothing */
     const float gamma = (float)a->gamma;
-    const int smoothing = a->eps > 0.0;
+    const int soft = tp != NULL, smoothing = !soft && a->eps > 0.0;   /* soft: keep and spread are in tw */
     const double keep = 1.0 - a->eps, spread = a->eps / (double)c;
     const __m512d keep_d = _mm512_set1_pd(keep), spread_d = _mm512_set1_pd(spread);
     const __m512d weight_total = _mm512_set1_pd(a->weight_total), scale_keep = _mm512_set1_pd(a->scale * keep);
     const __m512 rkeep = _mm512_set1_ps((float)keep), smooth_coef = _mm512_set1_ps((float)(spread * a->weight_total));
     const float cw_scale = (float)(a->scale * spread), *wts = (const float *)a->weight;
+    const float keep_f = (float)keep, spread_f = (float)spread;
     __m512d lanes = _mm512_setzero_pd();
     for (int64_t i0 = 0; i0 < width; i0 += 16) {
         const int64_t rows = width - i0 < 16 ? width - i0 : 16;
-        const __m512i y = ce_targets16(a, r0 + i0, rows);
-        const __mmask16 act = _mm512_cmpge_epi32_mask(y, _mm512_setzero_si512());
-        __m512 v[KMAX], e[KMAX], d[2];
+        const __m512i y = soft ? _mm512_set1_epi32(-1) : ce_targets16(a, r0 + i0, rows);
+        const __mmask16 act = soft ? lossk__lanes_in(0, rows) : _mm512_cmpge_epi32_mask(y, _mm512_setzero_si512());
+        __m512 v[KMAX], e[KMAX], tv[KMAX], d[2];
         for (int b = 0; b < nb; b++) {
             for (int i = 0; i < 16; i++)   /* rows beyond the last: no lanes, and no pointer past the end */
                 v[16 * b + i] = i < rows ? _mm512_maskz_loadu_ps(cls[b], x + (i0 + i) * c + 16 * b) : _mm512_setzero_ps();
             ce_transpose16(v + 16 * b);
+            if (!soft) continue;
+            for (int i = 0; i < 16; i++)
+                tv[16 * b + i] = i < rows ? _mm512_maskz_loadu_ps(cls[b], tp + (i0 + i) * c + 16 * b) : _mm512_setzero_ps();
+            ce_transpose16(tv + 16 * b);
         }
         __m512 m = v[0], xy = _mm512_setzero_ps();
         for (int k = 1; k < c; k++) m = _mm512_max_ps(v[k], m);   /* NaN does not win, as in ce_columns */
         __mmask16 is_y[KMAX];   /* [k = y]; never where ignored (y = -1 there) */
         for (int k = 0; k < c; k++) is_y[k] = _mm512_cmpeq_epi32_mask(y, _mm512_set1_epi32(k));
         for (int k = 0; k < c; k++) xy = _mm512_mask_mov_ps(xy, is_y[k], v[k]);
-        __m512 wx = _mm512_setzero_ps();   /* smoothing: sum of w_k (x_k - m), 0 where x_k = m (mul_shifted) */
+        /* smoothing: wx = sum of w_k (x_k - m), 0 where x_k = m (mul_shifted);
+           probability targets: of tw_k (x_k - m), tw_k = (t_k keep + spread) w_k,
+           and ws = sum of tw_k */
+        __m512 wx = _mm512_setzero_ps(), ws = _mm512_setzero_ps();
         for (int k = 0; k < c; k += 2) {   /* odd c: v[c] is a zero vector of the last block */
             d[0] = _mm512_sub_ps(v[k], m);
             d[1] = _mm512_sub_ps(v[k + 1], m);
             lossk__exp512_nonpos_flush2(d, e + k);
-            if (smoothing)
-                for (int j = 0; j < 2 && k + j < c; j++)
+            if (smoothing || soft)
+                for (int j = 0; j < 2 && k + j < c; j++) {
+                    __m512 tw = _mm512_set1_ps(wts ? wts[k + j] : 1.0f);
+                    if (soft) {
+                        tw = _mm512_mul_ps(_mm512_fmadd_ps(tv[k + j], _mm512_set1_ps(keep_f), _mm512_set1_ps(spread_f)), tw);
+                        ws = _mm512_add_ps(ws, tw);
+                    }
                     wx = _mm512_add_ps(wx, _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(d[j], _mm512_setzero_ps(), _CMP_NEQ_UQ),
-                                                               _mm512_set1_ps(wts ? wts[k + j] : 1.0f), d[j]));
+                                                               tw, d[j]));
+                }
         }
         __m512 sum = _mm512_setzero_ps();   /* 0 + e[0] = e[0]: the same bits */
         for (int k = 0; k < c; k++) sum = _mm512_add_ps(sum, e[k]);
         /* w[y]: the low 4 (5) bits of y index one (two) blocks; a third by its low 4 bits where y >= 32 */
         __m512 wy = nb == 1 ? _mm512_permutexvar_ps(y, wv[0]) : _mm512_permutex2var_ps(wv[0], y, wv[1]);
         if (nb > 2) wy = _mm512_mask_permutexvar_ps(wy, _mm512_cmpge_epi32_mask(y, _mm512_set1_epi32(32)), y, wv[2]);
+        if (soft) wy = ws;   /* f = scale ws / s; no target term */
         /* the pair helper on one vector: GCC merges the two identical halves
            (one vgetmantps per instance in the object code) */
         __m512 log_s[2];
@@ -883,8 +901,8 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
             lo[q] = _mm512_cvtps_pd(_mm512_castps512_ps256(parts[q]));
             hi[q] = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(parts[q]), 1)));
         }
-        const __m512d loss_lo = ce_loss8(lo, (__mmask8)act, smoothing, keep_d, spread_d, weight_total);
-        const __m512d loss_hi = ce_loss8(hi, (__mmask8)(act >> 8), smoothing, keep_d, spread_d, weight_total);
+        const __m512d loss_lo = ce_loss8(lo, (__mmask8)act, smoothing, soft, keep_d, spread_d, weight_total);
+        const __m512d loss_hi = ce_loss8(hi, (__mmask8)(act >> 8), smoothing, soft, keep_d, spread_d, weight_total);
         lanes = _mm512_add_pd(_mm512_add_pd(lanes, loss_lo), loss_hi);
         _mm512_mask_storeu_ps(loss_out + i0, lossk__lanes_in(0, rows),
                               _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(loss_lo)), _mm512_cvtpd_ps(loss_hi), 1));
@@ -894,8 +912,14 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
         const __m512 ty = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_mul_pd(scale_keep, lo[5]))),
                                              _mm512_cvtpd_ps(_mm512_mul_pd(scale_keep, hi[5])), 1);
         for (int k = 0; k < c; k++) {
-            const __m512 gk = smoothing ? _mm512_maskz_fmsub_ps(act, e[k], f, _mm512_set1_ps(cw_scale * (wts ? wts[k] : 1.0f)))
-                                        : _mm512_maskz_mul_ps(act, e[k], f);
+            __m512 gk;
+            if (soft)   /* p_k f - (float)scale w_k (t_k keep + spread) */
+                gk = _mm512_maskz_fmsub_ps(act, e[k], f, _mm512_mul_ps(_mm512_set1_ps((float)a->scale * (wts ? wts[k] : 1.0f)),
+                                                                       _mm512_fmadd_ps(tv[k], _mm512_set1_ps(keep_f), _mm512_set1_ps(spread_f))));
+            else if (smoothing)
+                gk = _mm512_maskz_fmsub_ps(act, e[k], f, _mm512_set1_ps(cw_scale * (wts ? wts[k] : 1.0f)));
+            else
+                gk = _mm512_maskz_mul_ps(act, e[k], f);
             e[k] = _mm512_mask_sub_ps(gk, is_y[k], gk, ty);
         }
         for (int k = c; k < 16 * nb; k++) e[k] = _mm512_setzero_ps();
@@ -962,14 +986,13 @@ static int64_t LOSSK_FN(ce_columns_block)(const void *ctx, int64_t begin, int64_
     }
     real loss_tile[CE_TILE_MAX];
 #if LOSSK_AVX512_F32
-    if (!a->soft) {   /* c <= CE_NARROW here */
-        for (int64_t item = begin; item < end; item++) {
-            const int64_t r0 = item * tile, width = a->n - r0 < tile ? a->n - r0 : tile;
-            total += ce_rows16(a, r0, width, a->loss_rows ? (real *)a->loss_rows + r0 : loss_tile);
-        }
-        acc[0] = total;
-        return -1;
+    /* every narrow row (c <= CE_NARROW here) takes the register kernel */
+    for (int64_t item = begin; item < end; item++) {
+        const int64_t r0 = item * tile, width = a->n - r0 < tile ? a->n - r0 : tile;
+        total += ce_rows16(a, r0, width, a->loss_rows ? (real *)a->loss_rows + r0 : loss_tile);
     }
+    acc[0] = total;
+    return -1;
 #endif
     const int64_t cs = ce_tile_stride(tile);
     const size_t tile_bytes = (((size_t)(cs * c) * sizeof(real)) + 63) & ~(size_t)63;

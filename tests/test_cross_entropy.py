@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import lossk
-from helpers import (F, assert_bitwise_across_threads, assert_close, finite_difference_grad,
-                     requires_torch, run_python, torch, torch_loss_and_grad)
+from helpers import (F, assert_bitwise_across_threads, assert_close, assert_grad_out_and_in_place,
+                     finite_difference_grad, requires_torch, run_python, torch, torch_loss_and_grad)
 
 DTYPES = [np.float32, np.float64]
 REDUCTIONS = ["mean", "sum", "none"]
@@ -307,11 +307,11 @@ def test_default_threads_follow_omp_num_threads():
 
 @pytest.mark.parametrize("c", range(1, 48))
 def test_narrow_rows_in_registers(c):
-    """float32 rows of up to 47 classes with index targets have a kernel of their own on
-    AVX-512 (ce_rows16: 16 rows at a time, each block of 16 classes transposed in
-    registers): every class count, row counts around its groups of 16 and tiles of 256,
-    weights, label smoothing, ignored rows with int64 and int32 targets, each reduction; vs
-    the reference, in place, every thread count."""
+    """float32 rows of up to 47 classes have a kernel of their own on AVX-512 (ce_rows16:
+    16 rows at a time, each block of 16 classes transposed in registers): every class
+    count, row counts around its groups of 16 and tiles of 256, weights, label smoothing,
+    ignored rows with int64 and int32 targets, probability targets (one-hot rows among
+    them), each reduction; vs the reference, in place, every thread count."""
     rng = np.random.default_rng(c)
     for n in ((1, 15, 16, 17, 255, 257, 1537) if c <= 16 else (1, 17, 257, 1100)):
         for options, int32 in (({}, False), ({"weight": True, "ignore_index": 1 % c}, False),
@@ -331,6 +331,17 @@ def test_narrow_rows_in_registers(c):
                 xi = x.copy()
                 loss_in_place, _ = lossk.cross_entropy(xi, t, reduction=reduction, return_grad=True, grad_out=xi, **kw)
                 assert np.array_equal(loss_in_place, loss, equal_nan=True) and xi.tobytes() == grad.tobytes()
+            assert_bitwise_across_threads(lossk.cross_entropy, x, t, reduction="mean", **kw)
+        for options in ({}, {"weight": True}, {"label_smoothing": 0.2}, {"weight": True, "label_smoothing": 1.0}):
+            x, t, kw = make_case(rng, (n, c), np.float32, options, soft=True)    # probability targets
+            t[::3] = 0.0
+            t[::3, (np.arange(len(t[::3])) * 7) % c] = 1.0                       # one-hot rows among them
+            for reduction in REDUCTIONS:
+                loss, grad = lossk.cross_entropy(x, t, reduction=reduction, return_grad=True, **kw)
+                ref_loss, ref_grad = lossk.reference.cross_entropy(x, t, reduction=reduction, return_grad=True, **kw)
+                assert_close(loss, ref_loss, np.float32)
+                assert_close(grad, ref_grad, np.float32)
+            assert_grad_out_and_in_place(lossk.cross_entropy, x, t, **kw)
             assert_bitwise_across_threads(lossk.cross_entropy, x, t, reduction="mean", **kw)
 
 
