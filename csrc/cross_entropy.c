@@ -45,8 +45,7 @@
    place and rows of at most CE_NARROW classes through transposed tiles (a row
    kernel would pay its per-row costs on a few classes: 10 classes 2.7x
    slower; from 48 classes on the row kernel is the faster one). float32 on
-   AVX-512 runs narrow rows with index targets in registers instead
-   (ce_rows16). */
+   AVX-512 runs every narrow row in registers instead (ce_rows16). */
 #define CE_TILE_ELEMS 16384
 #define CE_TILE_MAX 256
 #define CE_NARROW 47
