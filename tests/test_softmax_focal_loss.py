@@ -207,9 +207,8 @@ def test_gradient_of_none_is_gradient_of_the_sum():
 def test_narrow_rows_in_registers(c):
     """float32 rows of up to 47 classes take cross_entropy's register kernel (ce_rows16)
     with the focal factors computed 16 rows at a time (ce_focal512): gamma = 2 by a
-    square, other gammas by exp and log; confident rows
-    (q near 0 and exactly 0), hopeless ones (q = 1) and soft ones; vs the reference, in
-    place, every thread count."""
+    square, other gammas by exp and log; confident rows (q near 0 and exactly 0),
+    hopeless ones (q = 1) and the rest; vs the reference, in place, every thread count."""
     rng = np.random.default_rng(c)
     for n in (2, 17, 257):                              # (n = 1 with ignore_index: all ignored)
         for options in ({"gamma": 2.0}, {"gamma": 0.5, "alpha": True, "ignore_index": 1 % c},
@@ -238,7 +237,7 @@ def test_spatial_positions_sixteen_at_a_time(shape):
     rng = np.random.default_rng(sum(shape))
     for options in ({"gamma": 2.0}, {"gamma": 0.5, "alpha": True, "ignore_index": 1}, {"gamma": 3.7}):
         x, t, kw = make_case(rng, shape, np.float32, options)
-        xm, tm = np.moveaxis(x, 1, -1).reshape(-1, shape[1]), t.reshape(-1)   # views: rows of classes
+        xm, tm = np.moveaxis(x, 1, -1).reshape(-1, shape[1]), t.reshape(-1)   # rows of classes (a copy)
         xm[::4][np.arange(len(tm[::4])), tm[::4] % shape[1]] += 40
         xm[1::4][np.arange(len(tm[1::4])), tm[1::4] % shape[1]] -= 40
         x = np.ascontiguousarray(np.moveaxis(xm.reshape(shape[:1] + shape[2:] + shape[1:2]), -1, 1))
