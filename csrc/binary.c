@@ -137,7 +137,9 @@ LOSSK_INLINE void LOSSK_FN(logistic)(real x, real *e, real *r, real *s, real *q,
    (1 - t) x + (1 + (pw - 1) t) softplus(-x) regrouped as
    c |x| + lw log1p(e) with lw = 1 - t + b and c = 1 - t (x >= 0) or b (x < 0),
    which neither cancels nor forms 0 * inf (c = 0 gives 0 at |x| = inf);
-   d ce / dx = (1 - t) sigmoid(x) - b sigmoid(-x). */
+   d ce / dx = (1 - t) sigmoid(x) - b sigmoid(-x), each product 0 where its
+   sigmoid underflowed to 0 (its limit: an infinite t then gives -+inf, as
+   torch's sigmoid(x) - t, not inf * 0 = NaN). */
 LOSSK_INLINE void LOSSK_FN(bce_logits_elem)(const real *prm, real x, real t, real pos_weight,
                                             real *loss, real *grad) {
     real e, r, s, q, log1p_e;
@@ -146,7 +148,7 @@ LOSSK_INLINE void LOSSK_FN(bce_logits_elem)(const real *prm, real x, real t, rea
     const real a = 1 - t, b = pos_weight * t, ax = LOSSK_ABS(x);
     const real c = x >= 0 ? a : b;
     *loss = (c == 0 ? 0 : c * ax) + (a + b) * log1p_e;
-    *grad = a * s - b * q;
+    *grad = (s == 0 ? 0 : a * s) - (q == 0 ? 0 : b * q);
 }
 
 /*

@@ -640,14 +640,14 @@ def test_vector_kernels_redo_a_lone_non_finite_target(name, bad_t):
     """One non-finite target in an otherwise clean array, beside each logit where a
     product with it could come out finite (0, -0, tiny, the edge of the vector range):
     focal and BCE with logits find such targets through their loss sums (inf or NaN
-    there), not a test per vector, so each must reach the scalar code. (86, not 87:
-    beyond 86.6 float's scalar exp flushes sigmoid(-|x|) to 0, and BCE with logits'
-    gradient at an infinite target is then NaN where the reference's is -inf.)"""
+    there), not a test per vector, so each must reach the scalar code. Beyond 86.6
+    float's scalar exp flushes sigmoid(-|x|) to 0 (and beyond 745 float64's): BCE with
+    logits' gradient at an infinite target is still -+inf there, as torch's, not NaN."""
     rng = np.random.default_rng(7)
     n = 3000
     x0 = (3.0 * rng.standard_normal(n)).astype(np.float32)
     t0 = (rng.random(n) < 0.3).astype(np.float32)
-    for xv in (0.0, -0.0, 1e-30, -1e-30, 86.0, -86.0, 3.0, -3.0):
+    for xv in (0.0, -0.0, 1e-30, -1e-30, 86.0, -86.0, 3.0, -3.0, 86.7, -86.7, 1e4, -1e4):
         for k in (0, 1500, n - 1):
             x, t = x0.copy(), t0.copy()
             x[k], t[k] = xv, bad_t

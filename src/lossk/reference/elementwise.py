@@ -91,7 +91,8 @@ def binary_cross_entropy_with_logits_prepared(p):
     pw = _weight(p, "pos_weight", x.shape)
     with np.errstate(all="ignore"):
         loss = w * (_times(1 - t, _softplus(x)) + _times(pw * t, _softplus(-x)))
-        grad = w * ((1 - t) * _sigmoid(x) - pw * t * _sigmoid(-x))
+        # a sigmoid that underflowed to 0 zeroes its product (an infinite t gives -+inf, as torch)
+        grad = w * (_times(_sigmoid(x), 1 - t) - _times(_sigmoid(-x), pw * t))
     return _reduce(p, loss, grad)
 
 
