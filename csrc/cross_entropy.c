@@ -103,6 +103,7 @@ typedef struct ce_kernels {
     double (*row_finish)(const ce_args *, ce_chunk *st, int64_t k_chunks, double x_y, double *w_y);
     void (*chunk_grad)(const ce_args *, void *e, const void *t, int64_t k0, int64_t len,
                        double f, int64_t y, double target_coef);
+    int narrow_tiles;              /* narrow rows go through transposed tiles in scratch */
 } ce_kernels;
 
 /* Focal factors of a sample whose cross-entropy is ce = -log p_y (see the top
@@ -262,8 +263,12 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
             const int64_t n_blocks = (items - 1) / block + 1;
             const size_t tile_bytes = (((size_t)(ce_tile_stride(tile) * c) * elem) + 63) & ~(size_t)63;
             /* narrow rows: transposed x, soft target and gradient tiles; then the
-               per-position arrays of ce_columns */
-            size_t scratch = (inner > 1 ? 0 : tile_bytes * (a->soft ? 3 : 2)) + (size_t)tile * CE_COL_ARRAYS * 8 + 64;
+               per-position arrays of ce_columns (none of it when the rows stay
+               in registers) */
+            const size_t cols = (size_t)tile * CE_COL_ARRAYS * 8;
+            const size_t scratch = 64 + (inner > 1           ? cols
+                                         : kern->narrow_tiles ? tile_bytes * (a->soft ? 3 : 2) + cols
+                                                              : 0);
             lossk_status s = lossk__run_blocks(items, block, lossk__threads_for(n_threads, elems, n_blocks),
                                                1, scratch, kern->columns_block, a, &total, NULL);
             if (s != LOSSK_OK) return s;
@@ -853,8 +858,9 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
         for (int k = 0; k < c; k++) is_y[k] = _mm512_cmpeq_epi32_mask(y, _mm512_set1_epi32(k));
         for (int k = 0; k < c; k++) xy = _mm512_mask_mov_ps(xy, is_y[k], v[k]);
         /* smoothing: wx = sum of w_k (x_k - m), 0 where x_k = m (mul_shifted);
-           probability targets: of tw_k (x_k - m), tw_k = (t_k keep + spread) w_k,
-           and ws = sum of tw_k */
+           probability targets: of tw_k (x_k - m), tw_k = t'_k w_k with
+           t'_k = t_k keep + spread (kept in tv for the gradient), and ws = sum
+           of tw_k */
         __m512 wx = _mm512_setzero_ps(), ws = _mm512_setzero_ps();
         for (int k = 0; k < c; k += 2) {   /* odd c: v[c] is a zero vector of the last block */
             d[0] = _mm512_sub_ps(v[k], m);
@@ -864,7 +870,8 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
                 for (int j = 0; j < 2 && k + j < c; j++) {
                     __m512 tw = _mm512_set1_ps(wts ? wts[k + j] : 1.0f);
                     if (soft) {
-                        tw = _mm512_mul_ps(_mm512_fmadd_ps(tv[k + j], _mm512_set1_ps(keep_f), _mm512_set1_ps(spread_f)), tw);
+                        tv[k + j] = _mm512_fmadd_ps(tv[k + j], _mm512_set1_ps(keep_f), _mm512_set1_ps(spread_f));
+                        tw = _mm512_mul_ps(tv[k + j], tw);
                         ws = _mm512_add_ps(ws, tw);
                     }
                     wx = _mm512_add_ps(wx, _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(d[j], _mm512_setzero_ps(), _CMP_NEQ_UQ),
@@ -912,9 +919,8 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
                                              _mm512_cvtpd_ps(_mm512_mul_pd(scale_keep, hi[5])), 1);
         for (int k = 0; k < c; k++) {
             __m512 gk;
-            if (soft)   /* p_k f - (float)scale w_k (t_k keep + spread) */
-                gk = _mm512_maskz_fmsub_ps(act, e[k], f, _mm512_mul_ps(_mm512_set1_ps((float)a->scale * (wts ? wts[k] : 1.0f)),
-                                                                       _mm512_fmadd_ps(tv[k], _mm512_set1_ps(keep_f), _mm512_set1_ps(spread_f))));
+            if (soft)   /* p_k f - (float)scale w_k t'_k */
+                gk = _mm512_maskz_fmsub_ps(act, e[k], f, _mm512_mul_ps(_mm512_set1_ps((float)a->scale * (wts ? wts[k] : 1.0f)), tv[k]));
             else if (smoothing)
                 gk = _mm512_maskz_fmsub_ps(act, e[k], f, _mm512_set1_ps(cw_scale * (wts ? wts[k] : 1.0f)));
             else
@@ -1026,6 +1032,7 @@ static const ce_kernels LOSSK_FN(ce_kernels) = {
     LOSSK_FN(ce_chunk_stats),
     LOSSK_FN(ce_row_finish),
     LOSSK_FN(ce_chunk_grad),
+    !LOSSK_AVX512_F32,   /* ce_columns_block: the register kernel ce_rows16 on AVX-512 float */
 };
 
 #endif /* LOSSK_TEMPLATE_PASS */
