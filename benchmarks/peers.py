@@ -8,6 +8,7 @@ harness.Skipped(reason) when it applies but cannot run (a row with the reason).
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import replace
 from typing import Callable
 
@@ -99,6 +100,34 @@ class Torch(Peer):
         return call
 
 
+class Jax(Peer):
+    """JAX on the CPU: jax.jit(jax.value_and_grad(workload.jax_loss)), compiled by the
+    untimed first call; each call waits for its gradient (block_until_ready). XLA sizes
+    its thread pool once per process, to every CPU the process may use, and has no
+    per-call setting: JAX has a row only at that thread count."""
+
+    name = "jax"
+
+    def __init__(self) -> None:
+        import jax  # ImportError: no JAX peer
+        self.jax = jax
+        self.threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+    def runner(self, wl, inputs, n_threads):
+        if wl.jax_loss is None or n_threads != self.threads:
+            return None
+        # int64 class indices as int32: JAX computes in 32 bits unless x64 is enabled
+        arrays = [self.jax.device_put(x.astype(np.int32) if x.dtype == np.int64 else x) for x in inputs]
+        fn = self.jax.jit(self.jax.value_and_grad(wl.jax_loss))
+
+        def call():
+            value, grad = fn(*arrays)
+            grad.block_until_ready()
+            return value
+
+        return call
+
+
 def available(lossk) -> tuple[list[Peer], list[str]]:
     """The peers to run, in run order, and notes about the ones missing.
 
@@ -112,6 +141,10 @@ def available(lossk) -> tuple[list[Peer], list[str]]:
     except ImportError as e:
         notes.append(f"numpy reference unavailable: {e}")
     try:
+        peers.append(Jax())
+    except ImportError as e:
+        notes.append(f"jax unavailable: {e}")
+    try:
         peers.append(Torch())
     except ImportError as e:
         notes.append(f"torch unavailable: {e}")
@@ -119,7 +152,8 @@ def available(lossk) -> tuple[list[Peer], list[str]]:
 
 
 def loss_value(result) -> float:
-    """The loss of a runner's return value: (loss, grad) from lossk, a tensor from torch."""
+    """The loss of a runner's return value: (loss, grad) from lossk, a tensor from torch,
+    a JAX array from JAX."""
     if isinstance(result, tuple):
         result = result[0]
     if hasattr(result, "detach"):   # a torch tensor that requires grad

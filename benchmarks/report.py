@@ -130,6 +130,11 @@ def machine_info(lossk, stream_kernel, extra_notes: list[str]) -> dict:
         torch_version = torch.__version__
     except ImportError:
         torch_version = None
+    try:   # its version without importing it (slow)
+        from importlib.metadata import PackageNotFoundError, version
+        jax_version = version("jax")
+    except (ImportError, PackageNotFoundError):
+        jax_version = None
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -140,6 +145,7 @@ def machine_info(lossk, stream_kernel, extra_notes: list[str]) -> dict:
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "torch": torch_version,
+        "jax": jax_version,
         "lossk": getattr(lossk, "__version__", None),
         "lossk_path": getattr(lossk, "__file__", None),
         "lossk_config": _lossk_config(lossk),
@@ -153,6 +159,7 @@ def machine_info(lossk, stream_kernel, extra_notes: list[str]) -> dict:
 def machine_summary(info: dict) -> str:
     return (f"{info['cpu']}, {info['nproc']} CPUs, {info['mem_total_gib']} GiB; "
             f"Python {info['python']}, NumPy {info['numpy']}, torch {info['torch']}, "
+            f"jax {info.get('jax')}, "
             f"lossk {info['lossk']}; {info['date']}")
 
 

@@ -7,6 +7,7 @@ else (lossk calls, the NumPy reference, torch, the limit, the report) is generic
                                  n_threads=t, **kwargs)
     torch:  torch_loss(*tensors).backward(), tensors = torch.from_numpy(inputs),
             the first one (the prediction) with requires_grad
+    JAX:    jax.jit(jax.value_and_grad(jax_loss))(*arrays), where a workload has one
     limit:  the `pattern` kernel of stream.c over arrays of the prediction's size
 
 Inputs are deterministic (a seeded Generator per workload), so runs compare.
@@ -34,6 +35,7 @@ class Workload:
     torch_loss: Callable | None   # (*tensors) -> scalar loss tensor; None: no torch peer
     kwargs: dict = field(default_factory=dict)  # extra lossk / reference arguments
     dtype: str = "float32"
+    jax_loss: Callable | None = None  # (*jax arrays) -> scalar loss, in jax.numpy; None: no JAX peer
 
     @property
     def array_bytes(self) -> int:
@@ -172,22 +174,126 @@ def torch_box_loss(loss: str, **kw) -> Callable:
 
 # ---- the registry --------------------------------------------------------------
 
+# ---- JAX peers (jax.numpy, imported only when called; PERF.md's fastest peer for
+# several workloads): each the same loss as the torch peer, mean reduction
+
+def jax_cross_entropy(logits, target):
+    import jax
+    import jax.numpy as jnp
+    return -jnp.take_along_axis(jax.nn.log_softmax(logits, axis=1), target[:, None], axis=1).mean()
+
+
+def jax_softmax_focal_loss(gamma: float = 2.0) -> Callable:
+    def loss(logits, target):
+        import jax
+        import jax.numpy as jnp
+        log_pt = jnp.take_along_axis(jax.nn.log_softmax(logits, axis=1), target[:, None], axis=1)[:, 0]
+        return (-(1 - jnp.exp(log_pt)) ** gamma * log_pt).mean()
+    return loss
+
+
+def jax_nll_loss(log_probs, target):
+    import jax.numpy as jnp
+    return -jnp.take_along_axis(log_probs, target[:, None], axis=1).mean()
+
+
+def jax_multi_margin_loss(scores, target):
+    """torch's: sum over i != y of max(0, 1 - x_y + x_i), / C, mean over rows."""
+    import jax.numpy as jnp
+    x_y = jnp.take_along_axis(scores, target[:, None], axis=1)
+    hinge = jnp.maximum(0.0, 1.0 - x_y + scores)
+    wrong = jnp.arange(scores.shape[1])[None, :] != target[:, None]
+    return (jnp.where(wrong, hinge, 0.0).sum(axis=1) / scores.shape[1]).mean()
+
+
+def jax_bce_with_logits(logits, target):
+    import jax
+    return -(target * jax.nn.log_sigmoid(logits) + (1 - target) * jax.nn.log_sigmoid(-logits)).mean()
+
+
+def jax_sigmoid_focal_loss(alpha: float = 0.25, gamma: float = 2.0) -> Callable:
+    """torchvision's formula (as torch_sigmoid_focal_loss) in jax.numpy."""
+    def loss(inputs, targets):
+        import jax
+        import jax.numpy as jnp
+        p = jax.nn.sigmoid(inputs)
+        ce = -(targets * jax.nn.log_sigmoid(inputs) + (1 - targets) * jax.nn.log_sigmoid(-inputs))
+        p_t = p * targets + (1 - p) * (1 - targets)
+        alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+        return jnp.mean(alpha_t * ce * (1 - p_t) ** gamma)
+    return loss
+
+
+def jax_bce(probs, target):
+    """torch's binary_cross_entropy: each log clamped at -100."""
+    import jax.numpy as jnp
+    return -(target * jnp.maximum(jnp.log(probs), -100.0)
+             + (1 - target) * jnp.maximum(jnp.log1p(-probs), -100.0)).mean()
+
+
+def jax_kl_div(log_input, target):
+    """torch's kl_div(reduction="mean"): the mean over all elements."""
+    import jax.numpy as jnp
+    return jnp.where(target > 0, target * (jnp.log(target) - log_input), -target * log_input).mean()
+
+
+def jax_hinge_loss(margin: float = 1.0) -> Callable:
+    def loss(scores, labels):
+        import jax.numpy as jnp
+        return jnp.maximum(margin - labels * scores, 0.0).mean()
+    return loss
+
+
+def jax_box_loss(loss: str) -> Callable | None:
+    """Mean over the boxes of torchvision's IoU, GIoU, DIoU or CIoU loss (eps 1e-7,
+    xyxy) in jax.numpy, as tests/box_torch.py writes them in torch ops; None for the
+    others (no JAX version yet)."""
+    if loss not in ("iou_loss", "giou_loss", "diou_loss", "ciou_loss"):
+        return None
+
+    def fn(p, t, eps=1e-7):
+        import jax
+        import jax.numpy as jnp
+        near, far = jnp.maximum(p[:, :2], t[:, :2]), jnp.minimum(p[:, 2:], t[:, 2:])
+        ext = far - near
+        # torchvision keeps the intersection only where both extents are > 0
+        inter = jnp.where((ext[:, 0] > 0) & (ext[:, 1] > 0), ext[:, 0] * ext[:, 1], 0.0)
+        w, h, wg, hg = p[:, 2] - p[:, 0], p[:, 3] - p[:, 1], t[:, 2] - t[:, 0], t[:, 3] - t[:, 1]
+        union = w * h + wg * hg - inter
+        iou = inter / (union + eps)
+        if loss == "iou_loss":
+            return (1 - iou).mean()
+        c = jnp.maximum(p[:, 2:], t[:, 2:]) - jnp.minimum(p[:, :2], t[:, :2])
+        if loss == "giou_loss":
+            area_c = c[:, 0] * c[:, 1]
+            return (1 - iou + (area_c - union) / (area_c + eps)).mean()
+        dx = (p[:, 2] + p[:, 0]) / 2 - (t[:, 0] + t[:, 2]) / 2
+        dy = (p[:, 3] + p[:, 1]) / 2 - (t[:, 1] + t[:, 3]) / 2
+        out = 1 - iou + (dx ** 2 + dy ** 2) / (c[:, 0] ** 2 + c[:, 1] ** 2 + eps)
+        if loss == "ciou_loss":
+            v = (4 / math.pi ** 2) * (jnp.arctan(wg / hg) - jnp.arctan(w / h)) ** 2
+            out = out + jax.lax.stop_gradient(v / (1 - iou + v + eps)) * v
+        return out.mean()
+    return fn
+
+
 def cross_entropy(n: int, c: int) -> Workload:
     # CE reads the logits and writes the gradient: the limit is a copy.
     return Workload(f"CE {n}×{c}", "cross_entropy", (n, c), logits_and_class_indices,
-                    "copy", torch_functional("cross_entropy"))
+                    "copy", torch_functional("cross_entropy"), jax_loss=jax_cross_entropy)
 
 
 def softmax_focal_loss(n: int, c: int) -> Workload:
     # the cross-entropy kernel with per-row focal factors: also a copy
     return Workload(f"softmax focal {n}×{c}", "softmax_focal_loss", (n, c), logits_and_class_indices,
-                    "copy", torch_softmax_focal_loss(2.0), kwargs={"gamma": 2.0})
+                    "copy", torch_softmax_focal_loss(2.0), kwargs={"gamma": 2.0},
+                    jax_loss=jax_softmax_focal_loss(2.0))
 
 
 def multi_margin_loss(n: int, c: int) -> Workload:
     # reads the scores, writes the gradient: a copy
     return Workload(f"multi-margin {n}×{c}", "multi_margin_loss", (n, c), logits_and_class_indices,
-                    "copy", torch_functional("multi_margin_loss"))
+                    "copy", torch_functional("multi_margin_loss"), jax_loss=jax_multi_margin_loss)
 
 
 def sigmoid_focal_loss(n: int, c: int, gamma: float = 2.0) -> Workload:
@@ -196,42 +302,44 @@ def sigmoid_focal_loss(n: int, c: int, gamma: float = 2.0) -> Workload:
     if gamma != 2.0:   # integer gamma: multiplications; others: exp and log per element
         name += f" gamma={gamma:g}"
     return Workload(name, "sigmoid_focal_loss", (n, c), logits_and_binary_targets, "add",
-                    torch_sigmoid_focal_loss(0.25, gamma), kwargs={"alpha": 0.25, "gamma": gamma})
+                    torch_sigmoid_focal_loss(0.25, gamma), kwargs={"alpha": 0.25, "gamma": gamma},
+                    jax_loss=jax_sigmoid_focal_loss(0.25, gamma))
 
 
 def binary_cross_entropy_with_logits(n: int) -> Workload:
     return Workload(f"BCE-with-logits {n >> 20} Mi", "binary_cross_entropy_with_logits", (n,),
                     logits_and_binary_targets, "add",
-                    torch_functional("binary_cross_entropy_with_logits"))
+                    torch_functional("binary_cross_entropy_with_logits"), jax_loss=jax_bce_with_logits)
 
 
 def binary_cross_entropy(n: int) -> Workload:
     return Workload(f"BCE {n >> 20} Mi", "binary_cross_entropy", (n,), probs_and_binary_targets,
-                    "add", torch_functional("binary_cross_entropy"))
+                    "add", torch_functional("binary_cross_entropy"), jax_loss=jax_bce)
 
 
 def nll_loss(n: int, c: int) -> Workload:
     # reads n targets and writes the (mostly zero) gradient: the copy limit is a
     # conservative stand-in for the fill the kernel really is (% may exceed 100)
     return Workload(f"NLL {n}×{c}", "nll_loss", (n, c), log_probs_and_class_indices, "copy",
-                    torch_functional("nll_loss"))
+                    torch_functional("nll_loss"), jax_loss=jax_nll_loss)
 
 
 def kl_div(n: int) -> Workload:
     # reads input and target, writes the gradient: an add
     return Workload(f"KL {n >> 20} Mi", "kl_div", (n,), log_probs_and_probs, "add",
-                    torch_functional("kl_div", reduction="mean"))
+                    torch_functional("kl_div", reduction="mean"), jax_loss=jax_kl_div)
 
 
 def hinge_loss(n: int) -> Workload:
     return Workload(f"hinge {n >> 20} Mi", "hinge_loss", (n,), scores_and_signs, "add",
-                    torch_hinge_loss(1.0))
+                    torch_hinge_loss(1.0), jax_loss=jax_hinge_loss(1.0))
 
 
 def box_loss(loss: str, n: int, label: str, **kwargs) -> Workload:
     # reads the boxes and their targets, writes the gradient: an add
     return Workload(f"{label} N={n:,}", loss, (n, 4), boxes_and_targets, "add",
-                    torch_box_loss(loss, **kwargs), kwargs=kwargs)
+                    torch_box_loss(loss, **kwargs), kwargs=kwargs,
+                    jax_loss=None if kwargs else jax_box_loss(loss))
 
 
 WORKLOADS: list[Workload] = [
