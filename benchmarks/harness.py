@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -24,6 +25,13 @@ class Protocol:
     min_runs: int = 9          # ... but never fewer runs than this
     max_runs: int = 200        # ... nor more (small cases would otherwise run ~10^5 times)
     max_call_s: float = math.inf  # a single call slower than this skips the case
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 DEFAULT = Protocol()

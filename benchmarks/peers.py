@@ -8,7 +8,6 @@ harness.Skipped(reason) when it applies but cannot run (a row with the reason).
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import replace
 from typing import Callable
 
@@ -100,6 +99,12 @@ class Torch(Peer):
         return call
 
 
+def jax_arrays(jax, inputs) -> list:
+    """A workload's NumPy inputs as JAX arrays, int64 class indices as int32: JAX
+    computes in 32 bits unless x64 is enabled."""
+    return [jax.device_put(x.astype(np.int32) if x.dtype == np.int64 else x) for x in inputs]
+
+
 class Jax(Peer):
     """JAX on the CPU: jax.jit(jax.value_and_grad(workload.jax_loss)), compiled by the
     untimed first call; each call waits for its gradient (block_until_ready). XLA sizes
@@ -111,13 +116,12 @@ class Jax(Peer):
     def __init__(self) -> None:
         import jax  # ImportError: no JAX peer
         self.jax = jax
-        self.threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        self.threads = harness.usable_cpus()
 
     def runner(self, wl, inputs, n_threads):
         if wl.jax_loss is None or n_threads != self.threads:
             return None
-        # int64 class indices as int32: JAX computes in 32 bits unless x64 is enabled
-        arrays = [self.jax.device_put(x.astype(np.int32) if x.dtype == np.int64 else x) for x in inputs]
+        arrays = jax_arrays(self.jax, inputs)
         fn = self.jax.jit(self.jax.value_and_grad(wl.jax_loss))
 
         def call():

@@ -11,6 +11,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import harness
 from peers import LOSSK_GRAD_OUT
 
 
@@ -135,11 +136,10 @@ def machine_info(lossk, stream_kernel, extra_notes: list[str]) -> dict:
         jax_version = version("jax")
     except (ImportError, PackageNotFoundError):
         jax_version = None
-    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cpu": _cpu_model(),
-        "nproc": len(affinity) if affinity else os.cpu_count(),
+        "nproc": harness.usable_cpus(),
         "mem_total_gib": _mem_total_gib(),
         "platform": platform.platform(),
         "python": platform.python_version(),

@@ -177,30 +177,34 @@ def torch_box_loss(loss: str, **kw) -> Callable:
 # ---- JAX peers (jax.numpy, imported only when called; PERF.md's fastest peer for
 # several workloads): each the same loss as the torch peer, mean reduction
 
+def _jax_pick(values, target):
+    """values[i, target[i]] for each row i."""
+    import jax.numpy as jnp
+    return jnp.take_along_axis(values, target[:, None], axis=1)[:, 0]
+
+
 def jax_cross_entropy(logits, target):
     import jax
-    import jax.numpy as jnp
-    return -jnp.take_along_axis(jax.nn.log_softmax(logits, axis=1), target[:, None], axis=1).mean()
+    return -_jax_pick(jax.nn.log_softmax(logits, axis=1), target).mean()
 
 
 def jax_softmax_focal_loss(gamma: float = 2.0) -> Callable:
     def loss(logits, target):
         import jax
         import jax.numpy as jnp
-        log_pt = jnp.take_along_axis(jax.nn.log_softmax(logits, axis=1), target[:, None], axis=1)[:, 0]
+        log_pt = _jax_pick(jax.nn.log_softmax(logits, axis=1), target)
         return (-(1 - jnp.exp(log_pt)) ** gamma * log_pt).mean()
     return loss
 
 
 def jax_nll_loss(log_probs, target):
-    import jax.numpy as jnp
-    return -jnp.take_along_axis(log_probs, target[:, None], axis=1).mean()
+    return -_jax_pick(log_probs, target).mean()
 
 
 def jax_multi_margin_loss(scores, target):
     """torch's: sum over i != y of max(0, 1 - x_y + x_i), / C, mean over rows."""
     import jax.numpy as jnp
-    x_y = jnp.take_along_axis(scores, target[:, None], axis=1)
+    x_y = _jax_pick(scores, target)[:, None]
     hinge = jnp.maximum(0.0, 1.0 - x_y + scores)
     wrong = jnp.arange(scores.shape[1])[None, :] != target[:, None]
     return (jnp.where(wrong, hinge, 0.0).sum(axis=1) / scores.shape[1]).mean()

@@ -12,6 +12,7 @@ from helpers import assert_close
 
 jax = pytest.importorskip("jax", reason="jax is not installed (pip install jax jaxlib)")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import peers  # noqa: E402
 import workloads  # noqa: E402
 
 CASES = [w for w in workloads.WORKLOADS if w.jax_loss is not None]
@@ -27,7 +28,7 @@ def small(shape):
 @pytest.mark.parametrize("wl", CASES, ids=[w.name for w in CASES])
 def test_jax_peer_matches_lossk(wl):
     inputs = wl.make_inputs(np.random.default_rng(1), small(wl.shape), np.dtype(wl.dtype))
-    arrays = [jax.numpy.asarray(x.astype(np.int32) if x.dtype == np.int64 else x) for x in inputs]
+    arrays = peers.jax_arrays(jax, inputs)
     value, grad = jax.jit(jax.value_and_grad(wl.jax_loss))(*arrays)
     loss, g = getattr(lossk, wl.loss)(*inputs, return_grad=True, **wl.kwargs)
     # JAX computes the peers' float32 formulas (torchvision's 1 - p_t, unclamped logs)
