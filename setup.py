@@ -11,9 +11,11 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -44,6 +46,32 @@ def compiler_has_openmp():
         return res.returncode == 0
 
 
+class ParallelBuildExt(build_ext):
+    """build_ext that compiles the extension's sources -j N at a time (default: the
+    CPUs this process may use). setuptools' own -j only builds separate extensions
+    side by side, and there is one: its sources compiled one after another."""
+
+    def build_extension(self, ext):
+        if type(self.parallel) is int:
+            jobs = self.parallel
+        elif hasattr(os, "sched_getaffinity"):
+            jobs = len(os.sched_getaffinity(0))
+        else:
+            jobs = os.cpu_count() or 1
+        serial = self.compiler.compile
+
+        def compile_parallel(sources, *args, **kwargs):
+            with ThreadPoolExecutor(max(1, jobs)) as pool:
+                done = pool.map(lambda source: serial([source], *args, **kwargs), sources)
+                return [obj for objs in done for obj in objs]
+
+        self.compiler.compile = compile_parallel
+        try:
+            super().build_extension(ext)
+        finally:
+            self.compiler.compile = serial
+
+
 sources, cflags = read_sources_list()
 openmp = os.environ.get("LOSSK_OPENMP", "1") != "0" and compiler_has_openmp()
 omp_flags = ["-fopenmp"] if openmp else []
@@ -61,6 +89,7 @@ ext = Extension(
 )
 
 setup(
+    cmdclass={"build_ext": ParallelBuildExt},
     ext_modules=cythonize([ext], language_level=3, include_path=["csrc/include"]),
     package_dir={"": "src"},
     packages=["lossk", "lossk.reference"],
