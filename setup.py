@@ -47,17 +47,12 @@ def compiler_has_openmp():
 
 
 class ParallelBuildExt(build_ext):
-    """build_ext that compiles the extension's sources -j N at a time (default: the
-    CPUs this process may use). setuptools' own -j only builds separate extensions
-    side by side, and there is one: its sources compiled one after another."""
+    """build_ext that compiles the extension's sources -j N at a time (default: one
+    per CPU). setuptools' own -j only builds separate extensions side by side, and
+    there is one: its sources compiled one after another."""
 
     def build_extension(self, ext):
-        if type(self.parallel) is int:
-            jobs = self.parallel
-        elif hasattr(os, "sched_getaffinity"):
-            jobs = len(os.sched_getaffinity(0))
-        else:
-            jobs = os.cpu_count() or 1
+        jobs = self.parallel if type(self.parallel) is int else os.cpu_count() or 1
         serial = self.compiler.compile
 
         def compile_parallel(sources, *args, **kwargs):
