@@ -34,7 +34,7 @@ LOSSK_INLINE void LOSSK_FN(kl_elem)(const real *prm, real x, real t, real aux, r
                                     real *grad) {
     (void)prm;
     (void)aux;
-    *loss = (t == 0 ? 0 : t * LOSSK_LOG(t)) - t * x;
+    *loss = LOSSK_FN(times)(t, LOSSK_LOG(t)) - t * x;
     *grad = -t;
 }
 

@@ -154,13 +154,18 @@ static inline void LOSSK_FN(chunk_lane_sum)(const real *LOSSK_RESTRICT v, int64_
     for (; k < len; k++) acc[(lane0 + k) % LOSSK_LANES] += (double)v[k];
 }
 
+/* c * v, but 0 where c == 0 even for an infinite (or NaN) v: the limit of
+   a product whose factor c vanishes, not inf * 0 = NaN (the reference's
+   _times). A select: it vectorizes. */
+LOSSK_INLINE real LOSSK_FN(times)(real c, real v) {
+    return c == 0 ? (real)0 : c * v;
+}
+
 /* w * (x - shift), but 0 where x == shift even for an infinite w: the
    callers add w * (lse - shift) back, so an infinite class weight at the
-   maximum gives the limit (inf) instead of inf * 0 = NaN. A select: it
-   vectorizes. */
+   maximum gives the limit (inf) instead of inf * 0 = NaN. */
 LOSSK_INLINE real LOSSK_FN(mul_shifted)(real w, real x, real shift) {
-    const real d = x - shift;
-    return d == 0 ? (real)0 : w * d;
+    return LOSSK_FN(times)(x - shift, w);
 }
 
 /* Sum of mul_shifted(w[i], x[i], shift) (w NULL: sum of x[i] - shift). */
