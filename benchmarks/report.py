@@ -159,7 +159,7 @@ def machine_info(lossk, stream_kernel, extra_notes: list[str]) -> dict:
 def machine_summary(info: dict) -> str:
     return (f"{info['cpu']}, {info['nproc']} CPUs, {info['mem_total_gib']} GiB; "
             f"Python {info['python']}, NumPy {info['numpy']}, torch {info['torch']}, "
-            f"jax {info.get('jax')}, "
+            f"jax {info['jax']}, "
             f"lossk {info['lossk']}; {info['date']}")
 
 

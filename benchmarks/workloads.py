@@ -210,9 +210,13 @@ def jax_multi_margin_loss(scores, target):
     return (jnp.where(wrong, hinge, 0.0).sum(axis=1) / scores.shape[1]).mean()
 
 
-def jax_bce_with_logits(logits, target):
+def _jax_bce_with_logits_elements(logits, target):
     import jax
-    return -(target * jax.nn.log_sigmoid(logits) + (1 - target) * jax.nn.log_sigmoid(-logits)).mean()
+    return -(target * jax.nn.log_sigmoid(logits) + (1 - target) * jax.nn.log_sigmoid(-logits))
+
+
+def jax_bce_with_logits(logits, target):
+    return _jax_bce_with_logits_elements(logits, target).mean()
 
 
 def jax_sigmoid_focal_loss(alpha: float = 0.25, gamma: float = 2.0) -> Callable:
@@ -221,7 +225,7 @@ def jax_sigmoid_focal_loss(alpha: float = 0.25, gamma: float = 2.0) -> Callable:
         import jax
         import jax.numpy as jnp
         p = jax.nn.sigmoid(inputs)
-        ce = -(targets * jax.nn.log_sigmoid(inputs) + (1 - targets) * jax.nn.log_sigmoid(-inputs))
+        ce = _jax_bce_with_logits_elements(inputs, targets)
         p_t = p * targets + (1 - p) * (1 - targets)
         alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
         return jnp.mean(alpha_t * ce * (1 - p_t) ** gamma)
