@@ -21,15 +21,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def read_sources_list():
-    sources, cflags = [], []
+    sources, incdirs, cflags = [], [], []
     with open(os.path.join(HERE, "csrc", "sources.txt")) as f:
         for line in f:
             parts = line.split()
             if len(parts) == 2 and parts[0] == "source":
                 sources.append(os.path.join("csrc", parts[1]))
+            elif len(parts) == 2 and parts[0] == "incdir":
+                incdirs.append(os.path.normpath(os.path.join("csrc", parts[1])))
             elif len(parts) == 2 and parts[0] == "cflag":
                 cflags.append(parts[1])
-    return sources, cflags
+    return sources, incdirs, cflags
 
 
 def compiler_has_openmp():
@@ -67,7 +69,7 @@ class ParallelBuildExt(build_ext):
             self.compiler.compile = serial
 
 
-sources, cflags = read_sources_list()
+sources, incdirs, cflags = read_sources_list()
 openmp = os.environ.get("LOSSK_OPENMP", "1") != "0" and compiler_has_openmp()
 omp_flags = ["-fopenmp"] if openmp else []
 info = "setuptools %s %s" % (sysconfig.get_config_var("CC") or "cc", " ".join(cflags + omp_flags))
@@ -75,8 +77,8 @@ info = "setuptools %s %s" % (sysconfig.get_config_var("CC") or "cc", " ".join(cf
 ext = Extension(
     "lossk._kernels",
     sources=["src/lossk/_kernels.pyx"] + sources,
-    include_dirs=["csrc/include", "csrc"],
-    depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/include/*.h")),  # rebuild on header edits
+    include_dirs=["csrc/include"] + incdirs,
+    depends=sorted(glob.glob("csrc/**/*.h", recursive=True)),  # rebuild on header edits
     define_macros=[("LOSSK_BUILD_INFO", '"%s"' % info)],
     extra_compile_args=cflags + omp_flags,
     extra_link_args=omp_flags,

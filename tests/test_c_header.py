@@ -32,14 +32,23 @@ int main(void) {
 """
 
 
-def _sources():
-    srcs = []
+def _sources_list(kind):
+    """The entries of one kind ("source" or "incdir") of csrc/sources.txt, as paths."""
+    paths = []
     with open(os.path.join(ROOT, "csrc", "sources.txt")) as f:
         for line in f:
             parts = line.split()
-            if len(parts) == 2 and parts[0] == "source":
-                srcs.append(os.path.join(ROOT, "csrc", parts[1]))
-    return srcs
+            if len(parts) == 2 and parts[0] == kind:
+                paths.append(os.path.normpath(os.path.join(ROOT, "csrc", parts[1])))
+    return paths
+
+
+def _sources():
+    return _sources_list("source")
+
+
+def _private_includes():
+    return [flag for d in _sources_list("incdir") for flag in ("-I", d)]
 
 
 @have_sources
@@ -60,7 +69,7 @@ def test_header_compiles_strictly_twice_and_links(lang, tmp_path):
     objs = []
     for s in lib:
         o = tmp_path / (os.path.basename(s) + ".o")
-        run_command([CC, "-O0", "-I", INCLUDE, "-I", os.path.join(ROOT, "csrc"), "-c", s, "-o", str(o)])
+        run_command([CC, "-O0", "-I", INCLUDE] + _private_includes() + ["-c", s, "-o", str(o)])
         objs.append(str(o))
     exe = tmp_path / "twice"
     run_command([compiler, str(obj)] + objs + ["-lm", "-o", str(exe)])
@@ -82,7 +91,7 @@ def test_c_example_builds_and_passes(example, tmp_path):
     run_command([CC, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-I", INCLUDE, "-c", example, "-o", str(obj)])
     omp = ["-fopenmp"] if subprocess.run([CC, "-fopenmp", "-E", "-x", "c", "/dev/null"],
                                          capture_output=True).returncode == 0 else []
-    run_command([CC, "-O1"] + omp + ["-I", INCLUDE, "-I", os.path.join(ROOT, "csrc")] + _sources()
+    run_command([CC, "-O1"] + omp + ["-I", INCLUDE] + _private_includes() + _sources()
          + [str(obj), "-lm", "-o", str(exe)])
     out = run_command([str(exe)]).stdout
     assert "all checks passed" in out, out
