@@ -223,7 +223,7 @@ static inline void LOSSK_FN(exp_shifted_cols)(const real *x, const real *m, real
 #if LOSSK_AVX512_F32 && !defined(LOSSK_PAIR_HELPERS_DEFINED)
 #define LOSSK_PAIR_HELPERS_DEFINED
 /*
- * AVX-512 float building blocks of the elementwise logistic losses
+ * AVX-512 float building blocks of the pointwise logistic losses
  * (binary.c), which are bound by the FMA pipes, not by memory. They work on
  * pairs of vectors, stage by stage: two independent dependency chains side
  * by side keep the out-of-order window fed (7 % faster than one vector at a

@@ -4,7 +4,7 @@ MEAN_OVER says, per loss, what its ``reduction="mean"`` divides the sum of the
 losses by, so that `lossk eval` can stream a mean over chunks of rows (the
 sums and the divisors of the chunks add up):
 
-* ``"elements"``: every element of the prediction (the elementwise losses; kl_div:
+* ``"elements"``: every element of the prediction (the pointwise losses; kl_div:
   of the prediction and target broadcast together);
 * ``"boxes"``: every box, ``pred.shape[:-1]``;
 * ``"samples"``: every sample, the prediction without its class axis (axis 1);

@@ -6,7 +6,7 @@ result dtype of the kernels.
 from .boxes import (WIoULoss, box_iou, ciou_loss, diou_loss, eiou_loss, generalized_box_iou,
                     giou_loss, iou_loss, siou_loss, wiou_loss)
 from .classification import cross_entropy, multi_margin_loss, nll_loss, softmax_focal_loss
-from .elementwise import (binary_cross_entropy, binary_cross_entropy_with_logits, hinge_loss, kl_div,
+from .pointwise import (binary_cross_entropy, binary_cross_entropy_with_logits, hinge_loss, kl_div,
                           sigmoid_focal_loss)
 
 __all__ = ["WIoULoss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "box_iou",

@@ -1,8 +1,8 @@
-"""The binary classification losses of csrc/binary.c: sigmoid_focal_loss,
+"""The binary classification losses of csrc/pointwise/binary.c: sigmoid_focal_loss,
 binary_cross_entropy, binary_cross_entropy_with_logits, hinge_loss. Kernel vs
 reference over the options, gradient vs finite differences, vs torch (the
 torchvision focal formula written in torch ops), saturated and infinite
-logits, bad options. Layouts, threads and buffers: test_elementwise.py."""
+logits, bad options. Layouts, threads and buffers: test_pointwise_driver.py."""
 import numpy as np
 import pytest
 
@@ -538,7 +538,7 @@ def test_hinge_bad_input():
 
 
 # ---- the AVX-512 float kernels (focal, BCE with logits, BCE) --------------------------------
-# On an AVX-512 machine these run lossk__logistic512x2 (BCE: lossk__log512_2) and elementwise_loop.h's EW_VEC:
+# On an AVX-512 machine these run lossk__logistic512x2 (BCE: lossk__log512_2) and driver_loop.h's EW_VEC:
 # vectors aligned to the output, masked tails, a scalar redo of the elements the vector
 # kernel does not take (NaN or inf; for non-integer gamma also targets outside [0, 1]).
 

@@ -1,7 +1,7 @@
-"""kl_div (csrc/kl_div.c): kernel vs reference, gradient vs finite differences,
+"""kl_div (csrc/pointwise/kl_div.c): kernel vs reference, gradient vs finite differences,
 vs torch, the reductions ("mean" over all elements, "batchmean"), log_target,
 and torch's conventions at 0 and non-finite values. Layouts, threads and buffers:
-test_elementwise.py."""
+test_pointwise_driver.py."""
 import warnings
 
 import numpy as np

@@ -1,15 +1,15 @@
 /*
  * Kullback-Leibler divergence (= torch kl_div), element by element
- * (elementwise.h). x holds log-probabilities, t the target:
+ * (driver.h). x holds log-probabilities, t the target:
  *   probabilities: loss = t log t - t x (0 where t = 0, torch's xlogy), grad -t
  *   log_target:    loss = exp(t) (t - x),                                grad -exp(t)
  * "batchmean" is LOSSK_REDUCTION_BATCHMEAN with the batch size.
  */
 #ifndef LOSSK_TEMPLATE_PASS
 
-#include "elementwise.h"
+#include "driver.h"
 
-#define LOSSK_TEMPLATE_FILE "kl_div.c"
+#define LOSSK_TEMPLATE_FILE "pointwise/kl_div.c"
 #include "multiarch.h"
 
 #define KL_ENTRY(sfx, T)                                                                         \
@@ -19,7 +19,7 @@
         ew_args a;                                                                               \
         if (batch_size < 0) return LOSSK_ERR_INVALID_ARGUMENT;                                   \
         lossk__ew_init(&a, log_input, target, n, loss_none, grad);                               \
-        return lossk__run_elementwise(&a, log_target ? LOSSK_SELECT(kl_div_log_target_block_##sfx) \
+        return lossk__run_pointwise(&a, log_target ? LOSSK_SELECT(kl_div_log_target_block_##sfx) \
                                                      : LOSSK_SELECT(kl_div_block_##sfx),         \
                                       sizeof(T), reduction, batch_size, loss_out, n_threads, NULL); \
     }
@@ -51,12 +51,12 @@ LOSSK_INLINE void LOSSK_FN(kl_log_target_elem)(const real *prm, real x, real t, 
 #define EW_ELEM LOSSK_FN(kl_elem)
 #define EW_WEIGHT 0
 #define EW_AUX 0
-#include "elementwise_loop.h"
+#include "driver_loop.h"
 
 #define EW_NAME kl_div_log_target
 #define EW_ELEM LOSSK_FN(kl_log_target_elem)
 #define EW_WEIGHT 0
 #define EW_AUX 0
-#include "elementwise_loop.h"
+#include "driver_loop.h"
 
 #endif /* LOSSK_TEMPLATE_PASS */

@@ -1,6 +1,6 @@
-/* The elementwise driver (elementwise.h): argument checks, threads, reduction,
+/* The pointwise driver (driver.h): argument checks, threads, reduction,
    and the broadcast operands' chunk values. */
-#include "elementwise.h"
+#include "driver.h"
 
 void lossk__ew_init(ew_args *a, const void *x, const void *t, int64_t n,
                     void *loss_none, void *grad) {
@@ -20,7 +20,7 @@ static int ew_operand_ok(ew_operand *op, int64_t n) {
     return 1;
 }
 
-lossk_status lossk__run_elementwise(ew_args *a, lossk_block_fn block, size_t elem,
+lossk_status lossk__run_pointwise(ew_args *a, lossk_block_fn block, size_t elem,
                                     lossk_reduction reduction, int64_t batch_size,
                                     double *loss_out, int n_threads, int64_t *bad_index) {
     const int64_t n = a->n;

@@ -1,7 +1,7 @@
-"""The elementwise driver (csrc/elementwise.c, elementwise_loop.h) through the five
+"""The pointwise driver (csrc/pointwise/driver.c, driver_loop.h) through the five
 losses that use it: sizes across chunk and block boundaries, broadcast operands,
 thread counts, output buffers, layouts, dtypes, empty inputs and the checks every
-elementwise loss shares. Loss-specific semantics: test_binary.py, test_kl_div.py."""
+pointwise loss shares. Loss-specific semantics: test_pointwise_binary.py, test_pointwise_kl_div.py."""
 import numpy as np
 import pytest
 
@@ -12,7 +12,7 @@ from helpers import assert_bitwise_across_threads, assert_close
 ELEMENTWISE = ("sigmoid_focal_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
                "hinge_loss", "kl_div")
 DTYPES = (np.float32, np.float64)
-# EW_CHUNK, EW_BLOCK_ELEMS and EW_BIG_BLOCKS_FROM of csrc/elementwise.h
+# EW_CHUNK, EW_BLOCK_ELEMS and EW_BIG_BLOCKS_FROM of csrc/pointwise/driver.h
 CHUNK, BLOCK, BIG_FROM = 1024, 16384, 1 << 22
 
 
@@ -265,7 +265,7 @@ def test_bad_arrays_raise(name):
         fn(x, t.astype(np.complex128))
     with pytest.raises(ValueError, match="target must have the shape"):
         fn(x, t[:, :3])
-    if name != "kl_div":   # kl_div broadcasts as torch does (test_kl_div.py)
+    if name != "kl_div":   # kl_div broadcasts as torch does (test_pointwise_kl_div.py)
         with pytest.raises(ValueError, match="target must have the shape"):
             fn(x, t[0])
     with pytest.raises(ValueError, match="reduction"):

@@ -1,7 +1,7 @@
-"""Elementwise classification losses: every element of the prediction has its own
+"""The pointwise family: every element of the prediction has its own
 loss term and gradient (sigmoid focal, binary cross-entropy on probabilities and
-on logits, hinge, KL divergence). Argument policy here, kernels in csrc/binary.c
-and csrc/kl_div.c, NumPy twins in reference/elementwise.py.
+on logits, hinge, KL divergence). Argument policy here, kernels in csrc/pointwise/binary.c
+and csrc/pointwise/kl_div.c, NumPy twins in reference/pointwise.py.
 
 The prediction and the target have the same (any) shape (kl_div: or shapes that
 broadcast, as in torch); "mean" averages over all elements, as torch does.
@@ -152,7 +152,7 @@ def sigmoid_focal_loss(logits, target, *, alpha=0.25, gamma=2.0, reduction="mean
     p = _prepare_sigmoid_focal_loss(logits, target, alpha, gamma, reduction, return_grad, grad_out,
                                     n_threads, backend)
     if p.backend == "numpy":
-        from .reference.elementwise import sigmoid_focal_loss_prepared
+        from .reference.pointwise import sigmoid_focal_loss_prepared
         return sigmoid_focal_loss_prepared(p)
     loss = _kernels.sigmoid_focal_loss(*_kernel_arrays(p), p.alpha, p.gamma,
                                        REDUCTION_CODES[p.reduction], p.n_threads)
@@ -201,7 +201,7 @@ def binary_cross_entropy(probs, target, *, weight=None, reduction="mean", return
     p = _prepare_binary_cross_entropy(probs, target, weight, reduction, return_grad, grad_out,
                                       n_threads, backend)
     if p.backend == "numpy":
-        from .reference.elementwise import binary_cross_entropy_prepared
+        from .reference.pointwise import binary_cross_entropy_prepared
         return binary_cross_entropy_prepared(p)
     x, t, loss_none, grad = _kernel_arrays(p)
     try:
@@ -244,7 +244,7 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
     p = _prepare_binary_cross_entropy_with_logits(logits, target, weight, pos_weight, reduction,
                                                   return_grad, grad_out, n_threads, backend)
     if p.backend == "numpy":
-        from .reference.elementwise import binary_cross_entropy_with_logits_prepared
+        from .reference.pointwise import binary_cross_entropy_with_logits_prepared
         return binary_cross_entropy_with_logits_prepared(p)
     x, t, loss_none, grad = _kernel_arrays(p)
     loss = _kernels.binary_cross_entropy_with_logits(
@@ -292,7 +292,7 @@ def hinge_loss(scores, target, *, margin=1.0, squared=False, reduction="mean", r
     p = _prepare_hinge_loss(scores, target, margin, squared, reduction, return_grad, grad_out,
                             n_threads, backend)
     if p.backend == "numpy":
-        from .reference.elementwise import hinge_loss_prepared
+        from .reference.pointwise import hinge_loss_prepared
         return hinge_loss_prepared(p)
     try:
         loss = _kernels.hinge_loss(*_kernel_arrays(p), p.margin, p.squared, REDUCTION_CODES[p.reduction],
@@ -379,7 +379,7 @@ def kl_div(log_input, target, *, log_target=False, reduction="mean", return_grad
     p = _prepare_kl_div(log_input, target, log_target, reduction, return_grad, grad_out, n_threads,
                         backend)
     if p.backend == "numpy":
-        from .reference.elementwise import kl_div_prepared
+        from .reference.pointwise import kl_div_prepared
         return _kl_div_result(p, kl_div_prepared(p))
     loss = _kernels.kl_div(*_kernel_arrays(p), p.batch_size, p.log_target, REDUCTION_CODES[p.reduction],
                            p.n_threads)

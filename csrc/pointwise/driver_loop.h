@@ -1,5 +1,5 @@
 /*
- * The block loop of one elementwise loss (elementwise.h), included in a
+ * The block loop of one pointwise loss (driver.h), included in a
  * template pass once per loss, after defining:
  *   EW_NAME    the loss's name: defines LOSSK_FN(EW_NAME_block), a lossk_block_fn
  *   EW_ELEM    an inline void (const real *prm, real x, real t, real aux,

@@ -1,10 +1,10 @@
-"""NumPy references of the elementwise classification losses: the textbook
+"""NumPy references of the pointwise losses: the textbook
 formulas in float64, with the limits spelled out where IEEE arithmetic would
-form 0 * inf. Same arguments and errors as the kernels (lossk.elementwise)."""
+form 0 * inf. Same arguments and errors as the kernels (lossk.pointwise)."""
 import numpy as np
 
 from .._checks import finish
-from ..elementwise import (_bce_domain_error, _hinge_domain_error, _prepare_binary_cross_entropy,
+from ..pointwise import (_bce_domain_error, _hinge_domain_error, _prepare_binary_cross_entropy,
                            _prepare_binary_cross_entropy_with_logits, _prepare_hinge_loss,
                            _kl_div_result, _prepare_kl_div, _prepare_sigmoid_focal_loss)
 

@@ -1,10 +1,10 @@
 /*
- * The elementwise driver: losses whose every element has its own term,
+ * The pointwise driver: losses whose every element has its own term,
  * loss_i = f(x_i, t_i, aux_i) * w_i with gradient g_i = f'(x_i, t_i, aux_i) * w_i.
  *
  * A loss supplies only f and f' (an inline per-element function) and
- * instantiates the block loop of elementwise_loop.h in its template pass;
- * lossk__run_elementwise (elementwise.c) validates, picks the threads and the
+ * instantiates the block loop of driver_loop.h in its template pass;
+ * lossk__run_pointwise (driver.c) validates, picks the threads and the
  * non-temporal stores, runs the blocks and reduces. Each block walks its
  * elements in chunks of at most EW_CHUNK; the vectorized loop writes the
  * chunk's losses and gradients to the outputs, or to per-thread L1 buffers
@@ -59,7 +59,7 @@ typedef struct ew_args {
 void lossk__ew_init(ew_args *a, const void *x, const void *t, int64_t n,
                     void *loss_none, void *grad);
 
-/* Runs `block` (an instantiation of elementwise_loop.h for the active SIMD
+/* Runs `block` (an instantiation of driver_loop.h for the active SIMD
    level and the dtype of size `elem`) over the n elements. reduction NONE,
    MEAN (divides by n), SUM, or BATCHMEAN (divides by batch_size; only when
    batch_size >= 0). A block that meets an invalid element returns its
@@ -67,7 +67,7 @@ void lossk__ew_init(ew_args *a, const void *x, const void *t, int64_t n,
    returned. Outputs are then partly written, except when the gradient
    overwrites the prediction: then every element is checked before any is
    written, and the prediction stays as it was. */
-lossk_status lossk__run_elementwise(ew_args *a, lossk_block_fn block, size_t elem,
+lossk_status lossk__run_pointwise(ew_args *a, lossk_block_fn block, size_t elem,
                                     lossk_reduction reduction, int64_t batch_size,
                                     double *loss_out, int n_threads, int64_t *bad_index);
 

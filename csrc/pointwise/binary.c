@@ -1,5 +1,5 @@
 /*
- * Binary classification losses, element by element (elementwise.h): sigmoid
+ * Binary classification losses, element by element (driver.h): sigmoid
  * focal, binary cross-entropy on probabilities and on logits, hinge.
  *
  * The logistic terms, with e = exp(-|x|) and r = 1 / (1 + e):
@@ -12,7 +12,7 @@
  */
 #ifndef LOSSK_TEMPLATE_PASS
 
-#include "elementwise.h"
+#include "driver.h"
 
 /* Parameters (ew_args.param) of the sigmoid focal loss and of the hinge loss. */
 enum {
@@ -37,7 +37,7 @@ enum { FOCAL_SQUARE, FOCAL_INT, FOCAL_REAL };
    makes the gradient 0 and never 0 * inf as for gamma near float's max. */
 #define FOCAL_VEC_GAMMA_MAX 1e30
 
-#define LOSSK_TEMPLATE_FILE "binary.c"
+#define LOSSK_TEMPLATE_FILE "pointwise/binary.c"
 #include "multiarch.h"
 
 /* Fills the focal parameters and returns the kernel for gamma: gamma = 2 (the
@@ -71,7 +71,7 @@ FOCAL_KERNEL(f64)
         ew_args a;                                                                                  \
         if (!(gamma >= 0.0 && gamma < HUGE_VAL) || !(alpha <= 1.0)) return LOSSK_ERR_INVALID_ARGUMENT; \
         lossk__ew_init(&a, logits, target, n, loss_none, grad);                                     \
-        return lossk__run_elementwise(&a, focal_setup_##sfx(&a, alpha, gamma), sizeof(T), reduction, \
+        return lossk__run_pointwise(&a, focal_setup_##sfx(&a, alpha, gamma), sizeof(T), reduction, \
                                       -1, loss_out, n_threads, NULL);                               \
     }                                                                                               \
     lossk_status lossk_binary_cross_entropy_##sfx(                                                  \
@@ -82,7 +82,7 @@ FOCAL_KERNEL(f64)
         lossk__ew_init(&a, probs, target, n, loss_none, grad);                                      \
         a.has_domain = 1;                                                                           \
         a.weight.data = weight; a.weight.inner = weight_inner; a.weight.period = weight_period;     \
-        return lossk__run_elementwise(&a, LOSSK_SELECT(bce_block_##sfx), sizeof(T), reduction, -1,  \
+        return lossk__run_pointwise(&a, LOSSK_SELECT(bce_block_##sfx), sizeof(T), reduction, -1,  \
                                       loss_out, n_threads, bad_index);                              \
     }                                                                                               \
     lossk_status lossk_binary_cross_entropy_with_logits_##sfx(                                      \
@@ -94,7 +94,7 @@ FOCAL_KERNEL(f64)
         lossk__ew_init(&a, logits, target, n, loss_none, grad);                                     \
         a.weight.data = weight; a.weight.inner = weight_inner; a.weight.period = weight_period;     \
         a.aux.data = pos_weight; a.aux.inner = pos_weight_inner; a.aux.period = pos_weight_period;  \
-        return lossk__run_elementwise(&a, LOSSK_SELECT(bce_logits_block_##sfx), sizeof(T),         \
+        return lossk__run_pointwise(&a, LOSSK_SELECT(bce_logits_block_##sfx), sizeof(T),         \
                                       reduction, -1, loss_out, n_threads, NULL);                    \
     }                                                                                               \
     lossk_status lossk_hinge_loss_##sfx(                                                            \
@@ -107,7 +107,7 @@ FOCAL_KERNEL(f64)
         a.has_domain = 1;                                                                           \
         a.param[HINGE_MARGIN] = margin;                                                             \
         a.param[HINGE_SQUARED] = squared != 0;                                                      \
-        return lossk__run_elementwise(&a, LOSSK_SELECT(hinge_block_##sfx), sizeof(T), reduction,    \
+        return lossk__run_pointwise(&a, LOSSK_SELECT(hinge_block_##sfx), sizeof(T), reduction,    \
                                       -1, loss_out, n_threads, bad_index);                          \
     }
 BINARY_ENTRIES(f32, float)
@@ -478,7 +478,7 @@ LOSSK_INLINE void bce_vec(const __m512 *K, const __m512 p[2], const __m512 t[2],
 #  define EW_VEC_X_MAX (-LOSSK_EXP512_X_MIN)   /* exp(-|x|) of the logistic terms */
 #  define EW_VEC_T_LOUD 1
 #endif
-#include "elementwise_loop.h"
+#include "driver_loop.h"
 
 #define EW_NAME sigmoid_focal_int
 #define EW_ELEM LOSSK_FN(focal_int_elem)
@@ -490,7 +490,7 @@ LOSSK_INLINE void bce_vec(const __m512 *K, const __m512 p[2], const __m512 t[2],
 #  define EW_VEC_X_MAX (-LOSSK_EXP512_X_MIN)
 #  define EW_VEC_T_LOUD 1
 #endif
-#include "elementwise_loop.h"
+#include "driver_loop.h"
 
 #define EW_NAME sigmoid_focal
 #define EW_ELEM LOSSK_FN(focal_real_elem)
@@ -502,14 +502,14 @@ LOSSK_INLINE void bce_vec(const __m512 *K, const __m512 p[2], const __m512 t[2],
 #  define EW_VEC_X_MAX (-LOSSK_EXP512_X_MIN)
 #  define EW_VEC_T_UNIT 1
 #endif
-#include "elementwise_loop.h"
+#include "driver_loop.h"
 
 /* gamma beyond FOCAL_VEC_GAMMA_MAX: focal_elem's selects only */
 #define EW_NAME sigmoid_focal_huge
 #define EW_ELEM LOSSK_FN(focal_real_elem)
 #define EW_WEIGHT 0
 #define EW_AUX 0
-#include "elementwise_loop.h"
+#include "driver_loop.h"
 
 #define EW_NAME bce
 #define EW_ELEM LOSSK_FN(bce_elem)
@@ -523,7 +523,7 @@ LOSSK_INLINE void bce_vec(const __m512 *K, const __m512 p[2], const __m512 t[2],
 #  define EW_VEC_X_UNIT 1
 #  define EW_VEC_T_UNIT 1
 #endif
-#include "elementwise_loop.h"
+#include "driver_loop.h"
 
 #define EW_NAME bce_logits
 #define EW_ELEM LOSSK_FN(bce_logits_elem)
@@ -535,13 +535,13 @@ LOSSK_INLINE void bce_vec(const __m512 *K, const __m512 p[2], const __m512 t[2],
 #  define EW_VEC_X_MAX (-LOSSK_EXP512_X_MIN)
 #  define EW_VEC_T_LOUD 1
 #endif
-#include "elementwise_loop.h"
+#include "driver_loop.h"
 
 #define EW_NAME hinge
 #define EW_ELEM LOSSK_FN(hinge_elem)
 #define EW_CHECK LOSSK_FN(hinge_check)
 #define EW_WEIGHT 0
 #define EW_AUX 0
-#include "elementwise_loop.h"
+#include "driver_loop.h"
 
 #endif /* LOSSK_TEMPLATE_PASS */
