@@ -6,7 +6,7 @@
  *
  * Build against the library sources (csrc/sources.txt lists them):
  *   cc -O2 -fopenmp -Icsrc/include -Icsrc/core -Icsrc examples/cross_entropy.c \
- *      csrc/core/common.c csrc/core/dispatch.c csrc/cross_entropy.c -lm -o ce_example
+ *      csrc/core/common.c csrc/core/dispatch.c csrc/softmax/softmax.c -lm -o ce_example
  * or with CMake: -DLOSSK_BUILD_EXAMPLES=ON (target lossk_example_cross_entropy),
  * or against the library `pip install .` installed (tests/test_c_package.py):
  *   PKG_CONFIG_PATH="$(lossk info --pkgconfig-dir)" \

@@ -321,7 +321,7 @@ def _edges_hinge_loss(dtype):
 
 
 # Boxes (pred, target) in corners: each kind of degenerate box the IoU issue
-# lists, and torchvision's corner cases around them (tests/test_box_iou*.py).
+# lists, and torchvision's corner cases around them (tests/test_box*.py).
 BOX_DEGENERATE = {
     "zero width pred": ([1, 1, 1, 3], [0, 0, 2, 2]),
     "zero height pred": ([1, 1, 3, 1], [0, 0, 2, 2]),
@@ -362,7 +362,7 @@ def _edges_boxes(*option_sets):
     required), and boxes holding +-inf and NaN (IEEE propagation), for each
     option set. Without "inverted, zero union": U + eps is exactly 0 in
     float32 (the kernel's eps is float32(1e-7)) but not in the float64
-    reference, so the two take different branches there (test_box_iou*.py
+    reference, so the two take different branches there (test_box*.py
     check it for finiteness)."""
     cases = [v for k, v in BOX_DEGENERATE.items() if k != "inverted, zero union"]
 

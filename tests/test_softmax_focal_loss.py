@@ -1,7 +1,7 @@
 """softmax_focal_loss: kernel vs reference, vs torch, finite differences, gamma = 0
 against cross_entropy, thread determinism, outputs and bad input.
 
-Its kernel is the cross-entropy row machinery (csrc/cross_entropy.c, focal factors
+Its kernel is the cross-entropy row machinery (csrc/softmax/softmax.c, focal factors
 in ce_row_finish), so these tests also run it through every path of that file:
 rows, chunked long rows (C > 4096), split rows (rows < threads), spatial tiles and
 the non-temporal gradient stores.
@@ -285,7 +285,7 @@ def test_awkward_inputs_give_the_same_numbers():
 
 def test_registry_and_reference():
     assert lossk.LOSSES["softmax_focal_loss"] is lossk.softmax_focal_loss
-    assert lossk.reference.softmax_focal_loss is lossk.reference.classification.softmax_focal_loss
+    assert lossk.reference.softmax_focal_loss is lossk.reference.softmax.softmax_focal_loss
 
 
 # ---------------------------------------------------------------- bad input

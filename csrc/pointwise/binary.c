@@ -206,7 +206,7 @@ LOSSK_INLINE void LOSSK_FN(focal_elem)(const real *prm, real x, real t, real *lo
     }
     const real ce_prod = LOSSK_FN(times)(prod, ce);
     /* ce_prod == 0: the term is 0, also for a gamma beyond float's range (cast
-       to inf), as in cross_entropy.c's ce_focal_f: its limit, not 0 * inf.
+       to inf), as in softmax/softmax.c's ce_focal_f: its limit, not 0 * inf.
        times() written out: through it GCC vectorizes the AVX2 float loop of
        other gammas differently, and gradients where the two terms cancel
        moved by up to 780 ulp. */

@@ -17,7 +17,7 @@ from ._checks import (REDUCTION_CODES, REDUCTIONS, as_pred, as_real, broadcast_o
                       check_backend, check_reduction, check_scalar, finish, grad_output,
                       resolve_n_threads)
 from ._registry import register
-from .classification import _flat, _format_position
+from .softmax import _flat, _format_position
 
 
 def _empty_aligned(shape, dtype):

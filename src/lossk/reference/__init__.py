@@ -3,9 +3,10 @@
 The tests hold the C kernels to these. They compute in float64 and return the
 result dtype of the kernels.
 """
-from .boxes import (WIoULoss, box_iou, ciou_loss, diou_loss, eiou_loss, generalized_box_iou,
+from .box import (WIoULoss, box_iou, ciou_loss, diou_loss, eiou_loss, generalized_box_iou,
                     giou_loss, iou_loss, siou_loss, wiou_loss)
-from .classification import cross_entropy, multi_margin_loss, nll_loss, softmax_focal_loss
+from .class_index import multi_margin_loss, nll_loss
+from .softmax import cross_entropy, softmax_focal_loss
 from .pointwise import (binary_cross_entropy, binary_cross_entropy_with_logits, hinge_loss, kl_div,
                           sigmoid_focal_loss)
 

@@ -1,4 +1,4 @@
-"""cross_entropy (csrc/cross_entropy.c): kernel vs reference, vs torch, finite
+"""cross_entropy (csrc/softmax/softmax.c): kernel vs reference, vs torch, finite
 differences, thread determinism, outputs and bad input."""
 import itertools
 
@@ -433,7 +433,7 @@ def test_read_only_non_contiguous_and_list_inputs_give_the_same_numbers():
 
 def test_registry_and_reference_are_the_same_functions():
     assert lossk.LOSSES["cross_entropy"] is lossk.cross_entropy
-    assert lossk.reference.cross_entropy is lossk.reference.classification.cross_entropy
+    assert lossk.reference.cross_entropy is lossk.reference.softmax.cross_entropy
 
 
 def test_show_config_reports_build(capsys):

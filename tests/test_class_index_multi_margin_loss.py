@@ -1,4 +1,4 @@
-"""multi_margin_loss (csrc/multi_margin_loss.c): kernel vs reference, vs torch,
+"""multi_margin_loss (csrc/class_index/multi_margin_loss.c): kernel vs reference, vs torch,
 finite differences, thread determinism, outputs and bad input."""
 import numpy as np
 import pytest
@@ -178,7 +178,7 @@ def test_awkward_inputs_give_the_same_numbers():
 
 def test_registry_and_reference():
     assert lossk.LOSSES["multi_margin_loss"] is lossk.multi_margin_loss
-    assert lossk.reference.multi_margin_loss is lossk.reference.classification.multi_margin_loss
+    assert lossk.reference.multi_margin_loss is lossk.reference.class_index.multi_margin_loss
 
 
 # ---------------------------------------------------------------- bad input

@@ -8,7 +8,7 @@ import lossk
 from lossk import reference
 from cases import BOX_DEGENERATE
 from helpers import assert_close, requires_torch, torch
-from test_box_iou import FORMATS, LOSS_CASES, LOSS_IDS, make_boxes, to_format
+from test_box import FORMATS, LOSS_CASES, LOSS_IDS, make_boxes, to_format
 
 if torch is not None:
     import box_torch

@@ -32,7 +32,7 @@ typedef struct mm_args {
     int nt;                    /* stream the gradient rows from a per-thread buffer */
 } mm_args;
 
-#define LOSSK_TEMPLATE_FILE "multi_margin_loss.c"
+#define LOSSK_TEMPLATE_FILE "class_index/multi_margin_loss.c"
 #include "multiarch.h"
 
 static lossk_status mm_run(mm_args *a, lossk_block_fn rows_block, size_t elem, lossk_reduction reduction,

@@ -86,7 +86,7 @@ typedef struct box_kernels {
     lossk_block_fn pair_block;  /* items are rows of the n x m matrix */
 } box_kernels;
 
-#define LOSSK_TEMPLATE_FILE "box_iou.c"
+#define LOSSK_TEMPLATE_FILE "box/box_iou.c"
 #include "multiarch.h"
 
 /* Scratch of one thread: 8 input rows, the losses, 4 gradient rows and an

@@ -98,7 +98,7 @@ def _kernel_option(p):
 def _run(p):
     """The kernel (or the reference) on prepared arguments."""
     if p.backend == "numpy":
-        from .reference.boxes import box_loss_prepared
+        from .reference.box import box_loss_prepared
         return box_loss_prepared(p)
     fmt, code = _FORMAT_CODES[p.box_format], REDUCTION_CODES[p.reduction]
     if p.kind in ("wiou", "wiou3"):
@@ -371,7 +371,7 @@ def _check_out(out, shape, dtype, *inputs):
 def _pairwise(generalized, boxes1, boxes2, box_format, out, n_threads, backend):
     p = _prepare_pairwise(boxes1, boxes2, box_format, out, n_threads, backend)
     if p.backend == "numpy":
-        from .reference.boxes import pairwise_prepared
+        from .reference.box import pairwise_prepared
         return pairwise_prepared(p, generalized)
     _kernels.box_iou(p.b1.reshape(-1), p.b2.reshape(-1), p.out.reshape(-1), p.b1.shape[0],
                      p.b2.shape[0], _FORMAT_CODES[p.box_format], generalized, p.n_threads)

@@ -1,4 +1,4 @@
-"""nll_loss (csrc/nll_loss.c): kernel vs reference, vs torch, finite differences,
+"""nll_loss (csrc/class_index/nll_loss.c): kernel vs reference, vs torch, finite differences,
 thread determinism, every gradient write path (rows, whole-sample spatial slabs,
 spatial tiles, non-temporal stores), outputs and bad input."""
 import numpy as np
@@ -174,7 +174,7 @@ def test_awkward_inputs_give_the_same_numbers():
 
 def test_registry_and_reference():
     assert lossk.LOSSES["nll_loss"] is lossk.nll_loss
-    assert lossk.reference.nll_loss is lossk.reference.classification.nll_loss
+    assert lossk.reference.nll_loss is lossk.reference.class_index.nll_loss
 
 
 # ---------------------------------------------------------------- bad input

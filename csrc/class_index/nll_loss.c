@@ -38,7 +38,7 @@ typedef struct nll_kernels {
     lossk_block_fn spatial_block;  /* inner > 1: items are (sample, tile of positions) */
 } nll_kernels;
 
-#define LOSSK_TEMPLATE_FILE "nll_loss.c"
+#define LOSSK_TEMPLATE_FILE "class_index/nll_loss.c"
 #include "multiarch.h"
 
 static lossk_status nll_run(nll_args *a, const nll_kernels *kern, size_t elem, lossk_reduction reduction,

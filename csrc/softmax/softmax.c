@@ -117,7 +117,7 @@ static inline double ce_focal(double ce, double gamma, double *grad_factor) {
     return qg;
 }
 
-#define LOSSK_TEMPLATE_FILE "cross_entropy.c"
+#define LOSSK_TEMPLATE_FILE "softmax/softmax.c"
 #include "multiarch.h"
 
 #define CE_KERNELS(sfx) LOSSK_SELECT(ce_kernels_##sfx)

@@ -1,4 +1,4 @@
-"""NumPy references of the box losses: the formulas of lossk.boxes written out
+"""NumPy references of the box losses: the formulas of lossk.box written out
 on whole arrays in float64, forward and hand-derived backward (torch autograd's
 subgradient choices), with the same guards against division by zero."""
 import functools
@@ -6,7 +6,7 @@ import inspect
 
 import numpy as np
 
-from .. import boxes as _api
+from .. import box as _api
 from .._checks import finish
 
 
@@ -200,7 +200,7 @@ def _loss_wiou(g, p, d, v3):
 
 
 def box_loss_prepared(p):
-    """A box loss on arguments checked by lossk.boxes._prepare_boxes."""
+    """A box loss on arguments checked by lossk.box._prepare_boxes."""
     pred = p.x.astype(np.float64).reshape(p.n, 4)
     target = p.target.astype(np.float64).reshape(p.n, 4)
     with np.errstate(all="ignore"):
@@ -233,7 +233,7 @@ def box_loss_prepared(p):
 
 
 def pairwise_prepared(p, generalized):
-    """box_iou / generalized_box_iou on arguments checked by lossk.boxes._prepare_pairwise."""
+    """box_iou / generalized_box_iou on arguments checked by lossk.box._prepare_pairwise."""
     x1, y1, x2, y2 = (c[:, None] for c in _corners(p.b1.astype(np.float64), p.box_format))
     X1, Y1, X2, Y2 = (c[None, :] for c in _corners(p.b2.astype(np.float64), p.box_format))
     with np.errstate(all="ignore"):

@@ -1,7 +1,7 @@
-"""The IoU family (csrc/box_iou.c): kernel vs NumPy reference, gradients vs
+"""The IoU family (csrc/box/box_iou.c): kernel vs NumPy reference, gradients vs
 finite differences, thread determinism, the calling convention, bad input,
 Wise-IoU v3's state and the pairwise matrices. Torch oracles and degenerate
-boxes: test_box_iou_torch.py."""
+boxes: test_box_torch.py."""
 import os
 import subprocess
 import sys
@@ -487,7 +487,7 @@ def test_lower_simd_levels_match_reference(level):
         import numpy as np, lossk
         from lossk import reference
         from helpers import assert_close
-        from test_box_iou import LOSS_CASES, make_boxes
+        from test_box import LOSS_CASES, make_boxes
         assert lossk.config()["simd_active"] == "%s", lossk.config()
         rng = np.random.default_rng(0)
         for dtype in (np.float32, np.float64):
