@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import lossk
-from lossk._checks import broadcast_operand
+from lossk._checks import as_operand, operand_layout
 from helpers import assert_bitwise_across_threads, assert_close
 
 ELEMENTWISE = ("sigmoid_focal_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
@@ -105,7 +105,7 @@ def test_broadcast_weights_match_reference(shape, wshape, dtype):
 ])
 def test_broadcast_operand_is_not_expanded(shape, wshape, expanded):
     w = np.arange(1.0, 1.0 + np.prod(wshape)).reshape(wshape)
-    a, flat, inner, period = broadcast_operand(w, "weight", np.dtype(np.float64), shape)
+    flat, inner, period = operand_layout(as_operand(w, "weight", np.dtype(np.float64), shape), shape)
     assert np.shares_memory(flat, w) != expanded
     assert flat.size == (np.prod(shape) if expanded else w.size)
     # the pattern reproduces the broadcast exactly

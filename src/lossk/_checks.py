@@ -81,30 +81,38 @@ def as_index(x, name):
     return _contiguous(a, np.int64)
 
 
-def broadcast_operand(value, name, dtype, shape):
-    """An operand (an elementwise weight) broadcast to `shape` as torch and NumPy
-    broadcast, in the kernels' form (array, flat, inner, period): element i of
-    the prediction reads flat[(i // inner) % period]. A per-class vector, a
-    column of per-row values or a scalar is thus passed as it is, never
-    expanded. The one layout this cannot express, full dimensions on both sides
-    of a broadcast one (e.g. (N, 1, W) against (N, C, W)), is expanded once into
-    a contiguous array of `shape`. `array` is the operand in its own shape."""
+def as_operand(value, name, dtype, shape):
+    """An operand (an elementwise weight) that must broadcast to `shape` as torch
+    and NumPy broadcast it, converted to dtype, in its own shape (not expanded)."""
     a = as_real(value, name, dtype)
     shape = tuple(shape)
+    if a.shape != shape:
+        padded = (1,) * (len(shape) - a.ndim) + a.shape
+        if a.ndim > len(shape) or any(ad != 1 and ad != sd for ad, sd in zip(padded, shape)):
+            raise ValueError(f"{name} of shape {a.shape} does not broadcast to the prediction's shape {shape}")
+    return a
+
+
+def operand_layout(a, shape):
+    """The kernels' form (flat, inner, period) of an operand `a` that broadcasts to
+    `shape` (as_operand): element i of the prediction reads flat[(i // inner) % period].
+    A per-class vector, a column of per-row values or a scalar is thus passed as it
+    is, never expanded. The one layout this cannot express, full dimensions on both
+    sides of a broadcast one (e.g. (N, 1, W) against (N, C, W)), is expanded once
+    into a contiguous array of `shape`."""
+    shape = tuple(shape)
     if a.shape == shape:                                     # the common case, checked cheaply
-        return a, a.reshape(-1), 1, max(a.size, 1)
+        return a.reshape(-1), 1, max(a.size, 1)
     padded = (1,) * (len(shape) - a.ndim) + a.shape
-    if a.ndim > len(shape) or any(ad != 1 and ad != sd for ad, sd in zip(padded, shape)):
-        raise ValueError(f"{name} of shape {a.shape} does not broadcast to the prediction's shape {shape}")
     # dimensions where the operand varies (size-1 dimensions of `shape` are neutral)
     varying = [d for d, (ad, sd) in enumerate(zip(padded, shape)) if ad == sd and sd != 1]
     if not varying or 0 in shape:                            # constant, or nothing to read
-        return a, a.reshape(-1), 1, 1
+        return a.reshape(-1), 1, 1
     first, last = varying[0], varying[-1]
     if any(padded[d] == 1 and shape[d] != 1 for d in range(first, last)):
         full = np.ascontiguousarray(np.broadcast_to(a, shape))
-        return a, full.reshape(-1), 1, full.size
-    return a, a.reshape(-1), math.prod(shape[last + 1:]), a.size
+        return full.reshape(-1), 1, full.size
+    return a.reshape(-1), math.prod(shape[last + 1:]), a.size
 
 
 def check_scalar(value, name, low=None, high=None, low_open=False):
@@ -126,6 +134,20 @@ def check_scalar(value, name, low=None, high=None, low_open=False):
         lo = "(" if low_open else "["
         raise ValueError(f"{name} must be in {lo}{low}, {high}], got {value!r}")
     return v
+
+
+def check_finite(value, name, low=None, high=None, low_open=False):
+    """As check_scalar, and finite."""
+    v = check_scalar(value, name, low, high, low_open)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return v
+
+
+def check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
 
 
 def check_int(value, name):
@@ -178,12 +200,41 @@ def grad_output(pred, dtype, return_grad, grad_out, inputs):
     return grad_out
 
 
+def flat(a):
+    """a as a 1-d view (the kernels' form); None stays None."""
+    return None if a is None else a.reshape(-1)
+
+
+def format_position(shape, flat_index):
+    """'[i, j, ...]': the index of element `flat_index` of an array of `shape`."""
+    return "[" + ", ".join(str(int(i)) for i in np.unravel_index(flat_index, shape)) + "]" if shape else "[]"
+
+
+def empty_aligned(shape, dtype):
+    """np.empty with the data 64-byte aligned: the kernels stream large outputs
+    past the caches only into whole cache lines."""
+    n = math.prod(shape)
+    buf = np.empty(n + 64 // dtype.itemsize, dtype)
+    skip = (-buf.ctypes.data % 64) // dtype.itemsize
+    return buf[skip:skip + n].reshape(shape)
+
+
+class Call:
+    """The checked arguments of one call, as attributes (what the kernels' and
+    the references' wrappers read as `p`). A plain class: setting attributes
+    one by one costs less than building a SimpleNamespace, on every call."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
 def finish(loss, loss_none, grad, reduction, dtype, return_grad):
     """The call's result: a scalar of the result dtype, or the per-sample array."""
     out = loss_none if reduction == "none" else dtype.type(loss)
     return (out, grad) if return_grad else out
 
 
-__all__ = ["REDUCTIONS", "REDUCTION_CODES", "check_backend", "check_reduction", "as_pred",
-           "as_real", "as_index", "broadcast_operand", "check_scalar", "check_int", "grad_output", "finish",
+__all__ = ["REDUCTIONS", "REDUCTION_CODES", "Call", "check_backend", "check_reduction", "as_pred",
+           "as_real", "as_index", "as_operand", "operand_layout", "check_scalar", "check_finite", "check_bool",
+           "check_int", "empty_aligned", "flat", "format_position", "grad_output", "finish",
            "resolve_n_threads"]

@@ -20,76 +20,16 @@ coincident centres, inverted ``x2 < x1``, all-zero boxes): where torchvision
 divides by zero the reciprocal is taken as 0, each function says where.
 ``"mean"`` of no boxes is 0, as torchvision.
 """
-import math
-from types import SimpleNamespace
-
-import numpy as np
-
 from . import _kernels
-from ._checks import (REDUCTION_CODES, as_pred, as_real, check_backend, check_reduction,
-                      check_scalar, finish, grad_output, resolve_n_threads)
+from ._args.box import BOX_FORMATS, CIOU_ALPHAS, WIoUState, prepare_box_loss, prepare_pairwise
+from ._checks import REDUCTION_CODES, finish, flat
 from ._registry import register
-
-BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
-_FORMAT_CODES = {name: code for code, name in enumerate(BOX_FORMATS)}  # lossk_box_format
-CIOU_ALPHAS = ("torchvision", "yolo")  # lossk_ciou_alpha
-
-
-def _check_format(box_format):
-    if not isinstance(box_format, str) or box_format not in _FORMAT_CODES:
-        raise ValueError(f"box_format must be one of {BOX_FORMATS}, got {box_format!r}")
-    return box_format
-
-
-def _check_finite(value, name, low, low_open=False):
-    v = check_scalar(value, name, low, low_open=low_open)
-    if math.isinf(v):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return v
-
-
-def _as_boxes(x, name, dtype=None):
-    """x as an array of boxes (..., 4): pred-like (float, its own compute dtype)
-    when dtype is None, else converted to dtype (integers allowed)."""
-    a, dtype = as_pred(x, name) if dtype is None else (as_real(x, name, dtype), dtype)
-    if a.ndim == 0 or a.shape[-1] != 4:
-        raise ValueError(f"{name} must have shape (N, 4) (or (..., 4)), got {a.shape}")
-    return a, dtype
-
-
-# Options of every variant, so the kernel call and the reference read them alike.
-_DEFAULT_OPTIONS = dict(alpha="torchvision", focal_gamma=None, theta=4.0, mean=1.0, momentum=0.0,
-                        wiou_alpha=1.9, delta=3.0)
-
-
-def _prepare_boxes(kind, pred, target, box_format, eps, reduction, return_grad, grad_out,
-                   n_threads, backend, **options):
-    check_backend(backend)
-    check_reduction(reduction)
-    _check_format(box_format)
-    eps = _check_finite(eps, "eps", 0.0)
-    x, dtype = _as_boxes(pred, "pred")
-    t = as_real(target, "target", dtype)
-    if t.shape != x.shape:
-        raise ValueError(f"target must have pred's shape {x.shape}, got {t.shape}")
-    grad = grad_output(x, dtype, return_grad, grad_out, {"pred": x, "target": t})
-    p = SimpleNamespace(
-        kind=kind, x=x, target=t, dtype=dtype, n=x.size // 4, box_format=box_format, eps=eps,
-        reduction=reduction, return_grad=return_grad, grad=grad,
-        loss_none=np.empty(x.shape[:-1], dtype) if reduction == "none" else None,
-        n_threads=resolve_n_threads(n_threads), backend=backend, **_DEFAULT_OPTIONS)
-    p.__dict__.update(options)
-    return p
-
-
-def _flat(a):
-    return None if a is None else a.reshape(-1)
 
 
 def _kernel_option(p):
     """The `option` argument of _kernels.box_loss for p's variant."""
     if p.kind == "ciou":
-        return float(CIOU_ALPHAS.index(p.alpha))
+        return float(CIOU_ALPHAS.index(p.alpha))   # lossk_ciou_alpha
     if p.kind == "eiou":
         return p.focal_gamma or 0.0
     return p.theta if p.kind == "siou" else 0.0
@@ -100,14 +40,14 @@ def _run(p):
     if p.backend == "numpy":
         from .reference.box import box_loss_prepared
         return box_loss_prepared(p)
-    fmt, code = _FORMAT_CODES[p.box_format], REDUCTION_CODES[p.reduction]
+    fmt, code = BOX_FORMATS.index(p.box_format), REDUCTION_CODES[p.reduction]   # lossk_box_format
     if p.kind in ("wiou", "wiou3"):
-        loss, p.mean = _kernels.wiou_loss(_flat(p.x), _flat(p.target), _flat(p.loss_none),
-                                          _flat(p.grad), p.n, fmt, p.eps, p.kind == "wiou3", p.mean,
+        loss, p.mean = _kernels.wiou_loss(flat(p.x), flat(p.target), flat(p.loss_none),
+                                          flat(p.grad), p.n, fmt, p.eps, p.kind == "wiou3", p.mean,
                                           p.momentum, p.wiou_alpha, p.delta, code, p.n_threads)
     else:
-        loss = _kernels.box_loss(_kernels.BOX_KINDS[p.kind], _flat(p.x), _flat(p.target),
-                                 _flat(p.loss_none), _flat(p.grad), p.n, fmt, p.eps,
+        loss = _kernels.box_loss(_kernels.BOX_KINDS[p.kind], flat(p.x), flat(p.target),
+                                 flat(p.loss_none), flat(p.grad), p.n, fmt, p.eps,
                                  _kernel_option(p), code, p.n_threads)
     return finish(loss, p.loss_none, p.grad, p.reduction, p.dtype, p.return_grad)
 
@@ -141,7 +81,7 @@ def iou_loss(pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean", ret
     ``U + eps = 0`` (possible only with an inverted box, where ``I = 0``) gives
     IoU 0 instead of 0/0.
     """
-    return _run(_prepare_boxes("iou", pred, target, box_format, eps, reduction, return_grad, grad_out,
+    return _run(prepare_box_loss("iou", pred, target, box_format, eps, reduction, return_grad, grad_out,
                                n_threads, backend))
 
 
@@ -156,7 +96,7 @@ def giou_loss(pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean", re
     ``C + eps = 0`` (inverted boxes only) gives a penalty of 0 instead of a
     division by zero.
     """
-    return _run(_prepare_boxes("giou", pred, target, box_format, eps, reduction, return_grad, grad_out,
+    return _run(prepare_box_loss("giou", pred, target, box_format, eps, reduction, return_grad, grad_out,
                                n_threads, backend))
 
 
@@ -168,7 +108,7 @@ def diou_loss(pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean", re
 
     ``1 - IoU + rho^2 / (cw^2 + ch^2 + eps)``.
     """
-    return _run(_prepare_boxes("diou", pred, target, box_format, eps, reduction, return_grad, grad_out,
+    return _run(prepare_box_loss("diou", pred, target, box_format, eps, reduction, return_grad, grad_out,
                                n_threads, backend))
 
 
@@ -192,9 +132,7 @@ def ciou_loss(pred, target, *, alpha="torchvision", box_format="xyxy", eps=1e-7,
     ``eps = 1e-7`` in its IoU and distance terms whatever ``eps`` is passed;
     lossk uses ``eps`` throughout (the same numbers at the default).
     """
-    if not isinstance(alpha, str) or alpha not in CIOU_ALPHAS:
-        raise ValueError(f"alpha must be one of {CIOU_ALPHAS}, got {alpha!r}")
-    return _run(_prepare_boxes("ciou", pred, target, box_format, eps, reduction, return_grad, grad_out,
+    return _run(prepare_box_loss("ciou", pred, target, box_format, eps, reduction, return_grad, grad_out,
                                n_threads, backend, alpha=alpha))
 
 
@@ -211,9 +149,8 @@ def eiou_loss(pred, target, *, focal_gamma=None, box_format="xyxy", eps=1e-7, re
     not say; constant keeps the focal factor a weight, as the Wise-IoU code
     treats its focusing factors). ``None`` or 0: plain EIoU.
     """
-    gamma = None if focal_gamma is None else _check_finite(focal_gamma, "focal_gamma", 0.0)
-    return _run(_prepare_boxes("eiou", pred, target, box_format, eps, reduction, return_grad, grad_out,
-                               n_threads, backend, focal_gamma=gamma))
+    return _run(prepare_box_loss("eiou", pred, target, box_format, eps, reduction, return_grad, grad_out,
+                               n_threads, backend, focal_gamma=focal_gamma))
 
 
 @register(mean="boxes")
@@ -237,8 +174,7 @@ def siou_loss(pred, target, *, theta=4.0, box_format="xyxy", eps=1e-7, reduction
 
     theta : float >= 1 (the gradient of ``base^theta`` is infinite at 0 below 1).
     """
-    theta = _check_finite(theta, "theta", 1.0)
-    return _run(_prepare_boxes("siou", pred, target, box_format, eps, reduction, return_grad, grad_out,
+    return _run(prepare_box_loss("siou", pred, target, box_format, eps, reduction, return_grad, grad_out,
                                n_threads, backend, theta=theta))
 
 
@@ -255,11 +191,11 @@ def wiou_loss(pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean", re
     so that inverted boxes stay finite. The reference code's IoU has no eps;
     lossk's is torchvision's ``I / (U + eps)``. :class:`WIoULoss` is v3.
     """
-    return _run(_prepare_boxes("wiou", pred, target, box_format, eps, reduction, return_grad,
+    return _run(prepare_box_loss("wiou", pred, target, box_format, eps, reduction, return_grad,
                                grad_out, n_threads, backend))
 
 
-class WIoULoss:
+class WIoULoss(WIoUState):
     r"""Wise-IoU v3 (Tong et al. 2023): Wise-IoU v1 times a non-monotonic focusing factor.
 
     Per pair, with ``L_IoU = 1 - IoU``::
@@ -284,97 +220,23 @@ class WIoULoss:
     Calling it takes the arguments of :func:`wiou_loss`.
     """
 
-    def __init__(self, momentum=0.01, alpha=1.9, delta=3.0):
-        self.momentum = check_scalar(momentum, "momentum", 0.0, 1.0)
-        self.alpha = _check_finite(alpha, "alpha", 0.0, low_open=True)
-        self.delta = _check_finite(delta, "delta", 0.0, low_open=True)
-        self.training = True
-        self._mean = 1.0
-
-    @property
-    def mean_iou_loss(self):
-        """The running mean of ``1 - IoU`` (a float >= 0)."""
-        return self._mean
-
-    @mean_iou_loss.setter
-    def mean_iou_loss(self, value):
-        self._mean = _check_finite(value, "mean_iou_loss", 0.0)
-
-    def train(self, mode=True):
-        """Training mode (calls update the running mean); returns self."""
-        self.training = bool(mode)
-        return self
-
-    def eval(self):
-        """Evaluation mode (the running mean is used, not updated); returns self."""
-        return self.train(False)
-
-    def __repr__(self):
-        return (f"WIoULoss(momentum={self.momentum}, alpha={self.alpha}, delta={self.delta}, "
-                f"mean_iou_loss={self._mean!r}, training={self.training})")
-
     def __call__(self, pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean",
                  return_grad=False, grad_out=None, n_threads=None, backend="c"):
-        p = _prepare_boxes("wiou3", pred, target, box_format, eps, reduction, return_grad,
-                           grad_out, n_threads, backend, mean=self._mean,
-                           momentum=self.momentum if self.training else 0.0,
-                           wiou_alpha=self.alpha, delta=self.delta)
-        result = _run(p)
-        self._mean = float(p.mean)  # the running mean after this call's update
-        return result
+        return self._call(pred, target, box_format, eps, reduction, return_grad, grad_out, n_threads,
+                          backend)
 
-
-def _pair_dtype(a, b):
-    """Result dtype of box_iou: float64 if either is float64 or both are
-    integers, else float32 (float16 computed in float32)."""
-    kinds = (a.dtype.kind, b.dtype.kind)
-    for arr in (a, b):
-        if arr.dtype.kind not in "fiub":
-            raise TypeError(f"boxes must be real numeric arrays, got dtype {arr.dtype}")
-    if "f" not in kinds or any(arr.dtype.kind == "f" and arr.dtype.itemsize >= 8 for arr in (a, b)):
-        return np.dtype(np.float64)
-    return np.dtype(np.float32)
-
-
-def _prepare_pairwise(boxes1, boxes2, box_format, out, n_threads, backend):
-    check_backend(backend)
-    _check_format(box_format)
-    a, b = np.asarray(boxes1), np.asarray(boxes2)
-    dtype = _pair_dtype(a, b)
-    b1, _ = _as_boxes(a, "boxes1", dtype)
-    b2, _ = _as_boxes(b, "boxes2", dtype)
-    if b1.ndim != 2 or b2.ndim != 2:
-        raise ValueError(f"boxes1 and boxes2 must have shape (N, 4) and (M, 4), got {b1.shape} "
-                         f"and {b2.shape}")
-    shape = (b1.shape[0], b2.shape[0])
-    out = np.empty(shape, dtype) if out is None else _check_out(out, shape, dtype, b1, b2)
-    return SimpleNamespace(b1=b1, b2=b2, dtype=dtype, box_format=box_format, out=out,
-                           n_threads=resolve_n_threads(n_threads), backend=backend)
-
-
-def _check_out(out, shape, dtype, *inputs):
-    """out= of the pairwise functions: a writeable C-contiguous ndarray of the
-    result's shape and dtype, not overlapping the boxes."""
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-    if out.dtype != dtype:
-        raise TypeError(f"out must have dtype {dtype} (the result dtype), got {out.dtype}")
-    if out.shape != shape:
-        raise ValueError(f"out must have shape {shape}, got {out.shape}")
-    if not (out.flags.c_contiguous and out.flags.aligned and out.flags.writeable):
-        raise ValueError("out must be writeable, aligned and C-contiguous")
-    if any(np.may_share_memory(out, a) for a in inputs):
-        raise ValueError("out overlaps boxes1 or boxes2")
-    return out
+    @staticmethod
+    def _run(p):
+        return _run(p)
 
 
 def _pairwise(generalized, boxes1, boxes2, box_format, out, n_threads, backend):
-    p = _prepare_pairwise(boxes1, boxes2, box_format, out, n_threads, backend)
+    p = prepare_pairwise(boxes1, boxes2, box_format, out, n_threads, backend)
     if p.backend == "numpy":
         from .reference.box import pairwise_prepared
         return pairwise_prepared(p, generalized)
     _kernels.box_iou(p.b1.reshape(-1), p.b2.reshape(-1), p.out.reshape(-1), p.b1.shape[0],
-                     p.b2.shape[0], _FORMAT_CODES[p.box_format], generalized, p.n_threads)
+                     p.b2.shape[0], BOX_FORMATS.index(p.box_format), generalized, p.n_threads)
     return p.out
 
 

@@ -1,16 +1,23 @@
 """The class-index family: losses read at each sample's target class, without
 a softmax (NLL of log-probabilities, multi-class margin). Kernels in
 csrc/class_index/, NumPy twins in reference/class_index.py."""
+import math
+
 from . import _kernels
-from ._checks import check_int, check_scalar
+from ._args.class_index import prepare_multi_margin_loss, prepare_nll_loss, target_range_error
+from ._checks import REDUCTION_CODES, finish, flat
 from ._registry import register
-from .softmax import _prepare_class_index, _run_index_kernel
 
 
-def _prepare_nll_loss(log_probs, target, weight, ignore_index, reduction, return_grad, grad_out,
-                      n_threads, backend):
-    return _prepare_class_index(log_probs, target, weight, ignore_index, reduction, return_grad, grad_out,
-                                n_threads, backend, pred_name="log_probs")
+def run_index_kernel(p, kernel, *args):
+    """kernel(pred, target, weight, loss_none, grad, *args, reduction, n_threads) on a
+    prepared class-index call; an out-of-range target becomes a ValueError."""
+    try:
+        loss = kernel(flat(p.x), flat(p.target), p.weight, flat(p.loss_none), flat(p.grad), *args,
+                      REDUCTION_CODES[p.reduction], p.n_threads)
+    except _kernels.TargetIndexError as e:
+        raise target_range_error(p, e.position) from None
+    return finish(loss, p.loss_none, p.grad, p.reduction, p.dtype, p.return_grad)
 
 
 @register(mean="weight[target]")
@@ -36,26 +43,12 @@ def nll_loss(log_probs, target, *, weight=None, ignore_index=-100,
     n_threads : int, default ``lossk.get_num_threads()``
     backend : "c" (kernel) or "numpy" (``lossk.reference.nll_loss``)
     """
-    p = _prepare_nll_loss(log_probs, target, weight, ignore_index, reduction, return_grad, grad_out,
+    p = prepare_nll_loss(log_probs, target, weight, ignore_index, reduction, return_grad, grad_out,
                           n_threads, backend)
     if p.backend == "numpy":
         from .reference.class_index import nll_loss_prepared
         return nll_loss_prepared(p)
-    return _run_index_kernel(p, _kernels.nll_loss, p.n, p.c, p.inner, p.ignore_index)
-
-
-def _prepare_multi_margin_loss(scores, target, p, margin, weight, reduction, return_grad, grad_out,
-                               n_threads, backend):
-    power = check_int(p, "p")
-    if power not in (1, 2):
-        raise ValueError(f"p must be 1 or 2, got {power}")
-    margin = check_scalar(margin, "margin")
-    prepared = _prepare_class_index(scores, target, weight, None, reduction, return_grad, grad_out,
-                                    n_threads, backend, pred_name="scores", spatial=False,
-                                    has_ignore=False, p=power, margin=margin)
-    if prepared.c == 0:
-        raise ValueError(f"scores must have at least one class, got shape {prepared.x.shape}")
-    return prepared
+    return run_index_kernel(p, _kernels.nll_loss, p.n, p.c, math.prod(p.spatial), p.ignore_index)
 
 
 @register(mean="samples")
@@ -82,9 +75,9 @@ def multi_margin_loss(scores, target, *, p=1, margin=1.0, weight=None,
     n_threads : int, default ``lossk.get_num_threads()``
     backend : "c" (kernel) or "numpy" (``lossk.reference.multi_margin_loss``)
     """
-    pr = _prepare_multi_margin_loss(scores, target, p, margin, weight, reduction, return_grad, grad_out,
+    pr = prepare_multi_margin_loss(scores, target, p, margin, weight, reduction, return_grad, grad_out,
                                     n_threads, backend)
     if pr.backend == "numpy":
         from .reference.class_index import multi_margin_loss_prepared
         return multi_margin_loss_prepared(pr)
-    return _run_index_kernel(pr, _kernels.multi_margin_loss, pr.n, pr.c, pr.p, pr.margin)
+    return run_index_kernel(pr, _kernels.multi_margin_loss, pr.n, pr.c, pr.p, pr.margin)

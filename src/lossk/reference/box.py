@@ -1,12 +1,11 @@
 """NumPy references of the box losses: the formulas of lossk.box written out
 on whole arrays in float64, forward and hand-derived backward (torch autograd's
 subgradient choices), with the same guards against division by zero."""
-import functools
 import inspect
 
 import numpy as np
 
-from .. import box as _api
+from .._args.box import WIoUState, prepare_box_loss, prepare_pairwise
 from .._checks import finish
 
 
@@ -200,7 +199,7 @@ def _loss_wiou(g, p, d, v3):
 
 
 def box_loss_prepared(p):
-    """A box loss on arguments checked by lossk.box._prepare_boxes."""
+    """A box loss on arguments checked by lossk._args.box.prepare_box_loss."""
     pred = p.x.astype(np.float64).reshape(p.n, 4)
     target = p.target.astype(np.float64).reshape(p.n, 4)
     with np.errstate(all="ignore"):
@@ -233,7 +232,7 @@ def box_loss_prepared(p):
 
 
 def pairwise_prepared(p, generalized):
-    """box_iou / generalized_box_iou on arguments checked by lossk.box._prepare_pairwise."""
+    """box_iou / generalized_box_iou on arguments checked by lossk._args.box.prepare_pairwise."""
     x1, y1, x2, y2 = (c[:, None] for c in _corners(p.b1.astype(np.float64), p.box_format))
     X1, Y1, X2, Y2 = (c[None, :] for c in _corners(p.b2.astype(np.float64), p.box_format))
     with np.errstate(all="ignore"):
@@ -249,38 +248,64 @@ def pairwise_prepared(p, generalized):
     return p.out
 
 
-def _reference(name):
-    """lossk.<name> with backend="numpy", and its signature without `backend`."""
-    api = getattr(_api, name)
+def _signature(leading, options):
+    """The API's signature without `backend`: `leading` positional arrays, then
+    the keyword options (name -> default) and the common outputs."""
+    kw = inspect.Parameter.KEYWORD_ONLY
+    params = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in leading]
+    params += [inspect.Parameter(name, kw, default=default) for name, default in options.items()]
+    return inspect.Signature(params)
 
-    @functools.wraps(api)
-    def fn(a, b, **kwargs):
-        return api(a, b, backend="numpy", **kwargs)
-    sig = inspect.signature(api)
-    fn.__signature__ = sig.replace(
-        parameters=[q for q in sig.parameters.values() if q.name != "backend"])
+
+_OUTPUTS = dict(reduction="mean", return_grad=False, grad_out=None, n_threads=None)
+
+
+def _box_reference(name, kind, **options):
+    """The NumPy reference of the box loss `name`, with its own `options` (name -> default)."""
+    defaults = dict(options, box_format="xyxy", eps=1e-7, **_OUTPUTS)
+
+    def fn(pred, target, **kwargs):
+        unknown = sorted(set(kwargs) - set(defaults))
+        if unknown:
+            raise TypeError(f"{name}() got an unexpected keyword argument {unknown[0]!r}")
+        args = dict(defaults, **kwargs)
+        own = {k: args[k] for k in options}
+        return box_loss_prepared(prepare_box_loss(
+            kind, pred, target, args["box_format"], args["eps"], args["reduction"], args["return_grad"],
+            args["grad_out"], args["n_threads"], "numpy", **own))
+    fn.__name__ = fn.__qualname__ = name
+    fn.__signature__ = _signature(("pred", "target"), defaults)
     fn.__doc__ = f"NumPy reference of :func:`lossk.{name}` (same arguments; n_threads is ignored)."
     return fn
 
 
-iou_loss = _reference("iou_loss")
-giou_loss = _reference("giou_loss")
-diou_loss = _reference("diou_loss")
-ciou_loss = _reference("ciou_loss")
-eiou_loss = _reference("eiou_loss")
-siou_loss = _reference("siou_loss")
-wiou_loss = _reference("wiou_loss")
+iou_loss = _box_reference("iou_loss", "iou")
+giou_loss = _box_reference("giou_loss", "giou")
+diou_loss = _box_reference("diou_loss", "diou")
+ciou_loss = _box_reference("ciou_loss", "ciou", alpha="torchvision")
+eiou_loss = _box_reference("eiou_loss", "eiou", focal_gamma=None)
+siou_loss = _box_reference("siou_loss", "siou", theta=4.0)
+wiou_loss = _box_reference("wiou_loss", "wiou")
 
 
-box_iou = _reference("box_iou")
-generalized_box_iou = _reference("generalized_box_iou")
+def box_iou(boxes1, boxes2, *, box_format="xyxy", out=None, n_threads=None):
+    """NumPy reference of :func:`lossk.box_iou` (same arguments; n_threads is ignored)."""
+    return pairwise_prepared(prepare_pairwise(boxes1, boxes2, box_format, out, n_threads, "numpy"), False)
 
 
-class WIoULoss(_api.WIoULoss):
+def generalized_box_iou(boxes1, boxes2, *, box_format="xyxy", out=None, n_threads=None):
+    """NumPy reference of :func:`lossk.generalized_box_iou` (same arguments; n_threads is ignored)."""
+    return pairwise_prepared(prepare_pairwise(boxes1, boxes2, box_format, out, n_threads, "numpy"), True)
+
+
+class WIoULoss(WIoUState):
     """NumPy reference of :class:`lossk.WIoULoss` (same state and arguments)."""
 
     def __call__(self, pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean",
                  return_grad=False, grad_out=None, n_threads=None):
-        return super().__call__(pred, target, box_format=box_format, eps=eps, reduction=reduction,
-                                return_grad=return_grad, grad_out=grad_out, n_threads=n_threads,
-                                backend="numpy")
+        return self._call(pred, target, box_format, eps, reduction, return_grad, grad_out, n_threads,
+                          "numpy")
+
+    @staticmethod
+    def _run(p):
+        return box_loss_prepared(p)

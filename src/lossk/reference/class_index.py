@@ -2,15 +2,15 @@
 written into the same outputs as the kernels."""
 import numpy as np
 
-from ..class_index import _prepare_multi_margin_loss, _prepare_nll_loss
-from .softmax import _at_target, _class_weights, _index_targets, _onehot, _reduce, _write
+from .._args.class_index import prepare_multi_margin_loss, prepare_nll_loss
+from .softmax import _at_target, _class_weights, _index_targets, _samples, _write
 
 
 def nll_loss_prepared(p):
-    """nll_loss on arguments checked by _prepare_nll_loss. As torch, the mean's
+    """nll_loss on arguments checked by prepare_nll_loss. As torch, the mean's
     gradient is -w[t] / sum of w[t] at the targets (NaN there when the sum is 0)
     and 0 elsewhere."""
-    x = p.x.astype(np.float64).reshape(p.n, p.c, p.inner)
+    x = _samples(p, p.x.astype(np.float64))
     ys, keep = _index_targets(p)
     w_y = np.where(keep, _class_weights(p)[ys], 0.0)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -27,13 +27,13 @@ def nll_loss_prepared(p):
 def nll_loss(log_probs, target, *, weight=None, ignore_index=-100,
              reduction="mean", return_grad=False, grad_out=None, n_threads=None):
     """NumPy reference of :func:`lossk.nll_loss` (same arguments; n_threads is ignored)."""
-    p = _prepare_nll_loss(log_probs, target, weight, ignore_index, reduction, return_grad, grad_out,
+    p = prepare_nll_loss(log_probs, target, weight, ignore_index, reduction, return_grad, grad_out,
                           n_threads, "numpy")
     return nll_loss_prepared(p)
 
 
 def multi_margin_loss_prepared(p):
-    """multi_margin_loss on arguments checked by _prepare_multi_margin_loss."""
+    """multi_margin_loss on arguments checked by prepare_multi_margin_loss."""
     x = p.x.astype(np.float64).reshape(p.n, p.c)
     y = _index_targets(p)[0][:, 0]
     rows = np.arange(p.n)
@@ -57,6 +57,6 @@ def multi_margin_loss_prepared(p):
 def multi_margin_loss(scores, target, *, p=1, margin=1.0, weight=None,
                       reduction="mean", return_grad=False, grad_out=None, n_threads=None):
     """NumPy reference of :func:`lossk.multi_margin_loss` (same arguments; n_threads is ignored)."""
-    pr = _prepare_multi_margin_loss(scores, target, p, margin, weight, reduction, return_grad, grad_out,
+    pr = prepare_multi_margin_loss(scores, target, p, margin, weight, reduction, return_grad, grad_out,
                                     n_threads, "numpy")
     return multi_margin_loss_prepared(pr)

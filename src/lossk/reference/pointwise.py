@@ -1,12 +1,12 @@
 """NumPy references of the pointwise losses: the textbook
 formulas in float64, with the limits spelled out where IEEE arithmetic would
-form 0 * inf. Same arguments and errors as the kernels (lossk.pointwise)."""
+form 0 * inf. Same arguments and errors as the kernels (both check them with lossk._args.pointwise)."""
 import numpy as np
 
+from .._args.pointwise import (bce_domain_error, hinge_domain_error, kl_div_result,
+                               prepare_binary_cross_entropy, prepare_binary_cross_entropy_with_logits,
+                               prepare_hinge_loss, prepare_kl_div, prepare_sigmoid_focal_loss)
 from .._checks import finish
-from ..pointwise import (_bce_domain_error, _hinge_domain_error, _prepare_binary_cross_entropy,
-                           _prepare_binary_cross_entropy_with_logits, _prepare_hinge_loss,
-                           _kl_div_result, _prepare_kl_div, _prepare_sigmoid_focal_loss)
 
 
 def _sigmoid(x):
@@ -25,7 +25,7 @@ def _times(c, v):
 
 def _weight(p, name, shape):
     op = p.operands.get(name)
-    return 1.0 if op is None else np.broadcast_to(op[0].astype(np.float64), shape)
+    return 1.0 if op is None else np.broadcast_to(op.astype(np.float64), shape)
 
 
 def _inputs(p):
@@ -75,7 +75,7 @@ def binary_cross_entropy_prepared(p):
     x, t = _inputs(p)
     bad = (x < 0) | (x > 1) | (t < 0) | (t > 1)
     if bad.any():
-        raise _bce_domain_error(p, int(np.flatnonzero(bad.reshape(-1))[0]))
+        raise bce_domain_error(p, int(np.flatnonzero(bad.reshape(-1))[0]))
     w = _weight(p, "weight", x.shape)
     with np.errstate(all="ignore"):
         log_p = np.maximum(np.log(x), -100.0)
@@ -100,7 +100,7 @@ def hinge_loss_prepared(p):
     x, t = _inputs(p)
     bad = ~((t == -1) | (t == 0) | (t == 1))
     if bad.any():
-        raise _hinge_domain_error(p, int(np.flatnonzero(bad.reshape(-1))[0]))
+        raise hinge_domain_error(p, int(np.flatnonzero(bad.reshape(-1))[0]))
     y = np.where(t > 0, 1.0, -1.0)
     with np.errstate(all="ignore"):
         z = p.margin - y * x
@@ -126,14 +126,14 @@ def kl_div_prepared(p):
 def sigmoid_focal_loss(logits, target, *, alpha=0.25, gamma=2.0, reduction="mean",
                        return_grad=False, grad_out=None, n_threads=None):
     """NumPy reference of :func:`lossk.sigmoid_focal_loss` (n_threads is ignored)."""
-    return sigmoid_focal_loss_prepared(_prepare_sigmoid_focal_loss(
+    return sigmoid_focal_loss_prepared(prepare_sigmoid_focal_loss(
         logits, target, alpha, gamma, reduction, return_grad, grad_out, n_threads, "numpy"))
 
 
 def binary_cross_entropy(probs, target, *, weight=None, reduction="mean", return_grad=False,
                          grad_out=None, n_threads=None):
     """NumPy reference of :func:`lossk.binary_cross_entropy` (n_threads is ignored)."""
-    return binary_cross_entropy_prepared(_prepare_binary_cross_entropy(
+    return binary_cross_entropy_prepared(prepare_binary_cross_entropy(
         probs, target, weight, reduction, return_grad, grad_out, n_threads, "numpy"))
 
 
@@ -141,19 +141,19 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
                                      reduction="mean", return_grad=False, grad_out=None,
                                      n_threads=None):
     """NumPy reference of :func:`lossk.binary_cross_entropy_with_logits` (n_threads is ignored)."""
-    return binary_cross_entropy_with_logits_prepared(_prepare_binary_cross_entropy_with_logits(
+    return binary_cross_entropy_with_logits_prepared(prepare_binary_cross_entropy_with_logits(
         logits, target, weight, pos_weight, reduction, return_grad, grad_out, n_threads, "numpy"))
 
 
 def hinge_loss(scores, target, *, margin=1.0, squared=False, reduction="mean", return_grad=False,
                grad_out=None, n_threads=None):
     """NumPy reference of :func:`lossk.hinge_loss` (n_threads is ignored)."""
-    return hinge_loss_prepared(_prepare_hinge_loss(
+    return hinge_loss_prepared(prepare_hinge_loss(
         scores, target, margin, squared, reduction, return_grad, grad_out, n_threads, "numpy"))
 
 
 def kl_div(log_input, target, *, log_target=False, reduction="mean", return_grad=False,
            grad_out=None, n_threads=None):
     """NumPy reference of :func:`lossk.kl_div` (n_threads is ignored)."""
-    p = _prepare_kl_div(log_input, target, log_target, reduction, return_grad, grad_out, n_threads, "numpy")
-    return _kl_div_result(p, kl_div_prepared(p))
+    p = prepare_kl_div(log_input, target, log_target, reduction, return_grad, grad_out, n_threads, "numpy")
+    return kl_div_result(p, kl_div_prepared(p))

@@ -1,9 +1,12 @@
 """NumPy references of the softmax losses: the obvious stable formulas,
 computed in float64, written into the same outputs as the kernels."""
+import math
+
 import numpy as np
 
+from .._args.class_index import target_range_error
+from .._args.softmax import prepare_cross_entropy, prepare_softmax_focal_loss
 from .._checks import finish
-from ..softmax import _prepare_cross_entropy, _prepare_softmax_focal_loss, _target_range_error
 
 
 def _log_softmax(x, axis):
@@ -13,14 +16,21 @@ def _log_softmax(x, axis):
         return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
 
 
+def _samples(p, a):
+    """a as (n, c, positions) (class axis in the middle); or (n, positions) for a
+    per-sample array (targets, losses): the spatial dims flattened."""
+    positions = math.prod(p.spatial)
+    return a.reshape((p.n, p.c, positions) if a.ndim == p.x.ndim else (p.n, positions))
+
+
 def _index_targets(p):
-    """Class indices as (n, inner) int64 (0 where ignored) and the mask of the
+    """Class indices as (n, positions) int64 (0 where ignored) and the mask of the
     non-ignored samples; an index out of range raises as the API does."""
-    y = p.target.astype(np.int64).reshape(p.n, p.inner)
+    y = _samples(p, p.target.astype(np.int64))
     keep = np.ones(y.shape, bool) if p.ignore_index is None else y != p.ignore_index
     bad = keep & ((y < 0) | (y >= p.c))
     if bad.any():
-        raise _target_range_error(p, int(np.flatnonzero(bad.reshape(-1))[0]))
+        raise target_range_error(p, int(np.flatnonzero(bad.reshape(-1))[0]))
     return np.where(keep, y, 0), keep
 
 
@@ -29,7 +39,7 @@ def _class_weights(p):
 
 
 def _at_target(a, ys):
-    """a[n, ys[n, i], i] of an (n, c, inner) array."""
+    """a[n, ys[n, i], i] of an (n, c, positions) array."""
     return np.take_along_axis(a, ys[:, None, :], axis=1)[:, 0, :]
 
 
@@ -62,18 +72,18 @@ def _write(p, value, loss, grad):
 
 
 def cross_entropy_prepared(p):
-    """cross_entropy on arguments checked by _prepare_cross_entropy."""
-    x = p.x.astype(np.float64).reshape(p.n, p.c, p.inner)
+    """cross_entropy on arguments checked by prepare_cross_entropy."""
+    x = _samples(p, p.x.astype(np.float64))
     w = _class_weights(p)
     wc = w[None, :, None]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         logp = _log_softmax(x, axis=1)
         prob = np.exp(logp)
         if p.soft:
-            t = p.target.astype(np.float64).reshape(p.n, p.c, p.inner) * (1.0 - p.eps) + p.eps / p.c
-            loss = -np.sum(wc * t * logp, axis=1)                       # (n, inner)
+            t = _samples(p, p.target.astype(np.float64)) * (1.0 - p.eps) + p.eps / p.c
+            loss = -np.sum(wc * t * logp, axis=1)                       # (n, positions)
             grad = prob * np.sum(wc * t, axis=1, keepdims=True) - wc * t
-            denom = float(p.n * p.inner)
+            denom = float(loss.size)
         else:
             ys, keep = _index_targets(p)
             w_y = np.where(keep, w[ys], 0.0)
@@ -93,17 +103,17 @@ def cross_entropy_prepared(p):
 def cross_entropy(logits, target, *, weight=None, ignore_index=-100, label_smoothing=0.0,
                   reduction="mean", return_grad=False, grad_out=None, n_threads=None):
     """NumPy reference of :func:`lossk.cross_entropy` (same arguments; n_threads is ignored)."""
-    p = _prepare_cross_entropy(logits, target, weight, ignore_index, label_smoothing, reduction,
+    p = prepare_cross_entropy(logits, target, weight, ignore_index, label_smoothing, reduction,
                                return_grad, grad_out, n_threads, "numpy")
     return cross_entropy_prepared(p)
 
 
 def softmax_focal_loss_prepared(p):
-    """softmax_focal_loss on arguments checked by _prepare_softmax_focal_loss.
+    """softmax_focal_loss on arguments checked by prepare_softmax_focal_loss.
 
     With ce = -log p_t and q = 1 - p_t = -expm1(-ce): loss = a_t q^g ce and
     dloss/dx = a_t q^g (1 + g p_t ce / q) (p - onehot), ce / q taken as 1 at ce = 0."""
-    x = p.x.astype(np.float64).reshape(p.n, p.c, p.inner)
+    x = _samples(p, p.x.astype(np.float64))
     ys, keep = _index_targets(p)
     a_t = np.where(keep, _class_weights(p)[ys], 0.0)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -123,6 +133,6 @@ def softmax_focal_loss_prepared(p):
 def softmax_focal_loss(logits, target, *, alpha=None, gamma=2.0, ignore_index=-100,
                        reduction="mean", return_grad=False, grad_out=None, n_threads=None):
     """NumPy reference of :func:`lossk.softmax_focal_loss` (same arguments; n_threads is ignored)."""
-    p = _prepare_softmax_focal_loss(logits, target, alpha, gamma, ignore_index, reduction, return_grad,
+    p = prepare_softmax_focal_loss(logits, target, alpha, gamma, ignore_index, reduction, return_grad,
                                     grad_out, n_threads, "numpy")
     return softmax_focal_loss_prepared(p)

@@ -1,0 +1,124 @@
+"""Arguments of the pointwise family (lossk.pointwise): prediction and target of
+one shape (kl_div: shapes that broadcast, as in torch), broadcast weights."""
+import numpy as np
+
+from .._checks import (REDUCTIONS, Call, as_operand, as_pred, as_real, check_backend, check_bool,
+                       check_finite, check_reduction, empty_aligned, format_position, grad_output,
+                       resolve_n_threads)
+
+
+def prepare(pred, target, pred_name, reduction, return_grad, grad_out, n_threads, backend,
+            reductions=REDUCTIONS, operands=None):
+    """Checks the arguments every pointwise loss shares; `operands` maps the
+    names of broadcast weights to their values (None: absent). The caller adds
+    its own options, already checked, to the result."""
+    check_backend(backend)
+    check_reduction(reduction, reductions)
+    x, dtype = as_pred(pred, pred_name)
+    t = as_real(target, "target", dtype)
+    if t.shape != x.shape:
+        raise ValueError(f"target must have the shape of {pred_name} {x.shape}, got {t.shape}")
+    ops = {}
+    inputs = {"pred": x, "target": t}
+    for name, value in operands.items() if operands else ():
+        ops[name] = inputs[name] = None if value is None else as_operand(value, name, dtype, x.shape)
+    p = Call()
+    p.x, p.t, p.dtype, p.pred_name, p.operands = x, t, dtype, pred_name, ops
+    p.reduction, p.return_grad = reduction, return_grad
+    p.grad = grad_output(x, dtype, return_grad, grad_out, inputs)
+    p.loss_none = empty_aligned(x.shape, dtype) if reduction == "none" else None
+    p.n_threads, p.backend = resolve_n_threads(n_threads), backend
+    return p
+
+
+def prepare_sigmoid_focal_loss(logits, target, alpha, gamma, reduction, return_grad, grad_out,
+                               n_threads, backend):
+    alpha = check_finite(alpha, "alpha")
+    if alpha > 1:
+        raise ValueError(f"alpha must be in [0, 1], or negative to disable the alpha weighting, "
+                         f"got {alpha!r}")
+    gamma = check_finite(gamma, "gamma", 0.0)
+    p = prepare(logits, target, "logits", reduction, return_grad, grad_out, n_threads, backend)
+    p.alpha, p.gamma = alpha, gamma
+    return p
+
+
+def prepare_binary_cross_entropy(probs, target, weight, reduction, return_grad, grad_out, n_threads,
+                                 backend):
+    return prepare(probs, target, "probs", reduction, return_grad, grad_out, n_threads, backend,
+                   operands={"weight": weight})
+
+
+def bce_domain_error(p, position):
+    where = format_position(p.x.shape, position)
+    value = p.x.reshape(-1)[position]
+    if value < 0 or value > 1:
+        return ValueError(f"probs{where} = {value} is not a probability in [0, 1]")
+    return ValueError(f"target{where} = {p.t.reshape(-1)[position]} is not in [0, 1]")
+
+
+def prepare_binary_cross_entropy_with_logits(logits, target, weight, pos_weight, reduction,
+                                             return_grad, grad_out, n_threads, backend):
+    return prepare(logits, target, "logits", reduction, return_grad, grad_out, n_threads, backend,
+                   operands={"weight": weight, "pos_weight": pos_weight})
+
+
+def prepare_hinge_loss(scores, target, margin, squared, reduction, return_grad, grad_out,
+                       n_threads, backend):
+    margin = check_finite(margin, "margin")
+    squared = check_bool(squared, "squared")
+    p = prepare(scores, target, "scores", reduction, return_grad, grad_out, n_threads, backend)
+    p.margin, p.squared = margin, squared
+    return p
+
+
+def hinge_domain_error(p, position):
+    return ValueError(f"target{format_position(p.t.shape, position)} = {p.t.reshape(-1)[position]} "
+                      f"is not a label: expected -1 or 1 (or 0, meaning -1)")
+
+
+KL_REDUCTIONS = REDUCTIONS + ("batchmean",)
+
+
+def prepare_kl_div(log_input, target, log_target, reduction, return_grad, grad_out, n_threads,
+                   backend):
+    """As prepare, with torch's broadcasting of log_input and target: the smaller
+    one is expanded once (a copy of the result's size). Where log_input itself is
+    expanded, the gradient goes to a temporary of the result's shape and
+    p.grad_to receives its sums over the expanded axes (kl_div_result)."""
+    log_target = check_bool(log_target, "log_target")
+    check_backend(backend)
+    check_reduction(reduction, KL_REDUCTIONS)
+    x, dtype = as_pred(log_input, "log_input")
+    t = as_real(target, "target", dtype)
+    grad_to = None
+    batch_size = x.shape[0] if x.ndim > 0 else 1   # torch: log_input's first dimension (0-d: the sum)
+    if t.shape != x.shape:
+        try:
+            shape = np.broadcast_shapes(x.shape, t.shape)
+        except ValueError:
+            raise ValueError(f"target must have the shape of log_input {x.shape} or broadcast with it, "
+                             f"got {t.shape}") from None
+        if shape != x.shape:
+            grad_to = grad_output(x, dtype, return_grad, grad_out, {"target": t})
+            grad_out = None
+            x = np.array(np.broadcast_to(x, shape))
+        if shape != t.shape:
+            t = np.array(np.broadcast_to(t, shape))
+    p = prepare(x, t, "log_input", reduction, return_grad, grad_out, n_threads, backend,
+                reductions=KL_REDUCTIONS)
+    p.log_target, p.grad_to, p.batch_size = log_target, grad_to, batch_size
+    return p
+
+
+def kl_div_result(p, result):
+    """The call's result, the gradient summed over the axes along which log_input
+    was expanded (in float64), as torch's autograd does."""
+    if p.grad_to is None:
+        return result
+    loss, grad = result
+    lead = grad.ndim - p.grad_to.ndim
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(p.grad_to.shape)
+                                      if n == 1 and grad.shape[lead + i] != 1)
+    p.grad_to[...] = grad.sum(axis=axes, dtype=np.float64).reshape(p.grad_to.shape)
+    return loss, p.grad_to
