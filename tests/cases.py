@@ -8,6 +8,8 @@ import warnings
 
 import numpy as np
 
+from lossk._registry import family
+
 
 def _cross_entropy(rng, dtype):
     x = rng.standard_normal((37, 11)).astype(dtype)
@@ -490,6 +492,5 @@ PEERS = {
     "binary_cross_entropy": _torch_call("binary_cross_entropy"),
     "binary_cross_entropy_with_logits": _torch_call("binary_cross_entropy_with_logits"),
     "kl_div": _torch_call("kl_div"),
-    **{name: _peer_box(name) for name in ("iou_loss", "giou_loss", "diou_loss", "ciou_loss",
-                                           "eiou_loss", "siou_loss", "wiou_loss")},
+    **{name: _peer_box(name) for name in family("box")},
 }

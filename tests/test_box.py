@@ -12,18 +12,18 @@ import pytest
 
 import lossk
 from lossk import reference
+from lossk._registry import family
 from helpers import THREAD_COUNTS, assert_bitwise_across_threads, assert_close, finite_difference_grad
 
-LOSS_NAMES = ("iou_loss", "giou_loss", "diou_loss", "ciou_loss", "eiou_loss", "siou_loss", "wiou_loss")
+LOSS_NAMES = tuple(family("box"))
 FORMATS = ("xyxy", "xywh", "cxcywh")
-# Every option value worth covering, per loss (the defaults first).
+# Every option value worth covering, per loss with options (the defaults first).
 OPTIONS = {
-    "iou_loss": [{}], "giou_loss": [{}], "diou_loss": [{}], "wiou_loss": [{}],
     "ciou_loss": [{}, {"alpha": "yolo"}],
     "eiou_loss": [{}, {"focal_gamma": 0.5}, {"focal_gamma": 2.0}],
     "siou_loss": [{}, {"theta": 1.0}, {"theta": 2.5}],
 }
-LOSS_CASES = [(name, opts) for name in LOSS_NAMES for opts in OPTIONS[name]]
+LOSS_CASES = [(name, opts) for name in LOSS_NAMES for opts in OPTIONS.get(name, [{}])]
 LOSS_IDS = [name + "".join(f"-{k}={v}" for k, v in opts.items()) for name, opts in LOSS_CASES]
 
 

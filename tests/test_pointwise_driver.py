@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 import lossk
+from lossk._registry import SPECS, family
 from lossk._checks import as_operand, operand_layout
 from helpers import assert_bitwise_across_threads, assert_close
 
-ELEMENTWISE = ("sigmoid_focal_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-               "hinge_loss", "kl_div")
+# every pointwise loss of one prediction and one target of its shape (the driver's own form)
+ELEMENTWISE = tuple(name for name in family("pointwise")
+                    if SPECS[name].target is not None and len(SPECS[name].inputs) == 2)
 DTYPES = (np.float32, np.float64)
 # EW_CHUNK, EW_BLOCK_ELEMS and EW_BIG_BLOCKS_FROM of csrc/pointwise/driver.h
 CHUNK, BLOCK, BIG_FROM = 1024, 16384, 1 << 22

@@ -3,7 +3,7 @@
 The arrays are ``.npy`` files, memory-mapped, and go through the loss in
 chunks of rows (axis 0 of the prediction). Each chunk gives its ``"sum"``;
 ``"mean"`` divides the sum of the chunks' sums by the sum of their divisors,
-which the loss's registry entry names (``_registry.MEAN_OVER``), so the result
+which the loss's registry entry names (``_registry.SPECS[name].mean``), so the result
 is the whole arrays' mean however they are cut. Each chunk's sum comes back
 rounded to the prediction's dtype (the kernels add in double); the chunks add
 in double, exactly rounded (math.fsum).
@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from ._registry import LOSSES, MEAN_OVER
+from ._registry import LOSSES, SPECS
 
 CHUNK_BYTES = 64 << 20   # of prediction per chunk: the kernels' threads and blocks stay busy
 
@@ -68,8 +68,11 @@ def evaluate(loss, pred, target, *, reduction="mean", options=None, chunk_rows=N
     """
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; the losses are: {', '.join(sorted(LOSSES))}")
-    fn, kind = LOSSES[loss], MEAN_OVER[loss]
-    reductions = ("mean", "sum", "batchmean") if loss == "kl_div" else ("mean", "sum")
+    spec = SPECS[loss]
+    if spec.split != "rows":
+        raise ValueError(f"{loss} cannot be streamed in chunks of rows (its loss is not a sum over rows)")
+    fn, kind = spec.fn, spec.mean
+    reductions = tuple(r for r in spec.reductions if r != "none")
     if reduction not in reductions:
         raise ValueError(f"reduction must be one of {reductions} for {loss}, got {reduction!r}")
     options = dict(options or {})

@@ -72,7 +72,7 @@ def _doc(fn):
     return fn
 
 
-@register(mean="boxes")
+@register(mean="boxes", peer=None)
 @_doc
 def iou_loss(pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean", return_grad=False,
              grad_out=None, n_threads=None, backend="c"):
@@ -85,7 +85,7 @@ def iou_loss(pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean", ret
                                n_threads, backend))
 
 
-@register(mean="boxes")
+@register(mean="boxes", peer="torchvision.ops.generalized_box_iou_loss")
 @_doc
 def giou_loss(pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean", return_grad=False,
               grad_out=None, n_threads=None, backend="c"):
@@ -100,7 +100,7 @@ def giou_loss(pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean", re
                                n_threads, backend))
 
 
-@register(mean="boxes")
+@register(mean="boxes", peer="torchvision.ops.distance_box_iou_loss")
 @_doc
 def diou_loss(pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean", return_grad=False,
               grad_out=None, n_threads=None, backend="c"):
@@ -112,7 +112,7 @@ def diou_loss(pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean", re
                                n_threads, backend))
 
 
-@register(mean="boxes")
+@register(mean="boxes", peer="torchvision.ops.complete_box_iou_loss")
 @_doc
 def ciou_loss(pred, target, *, alpha="torchvision", box_format="xyxy", eps=1e-7, reduction="mean",
               return_grad=False, grad_out=None, n_threads=None, backend="c"):
@@ -136,7 +136,7 @@ def ciou_loss(pred, target, *, alpha="torchvision", box_format="xyxy", eps=1e-7,
                                n_threads, backend, alpha=alpha))
 
 
-@register(mean="boxes")
+@register(mean="boxes", peer=None)
 @_doc
 def eiou_loss(pred, target, *, focal_gamma=None, box_format="xyxy", eps=1e-7, reduction="mean",
               return_grad=False, grad_out=None, n_threads=None, backend="c"):
@@ -153,7 +153,7 @@ def eiou_loss(pred, target, *, focal_gamma=None, box_format="xyxy", eps=1e-7, re
                                n_threads, backend, focal_gamma=focal_gamma))
 
 
-@register(mean="boxes")
+@register(mean="boxes", peer=None)
 @_doc
 def siou_loss(pred, target, *, theta=4.0, box_format="xyxy", eps=1e-7, reduction="mean",
               return_grad=False, grad_out=None, n_threads=None, backend="c"):
@@ -178,7 +178,7 @@ def siou_loss(pred, target, *, theta=4.0, box_format="xyxy", eps=1e-7, reduction
                                n_threads, backend, theta=theta))
 
 
-@register(mean="boxes")
+@register(mean="boxes", peer=None)
 @_doc
 def wiou_loss(pred, target, *, box_format="xyxy", eps=1e-7, reduction="mean", return_grad=False,
               grad_out=None, n_threads=None, backend="c"):

@@ -20,7 +20,7 @@ def run_index_kernel(p, kernel, *args):
     return finish(loss, p.loss_none, p.grad, p.reduction, p.dtype, p.return_grad)
 
 
-@register(mean="weight[target]")
+@register(mean="weight[target]", peer="torch.nn.functional.nll_loss")
 def nll_loss(log_probs, target, *, weight=None, ignore_index=-100,
              reduction="mean", return_grad=False, grad_out=None, n_threads=None, backend="c"):
     r"""Negative log-likelihood, = ``torch.nn.functional.nll_loss``.
@@ -51,7 +51,7 @@ def nll_loss(log_probs, target, *, weight=None, ignore_index=-100,
     return run_index_kernel(p, _kernels.nll_loss, p.n, p.c, math.prod(p.spatial), p.ignore_index)
 
 
-@register(mean="samples")
+@register(mean="samples", peer="torch.nn.functional.multi_margin_loss")
 def multi_margin_loss(scores, target, *, p=1, margin=1.0, weight=None,
                       reduction="mean", return_grad=False, grad_out=None, n_threads=None, backend="c"):
     r"""Multi-class margin (hinge) loss, = ``torch.nn.functional.multi_margin_loss``.

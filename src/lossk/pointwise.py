@@ -1,15 +1,16 @@
-"""The pointwise family: every element of the prediction has its own
-loss term and gradient (sigmoid focal, binary cross-entropy on probabilities and
-on logits, hinge, KL divergence). Argument policy here, kernels in csrc/pointwise/binary.c
-and csrc/pointwise/kl_div.c, NumPy twins in reference/pointwise.py.
+"""The pointwise family: every element of the prediction has its own loss term
+and gradient (sigmoid focal, binary cross-entropy on probabilities and on
+logits, hinge, KL divergence). Arguments checked by _args/pointwise.py, kernels
+in csrc/pointwise/ (one driver, driver.c, for every loss), NumPy twins in
+reference/pointwise.py.
 
 The prediction and the target have the same (any) shape (kl_div: or shapes that
 broadcast, as in torch); "mean" averages over all elements, as torch does.
 Elementwise weights broadcast to the prediction without being expanded (see
-_checks.broadcast_operand).
+_checks.operand_layout).
 """
 from . import _kernels
-from ._args.pointwise import (bce_domain_error, hinge_domain_error, kl_div_result,
+from ._args.pointwise import (KL_REDUCTIONS, bce_domain_error, hinge_domain_error, kl_div_result,
                               prepare_binary_cross_entropy, prepare_binary_cross_entropy_with_logits,
                               prepare_hinge_loss, prepare_kl_div, prepare_sigmoid_focal_loss)
 from ._checks import REDUCTION_CODES, finish, flat, operand_layout
@@ -38,7 +39,7 @@ def _finish(p, loss):
 # ---- sigmoid focal loss ----------------------------------------------------------
 
 
-@register(mean="elements")
+@register(mean="elements", peer="torchvision.ops.sigmoid_focal_loss")
 def sigmoid_focal_loss(logits, target, *, alpha=0.25, gamma=2.0, reduction="mean",
                        return_grad=False, grad_out=None, n_threads=None, backend="c"):
     r"""Sigmoid focal loss, = ``torchvision.ops.sigmoid_focal_loss`` (which defaults to
@@ -92,7 +93,7 @@ def sigmoid_focal_loss(logits, target, *, alpha=0.25, gamma=2.0, reduction="mean
 # ---- binary cross-entropy on probabilities ------------------------------------------
 
 
-@register(mean="elements")
+@register(mean="elements", peer="torch.nn.functional.binary_cross_entropy")
 def binary_cross_entropy(probs, target, *, weight=None, reduction="mean", return_grad=False,
                          grad_out=None, n_threads=None, backend="c"):
     r"""Binary cross-entropy on probabilities, = ``torch.nn.functional.binary_cross_entropy``.
@@ -132,7 +133,7 @@ def binary_cross_entropy(probs, target, *, weight=None, reduction="mean", return
 # ---- binary cross-entropy on logits -------------------------------------------------
 
 
-@register(mean="elements")
+@register(mean="elements", peer="torch.nn.functional.binary_cross_entropy_with_logits")
 def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None,
                                      reduction="mean", return_grad=False, grad_out=None,
                                      n_threads=None, backend="c"):
@@ -168,7 +169,7 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
 # ---- hinge loss ----------------------------------------------------------------------
 
 
-@register(mean="elements")
+@register(mean="elements", peer=None)
 def hinge_loss(scores, target, *, margin=1.0, squared=False, reduction="mean", return_grad=False,
                grad_out=None, n_threads=None, backend="c"):
     r"""Binary hinge loss: per element ``max(0, margin - y s)`` (``squared``: its
@@ -204,7 +205,7 @@ def hinge_loss(scores, target, *, margin=1.0, squared=False, reduction="mean", r
 # ---- KL divergence -------------------------------------------------------------------
 
 
-@register(mean="elements")
+@register(mean="elements", peer="torch.nn.functional.kl_div", reductions=KL_REDUCTIONS)
 def kl_div(log_input, target, *, log_target=False, reduction="mean", return_grad=False,
            grad_out=None, n_threads=None, backend="c"):
     r"""Kullback-Leibler divergence, = ``torch.nn.functional.kl_div``.

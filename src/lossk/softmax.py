@@ -11,7 +11,7 @@ from ._registry import register
 from .class_index import run_index_kernel
 
 
-@register(mean="weight[target]")
+@register(mean="weight[target]", peer="torch.nn.functional.cross_entropy")
 def cross_entropy(logits, target, *, weight=None, ignore_index=-100, label_smoothing=0.0,
                   reduction="mean", return_grad=False, grad_out=None, n_threads=None, backend="c"):
     r"""Softmax cross-entropy, = ``torch.nn.functional.cross_entropy``.
@@ -53,7 +53,7 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100, label_smoot
                             p.eps)
 
 
-@register(mean="alpha[target]")
+@register(mean="alpha[target]", peer=None)
 def softmax_focal_loss(logits, target, *, alpha=None, gamma=2.0, ignore_index=-100,
                        reduction="mean", return_grad=False, grad_out=None, n_threads=None, backend="c"):
     r"""Multi-class (softmax) focal loss of Lin et al. 2017.
