@@ -160,6 +160,10 @@ int main(void) {
     st = lossk_cross_entropy_f64(x64, -1, C, 1, t64, LOSSK_INDEX_INT64, NULL, -100, 0.0,
                                  LOSSK_REDUCTION_MEAN, &loss, NULL, NULL, 1, NULL);
     expect_status("n = -1", st, LOSSK_ERR_INVALID_ARGUMENT);
+    /* the gradient may overwrite the logits, not the probability targets */
+    st = lossk_cross_entropy_soft_f64(x64, N, C, 1, probs, NULL, 0.0, LOSSK_REDUCTION_SUM, &loss, NULL,
+                                      probs, 1);
+    expect_status("grad aliasing the target", st, LOSSK_ERR_ALIASING);
 
     larger_problems();
 

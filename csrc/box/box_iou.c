@@ -113,6 +113,9 @@ static lossk_status box_run(box_args *a, const box_kernels *kern, size_t elem,
         (reduction != LOSSK_REDUCTION_NONE && !loss_out))
         return LOSSK_ERR_INVALID_ARGUMENT;
     if (reduction != LOSSK_REDUCTION_NONE) a->loss_none = NULL;
+    if (lossk__aliases(a->grad, a->target) || lossk__aliases(a->loss_none, a->pred) ||
+        lossk__aliases(a->loss_none, a->target) || lossk__aliases(a->loss_none, a->grad))
+        return LOSSK_ERR_ALIASING;
     a->scale = reduction == LOSSK_REDUCTION_MEAN && n > 0 ? 1.0 / (double)n : 1.0;
     a->nt = a->grad && n >= LOSSK_NT_STORE_MIN_BYTES / (4 * (int64_t)elem);
     const int64_t n_blocks = n > 0 ? (n - 1) / BOX_BLOCK + 1 : 0;
@@ -154,20 +157,23 @@ static lossk_status box_run(box_args *a, const box_kernels *kern, size_t elem,
     a.kind = kind_; a.format = format; a.pred = pred; a.target = target; a.n = n;                  \
     a.eps = eps; a.loss_none = loss_none; a.grad = grad
 
-/* The variants without options of their own. */
-#define BOX_PLAIN_ENTRY(name, kind, sfx, T)                                                        \
-    lossk_status lossk_##name##_##sfx(const T *pred, const T *target, int64_t n,                   \
-                                      lossk_box_format format, double eps,                         \
-                                      lossk_reduction reduction, double *loss_out, T *loss_none,   \
-                                      T *grad, int n_threads) {                                    \
+/* The variants without options of their own (named in full, so that grep finds them). */
+#define BOX_PLAIN_ENTRY(entry, kind, sfx, T)                                                       \
+    lossk_status entry(const T *pred, const T *target, int64_t n, lossk_box_format format,         \
+                       double eps, lossk_reduction reduction, double *loss_out, T *loss_none,      \
+                       T *grad, int n_threads) {                                                   \
         BOX_ARGS_INIT(a, kind);                                                                    \
         return box_run(&a, BOX_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, NULL, 0);  \
     }
 
+BOX_PLAIN_ENTRY(lossk_iou_loss_f32, BOX_IOU, f32, float)
+BOX_PLAIN_ENTRY(lossk_iou_loss_f64, BOX_IOU, f64, double)
+BOX_PLAIN_ENTRY(lossk_giou_loss_f32, BOX_GIOU, f32, float)
+BOX_PLAIN_ENTRY(lossk_giou_loss_f64, BOX_GIOU, f64, double)
+BOX_PLAIN_ENTRY(lossk_diou_loss_f32, BOX_DIOU, f32, float)
+BOX_PLAIN_ENTRY(lossk_diou_loss_f64, BOX_DIOU, f64, double)
+
 #define BOX_ENTRIES(sfx, T)                                                                        \
-    BOX_PLAIN_ENTRY(iou_loss, BOX_IOU, sfx, T)                                                     \
-    BOX_PLAIN_ENTRY(giou_loss, BOX_GIOU, sfx, T)                                                   \
-    BOX_PLAIN_ENTRY(diou_loss, BOX_DIOU, sfx, T)                                                   \
     lossk_status lossk_ciou_loss_##sfx(const T *pred, const T *target, int64_t n,                  \
                                        lossk_box_format format, double eps,                        \
                                        lossk_ciou_alpha alpha, lossk_reduction reduction,          \

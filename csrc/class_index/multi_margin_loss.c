@@ -45,6 +45,9 @@ static lossk_status mm_run(mm_args *a, lossk_block_fn rows_block, size_t elem, l
         return LOSSK_ERR_INVALID_ARGUMENT;
     if (bad_index) *bad_index = -1;
     if (reduction != LOSSK_REDUCTION_NONE) a->loss_rows = NULL;
+    if (lossk__aliases(a->grad, a->target) || lossk__aliases(a->grad, a->weight) ||
+        lossk__aliases(a->loss_rows, a->x) || lossk__aliases(a->loss_rows, a->grad))
+        return LOSSK_ERR_ALIASING;
     double count = 0.0;
     s = lossk__class_targets(a->target, a->target_type, n, c, 0, 0, NULL, 0, n_threads, &count, bad_index);
     if (s != LOSSK_OK) return s;
@@ -67,7 +70,7 @@ static lossk_status mm_run(mm_args *a, lossk_block_fn rows_block, size_t elem, l
 #define MM_ENTRY(sfx, T)                                                                            \
     lossk_status lossk_multi_margin_loss_##sfx(                                                     \
         const T *scores, int64_t n, int64_t c, const void *target, lossk_index_type target_type,   \
-        int p, double margin, const T *class_weight, lossk_reduction reduction, double *loss_out,  \
+        const T *class_weight, int p, double margin, lossk_reduction reduction, double *loss_out,  \
         T *loss_none, T *grad, int n_threads, int64_t *bad_index) {                                 \
         mm_args a;                                                                                  \
         memset(&a, 0, sizeof a);                                                                    \

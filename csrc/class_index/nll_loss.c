@@ -50,6 +50,9 @@ static lossk_status nll_run(nll_args *a, const nll_kernels *kern, size_t elem, l
     if (n * inner > 0 && !a->target) return LOSSK_ERR_INVALID_ARGUMENT;
     if (bad_index) *bad_index = -1;
     if (reduction != LOSSK_REDUCTION_NONE) a->loss_rows = NULL;
+    if (lossk__aliases(a->grad, a->target) || lossk__aliases(a->grad, a->weight) ||
+        lossk__aliases(a->loss_rows, a->x) || lossk__aliases(a->loss_rows, a->grad))
+        return LOSSK_ERR_ALIASING;
     const int64_t samples = n * inner, elems = samples * c;
     double denom = 0.0;
     s = lossk__class_targets(a->target, a->target_type, samples, c, 1, a->ignore_index, a->weight,

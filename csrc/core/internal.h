@@ -71,6 +71,11 @@ lossk_status lossk__run_blocks(int64_t n_items, int64_t block, int n_threads,
                                lossk_block_fn fn, const void *ctx,
                                double *out, int64_t *first_invalid);
 
+/* Nonzero when an output is the very array of an input it must not alias
+   (LOSSK_ERR_ALIASING). Partial overlaps are not detected: avoiding them is
+   the caller's part (the Python API checks them). */
+static inline int lossk__aliases(const void *out, const void *in) { return out != NULL && out == in; }
+
 /* Threads worth starting for `work` element-operations (1 below a size where
    starting a parallel region costs more than the work). */
 int lossk__threads_for(int n_threads, int64_t work, int64_t n_blocks);

@@ -13,6 +13,43 @@
  *  - `n_threads` <= 0 means the OpenMP default. No global mutable state: every
  *    kernel may be called from several threads at once.
  *  - Every call returns a lossk_status; nothing is written to stderr.
+ *
+ * The order of an entry's arguments (every entry follows it):
+ *   1. the inputs, predictions first, then targets, each followed by its sizes
+ *      (and, for class indices, their lossk_index_type);
+ *   2. the options: per-class arrays first (class_weight, alpha), then the
+ *      scalar options in the order of the Python signature;
+ *   3. reduction, loss_out, loss_none (and `upstream`, below);
+ *   4. the gradients, one per differentiable input in argument order; each may
+ *      be NULL (not wanted: no gradient work) or equal its own input (in place);
+ *   5. n_threads; then bad_index where an input value can be rejected.
+ * What the later families need, settled here:
+ *  - Several differentiable inputs (triplet, margin ranking, GAN
+ *    discriminators, contrastive, CRF, linear cross-entropy): one gradient
+ *    pointer per input, in argument order (Python returns them as a tuple in
+ *    the same order).
+ *  - No target (penalties): the entry has no target argument. An output that
+ *    is not a loss (Viterbi paths): no reduction, no gradient; its outputs
+ *    (int64_t paths and lengths) take the place of loss_out.
+ *  - Upstream weights: where one sample's loss depends on other samples'
+ *    inputs (NT-Xent, InfoNCE with in-batch negatives, Dice over a batch), the
+ *    gradient of a weighted sum of the per-sample losses is not the per-sample
+ *    gradients scaled. Such entries take `const double *upstream` after
+ *    loss_none: with LOSSK_REDUCTION_NONE and upstream not NULL, the gradients
+ *    are d(sum_i upstream[i] loss_i)/d(input); NULL means all 1. Losses whose
+ *    samples are independent have no such argument: a caller scales each
+ *    sample's gradient rows itself.
+ *  - Many options: a family whose options would not fit a short signature
+ *    takes `const lossk_<family>_options *`, a struct whose first field
+ *    `size_t size` is sizeof the caller's struct: fields are only ever
+ *    appended, and a field beyond `size` takes its documented default, so a
+ *    program built against an older header keeps working (zstd's convention).
+ *  - Family entries: a family whose losses share one driver has one entry
+ *    taking the loss's name (its name in Python: "mse_loss") and a
+ *    lossk_dtype with untyped data pointers, so that a new loss of the family
+ *    needs no new prototype. Declarations between `#ifdef LOSSK_UNSTABLE_API`
+ *    and its `#endif` may still change between minor versions: define the
+ *    macro before including this header to use them.
  */
 #ifndef LOSSK_H
 #define LOSSK_H
@@ -46,7 +83,8 @@ typedef enum lossk_status {
     LOSSK_ERR_INVALID_ARGUMENT = 1, /* a size, pointer or option is invalid */
     LOSSK_ERR_TARGET_RANGE = 2,     /* a class index is outside [0, C) and not ignore_index */
     LOSSK_ERR_NO_MEMORY = 3,        /* a small internal allocation failed */
-    LOSSK_ERR_ALIASING = 4,         /* an output overlaps an input it must not overlap */
+    LOSSK_ERR_ALIASING = 4,         /* an output is the same array as an input it must not alias
+                                       (only the exact same pointer is detected) */
     LOSSK_ERR_DOMAIN = 5            /* an input value is outside the loss's domain (a probability
                                        outside [0, 1], a label not in {-1, 0, 1}) */
 } lossk_status;
@@ -57,6 +95,23 @@ typedef enum lossk_reduction {
     LOSSK_REDUCTION_SUM = 2,
     LOSSK_REDUCTION_BATCHMEAN = 3   /* kl_div only: the sum divided by the batch size */
 } lossk_reduction;
+
+/* Element type of the float arrays of a family entry (the typed entries' _f32, _f64). */
+typedef enum lossk_dtype {
+    LOSSK_DTYPE_F32 = 0,
+    LOSSK_DTYPE_F64 = 1
+} lossk_dtype;
+
+/* An input broadcast over the n elements of a prediction without being
+   expanded: element i reads data[(i / inner) % period] (of the entry's
+   dtype). Same shape as the prediction: inner = 1, period = n; a vector along
+   the last dimension of length C: inner = 1, period = C; one value per row of
+   C elements: inner = C, period = n / C; a scalar: inner = period = 1.
+   data NULL: absent (an optional operand then counts as 1). */
+typedef struct lossk_operand {
+    const void *data;
+    int64_t inner, period;
+} lossk_operand;
 
 /* Element type of class-index arrays (read as they are: no conversion copy). */
 typedef enum lossk_index_type {
@@ -190,13 +245,13 @@ LOSSK_API lossk_status lossk_nll_loss_f64(
 LOSSK_API lossk_status lossk_multi_margin_loss_f32(
     const float *scores, int64_t n, int64_t c,
     const void *target, lossk_index_type target_type,
-    int p, double margin, const float *class_weight,
+    const float *class_weight, int p, double margin,
     lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
     int n_threads, int64_t *bad_index);
 LOSSK_API lossk_status lossk_multi_margin_loss_f64(
     const double *scores, int64_t n, int64_t c,
     const void *target, lossk_index_type target_type,
-    int p, double margin, const double *class_weight,
+    const double *class_weight, int p, double margin,
     lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
     int n_threads, int64_t *bad_index);
 

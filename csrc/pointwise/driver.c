@@ -41,6 +41,10 @@ lossk_status lossk__run_pointwise(ew_args *a, lossk_block_fn block, size_t elem,
         !ew_operand_ok(&a->weight, n) || !ew_operand_ok(&a->aux, n))
         return LOSSK_ERR_INVALID_ARGUMENT;
     if (reduction != LOSSK_REDUCTION_NONE) a->loss_none = NULL;
+    if (lossk__aliases(a->grad, a->t) || lossk__aliases(a->grad, a->weight.data) ||
+        lossk__aliases(a->grad, a->aux.data) || lossk__aliases(a->loss_none, a->x) ||
+        lossk__aliases(a->loss_none, a->t) || lossk__aliases(a->loss_none, a->grad))
+        return LOSSK_ERR_ALIASING;
     a->grad_scale = 1.0 / divisor;
     /* Streaming pays only for whole cache lines: into outputs that are not
        64-byte aligned (NumPy's large arrays are 16-byte aligned) it was slower

@@ -211,6 +211,10 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
         return LOSSK_ERR_INVALID_ARGUMENT;
     if (bad_index) *bad_index = -1;
     if (reduction != LOSSK_REDUCTION_NONE) a->loss_rows = NULL;
+    if (lossk__aliases(a->grad, a->soft) || lossk__aliases(a->grad, a->target) ||
+        lossk__aliases(a->grad, a->weight) || lossk__aliases(a->loss_rows, a->x) ||
+        lossk__aliases(a->loss_rows, a->grad))
+        return LOSSK_ERR_ALIASING;
 
     a->weight_total = (double)c;
     if (a->weight) {

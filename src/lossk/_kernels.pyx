@@ -84,13 +84,13 @@ cdef extern from "lossk.h" nogil:
     lossk_status lossk_multi_margin_loss_f32(
         const float *scores, int64_t n, int64_t c,
         const void *target, lossk_index_type target_type,
-        int p, double margin, const float *class_weight,
+        const float *class_weight, int p, double margin,
         lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
         int n_threads, int64_t *bad_index)
     lossk_status lossk_multi_margin_loss_f64(
         const double *scores, int64_t n, int64_t c,
         const void *target, lossk_index_type target_type,
-        int p, double margin, const double *class_weight,
+        const double *class_weight, int p, double margin,
         lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
         int n_threads, int64_t *bad_index)
     lossk_status lossk_sigmoid_focal_loss_f32(
@@ -357,11 +357,11 @@ cdef object _multi_margin_loss(const floating[::1] scores, object target,
     with nogil:
         if floating is float:
             status = lossk_multi_margin_loss_f32(
-                cptr(scores), n, c, tptr, ttype, p, margin, cptr(weight),
+                cptr(scores), n, c, tptr, ttype, cptr(weight), p, margin,
                 <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
         else:
             status = lossk_multi_margin_loss_f64(
-                cptr(scores), n, c, tptr, ttype, p, margin, cptr(weight),
+                cptr(scores), n, c, tptr, ttype, cptr(weight), p, margin,
                 <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
     check_status(status, bad)
     return loss
