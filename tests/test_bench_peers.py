@@ -1,19 +1,14 @@
 """The benchmark's JAX peers compute the same loss and gradient as lossk, so that a
 speed-up against them compares like with like. Skipped without JAX (an optional
 benchmark peer: pip install jax jaxlib)."""
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import lossk
 from helpers import assert_close
+from lossk._bench import peers, workloads
 
 jax = pytest.importorskip("jax", reason="jax is not installed (pip install jax jaxlib)")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import peers  # noqa: E402
-import workloads  # noqa: E402
 
 CASES = [w for w in workloads.WORKLOADS if w.jax_loss is not None]
 

@@ -153,7 +153,7 @@ def load_box_torch():
     import importlib.util
     import pathlib
     here = pathlib.Path(__file__).resolve().parent
-    path = here / "box_torch.py" if (here / "box_torch.py").exists() else here.parent / "tests" / "box_torch.py"
+    path = here / "box_torch.py" if (here / "box_torch.py").exists() else here.parents[2] / "tests" / "box_torch.py"
     spec = importlib.util.spec_from_file_location("box_torch", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
