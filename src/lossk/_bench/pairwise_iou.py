@@ -17,7 +17,7 @@ import numpy as np
 
 from . import harness
 from .bench import import_lossk
-from .workloads import boxes_and_targets, load_box_torch
+from .workloads import boxes_and_targets
 
 
 def main(argv=None) -> int:
@@ -31,7 +31,8 @@ def main(argv=None) -> int:
     b2, _ = boxes_and_targets(rng, (args.m, 4), np.dtype(np.float32))
     try:
         import torch
-        box_torch = load_box_torch()
+
+        from . import box_torch
     except ImportError:
         torch = None
     out_bytes = args.n * args.m * 4

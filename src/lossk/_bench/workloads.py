@@ -146,27 +146,14 @@ def boxes_and_targets(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
     return pred.astype(dtype), target.astype(dtype)
 
 
-def load_box_torch():
-    """tests/box_torch.py (the box losses' formulas in torch ops), which imports
-    torch: beside this file when installed with the package (lossk bench), else
-    in the checkout's tests/."""
-    import importlib.util
-    import pathlib
-    here = pathlib.Path(__file__).resolve().parent
-    path = here / "box_torch.py" if (here / "box_torch.py").exists() else here.parents[2] / "tests" / "box_torch.py"
-    spec = importlib.util.spec_from_file_location("box_torch", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def torch_box_loss(loss: str, **kw) -> Callable:
-    """Mean over the boxes of tests/box_torch.py's formula for lossk.<loss>:
+    """Mean over the boxes of box_torch.py's formula for lossk.<loss>:
     torchvision's for GIoU, DIoU and CIoU, written in torch ops (torchvision's
     compiled part cannot load with this CPU torch), the papers' for the others."""
     def fn(pred, target):
         if not hasattr(fn, "oracle"):   # torch is imported on first use only
-            fn.oracle = load_box_torch().ORACLES[loss]
+            from . import box_torch
+            fn.oracle = box_torch.ORACLES[loss]
         return fn.oracle(pred, target, **kw).mean()
     fn.__qualname__ = f"{loss} formula in torch ops"
     return fn
@@ -254,7 +241,7 @@ def jax_hinge_loss(margin: float = 1.0) -> Callable:
 
 def jax_box_loss(loss: str) -> Callable | None:
     """Mean over the boxes of torchvision's IoU, GIoU, DIoU or CIoU loss (eps 1e-7,
-    xyxy) in jax.numpy, as tests/box_torch.py writes them in torch ops; None for the
+    xyxy) in jax.numpy, as box_torch.py writes them in torch ops; None for the
     others (no JAX version yet)."""
     if loss not in ("iou_loss", "giou_loss", "diou_loss", "ciou_loss"):
         return None
