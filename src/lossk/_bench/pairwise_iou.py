@@ -4,7 +4,7 @@ torchvision's formulas in torch ops, at 1 and 2 threads.
     python benchmarks/pairwise_iou.py [--n 4096] [--m 4096]
     python -m lossk._bench.pairwise_iou [--n 4096] [--m 4096]
 
-Not a workloads.py row: the harness times losses with gradients and matches the
+Not a workload (workloads/): the harness times losses with gradients and matches the
 limit to the prediction's size, while here the work is writing the N x M
 output, so the table gives the output's write rate instead of a % of limit
 (PERF.md: about 50 GB/s with non-temporal stores at 2 threads).
@@ -17,7 +17,7 @@ import numpy as np
 
 from . import harness
 from .bench import import_lossk
-from .workloads import boxes_and_targets
+from .workloads.box import boxes_and_targets
 
 
 def main(argv=None) -> int:
