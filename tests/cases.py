@@ -467,11 +467,12 @@ def _peer_sigmoid_focal_loss(args, kwargs):
 
 
 def _peer_box(name):
-    """tests/box_torch.py's formula for lossk.<name> (torchvision's for GIoU,
+    """lossk._bench.box_torch's formula for lossk.<name> (torchvision's for GIoU,
     DIoU and CIoU, written in torch ops; the papers' for the others)."""
     def peer(args, kwargs):
         import torch
-        import box_torch
+
+        from lossk._bench import box_torch
         pred, target = (torch.from_numpy(np.ascontiguousarray(a)) for a in args)
         kw = dict(kwargs)
         for key in ("return_grad", "n_threads"):

@@ -1,33 +1,21 @@
 """The benchmark's JAX peers compute the same loss and gradient as lossk, so that a
 speed-up against them compares like with like. Skipped without JAX (an optional
 benchmark peer: pip install jax jaxlib)."""
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import lossk
 from helpers import assert_close
+from lossk._bench import peers, workloads
 
 jax = pytest.importorskip("jax", reason="jax is not installed (pip install jax jaxlib)")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import peers  # noqa: E402
-import workloads  # noqa: E402
 
-CASES = [w for w in workloads.WORKLOADS if w.jax_loss is not None]
-
-
-def small(shape):
-    """A few rows of the workload's shape (rows of 128256 classes: 4 of them)."""
-    if len(shape) == 1:
-        return (4096,)
-    return (4 if shape[1] > 4096 else 64,) + tuple(shape[1:])
+CASES = [w for w in workloads.select() if w.jax_loss is not None]
 
 
 @pytest.mark.parametrize("wl", CASES, ids=[w.name for w in CASES])
 def test_jax_peer_matches_lossk(wl):
-    inputs = wl.make_inputs(np.random.default_rng(1), small(wl.shape), np.dtype(wl.dtype))
+    inputs = wl.tiny().inputs(seed=1)
     arrays = peers.jax_arrays(jax, inputs)
     value, grad = jax.jit(jax.value_and_grad(wl.jax_loss))(*arrays)
     loss, g = getattr(lossk, wl.loss)(*inputs, return_grad=True, **wl.kwargs)

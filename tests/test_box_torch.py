@@ -1,5 +1,5 @@
 """The IoU family against torch: the torchvision losses written in torch ops
-and the papers' formulas (box_torch.py), losses and autograd gradients, on
+and the papers' formulas (lossk._bench.box_torch), losses and autograd gradients, on
 random and on degenerate boxes; and the degenerate boxes' finiteness."""
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ from helpers import assert_close, requires_torch, torch
 from test_box import FORMATS, LOSS_CASES, LOSS_IDS, make_boxes, to_format
 
 if torch is not None:
-    import box_torch
+    from lossk._bench import box_torch
 
 DEGENERATE = BOX_DEGENERATE
 DEG_PRED = np.array([p for p, _ in DEGENERATE.values()], np.float64)

@@ -16,7 +16,6 @@
 import argparse
 import ast
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -84,23 +83,9 @@ def _eval(args):
     return 0
 
 
-def _bench_dir():
-    """The harness: installed with the package, else the checkout's benchmarks/."""
-    package = os.path.dirname(os.path.abspath(__file__))
-    for path in (os.path.join(package, "_bench"), os.path.join(package, os.pardir, os.pardir, "benchmarks")):
-        if os.path.isfile(os.path.join(path, "bench.py")):
-            return os.path.abspath(path)
-    return None
-
-
 def _bench(argv):
-    path = _bench_dir()
-    if path is None:
-        print("lossk: the benchmark harness is not installed (pip install . installs it)", file=sys.stderr)
-        return 1
-    sys.path.insert(0, path)   # its modules import each other by their own names
     sys.argv[0] = "lossk bench"  # the harness's usage line and the command its results record
-    import bench
+    from ._bench import bench
     return bench.main(argv, default_out=Path("lossk-bench"))
 
 

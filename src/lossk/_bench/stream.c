@@ -15,7 +15,7 @@
  * outputs, but lose ~2x when the output would have stayed in cache. The harness
  * takes the faster of the two, so the limit is what the best C kernel could do.
  *
- * Built at run time by benchmarks/stream.py:  cc -O3 [-march=native] -fopenmp
+ * Built at run time by stream.py beside it:  cc -O3 [-march=native] -fopenmp
  * -shared -fPIC. The vector width is picked at compile time (AVX-512, AVX or SSE2;
  * -march=native exposes the machine's widest); without x86 intrinsics the code
  * falls back to plain loops and NT stores are reported as unsupported. Without

@@ -1,4 +1,4 @@
-"""Oracles for the box tests, and the torch peers of the box benchmarks: the
+"""The torch peers of the box benchmarks, and the oracles of the box tests: the
 torchvision box losses written in torch ops (torchvision's compiled part cannot
 load with the CPU torch here), and the paper formulas of EIoU, SIoU and
 Wise-IoU, differentiated by torch autograd.
@@ -6,7 +6,8 @@ Wise-IoU, differentiated by torch autograd.
 Each oracle takes pred and target tensors (n, 4) in corners and returns the
 per-box losses. `to_corners` converts from the other formats as torchvision's
 box_convert does, so autograd returns the gradient in the caller's format.
-Needs torch (import it only where torch is installed).
+Imports torch: the rest of lossk._bench imports this module only when a torch
+peer runs.
 """
 import math
 

@@ -11,8 +11,8 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import harness
-from peers import LOSSK_GRAD_OUT
+from . import harness
+from .peers import LOSSK_GRAD_OUT
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Build, load and run stream.c: the size-matched memory limit of each workload.
 
 stream.c is compiled on first use with the machine's C compiler and cached under
-benchmarks/.build/ (keyed by a hash of the source, the compiler and the flags), so
-the limit is always measured by code built for this very machine.
+the checkout's benchmarks/.build/ (keyed by a hash of the source, the compiler and the
+flags), so the limit is always measured by code built for this very machine.
 """
 from __future__ import annotations
 
@@ -16,13 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-import harness
+from . import harness
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "stream.c"
-# A checkout builds beside the sources; the harness installed with the package
-# (lossk bench, lossk/_bench) builds in the temp directory, not in site-packages.
-BUILD_DIR = HERE / ".build" if (HERE.parent / "csrc").is_dir() else Path(tempfile.gettempdir()) / "lossk-bench-build"
+# A checkout (src/lossk/_bench) builds in its benchmarks/.build/ (ignored by git); the
+# harness installed with the package builds in the temp directory, not in site-packages.
+_CHECKOUT = HERE.parents[2]
+BUILD_DIR = (_CHECKOUT / "benchmarks" / ".build" if (_CHECKOUT / "csrc").is_dir()
+             else Path(tempfile.gettempdir()) / "lossk-bench-build")
 
 # Tried in order; the first that compiles wins. -march=native exposes the widest
 # vector stores of this machine (AVX-512 here); without OpenMP the kernel runs

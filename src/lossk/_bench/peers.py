@@ -13,8 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-import harness
-from workloads import Workload
+from . import harness
+from .workloads import Workload
 
 LOSSK_GRAD_OUT = "lossk grad_out"   # the row every speed-up is computed for
 

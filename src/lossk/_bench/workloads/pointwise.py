@@ -1,0 +1,154 @@
+"""Workloads of the pointwise family: sigmoid_focal_loss, binary_cross_entropy_with_logits,
+binary_cross_entropy, kl_div and hinge_loss."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from . import Workload, torch_functional
+
+
+def logits_and_binary_targets(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    """Standard-normal logits and 0/1 float targets (30 % ones) of the same shape."""
+    logits = rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
+    target = (rng.random(shape, dtype=np.float32) < 0.3).astype(dtype)
+    return logits, target
+
+
+def probs_and_binary_targets(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    """Probabilities in (0, 1) and 0/1 float targets (30 % ones) of the same shape."""
+    probs = rng.uniform(1e-3, 1 - 1e-3, shape).astype(dtype)
+    target = (rng.random(shape, dtype=np.float32) < 0.3).astype(dtype)
+    return probs, target
+
+
+def log_probs_and_probs(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    """Log-probabilities of the input and probabilities of the target (kl_div)."""
+    p = rng.uniform(1e-3, 1.0, shape)
+    q = rng.uniform(1e-3, 1.0, shape)
+    return np.log(p / p.sum()).astype(dtype), (q / q.sum()).astype(dtype)
+
+
+def scores_and_signs(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    """Standard-normal scores and -1/+1 labels of the same shape (hinge)."""
+    scores = rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
+    return scores, np.where(rng.random(shape) < 0.5, -1.0, 1.0).astype(dtype)
+
+
+def torch_hinge_loss(margin: float = 1.0) -> Callable:
+    """mean(max(0, margin - y s)) in torch ops (torch has no binary hinge loss)."""
+    def loss(scores, labels):
+        import torch
+        return torch.clamp(margin - labels * scores, min=0).mean()
+    loss.__qualname__ = "clamp(margin - y s, 0).mean() (torch ops)"
+    return loss
+
+
+def torch_sigmoid_focal_loss(alpha: float = 0.25, gamma: float = 2.0) -> Callable:
+    """torchvision.ops.sigmoid_focal_loss with reduction="mean", written in torch ops
+    (torchvision has no CPU wheel in the registry; this is its code)."""
+    def loss(inputs, targets):
+        import torch
+        import torch.nn.functional as F
+        p = torch.sigmoid(inputs)
+        ce_loss = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+        p_t = p * targets + (1 - p) * (1 - targets)
+        out = ce_loss * ((1 - p_t) ** gamma)
+        alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+        return (alpha_t * out).mean()
+    loss.__qualname__ = "torchvision sigmoid_focal_loss (torch ops)"
+    return loss
+
+
+def _jax_bce_with_logits_elements(logits, target):
+    import jax
+    return -(target * jax.nn.log_sigmoid(logits) + (1 - target) * jax.nn.log_sigmoid(-logits))
+
+
+def jax_bce_with_logits(logits, target):
+    return _jax_bce_with_logits_elements(logits, target).mean()
+
+
+def jax_sigmoid_focal_loss(alpha: float = 0.25, gamma: float = 2.0) -> Callable:
+    """torchvision's formula (as torch_sigmoid_focal_loss) in jax.numpy."""
+    def loss(inputs, targets):
+        import jax
+        import jax.numpy as jnp
+        p = jax.nn.sigmoid(inputs)
+        ce = _jax_bce_with_logits_elements(inputs, targets)
+        p_t = p * targets + (1 - p) * (1 - targets)
+        alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+        return jnp.mean(alpha_t * ce * (1 - p_t) ** gamma)
+    return loss
+
+
+def jax_bce(probs, target):
+    """torch's binary_cross_entropy: each log clamped at -100."""
+    import jax.numpy as jnp
+    return -(target * jnp.maximum(jnp.log(probs), -100.0)
+             + (1 - target) * jnp.maximum(jnp.log1p(-probs), -100.0)).mean()
+
+
+def jax_kl_div(log_input, target):
+    """torch's kl_div(reduction="mean"): the mean over all elements."""
+    import jax.numpy as jnp
+    return jnp.where(target > 0, target * (jnp.log(target) - log_input), -target * log_input).mean()
+
+
+def jax_hinge_loss(margin: float = 1.0) -> Callable:
+    def loss(scores, labels):
+        import jax.numpy as jnp
+        return jnp.maximum(margin - labels * scores, 0.0).mean()
+    return loss
+
+
+def sigmoid_focal_loss(n: int, c: int, gamma: float = 2.0) -> Workload:
+    # reads logits and targets, writes the gradient: an add
+    name = f"sigmoid focal {n:,}×{c}" if n >= 10**6 else f"sigmoid focal {n}×{c}"
+    if gamma != 2.0:   # integer gamma: multiplications; others: exp and log per element
+        name += f" gamma={gamma:g}"
+    return Workload(name, "sigmoid_focal_loss", (n, c), logits_and_binary_targets, "add",
+                    torch_sigmoid_focal_loss(0.25, gamma), kwargs={"alpha": 0.25, "gamma": gamma},
+                    jax_loss=jax_sigmoid_focal_loss(0.25, gamma))
+
+
+def binary_cross_entropy_with_logits(n: int) -> Workload:
+    return Workload(f"BCE-with-logits {n >> 20} Mi", "binary_cross_entropy_with_logits", (n,),
+                    logits_and_binary_targets, "add",
+                    torch_functional("binary_cross_entropy_with_logits"), jax_loss=jax_bce_with_logits)
+
+
+def binary_cross_entropy(n: int) -> Workload:
+    return Workload(f"BCE {n >> 20} Mi", "binary_cross_entropy", (n,), probs_and_binary_targets,
+                    "add", torch_functional("binary_cross_entropy"), jax_loss=jax_bce)
+
+
+def kl_div(n: int) -> Workload:
+    # reads input and target, writes the gradient: an add
+    return Workload(f"KL {n >> 20} Mi", "kl_div", (n,), log_probs_and_probs, "add",
+                    torch_functional("kl_div", reduction="mean"), jax_loss=jax_kl_div)
+
+
+def hinge_loss(n: int) -> Workload:
+    return Workload(f"hinge {n >> 20} Mi", "hinge_loss", (n,), scores_and_signs, "add",
+                    torch_hinge_loss(1.0), jax_loss=jax_hinge_loss(1.0))
+
+
+WORKLOADS = {
+    "sigmoid_focal_loss": [
+        sigmoid_focal_loss(65536, 80),
+        sigmoid_focal_loss(1_000_000, 1),
+        sigmoid_focal_loss(65536, 80, gamma=0.5),
+    ],
+    "binary_cross_entropy_with_logits": [
+        binary_cross_entropy_with_logits(1 << 20),    # the small rows keep `--quick` (CI) quick
+        binary_cross_entropy_with_logits(16 << 20),
+    ],
+    "binary_cross_entropy": [
+        binary_cross_entropy(1 << 20),
+        binary_cross_entropy(16 << 20),
+    ],
+    "kl_div": [kl_div(16 << 20)],
+    "hinge_loss": [hinge_loss(16 << 20)],
+}

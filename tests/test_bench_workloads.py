@@ -1,0 +1,62 @@
+"""The benchmark registry (lossk._bench.workloads): every loss has a workload, in the
+module of its family, whose inputs lossk takes; the harness imports without its
+optional peers' libraries."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lossk
+from lossk._bench import workloads
+
+ALL = workloads.select()
+
+
+def family_of(name):
+    """The library's family of a loss: its spec's, else the module defining it."""
+    return getattr(lossk.LOSSES[name], "family", None) or getattr(lossk, name).__module__.rpartition(".")[2]
+
+
+def test_every_loss_has_a_workload():
+    assert [name for name in lossk.LOSSES if not workloads.WORKLOADS.get(name)] == []
+
+
+def test_every_workload_is_a_registered_loss_under_its_name():
+    for name, rows in workloads.WORKLOADS.items():
+        assert name in lossk.LOSSES
+        assert all(w.loss == name for w in rows), name
+
+
+@pytest.mark.parametrize("family", workloads.FAMILIES, ids=lambda m: m.__name__.rpartition(".")[2])
+def test_family_modules_hold_their_familys_losses(family):
+    short = family.__name__.rpartition(".")[2]
+    assert {name: family_of(name) for name in family.WORKLOADS} == dict.fromkeys(family.WORKLOADS, short)
+
+
+@pytest.mark.parametrize("wl", ALL, ids=[w.name for w in ALL])
+def test_lossk_runs_on_the_inputs(wl):
+    inputs = wl.tiny().inputs()
+    loss, grad = getattr(lossk, wl.loss)(*inputs, return_grad=True, **wl.kwargs)
+    assert np.isfinite(loss)
+    assert grad.shape == inputs[0].shape and np.isfinite(grad).all()
+
+
+def test_the_harness_imports_without_torch_and_matplotlib():
+    """torch, JAX and matplotlib are optional peers: importing the harness and listing
+    its workloads must not need them (box_torch is the torch peers' own module)."""
+    code = """if True:
+        import pkgutil, sys
+        for name in ("torch", "matplotlib", "jax"):
+            sys.modules[name] = None   # import raises ImportError
+        import lossk._bench as bench
+        for m in pkgutil.walk_packages(bench.__path__, "lossk._bench."):
+            if m.name != "lossk._bench.box_torch":
+                __import__(m.name)
+        sys.exit(sys.modules["lossk._bench.bench"].main(["--list", "--quick"]))
+    """
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(lossk.__file__))))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert len(p.stdout.splitlines()) == len(workloads.select(quick=True))
