@@ -14,7 +14,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 from Cython.Build import cythonize
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -89,5 +89,5 @@ setup(
     cmdclass={"build_ext": ParallelBuildExt},
     ext_modules=cythonize([ext], language_level=3, include_path=["csrc/include"]),
     package_dir={"": "src"},
-    packages=["lossk", "lossk.reference"],
+    packages=find_packages("src"),
 )
