@@ -13,6 +13,7 @@ import sysconfig
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
@@ -77,7 +78,7 @@ info = "setuptools %s %s" % (sysconfig.get_config_var("CC") or "cc", " ".join(cf
 ext = Extension(
     "lossk._kernels",
     sources=["src/lossk/_kernels.pyx"] + sources,
-    include_dirs=["csrc/include"] + incdirs,
+    include_dirs=["csrc/include", numpy.get_include()] + incdirs,
     depends=sorted(glob.glob("csrc/**/*.h", recursive=True)),  # rebuild on header edits
     define_macros=[("LOSSK_BUILD_INFO", '"%s"' % info)],
     extra_compile_args=cflags + omp_flags,

@@ -3,9 +3,12 @@
 lossk.h must compile as strict C99 and C++11 without warnings, survive being
 included twice, and give C linkage from C++; every examples/*.c must build
 against the library sources of csrc/sources.txt (the only header it includes
-is lossk.h) and exit 0 (each checks its own numbers). The compilers are
-optional: without them these tests show as skipped."""
+is lossk.h) and exit 0 (each checks its own numbers); and the Cython bridge
+must declare every function and struct it takes from lossk.h exactly as the
+header does. The compilers are optional: without them the compiling tests
+show as skipped."""
 import glob
+import re
 import os
 import shutil
 import subprocess
@@ -95,3 +98,80 @@ def test_c_example_builds_and_passes(example, tmp_path):
          + [str(obj), "-lm", "-o", str(exe)])
     out = run_command([str(exe)]).stdout
     assert "all checks passed" in out, out
+
+
+# ---- the bridge declares what the header declares ------------------------------------------
+
+def _strip_comments(text):
+    return re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+
+
+def _param_types(params):
+    """'const float *logits, int64_t n' -> ('const float *', 'int64_t'): the names dropped."""
+    types = []
+    for p in params.split(","):
+        p = " ".join(p.replace("*", " * ").split())
+        if p in ("", "void"):
+            continue
+        words = p.split(" ")
+        types.append(" ".join(words[:-1]).replace(" *", "*"))
+    return tuple(types)
+
+
+def header_functions():
+    text = _strip_comments(open(os.path.join(INCLUDE, "lossk.h")).read())
+    found = re.findall(r"LOSSK_API\s+([\w\s\*]+?)\s*\b(lossk_\w+)\s*\(([^)]*)\)\s*;", text)
+    return {name: (" ".join(ret.replace("*", " * ").split()).replace(" *", "*"), _param_types(params))
+            for ret, name, params in found}
+
+
+def header_structs():
+    text = _strip_comments(open(os.path.join(INCLUDE, "lossk.h")).read())
+    structs = {}
+    for body, name in re.findall(r"typedef struct \w+\s*\{(.*?)\}\s*(\w+)\s*;", text, flags=re.S):
+        fields = []
+        for decl in body.split(";"):
+            decl = " ".join(decl.replace("*", " * ").split())
+            if not decl:
+                continue
+            base, _, names = decl.partition(" ")
+            if base == "const" or base == "unsigned":
+                more, _, names = names.partition(" ")
+                base += " " + more
+            for n in names.split(","):
+                n = n.strip()
+                fields.append((base + "*" * n.count("*"), n.replace("*", "").strip()))
+        structs[name] = fields
+    return structs
+
+
+def bridge_declarations():
+    """The functions and structs the bridge declares from lossk.h (cdef extern block)."""
+    text = open(os.path.join(ROOT, "src", "lossk", "_kernels.pyx")).read()
+    block = text[text.index('cdef extern from "lossk.h"'):]
+    block = block[:re.search(r"\n\S", block[1:]).start() + 1]
+    funcs = {name: (" ".join(ret.replace("*", " * ").split()).replace(" *", "*"), _param_types(params))
+             for ret, name, params in re.findall(r"\n    ([\w \*]+?)\s*\b(lossk_\w+)\(([^)]*)\)", block)}
+    structs = {}
+    for name, body in re.findall(r"ctypedef struct (\w+):\n((?:        .*\n)+)", block):
+        fields = []
+        for line in body.strip().splitlines():
+            decl = " ".join(line.replace("*", " * ").split())
+            *base, n = decl.split(" ")
+            stars = "".join(w for w in base if w == "*")
+            fields.append((" ".join(w for w in base if w != "*") + stars, n))
+        structs[name] = fields
+    return funcs, structs
+
+
+@have_sources
+def test_bridge_declarations_match_the_header():
+    header = header_functions()
+    funcs, structs = bridge_declarations()
+    assert len(funcs) > 20
+    for name, decl in funcs.items():
+        assert name in header, f"_kernels.pyx declares {name}, which lossk.h does not"
+        assert decl == header[name], f"{name}: bridge {decl} != header {header[name]}"
+    hstructs = header_structs()
+    for name, fields in structs.items():
+        assert fields == hstructs[name], f"struct {name}: bridge {fields} != header {hstructs[name]}"

@@ -37,6 +37,8 @@
 #  pragma GCC optimize("schedule-insns", "sched-pressure")
 #endif
 
+#include <string.h>
+
 #include "internal.h"
 
 /* Pairs per tile: the tile's scratch (17 rows of BOX_TILE) stays in L1. */
@@ -151,76 +153,122 @@ static lossk_status box_run(box_args *a, const box_kernels *kern, size_t elem,
 
 #define BOX_KERNELS(sfx) LOSSK_SELECT(box_kernels_##sfx)
 
-#define BOX_ARGS_INIT(a, kind_)                                                                    \
-    box_args a;                                                                                    \
+/* The family entry (lossk.h): the loss by its name in Python. */
+static const struct { const char *name; int kind; } box_losses[] = {
+    {"iou_loss", BOX_IOU},   {"giou_loss", BOX_GIOU}, {"diou_loss", BOX_DIOU}, {"ciou_loss", BOX_CIOU},
+    {"eiou_loss", BOX_EIOU}, {"siou_loss", BOX_SIOU}, {"wiou_loss", BOX_WIOU1},
+};
+
+lossk_status lossk_box_loss(const char *loss, const lossk_box_args *args) {
+    if (!loss || !args || args->size < sizeof(lossk_box_args)) return LOSSK_ERR_INVALID_ARGUMENT;
+    int kind = -1;
+    for (size_t i = 0; i < sizeof box_losses / sizeof box_losses[0]; i++)
+        if (strcmp(loss, box_losses[i].name) == 0) kind = box_losses[i].kind;
+    if (kind < 0) return LOSSK_ERR_INVALID_ARGUMENT;
+    box_args a;
+    memset(&a, 0, sizeof a);
+    a.format = args->format; a.pred = args->pred; a.target = args->target; a.n = args->n;
+    a.eps = args->eps; a.loss_none = args->loss_none; a.grad = args->grad;
+    const double option = args->option;
+    double *mean = NULL, momentum = 0.0;
+    switch (kind) {
+    case BOX_CIOU:
+        if (option != LOSSK_CIOU_ALPHA_TORCHVISION && option != LOSSK_CIOU_ALPHA_YOLO)
+            return LOSSK_ERR_INVALID_ARGUMENT;
+        a.alpha_yolo = option == LOSSK_CIOU_ALPHA_YOLO;
+        break;
+    case BOX_EIOU:  /* option: focal_gamma, 0 for plain EIoU */
+        if (!(option >= 0.0) || option == (double)INFINITY) return LOSSK_ERR_INVALID_ARGUMENT;
+        if (option > 0.0) kind = BOX_EIOU_FOCAL;
+        a.gamma = option;
+        break;
+    case BOX_SIOU:  /* option: theta */
+        if (!(option >= 1.0) || option == (double)INFINITY) return LOSSK_ERR_INVALID_ARGUMENT;
+        a.theta = option;
+        break;
+    case BOX_WIOU1:
+        mean = args->mean_iou_loss;
+        if (!mean) break;
+        if (*mean < 0.0 || *mean == (double)INFINITY || !(args->momentum >= 0.0 && args->momentum <= 1.0) ||
+            !(args->alpha > 0.0) || args->alpha == (double)INFINITY || !(args->delta > 0.0) ||
+            args->delta == (double)INFINITY)
+            return LOSSK_ERR_INVALID_ARGUMENT;
+        kind = BOX_WIOU3;
+        a.log_alpha = log(args->alpha);
+        a.delta = args->delta;
+        momentum = args->momentum;
+        break;
+    }
+    a.kind = kind;
+    if (args->dtype == LOSSK_DTYPE_F32)
+        return box_run(&a, BOX_KERNELS(f32), sizeof(float), args->reduction, args->loss_out,
+                       args->n_threads, mean, momentum);
+    if (args->dtype == LOSSK_DTYPE_F64)
+        return box_run(&a, BOX_KERNELS(f64), sizeof(double), args->reduction, args->loss_out,
+                       args->n_threads, mean, momentum);
+    return LOSSK_ERR_INVALID_ARGUMENT;
+}
+
+/* The typed entries: shims over the family entry. */
+#define BOX_ARGS(dtype_)                                                                           \
+    lossk_box_args a;                                                                              \
     memset(&a, 0, sizeof a);                                                                       \
-    a.kind = kind_; a.format = format; a.pred = pred; a.target = target; a.n = n;                  \
-    a.eps = eps; a.loss_none = loss_none; a.grad = grad
+    a.size = sizeof a; a.dtype = dtype_; a.pred = pred; a.target = target; a.n = n;                \
+    a.format = format; a.eps = eps; a.reduction = reduction; a.loss_out = loss_out;                \
+    a.loss_none = loss_none; a.grad = grad; a.n_threads = n_threads
 
 /* The variants without options of their own (named in full, so that grep finds them). */
-#define BOX_PLAIN_ENTRY(entry, kind, sfx, T)                                                       \
+#define BOX_PLAIN_ENTRY(entry, name, dtype, T)                                                     \
     lossk_status entry(const T *pred, const T *target, int64_t n, lossk_box_format format,         \
                        double eps, lossk_reduction reduction, double *loss_out, T *loss_none,      \
                        T *grad, int n_threads) {                                                   \
-        BOX_ARGS_INIT(a, kind);                                                                    \
-        return box_run(&a, BOX_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, NULL, 0);  \
+        BOX_ARGS(dtype);                                                                           \
+        return lossk_box_loss(name, &a);                                                           \
     }
 
-BOX_PLAIN_ENTRY(lossk_iou_loss_f32, BOX_IOU, f32, float)
-BOX_PLAIN_ENTRY(lossk_iou_loss_f64, BOX_IOU, f64, double)
-BOX_PLAIN_ENTRY(lossk_giou_loss_f32, BOX_GIOU, f32, float)
-BOX_PLAIN_ENTRY(lossk_giou_loss_f64, BOX_GIOU, f64, double)
-BOX_PLAIN_ENTRY(lossk_diou_loss_f32, BOX_DIOU, f32, float)
-BOX_PLAIN_ENTRY(lossk_diou_loss_f64, BOX_DIOU, f64, double)
+BOX_PLAIN_ENTRY(lossk_iou_loss_f32, "iou_loss", LOSSK_DTYPE_F32, float)
+BOX_PLAIN_ENTRY(lossk_iou_loss_f64, "iou_loss", LOSSK_DTYPE_F64, double)
+BOX_PLAIN_ENTRY(lossk_giou_loss_f32, "giou_loss", LOSSK_DTYPE_F32, float)
+BOX_PLAIN_ENTRY(lossk_giou_loss_f64, "giou_loss", LOSSK_DTYPE_F64, double)
+BOX_PLAIN_ENTRY(lossk_diou_loss_f32, "diou_loss", LOSSK_DTYPE_F32, float)
+BOX_PLAIN_ENTRY(lossk_diou_loss_f64, "diou_loss", LOSSK_DTYPE_F64, double)
 
-#define BOX_ENTRIES(sfx, T)                                                                        \
+#define BOX_OPTION_ENTRIES(sfx, dtype, T)                                                          \
     lossk_status lossk_ciou_loss_##sfx(const T *pred, const T *target, int64_t n,                  \
                                        lossk_box_format format, double eps,                        \
                                        lossk_ciou_alpha alpha, lossk_reduction reduction,          \
                                        double *loss_out, T *loss_none, T *grad, int n_threads) {   \
-        BOX_ARGS_INIT(a, BOX_CIOU);                                                                \
-        if (alpha != LOSSK_CIOU_ALPHA_TORCHVISION && alpha != LOSSK_CIOU_ALPHA_YOLO)               \
-            return LOSSK_ERR_INVALID_ARGUMENT;                                                     \
-        a.alpha_yolo = alpha == LOSSK_CIOU_ALPHA_YOLO;                                             \
-        return box_run(&a, BOX_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, NULL, 0);  \
+        BOX_ARGS(dtype);                                                                           \
+        a.option = (double)alpha;                                                                  \
+        return lossk_box_loss("ciou_loss", &a);                                                    \
     }                                                                                              \
     lossk_status lossk_eiou_loss_##sfx(const T *pred, const T *target, int64_t n,                  \
                                        lossk_box_format format, double eps, double focal_gamma,    \
                                        lossk_reduction reduction, double *loss_out, T *loss_none,  \
                                        T *grad, int n_threads) {                                   \
-        BOX_ARGS_INIT(a, focal_gamma > 0.0 ? BOX_EIOU_FOCAL : BOX_EIOU);                           \
-        if (!(focal_gamma >= 0.0) || focal_gamma == (double)INFINITY)                              \
-            return LOSSK_ERR_INVALID_ARGUMENT;                                                     \
-        a.gamma = focal_gamma;                                                                     \
-        return box_run(&a, BOX_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, NULL, 0);  \
+        BOX_ARGS(dtype);                                                                           \
+        a.option = focal_gamma;                                                                    \
+        return lossk_box_loss("eiou_loss", &a);                                                    \
     }                                                                                              \
     lossk_status lossk_siou_loss_##sfx(const T *pred, const T *target, int64_t n,                  \
                                        lossk_box_format format, double eps, double theta,          \
                                        lossk_reduction reduction, double *loss_out, T *loss_none,  \
                                        T *grad, int n_threads) {                                   \
-        BOX_ARGS_INIT(a, BOX_SIOU);                                                                \
-        if (!(theta >= 1.0) || theta == (double)INFINITY) return LOSSK_ERR_INVALID_ARGUMENT;       \
-        a.theta = theta;                                                                           \
-        return box_run(&a, BOX_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, NULL, 0);  \
+        BOX_ARGS(dtype);                                                                           \
+        a.option = theta;                                                                          \
+        return lossk_box_loss("siou_loss", &a);                                                    \
     }                                                                                              \
     lossk_status lossk_wiou_loss_##sfx(const T *pred, const T *target, int64_t n,                  \
                                        lossk_box_format format, double eps,                        \
                                        double *mean_iou_loss, double momentum, double alpha,       \
                                        double delta, lossk_reduction reduction, double *loss_out,  \
                                        T *loss_none, T *grad, int n_threads) {                     \
-        BOX_ARGS_INIT(a, mean_iou_loss ? BOX_WIOU3 : BOX_WIOU1);                                   \
-        if (mean_iou_loss && (*mean_iou_loss < 0.0 || *mean_iou_loss == (double)INFINITY ||       \
-                              !(momentum >= 0.0 && momentum <= 1.0) || !(alpha > 0.0) ||           \
-                              alpha == (double)INFINITY || !(delta > 0.0) ||                       \
-                              delta == (double)INFINITY))                                          \
-            return LOSSK_ERR_INVALID_ARGUMENT;                                                     \
-        a.log_alpha = mean_iou_loss ? log(alpha) : 0.0;                                            \
-        a.delta = delta;                                                                           \
-        return box_run(&a, BOX_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads,            \
-                       mean_iou_loss, mean_iou_loss ? momentum : 0.0);                             \
+        BOX_ARGS(dtype);                                                                           \
+        a.mean_iou_loss = mean_iou_loss; a.momentum = momentum; a.alpha = alpha; a.delta = delta;  \
+        return lossk_box_loss("wiou_loss", &a);                                                    \
     }
-BOX_ENTRIES(f32, float)
-BOX_ENTRIES(f64, double)
+BOX_OPTION_ENTRIES(f32, LOSSK_DTYPE_F32, float)
+BOX_OPTION_ENTRIES(f64, LOSSK_DTYPE_F64, double)
 
 static lossk_status pair_run(pair_args *a, const box_kernels *kern, size_t elem, int n_threads) {
     const int64_t n = a->n, m = a->m;

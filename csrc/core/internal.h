@@ -7,6 +7,9 @@
 #include <string.h>
 #include <math.h>
 
+#ifndef LOSSK_UNSTABLE_API
+#  define LOSSK_UNSTABLE_API  /* the library defines every entry, the family entries too */
+#endif
 #include "lossk.h"
 
 #if defined(__GNUC__) || defined(__clang__)

@@ -54,6 +54,7 @@
 #ifndef LOSSK_H
 #define LOSSK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define LOSSK_VERSION_MAJOR 0
@@ -469,6 +470,29 @@ LOSSK_API lossk_status lossk_wiou_loss_f64(
     const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
     double *mean_iou_loss, double momentum, double alpha, double delta,
     lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads);
+
+#ifdef LOSSK_UNSTABLE_API
+/* The box family's entry: any loss above by its name in Python ("iou_loss",
+   "giou_loss", "diou_loss", "ciou_loss", "eiou_loss", "siou_loss",
+   "wiou_loss"), float32 or float64; the typed entries above call it. */
+typedef struct lossk_box_args {
+    size_t size;                 /* sizeof(lossk_box_args): fields are only appended */
+    lossk_dtype dtype;
+    const void *pred, *target;   /* n boxes of 4 values each */
+    int64_t n;
+    lossk_box_format format;
+    double eps;
+    double option;               /* ciou_loss: a lossk_ciou_alpha; eiou_loss: focal_gamma (0: EIoU);
+                                    siou_loss: theta; the others: unused */
+    double *mean_iou_loss;       /* wiou_loss: NULL (v1), or v3's running mean, in and out */
+    double momentum, alpha, delta;  /* wiou_loss v3 */
+    lossk_reduction reduction;
+    double *loss_out;
+    void *loss_none, *grad;
+    int n_threads;
+} lossk_box_args;
+LOSSK_API lossk_status lossk_box_loss(const char *loss, const lossk_box_args *args);
+#endif
 
 /* Pairwise IoU of boxes1 (n x 4) and boxes2 (m x 4) into out (n x m,
    row-major): = torchvision box_iou (I / U, no eps: 0/0 is NaN as there). */

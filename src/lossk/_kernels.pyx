@@ -5,10 +5,18 @@ Only this: typed memoryviews in, one `nogil` call, status code -> exception.
 Validation, dtype/layout policy and output allocation live in the Python API;
 arrays arrive here flattened, C-contiguous and of the kernel's dtype.
 """
+cimport numpy as cnp
 from cython cimport floating
 from libc.stdint cimport int32_t, int64_t
+from libc.string cimport memset
+
+cnp.import_array()
 
 
+cdef extern from *:
+    """
+    #define LOSSK_UNSTABLE_API
+    """
 cdef extern from "lossk.h" nogil:
     ctypedef enum lossk_status:
         LOSSK_OK
@@ -22,6 +30,9 @@ cdef extern from "lossk.h" nogil:
     ctypedef enum lossk_index_type:
         LOSSK_INDEX_INT32
         LOSSK_INDEX_INT64
+    ctypedef enum lossk_dtype:
+        LOSSK_DTYPE_F32
+        LOSSK_DTYPE_F64
     ctypedef enum lossk_simd_level:
         pass
 
@@ -135,58 +146,25 @@ cdef extern from "lossk.h" nogil:
         lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
     ctypedef enum lossk_box_format:
         pass
-    ctypedef enum lossk_ciou_alpha:
-        pass
-    lossk_status lossk_iou_loss_f32(
-        const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
-        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
-    lossk_status lossk_iou_loss_f64(
-        const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
-        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
-    lossk_status lossk_giou_loss_f32(
-        const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
-        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
-    lossk_status lossk_giou_loss_f64(
-        const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
-        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
-    lossk_status lossk_diou_loss_f32(
-        const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
-        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
-    lossk_status lossk_diou_loss_f64(
-        const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
-        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
-    lossk_status lossk_ciou_loss_f32(
-        const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
-        lossk_ciou_alpha alpha, lossk_reduction reduction, double *loss_out, float *loss_none,
-        float *grad, int n_threads)
-    lossk_status lossk_ciou_loss_f64(
-        const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
-        lossk_ciou_alpha alpha, lossk_reduction reduction, double *loss_out, double *loss_none,
-        double *grad, int n_threads)
-    lossk_status lossk_eiou_loss_f32(
-        const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
-        double focal_gamma, lossk_reduction reduction, double *loss_out, float *loss_none,
-        float *grad, int n_threads)
-    lossk_status lossk_eiou_loss_f64(
-        const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
-        double focal_gamma, lossk_reduction reduction, double *loss_out, double *loss_none,
-        double *grad, int n_threads)
-    lossk_status lossk_siou_loss_f32(
-        const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
-        double theta, lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
-        int n_threads)
-    lossk_status lossk_siou_loss_f64(
-        const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
-        double theta, lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
-        int n_threads)
-    lossk_status lossk_wiou_loss_f32(
-        const float *pred, const float *target, int64_t n, lossk_box_format format, double eps,
-        double *mean_iou_loss, double momentum, double alpha, double delta,
-        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
-    lossk_status lossk_wiou_loss_f64(
-        const double *pred, const double *target, int64_t n, lossk_box_format format, double eps,
-        double *mean_iou_loss, double momentum, double alpha, double delta,
-        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
+    ctypedef struct lossk_box_args:
+        size_t size
+        lossk_dtype dtype
+        const void *pred
+        const void *target
+        int64_t n
+        lossk_box_format format
+        double eps
+        double option
+        double *mean_iou_loss
+        double momentum
+        double alpha
+        double delta
+        lossk_reduction reduction
+        double *loss_out
+        void *loss_none
+        void *grad
+        int n_threads
+    lossk_status lossk_box_loss(const char *loss, const lossk_box_args *args)
     lossk_status lossk_box_iou_f32(
         const float *boxes1, int64_t n, const float *boxes2, int64_t m, lossk_box_format format,
         float *out, int n_threads)
@@ -229,6 +207,30 @@ cdef int check_status(lossk_status status, int64_t bad_index) except -1:
     if status == LOSSK_ERR_NO_MEMORY:
         raise MemoryError("lossk: " + lossk_status_string(status).decode())
     raise ValueError("lossk: " + lossk_status_string(status).decode())
+
+
+cdef lossk_dtype array_dtype(object pred) except *:
+    """The family entries' dtype code of a float32 or float64 prediction."""
+    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray?>pred)
+    if typenum == cnp.NPY_FLOAT32:
+        return LOSSK_DTYPE_F32
+    if typenum == cnp.NPY_FLOAT64:
+        return LOSSK_DTYPE_F64
+    raise TypeError("lossk: the prediction must be float32 or float64")
+
+
+cdef void *array_data(object a, lossk_dtype dtype, bint writeable) except? NULL:
+    """The data of a C-contiguous, aligned, native array of `dtype` (None, or no
+    elements: NULL). The family entries take untyped pointers, so the dtype and
+    layout are checked here, where a memoryview would have checked them."""
+    if a is None:
+        return NULL
+    cdef cnp.ndarray arr = <cnp.ndarray?>a
+    cdef int want = cnp.NPY_FLOAT32 if dtype == LOSSK_DTYPE_F32 else cnp.NPY_FLOAT64
+    if (cnp.PyArray_TYPE(arr) != want or not cnp.PyArray_ISCARRAY_RO(arr) or
+            not cnp.PyArray_ISNOTSWAPPED(arr) or (writeable and not cnp.PyArray_ISWRITEABLE(arr))):
+        raise ValueError("lossk: an array of the wrong dtype or layout reached the bridge")
+    return cnp.PyArray_DATA(arr) if cnp.PyArray_SIZE(arr) > 0 else NULL
 
 
 ctypedef fused index_t:
@@ -467,83 +469,6 @@ cdef object _kl_div(const floating[::1] log_input, const floating[::1] target, f
     return loss
 
 
-# The box losses without state; `option` of box_loss is CIoU's alpha mode
-# (0 torchvision, 1 yolo), EIoU's focal_gamma (0: none) or SIoU's theta.
-cdef enum box_kind:
-    BOX_IOU, BOX_GIOU, BOX_DIOU, BOX_CIOU, BOX_EIOU, BOX_SIOU
-
-BOX_KINDS = {"iou": BOX_IOU, "giou": BOX_GIOU, "diou": BOX_DIOU, "ciou": BOX_CIOU,
-             "eiou": BOX_EIOU, "siou": BOX_SIOU}
-
-
-cdef object _box_loss(int kind, const floating[::1] pred, const floating[::1] target,
-                      floating[::1] loss_none, floating[::1] grad, int64_t n, int box_format,
-                      double eps, double option, int reduction, int n_threads):
-    cdef double loss = 0.0
-    cdef lossk_status status = LOSSK_ERR_INVALID_ARGUMENT
-    cdef const floating *p = cptr(pred)
-    cdef const floating *t = cptr(target)
-    cdef floating *ln = mptr(loss_none)
-    cdef floating *g = mptr(grad)
-    cdef lossk_box_format fmt = <lossk_box_format>box_format
-    cdef lossk_reduction red = <lossk_reduction>reduction
-    # option is an int only for CIoU: casting EIoU's gamma or SIoU's theta
-    # (any double, 1e300 included) to int would be undefined behaviour
-    cdef lossk_ciou_alpha alpha = <lossk_ciou_alpha>(<int>option if kind == BOX_CIOU else 0)
-    with nogil:
-        if floating is float:
-            if kind == BOX_IOU:
-                status = lossk_iou_loss_f32(p, t, n, fmt, eps, red, &loss, ln, g, n_threads)
-            elif kind == BOX_GIOU:
-                status = lossk_giou_loss_f32(p, t, n, fmt, eps, red, &loss, ln, g, n_threads)
-            elif kind == BOX_DIOU:
-                status = lossk_diou_loss_f32(p, t, n, fmt, eps, red, &loss, ln, g, n_threads)
-            elif kind == BOX_CIOU:
-                status = lossk_ciou_loss_f32(p, t, n, fmt, eps, alpha, red, &loss, ln, g, n_threads)
-            elif kind == BOX_EIOU:
-                status = lossk_eiou_loss_f32(p, t, n, fmt, eps, option, red, &loss, ln, g, n_threads)
-            elif kind == BOX_SIOU:
-                status = lossk_siou_loss_f32(p, t, n, fmt, eps, option, red, &loss, ln, g, n_threads)
-        else:
-            if kind == BOX_IOU:
-                status = lossk_iou_loss_f64(p, t, n, fmt, eps, red, &loss, ln, g, n_threads)
-            elif kind == BOX_GIOU:
-                status = lossk_giou_loss_f64(p, t, n, fmt, eps, red, &loss, ln, g, n_threads)
-            elif kind == BOX_DIOU:
-                status = lossk_diou_loss_f64(p, t, n, fmt, eps, red, &loss, ln, g, n_threads)
-            elif kind == BOX_CIOU:
-                status = lossk_ciou_loss_f64(p, t, n, fmt, eps, alpha, red, &loss, ln, g, n_threads)
-            elif kind == BOX_EIOU:
-                status = lossk_eiou_loss_f64(p, t, n, fmt, eps, option, red, &loss, ln, g, n_threads)
-            elif kind == BOX_SIOU:
-                status = lossk_siou_loss_f64(p, t, n, fmt, eps, option, red, &loss, ln, g, n_threads)
-    check_status(status, -1)
-    return loss
-
-
-cdef object _wiou_loss(const floating[::1] pred, const floating[::1] target,
-                       floating[::1] loss_none, floating[::1] grad, int64_t n, int box_format,
-                       double eps, bint v3, double mean_iou_loss, double momentum, double alpha,
-                       double delta, int reduction, int n_threads):
-    cdef double loss = 0.0
-    cdef double mean = mean_iou_loss
-    cdef double *mean_ptr = &mean if v3 else NULL
-    cdef lossk_status status
-    with nogil:
-        if floating is float:
-            status = lossk_wiou_loss_f32(
-                cptr(pred), cptr(target), n, <lossk_box_format>box_format, eps, mean_ptr, momentum,
-                alpha, delta, <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad),
-                n_threads)
-        else:
-            status = lossk_wiou_loss_f64(
-                cptr(pred), cptr(target), n, <lossk_box_format>box_format, eps, mean_ptr, momentum,
-                alpha, delta, <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad),
-                n_threads)
-    check_status(status, -1)
-    return loss, mean
-
-
 cdef object _box_iou(const floating[::1] boxes1, const floating[::1] boxes2, floating[::1] out,
                      int64_t n, int64_t m, int box_format, bint generalized, int n_threads):
     cdef lossk_status status
@@ -683,25 +608,32 @@ def kl_div(log_input, target, loss_none, grad, int64_t batch_size, bint log_targ
                            n_threads)
 
 
-def box_loss(int kind, pred, target, loss_none, grad, int64_t n, int box_format, double eps,
-             double option, int reduction, int n_threads):
-    """An IoU-family loss (kind: BOX_KINDS) over n boxes; returns the reduced loss."""
-    if pred.dtype.itemsize == 4:
-        return _box_loss[float](kind, pred, target, loss_none, grad, n, box_format, eps, option,
-                                reduction, n_threads)
-    return _box_loss[double](kind, pred, target, loss_none, grad, n, box_format, eps, option,
-                             reduction, n_threads)
-
-
-def wiou_loss(pred, target, loss_none, grad, int64_t n, int box_format, double eps, bint v3,
-              double mean_iou_loss, double momentum, double alpha, double delta, int reduction,
-              int n_threads):
-    """Wise-IoU v1 (v3 false) or v3; returns (reduced loss, running mean after the call)."""
-    if pred.dtype.itemsize == 4:
-        return _wiou_loss[float](pred, target, loss_none, grad, n, box_format, eps, v3,
-                                 mean_iou_loss, momentum, alpha, delta, reduction, n_threads)
-    return _wiou_loss[double](pred, target, loss_none, grad, n, box_format, eps, v3,
-                              mean_iou_loss, momentum, alpha, delta, reduction, n_threads)
+def box_loss(str loss, pred, target, loss_none, grad, int64_t n, int box_format, double eps,
+             double option, mean_iou_loss, double momentum, double alpha, double delta, int reduction,
+             int n_threads):
+    """A box loss by name (lossk_box_loss): option is CIoU's alpha code, EIoU's
+    focal_gamma (0: none) or SIoU's theta; mean_iou_loss None (Wise-IoU v1) or
+    v3's running mean. Returns (reduced loss, running mean after the call)."""
+    cdef lossk_box_args a
+    cdef double loss_value = 0.0, mean = 0.0 if mean_iou_loss is None else mean_iou_loss
+    cdef bytes name = loss.encode()
+    cdef const char *cname = name
+    cdef lossk_status status
+    memset(&a, 0, sizeof(a))
+    a.size = sizeof(a)
+    a.dtype = array_dtype(pred)
+    a.pred = array_data(pred, a.dtype, False)
+    a.target = array_data(target, a.dtype, False)
+    a.n, a.format, a.eps, a.option = n, <lossk_box_format>box_format, eps, option
+    a.mean_iou_loss = NULL if mean_iou_loss is None else &mean
+    a.momentum, a.alpha, a.delta = momentum, alpha, delta
+    a.reduction, a.loss_out, a.n_threads = <lossk_reduction>reduction, &loss_value, n_threads
+    a.loss_none = array_data(loss_none, a.dtype, True)
+    a.grad = array_data(grad, a.dtype, True)
+    with nogil:
+        status = lossk_box_loss(cname, &a)
+    check_status(status, -1)
+    return loss_value, mean
 
 
 def box_iou(boxes1, boxes2, out, int64_t n, int64_t m, int box_format, bint generalized,

@@ -27,7 +27,7 @@ from ._registry import register
 
 
 def _kernel_option(p):
-    """The `option` argument of _kernels.box_loss for p's variant."""
+    """The `option` of lossk_box_args for p's variant."""
     if p.kind == "ciou":
         return float(CIOU_ALPHAS.index(p.alpha))   # lossk_ciou_alpha
     if p.kind == "eiou":
@@ -40,15 +40,12 @@ def _run(p):
     if p.backend == "numpy":
         from .reference.box import box_loss_prepared
         return box_loss_prepared(p)
-    fmt, code = BOX_FORMATS.index(p.box_format), REDUCTION_CODES[p.reduction]   # lossk_box_format
-    if p.kind in ("wiou", "wiou3"):
-        loss, p.mean = _kernels.wiou_loss(flat(p.x), flat(p.target), flat(p.loss_none),
-                                          flat(p.grad), p.n, fmt, p.eps, p.kind == "wiou3", p.mean,
-                                          p.momentum, p.wiou_alpha, p.delta, code, p.n_threads)
-    else:
-        loss = _kernels.box_loss(_kernels.BOX_KINDS[p.kind], flat(p.x), flat(p.target),
-                                 flat(p.loss_none), flat(p.grad), p.n, fmt, p.eps,
-                                 _kernel_option(p), code, p.n_threads)
+    loss, mean = _kernels.box_loss(
+        f"{p.kind[:4]}_loss", flat(p.x), flat(p.target), flat(p.loss_none), flat(p.grad), p.n,
+        BOX_FORMATS.index(p.box_format), p.eps, _kernel_option(p), p.mean if p.kind == "wiou3" else None,
+        p.momentum, p.wiou_alpha, p.delta, REDUCTION_CODES[p.reduction], p.n_threads)
+    if p.kind == "wiou3":
+        p.mean = mean
     return finish(loss, p.loss_none, p.grad, p.reduction, p.dtype, p.return_grad)
 
 
