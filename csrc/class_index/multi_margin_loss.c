@@ -13,7 +13,7 @@
  */
 #ifndef LOSSK_TEMPLATE_PASS
 
-#include "internal.h"
+#include "class_index.h"
 
 /* Elements of scores per block of the deterministic reduction. */
 #define MM_BLOCK_ELEMS 65536
@@ -67,20 +67,36 @@ static lossk_status mm_run(mm_args *a, lossk_block_fn rows_block, size_t elem, l
     return LOSSK_OK;
 }
 
-#define MM_ENTRY(sfx, T)                                                                            \
+/* multi_margin_loss for the family entry (class_index.c). */
+lossk_status lossk__multi_margin_loss(lossk_class_args *args) {
+    mm_args a;
+    memset(&a, 0, sizeof a);
+    a.x = args->pred; a.n = args->n; a.c = args->c; a.target = args->target;
+    a.target_type = args->target_type; a.weight = args->class_weight; a.p = args->p;
+    a.margin = args->margin; a.loss_rows = args->loss_none; a.grad = args->grad;
+    if (args->inner != 1) return LOSSK_ERR_INVALID_ARGUMENT;
+    if (args->dtype == LOSSK_DTYPE_F32)
+        return mm_run(&a, LOSSK_SELECT(mm_rows_block_f32), sizeof(float), args->reduction, args->loss_out,
+                      args->n_threads, &args->bad_index);
+    if (args->dtype == LOSSK_DTYPE_F64)
+        return mm_run(&a, LOSSK_SELECT(mm_rows_block_f64), sizeof(double), args->reduction, args->loss_out,
+                      args->n_threads, &args->bad_index);
+    return LOSSK_ERR_INVALID_ARGUMENT;
+}
+
+#define MM_ENTRY(sfx, dtype_, T)                                                                    \
     lossk_status lossk_multi_margin_loss_##sfx(                                                     \
         const T *scores, int64_t n, int64_t c, const void *target, lossk_index_type target_type,   \
         const T *class_weight, int p, double margin, lossk_reduction reduction, double *loss_out,  \
         T *loss_none, T *grad, int n_threads, int64_t *bad_index) {                                 \
-        mm_args a;                                                                                  \
-        memset(&a, 0, sizeof a);                                                                    \
-        a.x = scores; a.n = n; a.c = c; a.target = target; a.target_type = target_type;             \
-        a.weight = class_weight; a.p = p; a.margin = margin; a.loss_rows = loss_none; a.grad = grad; \
-        return mm_run(&a, LOSSK_SELECT(mm_rows_block_##sfx), sizeof(T), reduction, loss_out,       \
-                      n_threads, bad_index);                                                        \
+        LOSSK_CLASS_ARGS(a, dtype_, scores, n, c, 1, class_weight, reduction, loss_out, loss_none,  \
+                         grad, n_threads);                                                          \
+        a.target = target; a.target_type = target_type; a.p = p; a.margin = margin;                 \
+        return lossk__class_entry_done(lossk_class_index_loss("multi_margin_loss", &a), &a,         \
+                                       bad_index);                                                  \
     }
-MM_ENTRY(f32, float)
-MM_ENTRY(f64, double)
+MM_ENTRY(f32, LOSSK_DTYPE_F32, float)
+MM_ENTRY(f64, LOSSK_DTYPE_F64, double)
 
 #else /* LOSSK_TEMPLATE_PASS: one SIMD level, one dtype (real) */
 

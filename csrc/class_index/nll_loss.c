@@ -11,7 +11,7 @@
  */
 #ifndef LOSSK_TEMPLATE_PASS
 
-#include "internal.h"
+#include "class_index.h"
 
 /* Elements of the per-thread output buffer; also the positions per tile of
    the spatial layout. Stays in L1 (8 KiB / 16 KiB). */
@@ -80,22 +80,35 @@ static lossk_status nll_run(nll_args *a, const nll_kernels *kern, size_t elem, l
     return LOSSK_OK;
 }
 
-#define NLL_ENTRY(sfx, T)                                                                           \
+/* nll_loss for the family entry (class_index.c). */
+lossk_status lossk__nll_loss(lossk_class_args *args) {
+    nll_args a;
+    memset(&a, 0, sizeof a);
+    a.x = args->pred; a.n = args->n; a.c = args->c; a.inner = args->inner; a.target = args->target;
+    a.target_type = args->target_type; a.weight = args->class_weight; a.ignore_index = args->ignore_index;
+    a.loss_rows = args->loss_none; a.grad = args->grad;
+    if (args->dtype == LOSSK_DTYPE_F32)
+        return nll_run(&a, LOSSK_SELECT(nll_kernels_f32), sizeof(float), args->reduction, args->loss_out,
+                       args->n_threads, &args->bad_index);
+    if (args->dtype == LOSSK_DTYPE_F64)
+        return nll_run(&a, LOSSK_SELECT(nll_kernels_f64), sizeof(double), args->reduction, args->loss_out,
+                       args->n_threads, &args->bad_index);
+    return LOSSK_ERR_INVALID_ARGUMENT;
+}
+
+#define NLL_ENTRY(sfx, dtype_, T)                                                                   \
     lossk_status lossk_nll_loss_##sfx(                                                              \
         const T *log_probs, int64_t n, int64_t c, int64_t inner, const void *target,               \
         lossk_index_type target_type, const T *class_weight, int64_t ignore_index,                 \
         lossk_reduction reduction, double *loss_out, T *loss_none, T *grad, int n_threads,         \
         int64_t *bad_index) {                                                                       \
-        nll_args a;                                                                                 \
-        memset(&a, 0, sizeof a);                                                                    \
-        a.x = log_probs; a.n = n; a.c = c; a.inner = inner; a.target = target;                      \
-        a.target_type = target_type; a.weight = class_weight; a.ignore_index = ignore_index;        \
-        a.loss_rows = loss_none; a.grad = grad;                                                     \
-        return nll_run(&a, LOSSK_SELECT(nll_kernels_##sfx), sizeof(T), reduction, loss_out,        \
-                       n_threads, bad_index);                                                       \
+        LOSSK_CLASS_ARGS(a, dtype_, log_probs, n, c, inner, class_weight, reduction, loss_out,     \
+                         loss_none, grad, n_threads);                                               \
+        a.target = target; a.target_type = target_type; a.ignore_index = ignore_index;              \
+        return lossk__class_entry_done(lossk_class_index_loss("nll_loss", &a), &a, bad_index);      \
     }
-NLL_ENTRY(f32, float)
-NLL_ENTRY(f64, double)
+NLL_ENTRY(f32, LOSSK_DTYPE_F32, float)
+NLL_ENTRY(f64, LOSSK_DTYPE_F64, double)
 
 #else /* LOSSK_TEMPLATE_PASS: one SIMD level, one dtype (real) */
 

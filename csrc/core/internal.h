@@ -79,6 +79,23 @@ lossk_status lossk__run_blocks(int64_t n_items, int64_t block, int n_threads,
    the caller's part (the Python API checks them). */
 static inline int lossk__aliases(const void *out, const void *in) { return out != NULL && out == in; }
 
+/* A lossk_class_args for the typed entries of the softmax and class-index
+   families (shims over their family entries): the fields they all set. */
+#define LOSSK_CLASS_ARGS(a, dtype_, pred_, n_, c_, inner_, weight_, reduction_, loss_out_,         \
+                         loss_none_, grad_, n_threads_)                                            \
+    lossk_class_args a;                                                                            \
+    memset(&a, 0, sizeof a);                                                                       \
+    a.size = sizeof a; a.dtype = dtype_; a.pred = pred_; a.n = n_; a.c = c_; a.inner = inner_;     \
+    a.class_weight = weight_; a.reduction = reduction_; a.loss_out = loss_out_;                    \
+    a.loss_none = loss_none_; a.grad = grad_; a.n_threads = n_threads_
+
+/* A typed entry's status, the first invalid target's position copied out. */
+static inline lossk_status lossk__class_entry_done(lossk_status s, const lossk_class_args *a,
+                                                   int64_t *bad_index) {
+    if (bad_index) *bad_index = a->bad_index;
+    return s;
+}
+
 /* Threads worth starting for `work` element-operations (1 below a size where
    starting a parallel region costs more than the work). */
 int lossk__threads_for(int n_threads, int64_t work, int64_t n_blocks);

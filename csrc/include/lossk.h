@@ -214,6 +214,36 @@ LOSSK_API lossk_status lossk_softmax_focal_loss_f64(
     lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
     int n_threads, int64_t *bad_index);
 
+#ifdef LOSSK_UNSTABLE_API
+/* The arguments of the softmax and class-index family entries: the layout and
+   targets of lossk_cross_entropy_* and the options of each loss. */
+typedef struct lossk_class_args {
+    size_t size;                  /* sizeof(lossk_class_args): fields are only appended */
+    lossk_dtype dtype;
+    const void *pred;             /* n x c x inner (multi_margin_loss: inner = 1) */
+    int64_t n, c, inner;
+    const void *target;           /* n x inner class indices of target_type */
+    lossk_index_type target_type;
+    int soft_target;              /* cross_entropy: target_probs holds probabilities instead */
+    const void *target_probs;     /* n x c x inner */
+    const void *class_weight;     /* c weights (softmax_focal_loss: alpha), or NULL */
+    int64_t ignore_index;         /* not multi_margin_loss */
+    double label_smoothing;       /* cross_entropy */
+    double gamma;                 /* softmax_focal_loss */
+    int p;                        /* multi_margin_loss: 1 or 2 */
+    double margin;                /* multi_margin_loss */
+    lossk_reduction reduction;
+    double *loss_out;
+    void *loss_none, *grad;
+    int n_threads;
+    int64_t bad_index;            /* out: LOSSK_ERR_TARGET_RANGE's flat position */
+} lossk_class_args;
+/* The softmax family: "cross_entropy", "softmax_focal_loss". */
+LOSSK_API lossk_status lossk_softmax_loss(const char *loss, lossk_class_args *args);
+/* The class-index family: "nll_loss", "multi_margin_loss". */
+LOSSK_API lossk_status lossk_class_index_loss(const char *loss, lossk_class_args *args);
+#endif
+
 /*
  * Negative log-likelihood of log-probabilities (= torch nll_loss), same
  * layout and targets as lossk_cross_entropy_*:

@@ -283,43 +283,74 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
     return LOSSK_OK;
 }
 
-#define CE_ENTRY(sfx, T)                                                                           \
+/* The family entry (lossk.h): "cross_entropy" (index or probability targets) or
+   "softmax_focal_loss". */
+lossk_status lossk_softmax_loss(const char *loss, lossk_class_args *args) {
+    if (!loss || !args || args->size < sizeof(lossk_class_args)) return LOSSK_ERR_INVALID_ARGUMENT;
+    args->bad_index = -1;
+    ce_args a;
+    memset(&a, 0, sizeof a);
+    a.x = args->pred; a.n = args->n; a.c = args->c; a.inner = args->inner;
+    a.weight = args->class_weight; a.loss_rows = args->loss_none; a.grad = args->grad;
+    a.target = args->target; a.target_type = args->target_type; a.ignore_index = args->ignore_index;
+    int64_t *bad_index = &args->bad_index;
+    if (strcmp(loss, "cross_entropy") == 0) {
+        a.eps = args->label_smoothing;
+        if (args->soft_target) {
+            a.target = NULL;
+            a.soft = args->target_probs;
+            a.is_soft = 1;
+            bad_index = NULL;
+        }
+    } else if (strcmp(loss, "softmax_focal_loss") == 0) {
+        a.gamma = args->gamma;
+    } else {
+        return LOSSK_ERR_INVALID_ARGUMENT;
+    }
+    if (args->dtype == LOSSK_DTYPE_F32)
+        return ce_run(&a, CE_KERNELS(f32), sizeof(float), args->reduction, args->loss_out,
+                      args->n_threads, bad_index);
+    if (args->dtype == LOSSK_DTYPE_F64)
+        return ce_run(&a, CE_KERNELS(f64), sizeof(double), args->reduction, args->loss_out,
+                      args->n_threads, bad_index);
+    return LOSSK_ERR_INVALID_ARGUMENT;
+}
+
+/* The typed entries: shims over the family entry. */
+#define CE_ENTRY(sfx, dtype_, T)                                                                   \
     lossk_status lossk_cross_entropy_##sfx(                                                        \
         const T *logits, int64_t n, int64_t c, int64_t inner, const void *target,                 \
         lossk_index_type target_type, const T *class_weight, int64_t ignore_index,                \
         double label_smoothing, lossk_reduction reduction, double *loss_out, T *loss_none,        \
         T *grad, int n_threads, int64_t *bad_index) {                                             \
-        ce_args a;                                                                                 \
-        memset(&a, 0, sizeof a);                                                                   \
-        a.x = logits; a.n = n; a.c = c; a.inner = inner; a.target = target;                        \
-        a.target_type = target_type; a.weight = class_weight; a.ignore_index = ignore_index;       \
-        a.eps = label_smoothing; a.loss_rows = loss_none; a.grad = grad;                           \
-        return ce_run(&a, CE_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, bad_index);  \
+        LOSSK_CLASS_ARGS(a, dtype_, logits, n, c, inner, class_weight, reduction, loss_out,       \
+                         loss_none, grad, n_threads);                                              \
+        a.target = target; a.target_type = target_type; a.ignore_index = ignore_index;             \
+        a.label_smoothing = label_smoothing;                                                       \
+        return lossk__class_entry_done(lossk_softmax_loss("cross_entropy", &a), &a, bad_index);    \
     }                                                                                              \
     lossk_status lossk_cross_entropy_soft_##sfx(                                                   \
         const T *logits, int64_t n, int64_t c, int64_t inner, const T *target_probs,              \
         const T *class_weight, double label_smoothing, lossk_reduction reduction,                 \
         double *loss_out, T *loss_none, T *grad, int n_threads) {                                  \
-        ce_args a;                                                                                 \
-        memset(&a, 0, sizeof a);                                                                   \
-        a.x = logits; a.n = n; a.c = c; a.inner = inner; a.soft = target_probs; a.is_soft = 1;     \
-        a.weight = class_weight; a.eps = label_smoothing; a.loss_rows = loss_none; a.grad = grad;  \
-        return ce_run(&a, CE_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, NULL);       \
+        LOSSK_CLASS_ARGS(a, dtype_, logits, n, c, inner, class_weight, reduction, loss_out,       \
+                         loss_none, grad, n_threads);                                              \
+        a.soft_target = 1; a.target_probs = target_probs; a.label_smoothing = label_smoothing;     \
+        return lossk_softmax_loss("cross_entropy", &a);                                            \
     }                                                                                              \
     lossk_status lossk_softmax_focal_loss_##sfx(                                                   \
         const T *logits, int64_t n, int64_t c, int64_t inner, const void *target,                 \
         lossk_index_type target_type, const T *alpha, double gamma, int64_t ignore_index,         \
         lossk_reduction reduction, double *loss_out, T *loss_none, T *grad, int n_threads,        \
         int64_t *bad_index) {                                                                      \
-        ce_args a;                                                                                 \
-        memset(&a, 0, sizeof a);                                                                   \
-        a.x = logits; a.n = n; a.c = c; a.inner = inner; a.target = target;                        \
-        a.target_type = target_type; a.weight = alpha; a.ignore_index = ignore_index;              \
-        a.gamma = gamma; a.loss_rows = loss_none; a.grad = grad;                                   \
-        return ce_run(&a, CE_KERNELS(sfx), sizeof(T), reduction, loss_out, n_threads, bad_index);  \
+        LOSSK_CLASS_ARGS(a, dtype_, logits, n, c, inner, alpha, reduction, loss_out, loss_none,   \
+                         grad, n_threads);                                                         \
+        a.target = target; a.target_type = target_type; a.ignore_index = ignore_index;             \
+        a.gamma = gamma;                                                                           \
+        return lossk__class_entry_done(lossk_softmax_loss("softmax_focal_loss", &a), &a, bad_index); \
     }
-CE_ENTRY(f32, float)
-CE_ENTRY(f64, double)
+CE_ENTRY(f32, LOSSK_DTYPE_F32, float)
+CE_ENTRY(f64, LOSSK_DTYPE_F64, double)
 
 #else /* LOSSK_TEMPLATE_PASS: one SIMD level, one dtype (real) */
 

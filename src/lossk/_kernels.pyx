@@ -7,7 +7,7 @@ arrays arrive here flattened, C-contiguous and of the kernel's dtype.
 """
 cimport numpy as cnp
 from cython cimport floating
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int64_t
 from libc.string cimport memset
 
 cnp.import_array()
@@ -46,64 +46,31 @@ cdef extern from "lossk.h" nogil:
     const char *lossk_simd_level_name(lossk_simd_level level)
     const char *lossk_build_info()
 
-    lossk_status lossk_cross_entropy_f32(
-        const float *logits, int64_t n, int64_t c, int64_t inner,
-        const void *target, lossk_index_type target_type,
-        const float *class_weight, int64_t ignore_index, double label_smoothing,
-        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
-        int n_threads, int64_t *bad_index)
-    lossk_status lossk_cross_entropy_f64(
-        const double *logits, int64_t n, int64_t c, int64_t inner,
-        const void *target, lossk_index_type target_type,
-        const double *class_weight, int64_t ignore_index, double label_smoothing,
-        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
-        int n_threads, int64_t *bad_index)
-    lossk_status lossk_cross_entropy_soft_f32(
-        const float *logits, int64_t n, int64_t c, int64_t inner,
-        const float *target_probs, const float *class_weight, double label_smoothing,
-        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
-        int n_threads)
-    lossk_status lossk_cross_entropy_soft_f64(
-        const double *logits, int64_t n, int64_t c, int64_t inner,
-        const double *target_probs, const double *class_weight, double label_smoothing,
-        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
-        int n_threads)
-    lossk_status lossk_softmax_focal_loss_f32(
-        const float *logits, int64_t n, int64_t c, int64_t inner,
-        const void *target, lossk_index_type target_type,
-        const float *alpha, double gamma, int64_t ignore_index,
-        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
-        int n_threads, int64_t *bad_index)
-    lossk_status lossk_softmax_focal_loss_f64(
-        const double *logits, int64_t n, int64_t c, int64_t inner,
-        const void *target, lossk_index_type target_type,
-        const double *alpha, double gamma, int64_t ignore_index,
-        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
-        int n_threads, int64_t *bad_index)
-    lossk_status lossk_nll_loss_f32(
-        const float *log_probs, int64_t n, int64_t c, int64_t inner,
-        const void *target, lossk_index_type target_type,
-        const float *class_weight, int64_t ignore_index,
-        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
-        int n_threads, int64_t *bad_index)
-    lossk_status lossk_nll_loss_f64(
-        const double *log_probs, int64_t n, int64_t c, int64_t inner,
-        const void *target, lossk_index_type target_type,
-        const double *class_weight, int64_t ignore_index,
-        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
-        int n_threads, int64_t *bad_index)
-    lossk_status lossk_multi_margin_loss_f32(
-        const float *scores, int64_t n, int64_t c,
-        const void *target, lossk_index_type target_type,
-        const float *class_weight, int p, double margin,
-        lossk_reduction reduction, double *loss_out, float *loss_none, float *grad,
-        int n_threads, int64_t *bad_index)
-    lossk_status lossk_multi_margin_loss_f64(
-        const double *scores, int64_t n, int64_t c,
-        const void *target, lossk_index_type target_type,
-        const double *class_weight, int p, double margin,
-        lossk_reduction reduction, double *loss_out, double *loss_none, double *grad,
-        int n_threads, int64_t *bad_index)
+    ctypedef struct lossk_class_args:
+        size_t size
+        lossk_dtype dtype
+        const void *pred
+        int64_t n
+        int64_t c
+        int64_t inner
+        const void *target
+        lossk_index_type target_type
+        int soft_target
+        const void *target_probs
+        const void *class_weight
+        int64_t ignore_index
+        double label_smoothing
+        double gamma
+        int p
+        double margin
+        lossk_reduction reduction
+        double *loss_out
+        void *loss_none
+        void *grad
+        int n_threads
+        int64_t bad_index
+    lossk_status lossk_softmax_loss(const char *loss, lossk_class_args *args)
+    lossk_status lossk_class_index_loss(const char *loss, lossk_class_args *args)
     lossk_status lossk_sigmoid_focal_loss_f32(
         const float *logits, const float *target, int64_t n, double alpha, double gamma,
         lossk_reduction reduction, double *loss_out, float *loss_none, float *grad, int n_threads)
@@ -233,9 +200,18 @@ cdef void *array_data(object a, lossk_dtype dtype, bint writeable) except? NULL:
     return cnp.PyArray_DATA(arr) if cnp.PyArray_SIZE(arr) > 0 else NULL
 
 
-ctypedef fused index_t:
-    int32_t
-    int64_t
+cdef const void *index_data(object target, lossk_index_type *ttype) except? NULL:
+    """Data pointer (NULL when empty) and type of a C-contiguous native int32 or
+    int64 array of class indices; the caller keeps `target` alive."""
+    cdef cnp.ndarray t = <cnp.ndarray?>target
+    cdef int typenum = cnp.PyArray_TYPE(t)
+    if typenum != cnp.NPY_INT64 and typenum != cnp.NPY_INT32:
+        raise ValueError("lossk: class indices must be int32 or int64")
+    if not cnp.PyArray_ISCARRAY_RO(t) or not cnp.PyArray_ISNOTSWAPPED(t):
+        raise ValueError("lossk: an array of the wrong layout reached the bridge")
+    ttype[0] = LOSSK_INDEX_INT64 if typenum == cnp.NPY_INT64 else LOSSK_INDEX_INT32
+    return cnp.PyArray_DATA(t) if cnp.PyArray_SIZE(t) > 0 else NULL
+
 
 
 # Empty arrays have no element 0 to take the address of.
@@ -245,128 +221,6 @@ cdef inline const floating *cptr(const floating[::1] a) noexcept nogil:
 
 cdef inline floating *mptr(floating[::1] a) noexcept nogil:
     return &a[0] if a is not None and a.shape[0] > 0 else NULL
-
-
-cdef object _cross_entropy(const floating[::1] logits, const index_t[::1] target,
-                           const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
-                           int64_t n, int64_t c, int64_t inner, int64_t ignore_index,
-                           double label_smoothing, int reduction, int n_threads):
-    cdef double loss = 0.0
-    cdef int64_t bad = -1
-    cdef lossk_status status
-    cdef const void *tptr = &target[0] if target.shape[0] > 0 else NULL
-    cdef lossk_index_type ttype = LOSSK_INDEX_INT64 if index_t is int64_t else LOSSK_INDEX_INT32
-    with nogil:
-        if floating is float:
-            status = lossk_cross_entropy_f32(
-                cptr(logits), n, c, inner, tptr, ttype, cptr(weight), ignore_index,
-                label_smoothing, <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad),
-                n_threads, &bad)
-        else:
-            status = lossk_cross_entropy_f64(
-                cptr(logits), n, c, inner, tptr, ttype, cptr(weight), ignore_index,
-                label_smoothing, <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad),
-                n_threads, &bad)
-    check_status(status, bad)
-    return loss
-
-
-cdef object _cross_entropy_soft(const floating[::1] logits, const floating[::1] target,
-                                const floating[::1] weight, floating[::1] loss_none,
-                                floating[::1] grad, int64_t n, int64_t c, int64_t inner,
-                                double label_smoothing, int reduction, int n_threads):
-    cdef double loss = 0.0
-    cdef lossk_status status
-    with nogil:
-        if floating is float:
-            status = lossk_cross_entropy_soft_f32(
-                cptr(logits), n, c, inner, cptr(target), cptr(weight), label_smoothing,
-                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads)
-        else:
-            status = lossk_cross_entropy_soft_f64(
-                cptr(logits), n, c, inner, cptr(target), cptr(weight), label_smoothing,
-                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads)
-    check_status(status, -1)
-    return loss
-
-
-cdef const void *index_data(object target, lossk_index_type *ttype) except? NULL:
-    """Data pointer (NULL when empty) and type of a 1-D C-contiguous int32 or int64
-    array of class indices; the caller keeps `target` alive."""
-    cdef const int32_t[::1] t32
-    cdef const int64_t[::1] t64
-    if target.dtype.itemsize == 8:
-        ttype[0] = LOSSK_INDEX_INT64
-        t64 = target
-        return &t64[0] if t64.shape[0] > 0 else NULL
-    ttype[0] = LOSSK_INDEX_INT32
-    t32 = target
-    return &t32[0] if t32.shape[0] > 0 else NULL
-
-
-cdef object _softmax_focal_loss(const floating[::1] logits, object target,
-                                const floating[::1] alpha, floating[::1] loss_none, floating[::1] grad,
-                                int64_t n, int64_t c, int64_t inner, int64_t ignore_index, double gamma,
-                                int reduction, int n_threads):
-    cdef double loss = 0.0
-    cdef int64_t bad = -1
-    cdef lossk_status status
-    cdef lossk_index_type ttype
-    cdef const void *tptr = index_data(target, &ttype)
-    with nogil:
-        if floating is float:
-            status = lossk_softmax_focal_loss_f32(
-                cptr(logits), n, c, inner, tptr, ttype, cptr(alpha), gamma, ignore_index,
-                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
-        else:
-            status = lossk_softmax_focal_loss_f64(
-                cptr(logits), n, c, inner, tptr, ttype, cptr(alpha), gamma, ignore_index,
-                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
-    check_status(status, bad)
-    return loss
-
-
-cdef object _nll_loss(const floating[::1] log_probs, object target,
-                      const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
-                      int64_t n, int64_t c, int64_t inner, int64_t ignore_index,
-                      int reduction, int n_threads):
-    cdef double loss = 0.0
-    cdef int64_t bad = -1
-    cdef lossk_status status
-    cdef lossk_index_type ttype
-    cdef const void *tptr = index_data(target, &ttype)
-    with nogil:
-        if floating is float:
-            status = lossk_nll_loss_f32(
-                cptr(log_probs), n, c, inner, tptr, ttype, cptr(weight), ignore_index,
-                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
-        else:
-            status = lossk_nll_loss_f64(
-                cptr(log_probs), n, c, inner, tptr, ttype, cptr(weight), ignore_index,
-                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
-    check_status(status, bad)
-    return loss
-
-
-cdef object _multi_margin_loss(const floating[::1] scores, object target,
-                               const floating[::1] weight, floating[::1] loss_none, floating[::1] grad,
-                               int64_t n, int64_t c, int p, double margin, int reduction, int n_threads):
-    cdef double loss = 0.0
-    cdef int64_t bad = -1
-    cdef lossk_status status
-    cdef lossk_index_type ttype
-    cdef const void *tptr = index_data(target, &ttype)
-    with nogil:
-        if floating is float:
-            status = lossk_multi_margin_loss_f32(
-                cptr(scores), n, c, tptr, ttype, cptr(weight), p, margin,
-                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
-        else:
-            status = lossk_multi_margin_loss_f64(
-                cptr(scores), n, c, tptr, ttype, cptr(weight), p, margin,
-                <lossk_reduction>reduction, &loss, mptr(loss_none), mptr(grad), n_threads, &bad)
-    check_status(status, bad)
-    return loss
 
 
 cdef object _sigmoid_focal_loss(const floating[::1] logits, const floating[::1] target,
@@ -496,61 +350,38 @@ cdef object _box_iou(const floating[::1] boxes1, const floating[::1] boxes2, flo
 # Arrays arrive 1-D, C-contiguous, native-endian, of the kernel's dtype (the
 # Python API guarantees it; a mismatch raises ValueError from the memoryview).
 
-def cross_entropy(logits, target, weight, loss_none, grad, int64_t n, int64_t c, int64_t inner,
-                  int64_t ignore_index, double label_smoothing, int reduction, int n_threads):
-    """Class-index cross-entropy; returns the reduced loss (a double; unused for "none")."""
-    wide_index = target.dtype.itemsize == 8
-    if logits.dtype.itemsize == 4:
-        if wide_index:
-            return _cross_entropy[float, int64_t](logits, target, weight, loss_none, grad, n, c, inner,
-                                                  ignore_index, label_smoothing, reduction, n_threads)
-        return _cross_entropy[float, int32_t](logits, target, weight, loss_none, grad, n, c, inner,
-                                              ignore_index, label_smoothing, reduction, n_threads)
-    if wide_index:
-        return _cross_entropy[double, int64_t](logits, target, weight, loss_none, grad, n, c, inner,
-                                               ignore_index, label_smoothing, reduction, n_threads)
-    return _cross_entropy[double, int32_t](logits, target, weight, loss_none, grad, n, c, inner,
-                                           ignore_index, label_smoothing, reduction, n_threads)
-
-
-def cross_entropy_soft(logits, target, weight, loss_none, grad, int64_t n, int64_t c,
-                       int64_t inner, double label_smoothing, int reduction, int n_threads):
-    """Probability-target cross-entropy; returns the reduced loss."""
-    if logits.dtype.itemsize == 4:
-        return _cross_entropy_soft[float](logits, target, weight, loss_none, grad, n, c, inner,
-                                          label_smoothing, reduction, n_threads)
-    return _cross_entropy_soft[double](logits, target, weight, loss_none, grad, n, c, inner,
-                                       label_smoothing, reduction, n_threads)
-
-
-def softmax_focal_loss(logits, target, alpha, loss_none, grad, int64_t n, int64_t c, int64_t inner,
-                       int64_t ignore_index, double gamma, int reduction, int n_threads):
-    """Softmax focal loss (class indices); returns the reduced loss."""
-    if logits.dtype.itemsize == 4:
-        return _softmax_focal_loss[float](logits, target, alpha, loss_none, grad, n, c, inner,
-                                          ignore_index, gamma, reduction, n_threads)
-    return _softmax_focal_loss[double](logits, target, alpha, loss_none, grad, n, c, inner,
-                                       ignore_index, gamma, reduction, n_threads)
-
-
-def nll_loss(log_probs, target, weight, loss_none, grad, int64_t n, int64_t c, int64_t inner,
-             int64_t ignore_index, int reduction, int n_threads):
-    """Negative log-likelihood; returns the reduced loss."""
-    if log_probs.dtype.itemsize == 4:
-        return _nll_loss[float](log_probs, target, weight, loss_none, grad, n, c, inner, ignore_index,
-                                reduction, n_threads)
-    return _nll_loss[double](log_probs, target, weight, loss_none, grad, n, c, inner, ignore_index,
-                             reduction, n_threads)
-
-
-def multi_margin_loss(scores, target, weight, loss_none, grad, int64_t n, int64_t c, int p,
-                      double margin, int reduction, int n_threads):
-    """Multi-class margin loss; returns the reduced loss."""
-    if scores.dtype.itemsize == 4:
-        return _multi_margin_loss[float](scores, target, weight, loss_none, grad, n, c, p, margin,
-                                         reduction, n_threads)
-    return _multi_margin_loss[double](scores, target, weight, loss_none, grad, n, c, p, margin,
-                                      reduction, n_threads)
+def class_loss(str family, str loss, pred, target, weight, loss_none, grad, int64_t n, int64_t c,
+               int64_t inner, int64_t ignore_index, double label_smoothing, double gamma, int p,
+               double margin, int reduction, int n_threads):
+    """A loss of the softmax or class-index family (lossk_softmax_loss,
+    lossk_class_index_loss) by name; target: int32/int64 class indices, or
+    cross_entropy's probabilities (pred's dtype). Returns the reduced loss."""
+    cdef lossk_class_args a
+    cdef double loss_value = 0.0
+    cdef bytes name = loss.encode()
+    cdef const char *cname = name
+    cdef bint softmax = family == "softmax"
+    cdef lossk_status status
+    cdef int ttype = cnp.PyArray_TYPE(<cnp.ndarray?>target)
+    memset(&a, 0, sizeof(a))
+    a.size = sizeof(a)
+    a.dtype = array_dtype(pred)
+    a.pred = array_data(pred, a.dtype, False)
+    a.n, a.c, a.inner = n, c, inner
+    if ttype == cnp.NPY_INT64 or ttype == cnp.NPY_INT32:
+        a.target = index_data(target, &a.target_type)
+    else:
+        a.soft_target = 1
+        a.target_probs = array_data(target, a.dtype, False)
+    a.class_weight = array_data(weight, a.dtype, False)
+    a.ignore_index, a.label_smoothing, a.gamma, a.p, a.margin = ignore_index, label_smoothing, gamma, p, margin
+    a.reduction, a.loss_out, a.n_threads = <lossk_reduction>reduction, &loss_value, n_threads
+    a.loss_none = array_data(loss_none, a.dtype, True)
+    a.grad = array_data(grad, a.dtype, True)
+    with nogil:
+        status = lossk_softmax_loss(cname, &a) if softmax else lossk_class_index_loss(cname, &a)
+    check_status(status, a.bad_index)
+    return loss_value
 
 
 # Elementwise losses: pred and target flattened (n = pred.size); broadcast

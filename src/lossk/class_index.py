@@ -9,15 +9,18 @@ from ._checks import REDUCTION_CODES, finish, flat
 from ._registry import register
 
 
-def run_index_kernel(p, kernel, *args):
-    """kernel(pred, target, weight, loss_none, grad, *args, reduction, n_threads) on a
-    prepared class-index call; an out-of-range target becomes a ValueError."""
+def run_class_kernel(family, loss, call, ignore_index=0, label_smoothing=0.0, gamma=0.0, p=1,
+                     margin=0.0):
+    """The family entry (lossk_softmax_loss / lossk_class_index_loss) on a prepared
+    call over a class axis; an out-of-range target becomes a ValueError."""
     try:
-        loss = kernel(flat(p.x), flat(p.target), p.weight, flat(p.loss_none), flat(p.grad), *args,
-                      REDUCTION_CODES[p.reduction], p.n_threads)
+        value = _kernels.class_loss(family, loss, flat(call.x), flat(call.target), call.weight,
+                                    flat(call.loss_none), flat(call.grad), call.n, call.c,
+                                    math.prod(call.spatial), ignore_index, label_smoothing, gamma, p,
+                                    margin, REDUCTION_CODES[call.reduction], call.n_threads)
     except _kernels.TargetIndexError as e:
-        raise target_range_error(p, e.position) from None
-    return finish(loss, p.loss_none, p.grad, p.reduction, p.dtype, p.return_grad)
+        raise target_range_error(call, e.position) from None
+    return finish(value, call.loss_none, call.grad, call.reduction, call.dtype, call.return_grad)
 
 
 @register(mean="weight[target]", peer="torch.nn.functional.nll_loss")
@@ -48,7 +51,7 @@ def nll_loss(log_probs, target, *, weight=None, ignore_index=-100,
     if p.backend == "numpy":
         from .reference.class_index import nll_loss_prepared
         return nll_loss_prepared(p)
-    return run_index_kernel(p, _kernels.nll_loss, p.n, p.c, math.prod(p.spatial), p.ignore_index)
+    return run_class_kernel("class_index", "nll_loss", p, ignore_index=p.ignore_index)
 
 
 @register(mean="samples", peer="torch.nn.functional.multi_margin_loss")
@@ -80,4 +83,4 @@ def multi_margin_loss(scores, target, *, p=1, margin=1.0, weight=None,
     if pr.backend == "numpy":
         from .reference.class_index import multi_margin_loss_prepared
         return multi_margin_loss_prepared(pr)
-    return run_index_kernel(pr, _kernels.multi_margin_loss, pr.n, pr.c, pr.p, pr.margin)
+    return run_class_kernel("class_index", "multi_margin_loss", pr, p=pr.p, margin=pr.margin)

@@ -2,13 +2,9 @@
 Arguments are checked by lossk._args.softmax (shared with the NumPy reference,
 lossk.reference.softmax); kernels in csrc/softmax/.
 """
-import math
-
-from . import _kernels
 from ._args.softmax import prepare_cross_entropy, prepare_softmax_focal_loss
-from ._checks import REDUCTION_CODES, finish, flat
 from ._registry import register
-from .class_index import run_index_kernel
+from .class_index import run_class_kernel
 
 
 @register(mean="weight[target]", peer="torch.nn.functional.cross_entropy")
@@ -44,13 +40,8 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100, label_smoot
     if p.backend == "numpy":
         from .reference.softmax import cross_entropy_prepared
         return cross_entropy_prepared(p)
-    if p.soft:
-        loss = _kernels.cross_entropy_soft(flat(p.x), flat(p.target), p.weight, flat(p.loss_none),
-                                           flat(p.grad), p.n, p.c, math.prod(p.spatial), p.eps,
-                                           REDUCTION_CODES[p.reduction], p.n_threads)
-        return finish(loss, p.loss_none, p.grad, p.reduction, p.dtype, p.return_grad)
-    return run_index_kernel(p, _kernels.cross_entropy, p.n, p.c, math.prod(p.spatial), p.ignore_index,
-                            p.eps)
+    return run_class_kernel("softmax", "cross_entropy", p, ignore_index=p.ignore_index,
+                            label_smoothing=p.eps)
 
 
 @register(mean="alpha[target]", peer=None)
@@ -87,5 +78,5 @@ def softmax_focal_loss(logits, target, *, alpha=None, gamma=2.0, ignore_index=-1
     if p.backend == "numpy":
         from .reference.softmax import softmax_focal_loss_prepared
         return softmax_focal_loss_prepared(p)
-    return run_index_kernel(p, _kernels.softmax_focal_loss, p.n, p.c, math.prod(p.spatial),
-                            p.ignore_index, p.gamma)
+    return run_class_kernel("softmax", "softmax_focal_loss", p, ignore_index=p.ignore_index,
+                            gamma=p.gamma)
