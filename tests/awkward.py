@@ -10,9 +10,12 @@ contract of SPEC §1:
 * the kernel either returns the same numbers as the reference on the same
   input, or both raise, the kernel a ValueError/TypeError whose message names
   an argument (the perturbed one when the variant says which);
-* a layout change (view, byte order, memmap, ...) gives bitwise the result of
-  the clean call;
-* nothing else escapes (no IndexError, OverflowError, MemoryError, ...).
+* a layout change (view, byte order, memmap, torch tensor, ...) gives bitwise
+  the result of the clean call, in each backend;
+* nothing else escapes (no IndexError, OverflowError, RuntimeError, ...),
+  except a MemoryError where a call may ask for more than the machine has;
+* `lossk eval` over chunks of one row gives the in-memory call's result, also
+  where chunk sums overflow or are +-inf (expect "eval").
 
 A crash cannot be caught in-process, so the variants of one loss and one
 category run in a child interpreter (`run_batch`, started by
@@ -34,8 +37,11 @@ import lossk
 from cases import CASES, EDGES
 
 DTYPES = (np.float32, np.float64)
-CATEGORIES = ("dtypes", "shapes", "layouts", "values", "options")
+CATEGORIES = ("dtypes", "shapes", "layouts", "values", "options", "torch")
+# The module a category needs (its tests skip without it).
+NEEDS = {"torch": "torch"}
 ALLOWED = (ValueError, TypeError)
+BEYOND_MACHINE = (MemoryError,)   # allowed where a variant may not return (not "ok"/"clean")
 # SPEC §1 tolerances (tests/helpers.py TOL), by result dtype.
 _TOL = {np.dtype(np.float32): dict(rtol=1e-5, atol=1e-6), np.dtype(np.float64): dict(rtol=1e-10, atol=1e-12)}
 
@@ -61,12 +67,17 @@ MUST_RAISE = {
 }
 # Values each option of the matching kind gets; the kernel must agree with the
 # reference on them (both return the same numbers or both raise).
-MAY_RAISE_FLOAT = (0.0, -1.0, 1e300, -1e300, np.inf, -np.inf, 5e-324, 1, np.float32(0.5), True)
+MAY_RAISE_FLOAT = (0.0, -1.0, 1e300, -1e300, np.inf, -np.inf, 5e-324, 1, np.float32(0.5), True,
+                   2**63, -2**63 - 1, 10**400, -10**400)   # ints beyond int64, beyond float's range
 MUST_RAISE_FLOAT = (np.nan, "0.5", [0.5], None, 1j)
 MAY_RAISE_INT = (0, -1, 2**31, -2**31 - 1, 2**63 - 1, -2**63, 2**63, -2**63 - 1, 2**64, 10**30,
-                 np.int8(3), np.uint64(2**64 - 1), True)
+                 10**400, np.int8(3), np.uint64(2**64 - 1), True)
+# Values every boolean option (return_grad included) must refuse with a TypeError.
+NOT_BOOL = ("yes", None, 0, 1, np.array([True]))
 # n_threads that must work and give bitwise the n_threads=1 result.
-HUGE_THREADS = (2**16, 2**31 - 1, 2**31, 2**63, 10**30)
+HUGE_THREADS = (2**16, 2**31 - 1, 2**31, 2**63, 10**30, 10**400)
+# NumPy broadcasts at most 32 dimensions; arrays of more exist from NumPy 2 on.
+MANY_DIMS = 34 if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else None
 
 GRAD_KW = "return_grad"
 
@@ -170,13 +181,15 @@ def settings(sig):
 @dataclass
 class Variant:
     """One awkward call. expect:
-    "clean": must return bitwise the clean call's result;
+    "clean": must return bitwise the clean call's result (each backend its own);
     "ok":    must not raise, and must equal the reference;
     "agree": equal to the reference, or both raise;
     "raise": must raise one of `exc`;
     "kernel": the kernel alone (the reference may need memory in proportion
               to the sizes): it may raise (naming an argument) or return
-              results holding no more than one element each.
+              results holding no more than one element each;
+    "eval":  `lossk eval` in chunks of one row (the setting's reduction) returns
+             the in-memory call's result, or both raise.
     A raised message must name one of `names` (any argument when empty)."""
     desc: str
     args: list
@@ -280,6 +293,14 @@ def shape_variants(sig, args, kwargs, dtype):
         yield Variant(f"{nm} as an empty (0,) array", *_replace(args, kwargs, where, key, a.reshape(-1)[:0]))
         if a.ndim >= 2:
             yield Variant(f"{nm} with a zero-length last axis", *_replace(args, kwargs, where, key, a[..., :0]))
+    if MANY_DIMS:   # e.g. a target that must broadcast beyond NumPy's 32 dimensions
+        def lift(a):
+            return a.reshape((1,) * (MANY_DIMS - a.ndim) + a.shape)
+        for where, key, a in _arrays(args, kwargs):
+            yield Variant(f"{_argname(sig, where, key)} with {MANY_DIMS} dimensions",
+                          *_replace(args, kwargs, where, key, lift(a)))
+        yield Variant(f"every array with {MANY_DIMS} dimensions", *_map_arrays(args, kwargs, lift))
+    yield from no_class_variants(sig, args, kwargs)
     if _batch(args, kwargs):
         yield Variant("empty batch", *_map_batch(args, kwargs, lambda a: a[:0]), expect="ok")
         yield Variant("batch of one", *_map_batch(args, kwargs, lambda a: a[:1]), expect="ok")
@@ -311,6 +332,36 @@ def shape_variants(sig, args, kwargs, dtype):
                       expect="raise", names=(sig.positional[0],))
 
 
+def _map_arrays(args, kwargs, fn):
+    for w, k, a in _arrays(args, kwargs):
+        args, kwargs = _replace(args, kwargs, w, k, fn(a))
+    return args, kwargs
+
+
+def no_class_variants(sig, args, kwargs):
+    """A zero-size axis 1 (no classes), which must return in both backends (NaN
+    mean, 0 sum) where every target can be ignored."""
+    pred = args[0] if args and isinstance(args[0], np.ndarray) else None
+    if pred is not None and pred.ndim >= 2:
+        ig = _ignore_value(sig, kwargs)
+        yield Variant("no classes (axis 1 of size 0)" + (", every target ignored" if ig is not None else ""),
+                      *_no_classes(sig, args, kwargs), expect="ok" if ig is not None else "agree")
+
+
+def _no_classes(sig, args, kwargs):
+    """The call with axis 1 of the prediction cut to size 0: pred-shaped arrays
+    and per-class arrays (C,) cut to 0, index targets all ignore_index (if any)."""
+    pred, ig = args[0], _ignore_value(sig, kwargs)
+
+    def cut(a):
+        if _is_index(a):
+            return a if ig is None else np.full_like(a, ig)
+        if a.ndim == pred.ndim and a.shape[:2] == pred.shape[:2]:
+            return a[:, :0]
+        return a[:0] if a.shape == pred.shape[1:2] else a
+    return _map_arrays(args, kwargs, cut)
+
+
 def _layouts(a, tmpdir):
     """(description, array with a's values in another layout, bitwise-preserving)."""
     out = []
@@ -335,20 +386,49 @@ def _layouts(a, tmpdir):
     return out
 
 
-def layout_variants(sig, args, kwargs, dtype, tmpdir):
-    arrays = _arrays(args, kwargs)
+def same_values_variants(sig, args, kwargs, forms):
+    """Each array, then every array at once, in each form `forms(a)` gives
+    ((description, the same values in another layout or container)): "clean"."""
     every = {}
-    for where, key, a in arrays:
-        nm = _argname(sig, where, key)
-        for desc, b in _layouts(a, tmpdir):
+    for where, key, a in _arrays(args, kwargs):
+        for desc, b in forms(a):
             every.setdefault(desc, []).append((where, key, b))
-            yield Variant(f"{nm} as {desc}", *_replace(args, kwargs, where, key, b), expect="clean")
-        yield Variant(f"{nm} as a list", *_replace(args, kwargs, where, key, a.tolist()), names=(nm,))
+            yield Variant(f"{_argname(sig, where, key)} as {desc}", *_replace(args, kwargs, where, key, b),
+                          expect="clean")
     for desc, repl in every.items():
         aa, kk = args, kwargs
         for where, key, b in repl:
             aa, kk = _replace(aa, kk, where, key, b)
         yield Variant(f"every array as {desc}", aa, kk, expect="clean")
+
+
+def layout_variants(sig, args, kwargs, dtype, tmpdir):
+    yield from same_values_variants(sig, args, kwargs, lambda a: _layouts(a, tmpdir))
+    for where, key, a in _arrays(args, kwargs):
+        nm = _argname(sig, where, key)
+        yield Variant(f"{nm} as a list", *_replace(args, kwargs, where, key, a.tolist()), names=(nm,))
+
+
+def _torch_forms(a):
+    """(description, a torch tensor holding a's values): plain (sharing a's
+    memory), requiring grad, and a non-contiguous view (requiring grad if float)."""
+    import torch
+    can_grad = a.dtype.kind == "f"
+    out = [("a torch tensor", torch.from_numpy(a))]
+    if can_grad:
+        out.append(("a torch tensor requiring grad", torch.from_numpy(a.copy()).requires_grad_()))
+    if a.ndim >= 1:
+        big = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
+        big[..., ::2] = a
+        t = torch.from_numpy(big)
+        out.append(("a non-contiguous torch tensor", (t.requires_grad_() if can_grad else t)[..., ::2]))
+    return out
+
+
+def torch_variants(sig, args, kwargs, dtype):
+    """SPEC §1: torch CPU tensors are read as arrays, in place: the plain-array
+    call's bits, whether they require grad or are non-contiguous."""
+    yield from same_values_variants(sig, args, kwargs, _torch_forms)
 
 
 def _ignore_value(sig, kwargs):
@@ -406,6 +486,30 @@ def value_variants(sig, args, kwargs, dtype, rng):
             if ig is not None and info.min <= ig <= info.max:
                 yield Variant(f"{nm} all ignore_index", *_replace(args, kwargs, where, key, np.full_like(a, ig)),
                               expect="ok")
+    yield from eval_variants(sig, args, kwargs)
+
+
+def eval_variants(sig, args, kwargs):
+    """`lossk eval` in chunks of one row where the chunks' sums overflow when
+    added, or are +inf and -inf, or there are no classes: the in-memory call's
+    inf, NaN."""
+    if len(args) != 2 or not all(isinstance(a, np.ndarray) for a in args) or args[0].ndim < 1 \
+            or args[0].shape[0] < 2 or not _is_float(args[0]):
+        return
+    kwargs = {k: x for k, x in kwargs.items() if k != "reduction"}     # the setting's
+    pred, red = args[0], [{"reduction": r} for r in ("sum", "mean")]
+    big = np.finfo(pred.dtype).max / 8
+    yield Variant("eval, every prediction +-max/8", [np.where(pred >= 0, big, -big).astype(pred.dtype), args[1]],
+                  kwargs, expect="eval", settings=red)
+    for where, key, a in _batch(args, kwargs):            # the prediction, targets, per-row weights
+        if _is_float(a):
+            b = a.copy()
+            b[0], b[-1] = np.inf, -np.inf
+            yield Variant(f"eval, {_argname(sig, where, key)} first row +inf, last row -inf",
+                          *_replace(args, kwargs, where, key, b), expect="eval", settings=red)
+    if pred.ndim >= 2:
+        yield Variant("eval, no classes (axis 1 of size 0)", *_no_classes(sig, args, kwargs), expect="eval",
+                      settings=red)
 
 
 def _kind(value):
@@ -450,8 +554,7 @@ def option_variants(sig, args, kwargs, dtype, extra_inputs):
                 yield Variant(f"{nm}={bad!r}", args, {**kwargs, nm: bad}, expect="raise", names=(nm,))
             yield Variant(f"{nm}=None", args, {**kwargs, nm: None}, names=(nm,))
         elif kind == "bool":
-            for v in ("yes", None, 2, np.bool_(True)):
-                yield Variant(f"{nm}={v!r}", args, {**kwargs, nm: v}, names=(nm,))
+            yield from bool_variants(args, kwargs, nm)
         elif kind == "array":
             if value.ndim >= 1 and value.shape[0] > 1:
                 yield Variant(f"{nm} one element short", args, {**kwargs, nm: value[:-1]}, expect="raise",
@@ -462,6 +565,8 @@ def option_variants(sig, args, kwargs, dtype, extra_inputs):
             yield Variant(f"{nm} as a scalar", args, {**kwargs, nm: value.reshape(-1)[0]}, names=(nm,))
             yield Variant(f"{nm} as a list", args, {**kwargs, nm: value.tolist()}, names=(nm,))
             yield Variant(f"{nm} as a string", args, {**kwargs, nm: "weights"}, expect="raise", names=(nm,))
+    if sig.has_grad:
+        yield from bool_variants(args, kwargs, GRAD_KW, settings=[{}])
     if "n_threads" in sig.keyword:
         # Valid but absurd thread counts: the same bits as n_threads=1, on the
         # example and on every loss-specific edge input (some reach code paths
@@ -472,6 +577,17 @@ def option_variants(sig, args, kwargs, dtype, extra_inputs):
                               baseline=(aa, {**kk, "n_threads": 1}))
     if sig.has_grad and "grad_out" in sig.keyword:
         yield from grad_out_variants(sig, args, kwargs, dtype)
+
+
+def bool_variants(args, kwargs, nm, settings=None):
+    """A boolean option: anything but a bool raises TypeError; NumPy bools are
+    bools (the bits of the call with the Python bool)."""
+    for bad in NOT_BOOL:
+        yield Variant(f"{nm}={bad!r}", args, {**kwargs, nm: bad}, expect="raise", names=(nm,), exc=(TypeError,),
+                      settings=settings)
+    for v in (np.True_, np.False_):
+        yield Variant(f"{nm}={v!r}", args, {**kwargs, nm: v}, expect="clean", settings=settings,
+                      baseline=(args, {**kwargs, nm: bool(v)}))
 
 
 def grad_out_variants(sig, args, kwargs, dtype):
@@ -534,6 +650,8 @@ def variants(name, category, dtype, tmpdir):
         yield from layout_variants(sig, args, kwargs, dtype, tmpdir)
     elif category == "values":
         yield from value_variants(sig, args, kwargs, dtype, rng)
+    elif category == "torch":
+        yield from torch_variants(sig, args, kwargs, dtype)
     elif category == "options":
         extra = [("example", (args, kwargs))]
         extra += [(f"EDGES[{i}]", edge_call(e)) for i, e in enumerate(edges(name, dtype))]
@@ -618,12 +736,16 @@ def check(name, sig, v, setting, clean):
     gives the result a "clean" variant must reproduce bitwise."""
     kw = _effective(v, setting)
     args = list(v.args)
+    if v.expect == "eval":
+        return check_eval(name, sig, args, kw)
     in_place = setting.get("__in_place__", False)
     if in_place:
         pristine = args[0]
         args[0] = pristine.copy()
         kw["grad_out"] = args[0]
     k = call(name, "c", args, kw)
+    if isinstance(k.error, BEYOND_MACHINE) and v.expect not in ("ok", "clean"):
+        return []
     if k.error is not None and not isinstance(k.error, ALLOWED):
         return [f"the kernel raised {k.describe()} (only ValueError/TypeError may escape)\n"
                 + "".join(traceback.format_exception(k.error))[-700:]]
@@ -647,6 +769,8 @@ def check(name, sig, v, setting, clean):
         args[0] = pristine
         kw.pop("grad_out")
     r = call(name, "numpy", args, kw)
+    if isinstance(r.error, BEYOND_MACHINE) and v.expect not in ("ok", "clean"):
+        return []
     if r.error is not None and not isinstance(r.error, ALLOWED):
         return [f"the reference raised {r.describe()} (only ValueError/TypeError may escape)\n"
                 + "".join(traceback.format_exception(r.error))[-700:]]
@@ -661,14 +785,42 @@ def check(name, sig, v, setting, clean):
     if d:
         fails.append(d)
     if v.expect == "clean":
-        c = clean(v, setting)
-        if c.error is not None:
-            fails.append(f"the clean call raised {c.describe()}")
-        else:
-            d = bitwise(k.value, c.value, "vs the clean call")
-            if d:
-                fails.append(d)
+        for backend, got in (("c", k), ("numpy", r)):
+            c = clean(v, setting, backend)
+            if c.error is not None:
+                fails.append(f"the clean call ({backend}) raised {c.describe()}")
+            else:
+                d = bitwise(got.value, c.value, f"backend {backend} vs its clean call")
+                if d:
+                    fails.append(d)
     return fails
+
+
+def check_eval(name, sig, args, kw):
+    """Failures of `lossk eval` in chunks of one row against the in-memory call."""
+    from lossk._eval import evaluate
+    options = {k: x for k, x in kw.items() if k != "reduction"}
+    e = Outcome()
+    try:
+        with np.errstate(all="ignore"):
+            value = evaluate(name, *args, reduction=kw["reduction"], options=options, chunk_rows=1)[0]
+    except Exception as err:  # noqa: BLE001 - classified below
+        e.error = err
+    m = call(name, "c", args, kw)
+    if e.error is not None and not isinstance(e.error, ALLOWED + BEYOND_MACHINE):
+        return [f"lossk eval raised {e.describe()} (only ValueError/TypeError may escape)\n"
+                + "".join(traceback.format_exception(e.error))[-700:]]
+    if isinstance(e.error, BEYOND_MACHINE) or isinstance(m.error, BEYOND_MACHINE):
+        return []
+    if (e.error is None) != (m.error is None):
+        return [f"lossk eval {e.describe()} but the in-memory call {m.describe()}"]
+    if e.error is not None:
+        names = tuple(sig.names()) + ("pred", "target")
+        return [] if names_an_argument(str(e.error), names) else [f"the message names no argument: {e.describe()}"]
+    with np.errstate(over="ignore"):      # a float64 sum beyond float32: inf, as in memory
+        value = np.array(value).astype(m.value[0].dtype)
+    d = compare([value], m.value, "lossk eval vs in memory")
+    return [d] if d else []
 
 
 def has_nonfinite(args, kwargs):
@@ -695,14 +847,14 @@ def run_batch(name, category, out=sys.stdout):
         out.write(json.dumps({k: _jsonable(v) for k, v in rec.items()}) + "\n")
         out.flush()
 
-    def clean(v, setting):
+    def clean(v, setting, backend="c"):
         args, kwargs = v.baseline
         # the baseline's own keywords win, as the variant's do (_effective)
         kw = {**{k: x for k, x in setting.items() if not k.startswith("__")}, **kwargs}
-        key = (id(v.baseline), json.dumps({k: _jsonable(x) for k, x in kw.items()
-                                           if not isinstance(x, np.ndarray)}, sort_keys=True))
+        key = (id(v.baseline), backend, json.dumps({k: _jsonable(x) for k, x in kw.items()
+                                                    if not isinstance(x, np.ndarray)}, sort_keys=True))
         if key not in cache:
-            cache[key] = (v.baseline, call(name, "c", list(args), kw))  # keeps baseline alive: ids stay unique
+            cache[key] = (v.baseline, call(name, backend, list(args), kw))  # keeps baseline alive: ids stay unique
         return cache[key][1]
 
     with tempfile.TemporaryDirectory() as tmp:

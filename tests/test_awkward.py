@@ -2,6 +2,7 @@
 interpreter per loss x category so that a crash fails the test that caused it
 instead of killing the run. The children of the selected tests run two at a
 time (or one per CPU) in the background while pytest walks through them."""
+import importlib.util
 import json
 import os
 import signal
@@ -12,10 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import lossk
-from awkward import CATEGORIES
+from awkward import CATEGORIES, NEEDS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PARAMS = [(name, cat) for name in sorted(lossk.LOSSES) for cat in CATEGORIES]
+# categories whose module is missing (torch is optional): skipped, no child started
+MISSING = {cat: mod for cat, mod in NEEDS.items() if importlib.util.find_spec(mod) is None}
 TIMEOUT = 600
 
 
@@ -37,7 +40,8 @@ def _child(name, category):
 def children(request):
     """Starts the children of every selected test of this module at once."""
     selected = [item.callspec.params["name_cat"] for item in request.session.items
-                if item.module is sys.modules[__name__] and hasattr(item, "callspec")]
+                if item.module is sys.modules[__name__] and hasattr(item, "callspec")
+                and item.callspec.params["name_cat"][1] not in MISSING]
     pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
     futures = {nc: pool.submit(_child, *nc) for nc in selected}
     yield futures
@@ -47,6 +51,8 @@ def children(request):
 @pytest.mark.parametrize("name_cat", PARAMS, ids=[f"{n}-{c}" for n, c in PARAMS])
 def test_awkward_inputs(children, name_cat):
     name, category = name_cat
+    if category in MISSING:
+        pytest.skip(f"{MISSING[category]} is not installed")
     rc, out, err = children[name_cat].result()
     records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     started = [r["start"] for r in records if "start" in r]

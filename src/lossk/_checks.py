@@ -39,10 +39,36 @@ def _contiguous(a, dtype):
     return np.require(a, dtype=np.dtype(dtype).newbyteorder("="), requirements=("C", "A"))
 
 
+def _from_torch(x, name):
+    """A torch tensor's data without importing torch: detached (zero-copy; lossk
+    returns gradients, it does not propagate them) with lazy conjugate/negative
+    bits resolved, so that np.asarray can read it; other devices raise."""
+    device = getattr(x, "device", None)
+    if device is not None and getattr(device, "type", "cpu") != "cpu":
+        raise TypeError(f"{name} is a torch tensor on {device}: lossk computes on the CPU, "
+                        f"pass {name}.cpu()")
+    return x.detach().resolve_conj().resolve_neg()
+
+
+def as_array(x, name):
+    """np.asarray(x) for any input (an ndarray passes as it is); torch tensors are
+    read in place (_from_torch), and what NumPy cannot read raises a ValueError
+    (ragged nesting) or TypeError that names the argument."""
+    if type(x) is np.ndarray:
+        return x
+    if type(x).__module__.startswith("torch") and hasattr(x, "detach"):
+        x = _from_torch(x, name)
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError, RuntimeError) as e:  # e.g. a list of tensors that require grad
+        raise (ValueError if isinstance(e, ValueError) else TypeError)(
+            f"{name} cannot be read as an array: {e}") from None
+
+
 def as_pred(x, name):
     """The prediction array and its compute dtype: float32/float64 as given,
     float16 computed in float32; integer, bool, complex and others raise TypeError."""
-    a = np.asarray(x)
+    a = as_array(x, name)
     dtype = a.dtype
     if dtype is not _F32 and dtype is not _F64:  # else already the compute dtype (the common case)
         kind = dtype.kind
@@ -60,7 +86,7 @@ def as_pred(x, name):
 
 def as_real(x, name, dtype, shape=None):
     """A real-valued input (target, weight) converted to the compute dtype."""
-    a = np.asarray(x)
+    a = as_array(x, name)
     if a.dtype is not dtype and a.dtype.kind not in "fiub":  # the compute dtype itself is real
         raise TypeError(f"{name} must be a real numeric array, got dtype {a.dtype}")
     if shape is not None and a.shape != tuple(shape):
@@ -71,7 +97,7 @@ def as_real(x, name, dtype, shape=None):
 def as_index(x, name):
     """Class indices: int32/int64 kept as they are (no conversion copy), other
     integer dtypes converted to int64; floats, bools and others raise TypeError."""
-    a = np.asarray(x)
+    a = as_array(x, name)
     if a.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integer class indices, got dtype {a.dtype}")
     if a.dtype == np.int32 or a.dtype == np.int64:
@@ -91,6 +117,19 @@ def as_operand(value, name, dtype, shape):
         if a.ndim > len(shape) or any(ad != 1 and ad != sd for ad, sd in zip(padded, shape)):
             raise ValueError(f"{name} of shape {a.shape} does not broadcast to the prediction's shape {shape}")
     return a
+
+
+def broadcast_shapes(shape, other, name, other_name):
+    """np.broadcast_shapes(shape, other): a ValueError naming `other` when they
+    do not broadcast, and also beyond NumPy's 32 dimensions (a RuntimeError there)."""
+    try:
+        return np.broadcast_shapes(shape, other)
+    except ValueError:
+        raise ValueError(f"{other_name} must have the shape of {name} {shape} or broadcast with it, "
+                         f"got {other}") from None
+    except RuntimeError:
+        raise ValueError(f"{other_name} of shape {other} and {name} of shape {shape} broadcast to more "
+                         f"dimensions than NumPy supports") from None
 
 
 def operand_layout(a, shape):
@@ -126,6 +165,9 @@ def check_scalar(value, name, low=None, high=None, low_open=False):
             v = float(value)
         except (TypeError, ValueError):
             raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
+        except OverflowError:  # an int (or Fraction, Decimal) beyond float's range
+            raise ValueError(f"{name} must be a real number within the range of a float, got "
+                             f"{_short_repr(value)}") from None
         if isinstance(value, (bool, np.bool_)):
             raise ValueError(f"{name} must be a real number, got {value!r}")
     if v != v:
@@ -134,6 +176,11 @@ def check_scalar(value, name, low=None, high=None, low_open=False):
         lo = "(" if low_open else "["
         raise ValueError(f"{name} must be in {lo}{low}, {high}], got {value!r}")
     return v
+
+
+def _short_repr(value, limit=40):
+    r = repr(value)
+    return r if len(r) <= limit else f"{r[:limit // 2]}...{r[-8:]} ({len(r)} characters)"
 
 
 def check_finite(value, name, low=None, high=None, low_open=False):
@@ -158,7 +205,7 @@ def check_int(value, name):
     except TypeError:
         raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
     if not -(1 << 63) <= v < (1 << 63):
-        raise ValueError(f"{name} must fit in 64 bits, got {v}")
+        raise ValueError(f"{name} must fit in 64 bits, got {_short_repr(v)}")
     return v
 
 
@@ -169,6 +216,7 @@ def grad_output(pred, dtype, return_grad, grad_out, inputs):
     and compute dtype. It may be pred itself (in place) but must not otherwise
     overlap pred or any other input.
     """
+    return_grad = check_bool(return_grad, "return_grad")  # here: every prepare calls this
     if not return_grad:
         if grad_out is not None:
             raise ValueError("grad_out was given but return_grad=False: pass return_grad=True")
@@ -234,7 +282,7 @@ def finish(loss, loss_none, grad, reduction, dtype, return_grad):
     return (out, grad) if return_grad else out
 
 
-__all__ = ["REDUCTIONS", "REDUCTION_CODES", "Call", "check_backend", "check_reduction", "as_pred",
-           "as_real", "as_index", "as_operand", "operand_layout", "check_scalar", "check_finite", "check_bool",
-           "check_int", "empty_aligned", "flat", "format_position", "grad_output", "finish",
-           "resolve_n_threads"]
+__all__ = ["REDUCTIONS", "REDUCTION_CODES", "Call", "check_backend", "check_reduction", "as_array",
+           "as_pred", "as_real", "as_index", "as_operand", "broadcast_shapes", "operand_layout",
+           "check_scalar", "check_finite", "check_bool", "check_int", "empty_aligned", "flat",
+           "format_position", "grad_output", "finish", "resolve_n_threads"]

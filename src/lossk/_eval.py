@@ -5,14 +5,17 @@ chunks of rows (axis 0 of the prediction). Each chunk gives its ``"sum"``;
 ``"mean"`` divides the sum of the chunks' sums by the sum of their divisors,
 which the loss's registry entry names (``_registry.SPECS[name].mean``), so the result
 is the whole arrays' mean however they are cut. Each chunk's sum comes back
-rounded to the prediction's dtype (the kernels add in double); the chunks add
-in double, exactly rounded (math.fsum).
+rounded to the prediction's dtype (the kernels add in double); the chunks' sums
+add in double, left to right in chunk order, as IEEE arithmetic does (as the
+kernels combine their blocks): sums that overflow give inf, +inf and -inf NaN,
+as the in-memory call does, where math.fsum would raise.
 """
 import math
 import time
 
 import numpy as np
 
+from ._checks import broadcast_shapes
 from ._registry import LOSSES, SPECS
 
 CHUNK_BYTES = 64 << 20   # of prediction per chunk: the kernels' threads and blocks stay busy
@@ -40,10 +43,12 @@ def _follows_rows(arr, pred, kind, is_target):
 def _divisor(kind, pred, target, options):
     """What `kind`'s mean divides by, for these (chunk) arrays."""
     if kind == "elements":
-        return math.prod(np.broadcast_shapes(pred.shape, np.shape(target)))
+        return math.prod(broadcast_shapes(pred.shape, np.shape(target), "pred", "target"))
     if kind == "boxes":
         return math.prod(pred.shape[:-1])
-    samples = math.prod(pred.shape) // pred.shape[1] if pred.ndim >= 2 else 1
+    if pred.ndim >= 2 and pred.shape[1] == 0:
+        return 0            # no class: the kernels' mean is NaN (the caller's divisor-0 case)
+    samples = math.prod(pred.shape[:1] + pred.shape[2:]) if pred.ndim >= 2 else 1
     if kind == "samples" or np.asarray(target).dtype.kind == "f":   # probability targets
         return samples
     t = np.asarray(target).reshape(-1)
@@ -51,7 +56,7 @@ def _divisor(kind, pred, target, options):
     weight = options.get("weight" if kind == "weight[target]" else "alpha")
     if weight is None:
         return kept.size
-    return math.fsum(np.asarray(weight, np.float64)[kept].tolist())
+    return float(np.sum(np.asarray(weight, np.float64)[kept]))   # inf and NaN weights propagate
 
 
 def evaluate(loss, pred, target, *, reduction="mean", options=None, chunk_rows=None, n_threads=None,
@@ -97,28 +102,28 @@ def evaluate(loss, pred, target, *, reduction="mean", options=None, chunk_rows=N
         chunk_rows = max(1, CHUNK_BYTES // row_bytes)
     per_row = {name: _follows_rows(v, pred, kind, False) for name, v in options.items()}
     target_rows = _follows_rows(target, pred, kind, True)
-    sums, divisor, chunks = [], 0.0, 0
+    total, divisor, chunks = 0.0, 0.0, 0
     for start in range(0, n, chunk_rows):
         rows = slice(start, min(n, start + chunk_rows))
         p, t = pred[rows], target[rows] if target_rows else target
         opts = {name: v[rows] if per_row[name] else v for name, v in options.items()}
-        sums.append(float(fn(p, t, reduction="sum", **opts, **kw)))
+        total += float(fn(p, t, reduction="sum", **opts, **kw))   # a float64 sum, in chunk order
         if reduction == "mean":
             divisor += _divisor(kind, p, t, opts)
         chunks += 1
         if progress:
             progress(rows.stop, n)
-    total = math.fsum(sums)
     if reduction == "sum":
         return total, chunks
     if reduction == "batchmean":
         return total / n, chunks
-    if divisor == 0:
-        # no element, box or weight to divide by: the loss's own mean of that case (NaN,
-        # or 0 for boxes), from the first row alone
+    if divisor == 0 and total == 0:
+        # no element, box, class or weight to divide by: the loss's own mean of that case
+        # (NaN, or 0 for boxes), from the first row alone
         return float(fn(pred[:1], target[:1] if target_rows else target, reduction="mean",
                         **{name: v[:1] if per_row[name] else v for name, v in options.items()}, **kw)), chunks
-    return total / divisor, chunks
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(total) / divisor), chunks   # IEEE: x / 0 is +-inf (weights summing to 0)
 
 
 class ProgressBar:

@@ -2,8 +2,8 @@
 options of each IoU variant, Wise-IoU v3's state, the pairwise matrices."""
 import numpy as np
 
-from .._checks import (Call, as_pred, as_real, check_backend, check_finite, check_reduction,
-                       check_scalar, grad_output, resolve_n_threads)
+from .._checks import (Call, as_array, as_pred, as_real, check_backend, check_bool, check_finite,
+                       check_reduction, check_scalar, grad_output, resolve_n_threads)
 
 # The one list of box formats; their position is lossk_box_format's value in lossk.h.
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
@@ -85,7 +85,7 @@ class WIoUState:
 
     def train(self, mode=True):
         """Training mode (calls update the running mean); returns self."""
-        self.training = bool(mode)
+        self.training = check_bool(mode, "mode")
         return self
 
     def eval(self):
@@ -137,7 +137,7 @@ def check_out(out, shape, dtype, *inputs):
 def prepare_pairwise(boxes1, boxes2, box_format, out, n_threads, backend):
     check_backend(backend)
     check_format(box_format)
-    a, b = np.asarray(boxes1), np.asarray(boxes2)
+    a, b = as_array(boxes1, "boxes1"), as_array(boxes2, "boxes2")
     dtype = pair_dtype(a, b)
     b1, _ = as_boxes(a, "boxes1", dtype)
     b2, _ = as_boxes(b, "boxes2", dtype)

@@ -3,7 +3,7 @@ class-index family (lossk.class_index) and, through prepare_class_index, the
 softmax family (lossk.softmax)."""
 import numpy as np
 
-from .._checks import (Call, as_index, as_pred, as_real, check_backend, check_int, check_reduction,
+from .._checks import (Call, as_array, as_index, as_pred, as_real, check_backend, check_int, check_reduction,
                        check_scalar, format_position, grad_output, resolve_n_threads)
 
 
@@ -34,7 +34,7 @@ def prepare_class_index(pred, target, weight, ignore_index, reduction, return_gr
     sample_shape = () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
     if has_ignore:
         ignore_index = check_int(ignore_index, "ignore_index")
-    t = np.asarray(target)
+    t = as_array(target, "target")
     soft = soft_ok and t.dtype.kind == "f"
     if soft:
         if t.shape != x.shape:

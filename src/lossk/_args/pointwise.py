@@ -2,8 +2,8 @@
 one shape (kl_div: shapes that broadcast, as in torch), broadcast weights."""
 import numpy as np
 
-from .._checks import (REDUCTIONS, Call, as_operand, as_pred, as_real, check_backend, check_bool,
-                       check_finite, check_reduction, empty_aligned, format_position, grad_output,
+from .._checks import (REDUCTIONS, Call, as_operand, as_pred, as_real, broadcast_shapes, check_backend,
+                       check_bool, check_finite, check_reduction, empty_aligned, format_position, grad_output,
                        resolve_n_threads)
 
 
@@ -94,11 +94,7 @@ def prepare_kl_div(log_input, target, log_target, reduction, return_grad, grad_o
     grad_to = None
     batch_size = x.shape[0] if x.ndim > 0 else 1   # torch: log_input's first dimension (0-d: the sum)
     if t.shape != x.shape:
-        try:
-            shape = np.broadcast_shapes(x.shape, t.shape)
-        except ValueError:
-            raise ValueError(f"target must have the shape of log_input {x.shape} or broadcast with it, "
-                             f"got {t.shape}") from None
+        shape = broadcast_shapes(x.shape, t.shape, "log_input", "target")
         if shape != x.shape:
             grad_to = grad_output(x, dtype, return_grad, grad_out, {"target": t})
             grad_out = None

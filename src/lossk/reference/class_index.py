@@ -3,13 +3,15 @@ written into the same outputs as the kernels."""
 import numpy as np
 
 from .._args.class_index import prepare_multi_margin_loss, prepare_nll_loss
-from .softmax import _at_target, _class_weights, _index_targets, _samples, _write
+from .softmax import _at_target, _class_weights, _index_targets, _no_classes, _samples, _write
 
 
 def nll_loss_prepared(p):
     """nll_loss on arguments checked by prepare_nll_loss. As torch, the mean's
     gradient is -w[t] / sum of w[t] at the targets (NaN there when the sum is 0)
     and 0 elsewhere."""
+    if p.c == 0:
+        return _no_classes(p)
     x = _samples(p, p.x.astype(np.float64))
     ys, keep = _index_targets(p)
     w_y = np.where(keep, _class_weights(p)[ys], 0.0)

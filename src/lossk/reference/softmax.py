@@ -63,6 +63,15 @@ def _reduce(p, loss, grad, denom, keep=None):
     return (total / denom if denom != 0 else np.nan), scaled
 
 
+def _no_classes(p):
+    """The result of a call with no classes (C = 0), as the kernels give it: each
+    loss 0, "sum" 0, "mean" NaN, an empty gradient. A class-index target other
+    than ignore_index raises (_index_targets), as in the kernels."""
+    if not p.soft:
+        _index_targets(p)
+    return _write(p, np.nan if p.reduction == "mean" else 0.0, np.zeros(p.sample_shape), np.zeros(p.x.shape))
+
+
 def _write(p, value, loss, grad):
     if p.loss_none is not None:
         p.loss_none[...] = loss.reshape(p.sample_shape)
@@ -73,6 +82,8 @@ def _write(p, value, loss, grad):
 
 def cross_entropy_prepared(p):
     """cross_entropy on arguments checked by prepare_cross_entropy."""
+    if p.c == 0:
+        return _no_classes(p)
     x = _samples(p, p.x.astype(np.float64))
     w = _class_weights(p)
     wc = w[None, :, None]
@@ -113,6 +124,8 @@ def softmax_focal_loss_prepared(p):
 
     With ce = -log p_t and q = 1 - p_t = -expm1(-ce): loss = a_t q^g ce and
     dloss/dx = a_t q^g (1 + g p_t ce / q) (p - onehot), ce / q taken as 1 at ce = 0."""
+    if p.c == 0:
+        return _no_classes(p)
     x = _samples(p, p.x.astype(np.float64))
     ys, keep = _index_targets(p)
     a_t = np.where(keep, _class_weights(p)[ys], 0.0)
