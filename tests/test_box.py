@@ -346,7 +346,7 @@ def test_bad_input_raises_with_a_message(name):
         fn(pred, target.astype(np.complex128))
     with pytest.raises(ValueError, match=r"pred must have shape \(N, 4\)"):
         fn(pred[:, :3], target[:, :3])
-    with pytest.raises(ValueError, match="target must have pred's shape"):
+    with pytest.raises(ValueError, match=r"target must have the shape of pred \(4, 4\)"):
         fn(pred, target[:3])
     with pytest.raises(ValueError, match="box_format must be one of"):
         fn(pred, target, box_format="yxyx")

@@ -469,7 +469,7 @@ def test_bad_input_raises_clear_errors():
         (lambda: ce(np.zeros((4, 3), bool), t), TypeError, "bool"),
         (lambda: ce(np.float64(1.0), np.int64(0)), ValueError, "0-d"),
         (lambda: ce(x, np.array([0, 1, 2])), ValueError, r"target must have shape \(4,\)"),
-        (lambda: ce(x, t.astype(float)), ValueError, "probability target must have the logits' shape"),
+        (lambda: ce(x, t.astype(float)), ValueError, "probability target must have the shape of logits"),
         (lambda: ce(x, t.astype(bool)), TypeError, "target must hold integer class indices"),
         (lambda: ce(x, np.array([0, 1, 3, 0])), ValueError, r"target\[2\] = 3 is not a class index in \[0, 3\)"),
         (lambda: ce(x, np.array([0, -1, 2, 0])), ValueError, r"target\[1\] = -1"),

@@ -226,8 +226,8 @@ static inline void LOSSK_FN(exp_shifted_cols)(const real *x, const real *m, real
  * AVX-512 float building blocks of the pointwise logistic losses
  * (binary.c), which are bound by the FMA pipes, not by memory. They work on
  * pairs of vectors, stage by stage: two independent dependency chains side
- * by side keep the out-of-order window fed (7 % faster than one vector at a
- * time on Zen 4, whose 512-bit FMAs issue at one per cycle).
+ * by side keep the out-of-order window fed (Zen 4's 512-bit FMAs issue at
+ * one per cycle).
  */
 #define LOSSK_PAIR _Pragma("GCC unroll 2") for (int j = 0; j < 2; j++)
 
@@ -349,18 +349,15 @@ LOSSK_INLINE void lossk__logistic512x2(const __m512 x[2], __m512 rnum, __m512 na
 #if LOSSK_AVX512_F32
 /* The hottest loop of the softmax losses: the flushing table exp on pairs
    of vectors (x - shift <= 0), sum in two float accumulators; masked tail.
-   CE 1000 classes: 10 % faster than a degree-7 polynomial with vroundscaleps
-   and vscalefps. */
+   Faster than a degree-7 polynomial with vroundscaleps and vscalefps. */
 static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *e, int64_t n) {
     const __m512 m = _mm512_set1_ps(shift);
     /* The logits ahead come from DRAM while this chunk's exps are computed
-       from cache. Distances as measured (2 threads, grad_out, against the
-       former 16 KiB into L1): chunks of 768 logits and more, two chunks
-       ahead into L2, in whole 4 KiB (2000 floats ahead was 15 % slower than
-       2048 for 1000 classes) and at least 8 KiB: 16384 x 1000 3.45 -> 3.09 ms,
-       8192 x 2000 3.58 -> 2.82, 4096 x 32000 33.8 -> 29.3; one chunk ahead,
-       or into L1, was slower for one of them. Shorter rows keep 16 KiB into
-       L1 (8 KiB into L2 was 20 % slower for 300 classes). */
+       from cache. Distances as measured (benchmarks/recorded/
+       2026-11-21-ce-prefetch.md): chunks of 768 logits and more, two chunks
+       ahead into L2, in whole 4 KiB and at least 8 KiB; one chunk ahead, or
+       into L1, was slower for one of the sizes. Shorter rows keep 16 KiB
+       into L1. */
     const int l2 = n >= 768;
     const int64_t pf2 = (2 * n + 1023) & ~(int64_t)1023, pf = !l2 ? 4096 : pf2 < 2048 ? 2048 : pf2;
     __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};

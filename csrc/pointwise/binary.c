@@ -293,10 +293,10 @@ LOSSK_INLINE void focal_vec_setup(const float *prm, __m512 *K) {
    so that the gradient's dce m^gamma + gamma (1 - 2t) ce m^(gamma-1) s q
    (s q = e r^2) is, for integer gamma, m^(gamma-1) r^2 X with
    X = S (gd ce e + w u): two multiplies and two blends fewer than forming
-   dce, s q and their products (gamma = 2: 4 % faster); for any gamma,
+   dce, s q and their products; for any gamma,
    m^gamma r S (w + gd ce e / u), as R = s q / m = e r / u. at is alpha_t.
    u and w share the product tp e and are two adds instead of two FMAs (on
-   the add pipe: gamma = 2 1.5 % faster, the same accuracy, as e carries an
+   the add pipe, which is less busy; the same accuracy, as e carries an
    ulp already); gamma = 0, whose gradient is w alone, takes w from one FMA
    (v, tp). square: gamma = 2, gd = d + d (the same bits as 2 d, one multiply
    fewer). */
@@ -420,8 +420,7 @@ LOSSK_INLINE void no_vec_setup(const float *prm, __m512 *K) {
 /* bce_logits_elem's formulas with the gradient regrouped on r = 1 / (1 + e):
    a s - b q = r (A e + B), (A, B) = (-b, a) for x >= 0, else (a, -b); that
    saves the product e r, and gscale rides in the division (r = gscale /
-   (1 + e)), which saves its multiply. Without pos_weight a + b = 1 exactly.
-   About 10 % faster than the plain formulas. */
+   (1 + e)), which saves its multiply. Without pos_weight a + b = 1 exactly. */
 LOSSK_INLINE void bce_logits_vec(const __m512 *K, const __m512 x[2], const __m512 t[2],
                                  const __m512 pos_weight[2], __m512 gs, __m512 loss[2], __m512 grad[2],
                                  const int has_aux) {

@@ -48,8 +48,8 @@ lossk_status lossk__run_pointwise(ew_args *a, lossk_block_fn block, size_t elem,
     a->grad_scale = 1.0 / divisor;
     /* Streaming pays only for whole cache lines: into outputs that are not
        64-byte aligned (NumPy's large arrays are 16-byte aligned) it was slower
-       than regular stores (BCE with logits, 16 Mi floats, 2 threads: 9.6 vs
-       7.2 ms). The choice changes how results are stored, never their bits. */
+       than regular stores (benchmarks/recorded/2026-12-07-comment-measurements.md).
+       The choice changes how results are stored, never their bits. */
     a->nt = (a->grad || a->loss_none) && n * (int64_t)elem >= LOSSK_NT_STORE_MIN_BYTES &&
             ((uintptr_t)a->grad & 63u) == 0 && ((uintptr_t)a->loss_none & 63u) == 0;
 

@@ -23,10 +23,8 @@
 #define EW_CHUNK 1024
 /* Elements per block of the deterministic reduction (they depend on n only,
    never on the thread count). A thread's share is whole blocks, so blocks
-   are small enough to split evenly: in blocks of 65536, 1,000,000 elements
-   gave 8 blocks to one thread and 7.26 to the other (16384: 3 % faster) and
-   300,000 gave 3 and 1.6 (14 %). From EW_BIG_BLOCKS_FROM elements on, blocks
-   of 65536 split evenly too and were 1 % faster (at 5 Mi elements). */
+   are small enough to split evenly; from EW_BIG_BLOCKS_FROM elements on,
+   larger blocks split evenly too and cost less per block. */
 #define EW_BLOCK_ELEMS 16384
 #define EW_BIG_BLOCK_ELEMS 65536
 #define EW_BIG_BLOCKS_FROM ((int64_t)1 << 22)

@@ -32,7 +32,7 @@
  *   With both EW_CHECK and EW_VEC, every element EW_VEC takes must pass
  *   EW_CHECK: the check then runs only on the chunks EW_VEC did not take
  *   whole, after their vector pass, instead of a pass of its own before it
- *   (BCE, 16 Mi floats, 2 threads: 7.8 -> 5.2 ms).
+ *   (a read of x and t saved).
  * and undefines them all. No include guard on purpose.
  */
 #define EW__CAT(a, b) a##b
@@ -233,8 +233,7 @@ static int64_t EW_FN(_block)(const void *ctx, int64_t begin, int64_t end, double
 #ifdef EW_VEC
         /* The first chunk ends where the main output is 64-byte aligned, so
            that the vectors of the others are: unaligned ones straddle two
-           cache lines (BCE with logits, 16 Mi floats, 2 threads: 6.2 instead
-           of 5.4 ms). Sums do not depend on it: lanes follow the index. */
+           cache lines. Sums do not depend on it: lanes follow the index. */
         if (i == begin) {
             const real *ref = grad ? grad + i : loss_none ? loss_none + i : x + i;
             const int64_t head = ((uintptr_t)ref & (sizeof(real) - 1)) ? 0 : (int64_t)((-(uintptr_t)ref & 63u) / sizeof(real));

@@ -183,6 +183,14 @@ def _short_repr(value, limit=40):
     return r if len(r) <= limit else f"{r[:limit // 2]}...{r[-8:]} ({len(r)} characters)"
 
 
+def check_shape(a, name, shape, of):
+    """a must have `shape`, the shape of the argument named `of`: the same words
+    in every family."""
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} must have the shape of {of} {tuple(shape)}, got {a.shape}")
+    return a
+
+
 def check_finite(value, name, low=None, high=None, low_open=False):
     """As check_scalar, and finite."""
     v = check_scalar(value, name, low, high, low_open)
@@ -284,5 +292,5 @@ def finish(loss, loss_none, grad, reduction, dtype, return_grad):
 
 __all__ = ["REDUCTIONS", "REDUCTION_CODES", "Call", "check_backend", "check_reduction", "as_array",
            "as_pred", "as_real", "as_index", "as_operand", "broadcast_shapes", "operand_layout",
-           "check_scalar", "check_finite", "check_bool", "check_int", "empty_aligned", "flat",
+           "check_scalar", "check_finite", "check_bool", "check_shape", "check_int", "empty_aligned", "flat",
            "format_position", "grad_output", "finish", "resolve_n_threads"]

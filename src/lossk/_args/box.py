@@ -3,7 +3,7 @@ options of each IoU variant, Wise-IoU v3's state, the pairwise matrices."""
 import numpy as np
 
 from .._checks import (Call, as_array, as_pred, as_real, check_backend, check_bool, check_finite,
-                       check_reduction, check_scalar, grad_output, resolve_n_threads)
+                       check_reduction, check_scalar, check_shape, grad_output, resolve_n_threads)
 
 # The one list of box formats; their position is lossk_box_format's value in lossk.h.
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
@@ -54,8 +54,7 @@ def prepare_box_loss(kind, pred, target, box_format, eps, reduction, return_grad
     eps = check_finite(eps, "eps", 0.0)
     x, dtype = as_boxes(pred, "pred")
     t = as_real(target, "target", dtype)
-    if t.shape != x.shape:
-        raise ValueError(f"target must have pred's shape {x.shape}, got {t.shape}")
+    check_shape(t, "target", x.shape, "pred")
     grad = grad_output(x, dtype, return_grad, grad_out, {"pred": x, "target": t})
     return Call(kind=kind, x=x, target=t, dtype=dtype, n=x.size // 4, box_format=box_format, eps=eps,
                 reduction=reduction, return_grad=return_grad, grad=grad,

@@ -38,7 +38,7 @@ def prepare_class_index(pred, target, weight, ignore_index, reduction, return_gr
     soft = soft_ok and t.dtype.kind == "f"
     if soft:
         if t.shape != x.shape:
-            raise ValueError(f"probability target must have the {pred_name}' shape {x.shape}, got {t.shape} "
+            raise ValueError(f"probability target must have the shape of {pred_name} {x.shape}, got {t.shape} "
                              f"(class-index targets must be an integer array of shape {sample_shape})")
         if ignore_index >= 0:
             raise ValueError("ignore_index is not supported with probability targets "

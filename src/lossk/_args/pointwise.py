@@ -3,8 +3,8 @@ one shape (kl_div: shapes that broadcast, as in torch), broadcast weights."""
 import numpy as np
 
 from .._checks import (REDUCTIONS, Call, as_operand, as_pred, as_real, broadcast_shapes, check_backend,
-                       check_bool, check_finite, check_reduction, empty_aligned, format_position, grad_output,
-                       resolve_n_threads)
+                       check_bool, check_finite, check_reduction, check_shape, empty_aligned,
+                       format_position, grad_output, resolve_n_threads)
 
 
 def prepare(pred, target, pred_name, reduction, return_grad, grad_out, n_threads, backend,
@@ -16,8 +16,7 @@ def prepare(pred, target, pred_name, reduction, return_grad, grad_out, n_threads
     check_reduction(reduction, reductions)
     x, dtype = as_pred(pred, pred_name)
     t = as_real(target, "target", dtype)
-    if t.shape != x.shape:
-        raise ValueError(f"target must have the shape of {pred_name} {x.shape}, got {t.shape}")
+    check_shape(t, "target", x.shape, pred_name)
     ops = {}
     inputs = {"pred": x, "target": t}
     for name, value in operands.items() if operands else ():
