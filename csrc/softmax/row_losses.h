@@ -49,15 +49,16 @@
 #define CE_P_COEF(keep_w_y, spread_w) ((keep_w_y) + (spread_w))
 
 /* Softmax focal factors of a sample whose cross-entropy is ce = -log p_y
-   (ce >= 0 or NaN), q = 1 - p_y:
+   (ce >= 0 or NaN where a target counts; ignored positions' factors are
+   discarded), q = 1 - p_y:
      loss factor q^g,  gradient factor q^g (1 + g p_y r),  r = ce / q,
    as dloss/dx_k = w_y (q^g + g p_y q^(g-1) ce) (p_k - [k=y]). r -> 1 as
    ce -> 0 (r = 1 at ce = 0) and p_y r = 0 at p_y = 0: no 0 * inf for any
    g >= 0, p_y -> 1 included. Returns the gradient factor, the loss factor in
    *loss_factor; square: g = 2 (q q). V names the arithmetic (V_Q gives q and
    p_y, V_POW q^g, V_GUARD(c, x) is x where c, else 0):
-     CE_D  double: q = -expm1(-ce) (no cancellation as p_y -> 1), libm pow;
-           no guards (g is finite)
+     CE_D  double: q = -expm1(-ce) (no cancellation as p_y -> 1), libm pow
+           (as double's column path keeps libm log); no guards (g is finite)
      CE_F, CE_V  float, 16 floats: CE_FOCAL_Q_SERIES, CE_FOCAL_POW_LOG; the
            guards give 0 where q^g = 0 or p_y r = 0 also for a g that float
            rounds to inf (not 0 * inf). */
@@ -153,21 +154,17 @@ CE_FOCAL_DEFINE(LOSSK_INLINE, LOSSK_FN(ce_focal_f), float, float, CE_F)
 #endif
 
 #if LOSSK_AVX512_F32
-/* the pair helpers on one vector: GCC merges the two identical halves (one
-   vgetmantps per log in the object code) */
-LOSSK_INLINE __m512 ce_exp16(__m512 x) {
-    const __m512 xx[2] = {x, x};
-    __m512 e[2];
-    lossk__exp512_nonpos_flush2(xx, e);
-    return e[0];
-}
-
-LOSSK_INLINE __m512 ce_log16(__m512 x) {
-    const __m512 xx[2] = {x, x};
-    __m512 l[2];
-    lossk__log512_2(xx, l);
-    return l[0];
-}
+/* ce_exp16, ce_log16: the pair helpers on one vector; GCC merges the two
+   identical halves (one vgetmantps per log in the object code) */
+#define CE_ONE_OF_PAIR(NAME, PAIR_FN)        \
+    LOSSK_INLINE __m512 NAME(__m512 x) {     \
+        const __m512 xx[2] = {x, x};         \
+        __m512 r[2];                         \
+        PAIR_FN(xx, r);                      \
+        return r[0];                         \
+    }
+CE_ONE_OF_PAIR(ce_exp16, lossk__exp512_nonpos_flush2)
+CE_ONE_OF_PAIR(ce_log16, lossk__log512_2)
 
 /* 16 positions (the column path's positions, the register path's rows) */
 CE_FOCAL_DEFINE(LOSSK_INLINE, ce_focal512, __m512, float, CE_V)

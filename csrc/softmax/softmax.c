@@ -362,8 +362,6 @@ static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk 
         st[j].f = st[j].m == big_m ? 1.0 : exp(st[j].m - big_m);
         s += st[j].s * st[j].f;
     }
-    /* lse - x is taken as (M - x) + log s: for logits like 1e30, M + log s
-       rounds to M and lse - x would lose log s entirely */
     const double log_s = log(s);
     double smooth = 0.0, wt_total = 0.0;  /* CE_SMOOTH over the chunks, its weights */
     for (int64_t j = 0; j < k_chunks; j++) {
