@@ -1,22 +1,18 @@
 /*
- * Softmax cross-entropy (class-index and probability targets): loss and
- * gradient in one pass over the logits.
+ * Softmax cross-entropy (class-index and probability targets) and softmax
+ * focal loss: loss and gradient in one pass over the logits.
  *
  * Per row x[0..C): lse = log sum_k exp(x_k), p_k = exp(x_k - lse).
  *   index target y, weight w, smoothing eps:
  *     loss = (1-eps) w_y (lse - x_y) + (eps/C) sum_k w_k (lse - x_k)
- *     dloss/dx_k = p_k ((1-eps) w_y + (eps/C) W) - (1-eps) w_y [k=y] - (eps/C) w_k
  *   probability target t, t' = (1-eps) t + eps/C:
- *     loss = sum_k w_k t'_k (lse - x_k),   dloss/dx_k = p_k sum_j w_j t'_j - w_k t'_k
- *   softmax focal (index target, eps = 0, alpha as w): with ce = lse - x_y,
- *   q = 1 - p_y = -expm1(-ce) (no cancellation as p_y -> 1):
- *     loss = w_y q^g ce,   dloss/dx_k = s (p_k - [k=y]),
- *     s = w_y (q^g + g p_y q^(g-1) ce) = w_y q^g (1 + g p_y r),  r = ce / q,
- *   r -> 1 as ce -> 0 (and r = 1 at ce = 0), so s has no 0 * inf for any
- *   g >= 0, p_y -> 1 included; p_y r = 0 at p_y = 0 (ce = inf). The focal
- *   sample is the cross-entropy sample with the factors q^g on its loss and
- *   q^g (1 + g p_y r) on its gradient (ce_focal); g = 0 skips them, so it
- *   gives the bits of cross-entropy with weight = alpha, on every path.
+ *     loss = sum_k w_k t'_k (lse - x_k)
+ *   softmax focal (index target, eps = 0, alpha as w): loss = w_y q^g (lse - x_y),
+ *   q = 1 - p_y.
+ * A sample's loss and gradient coefficients come from the row point functions
+ * of row_losses.h, which every layout path below uses; focal's g = 0 skips
+ * its factors, so it gives the bits of cross-entropy with weight = alpha, on
+ * every path.
  * A row is read from memory once: per chunk of CE_CHUNK classes the max m_j,
  * s_j = sum exp(x - m_j) (the exps kept, in the gradient row or a per-thread
  * buffer) and the smoothing sums; the chunks then give
@@ -30,6 +26,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "row_losses.h"
 
 #ifdef _OPENMP
 #  include <omp.h>
@@ -105,17 +102,6 @@ typedef struct ce_kernels {
                        double f, int64_t y, double target_coef);
     int narrow_tiles;              /* narrow rows go through transposed tiles in scratch */
 } ce_kernels;
-
-/* Focal factors of a sample whose cross-entropy is ce = -log p_y (see the top
-   of the file): returns q^g, the loss factor; *grad_factor = q^g (1 + g p_y r). */
-static inline double ce_focal(double ce, double gamma, double *grad_factor) {
-    const double em = expm1(-ce);
-    const double q = -em, p = 1.0 + em;  /* p's absolute error ~1e-16 is harmless in 1 + g p r */
-    const double qg = gamma == 2.0 ? q * q : pow(q, gamma);
-    const double pr = p > 0.0 ? (ce > 0.0 ? p * ce / q : 1.0) : 0.0;
-    *grad_factor = qg * (1.0 + gamma * pr);
-    return qg;
-}
 
 #define LOSSK_TEMPLATE_FILE "softmax/softmax.c"
 #include "multiarch.h"
@@ -355,6 +341,7 @@ CE_ENTRY(f64, LOSSK_DTYPE_F64, double)
 #else /* LOSSK_TEMPLATE_PASS: one SIMD level, one dtype (real) */
 
 #include "pass_helpers.h"
+#include "row_losses.h"
 
 /* Stats of classes [k0, k0+len) of one row. x, t: row starts. e receives
    exp(x - m) and may be x itself (in-place gradient): x is fully read first. */
@@ -410,12 +397,10 @@ static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk 
         st[j].f = st[j].m == big_m ? 1.0 : exp(st[j].m - big_m);
         s += st[j].s * st[j].f;
     }
-    /* lse - x is taken as (M - x) + log s: for logits like 1e30, M + log s
-       rounds to M and lse - x would lose log s entirely */
     const double log_s = log(s);
-    double smooth = 0.0, wt_total = 0.0;  /* sum_k w_k c_k (lse - x_k), its weights */
+    double smooth = 0.0, wt_total = 0.0;  /* CE_SMOOTH over the chunks, its weights */
     for (int64_t j = 0; j < k_chunks; j++) {
-        smooth += st[j].wsum * ((big_m - st[j].m) + log_s) - st[j].wxm;
+        smooth += CE_SMOOTH(st[j].wsum, (big_m - st[j].m) + log_s, st[j].wxm);
         wt_total += st[j].wsum;
     }
     double loss, coef;
@@ -424,20 +409,18 @@ static LOSSK_NOINLINE double LOSSK_FN(ce_row_finish)(const ce_args *a, ce_chunk 
         coef = wt_total;
     } else {
         const double keep = 1.0 - a->eps, spread = a->eps / (double)a->c;
-        const double nll = (big_m - x_y) + log_s;  /* lse - x_y */
+        const double nll = CE_NLL(big_m, x_y, log_s);
         double target_coef = keep * *w_y;
-        loss = target_coef * nll;
+        CE_SAMPLE_LOSS(loss, target_coef, nll, a->eps > 0.0, spread, smooth);
         *w_y = a->scale * keep * *w_y;
         if (a->gamma != 0.0) {
-            double grad_factor;
-            loss *= ce_focal(nll, a->gamma, &grad_factor);
-            target_coef *= grad_factor;
-            *w_y *= grad_factor;
+            double qg;
+            const double gf = ce_focal(nll, a->gamma, a->gamma == 2.0, &qg);
+            loss *= qg;
+            target_coef *= gf;
+            *w_y *= gf;
         }
-        if (a->eps > 0.0) loss += spread * smooth;
-        /* no 0 * W without smoothing: an infinite weight of another class
-           must not turn the row's gradient into NaN */
-        coef = a->eps > 0.0 ? target_coef + spread * a->weight_total : target_coef;
+        coef = a->eps > 0.0 ? CE_P_COEF(target_coef, spread * a->weight_total) : target_coef;
     }
     for (int64_t j = 0; j < k_chunks; j++) st[j].f = a->scale * coef * st[j].f / s;
     return loss;
@@ -536,81 +519,10 @@ static int64_t LOSSK_FN(ce_rows_block)(const void *ctx, int64_t begin, int64_t e
 }
 
 #if !LOSSK_F64
-/* ce_focal in float for the column kernel, branch-free so that its loop over
-   positions vectorizes: q = 1 - exp(-ce) from the Taylor series of -expm1(-ce)
-   below ce = 0.5 (degree 9: truncation < 2e-8 relative), else from expf;
-   q^g = exp(g log q) (q = 0 gives 0). Returns the gradient factor. Double
-   keeps the libm ce_focal, as its column kernel keeps libm log. */
-LOSSK_INLINE float LOSSK_FN(ce_focal_f)(float ce, float gamma, float *loss_factor) {
-    const float p = lossk_expf(-ce);
-    float t = 1.0f - ce * (1.0f / 9.0f);  /* q = ce (1 - ce/2 (1 - ce/3 (... (1 - ce/9)))) */
-    t = 1.0f - ce * (1.0f / 8.0f) * t;
-    t = 1.0f - ce * (1.0f / 7.0f) * t;
-    t = 1.0f - ce * (1.0f / 6.0f) * t;
-    t = 1.0f - ce * (1.0f / 5.0f) * t;
-    t = 1.0f - ce * (1.0f / 4.0f) * t;
-    t = 1.0f - ce * (1.0f / 3.0f) * t;
-    t = 1.0f - ce * 0.5f * t;
-    const float q = ce < 0.5f ? ce * t : 1.0f - p;
-    /* log q: 1 - p rounds (to 1 for p < 6e-8, where a large gamma still makes
-       q^g tiny); log1p(-p) = log q - ((q - 1) + p) / q restores it */
-    const float lq = gamma == 2.0f ? 0.0f : lossk_logf(q) - (ce < 0.5f ? 0.0f : ((q - 1.0f) + p) / q);
-    /* log q = 0 or q = 0: q^g = 1 or 0 also where gamma * log q would be NaN,
-       for a gamma that float rounds to inf (1e300) or to 0 (1e-300) */
-    const float qg = gamma == 2.0f ? q * q
-                   : lq == 0.0f ? 1.0f : q == 0.0f ? 0.0f : lossk_expf(gamma * lq);
-    const float pr = p > 0.0f ? (ce > 0.0f ? p * ce / q : 1.0f) : 0.0f;
-    *loss_factor = qg;
-    /* qg == 0 (also for a gamma beyond float's range, cast to inf): the
-       factor's limit is 0 (pr <= 1), not 0 * inf; likewise pr == 0 */
-    return qg > 0.0f ? qg * (1.0f + (pr > 0.0f ? gamma * pr : 0.0f)) : 0.0f;
-}
-
-#if LOSSK_AVX512_F32
-/* ce_focal_f on 16 positions, its selects as masks, exp and log from the
-   vector tables (q^gamma below 2e-38 flushes to 0 instead of a subnormal):
-   the loss factor q^gamma into *loss_factor, returns the gradient factor.
-   ce is >= 0 or NaN (m >= x_y and s >= 1) where a target counts; the
-   factors of ignored positions are discarded. square: gamma = 2. */
-LOSSK_INLINE __m512 ce_focal512(__m512 ce, float gamma, int square, __m512 *loss_factor) {
-    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps(), g = _mm512_set1_ps(gamma);
-    const __m512 nce[2] = {_mm512_sub_ps(zero, ce), _mm512_sub_ps(zero, ce)};
-    __m512 p[2];
-    lossk__exp512_nonpos_flush2(nce, p);
-    __m512 t = _mm512_fnmadd_ps(ce, _mm512_set1_ps(1.0f / 9.0f), one);
-    for (int k = 8; k >= 2; k--) t = _mm512_fnmadd_ps(_mm512_mul_ps(ce, _mm512_set1_ps(1.0f / (float)k)), t, one);
-    const __m512 q = _mm512_mask_mul_ps(_mm512_sub_ps(one, p[0]), _mm512_cmp_ps_mask(ce, _mm512_set1_ps(0.5f), _CMP_LT_OQ),
-                                        ce, t);
-    __m512 qg;
-    if (square) {
-        qg = _mm512_mul_ps(q, q);
-    } else {
-        const __m512 qq[2] = {q, q};
-        __m512 lq[2], arg[2], pw[2];
-        lossk__log512_2(qq, lq);
-        /* log1p(-p) where q = 1 - p rounded, as in ce_focal_f */
-        lq[0] = _mm512_mask_sub_ps(lq[0], _mm512_cmp_ps_mask(ce, _mm512_set1_ps(0.5f), _CMP_NLT_UQ), lq[0],
-                                   _mm512_div_ps(_mm512_add_ps(_mm512_sub_ps(q, one), p[0]), q));
-        arg[0] = arg[1] = _mm512_mul_ps(g, lq[0]);
-        lossk__exp512_nonpos_flush2(arg, pw);
-        /* log q = 0 or q = 0: 1 or 0, also where gamma log q is NaN */
-        qg = _mm512_mask_mov_ps(pw[0], _mm512_cmp_ps_mask(lq[0], zero, _CMP_EQ_OQ), one);
-        qg = _mm512_mask_mov_ps(qg, _mm512_cmp_ps_mask(q, zero, _CMP_EQ_OQ), zero);
-    }
-    /* pr = p > 0 ? (ce > 0 ? p ce / q : 1) : 0 */
-    __m512 pr = _mm512_mask_div_ps(one, _mm512_cmp_ps_mask(ce, zero, _CMP_GT_OQ), _mm512_mul_ps(p[0], ce), q);
-    pr = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(p[0], zero, _CMP_GT_OQ), pr);
-    const __m512 gpr = _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(pr, zero, _CMP_GT_OQ), g, pr);
-    *loss_factor = qg;
-    return _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(qg, zero, _CMP_GT_OQ), qg, _mm512_add_ps(one, gpr));
-}
-
-#endif
-
 /* The focal factors of `width` positions: loss factors into focal, gradient
    factors into grad_factor and applied to f. GCC keeps ce_focal_f scalar
    here (its branches and calls): AVX-512 takes 16 positions at a time by
-   ce_focal512. */
+   ce_focal512 (row_losses.h). */
 static LOSSK_NOINLINE void LOSSK_FN(ce_focal_positions)(int64_t width, float gamma,
                                                        const real *LOSSK_RESTRICT m,
                                                        const real *LOSSK_RESTRICT xy,
@@ -622,8 +534,7 @@ static LOSSK_NOINLINE void LOSSK_FN(ce_focal_positions)(int64_t width, float gam
 #if LOSSK_AVX512_F32
     for (; i + 16 <= width; i += 16) {
         __m512 fo;
-        const __m512 ce = _mm512_add_ps(_mm512_sub_ps(_mm512_loadu_ps(m + i), _mm512_loadu_ps(xy + i)),
-                                        _mm512_loadu_ps(log_s + i));
+        const __m512 ce = CE_NLL(_mm512_loadu_ps(m + i), _mm512_loadu_ps(xy + i), _mm512_loadu_ps(log_s + i));
         const __m512 gf = ce_focal512(ce, gamma, gamma == 2.0f, &fo);
         _mm512_storeu_ps(focal + i, fo);
         _mm512_storeu_ps(grad_factor + i, gf);
@@ -631,7 +542,7 @@ static LOSSK_NOINLINE void LOSSK_FN(ce_focal_positions)(int64_t width, float gam
     }
 #endif
     for (; i < width; i++) {
-        grad_factor[i] = LOSSK_FN(ce_focal_f)((m[i] - xy[i]) + log_s[i], gamma, &focal[i]);
+        grad_factor[i] = LOSSK_FN(ce_focal_f)(CE_NLL(m[i], xy[i], log_s[i]), gamma, gamma == 2.0f, &focal[i]);
         f[i] *= grad_factor[i];
     }
 }
@@ -701,7 +612,7 @@ static double LOSSK_FN(ce_columns)(const ce_args *a, const real *x, int64_t cs, 
        losses in double */
     const real scale = (real)a->scale, rkeep = (real)keep;
     const real smooth_coef = (real)(smoothing ? spread * a->weight_total : 0.0);  /* no 0 * inf */
-    for (int64_t i = 0; i < width; i++) f[i] = scale * (soft ? ws[i] : rkeep * wy[i] + smooth_coef) / s[i];
+    for (int64_t i = 0; i < width; i++) f[i] = scale * (soft ? ws[i] : CE_P_COEF(rkeep * wy[i], smooth_coef)) / s[i];
 #if LOSSK_F64
     for (int64_t i = 0; i < width; i++) s[i] = log(s[i]);
 #else
@@ -713,26 +624,29 @@ static double LOSSK_FN(ce_columns)(const ce_args *a, const real *x, int64_t cs, 
     if (!soft && !smoothing && a->gamma == 0.0) {
         /* plain index targets: the general loop's formulas without its branches, so that it vectorizes */
         for (int64_t i = 0; i < width; i++) {
-            const double nll = ((double)m[i] - (double)xy[i]) + (double)s[i];
-            const double loss = act[i] != 0 ? keep * (double)wy[i] * nll : 0.0;
+            double loss;
+            CE_SAMPLE_LOSS(loss, keep * (double)wy[i], CE_NLL((double)m[i], (double)xy[i], (double)s[i]),
+                           0, 0.0, 0.0);
+            loss = act[i] != 0 ? loss : 0.0;
             loss_out[i] = (real)loss;
             row_loss[i] = loss;
         }
     } else for (int64_t i = 0; i < width; i++) {
-        const double log_s = (double)s[i];  /* lse - x as (m - x) + log s, as in ce_row_finish */
+        const double log_s = (double)s[i];
         double loss;
         if (soft) {
-            loss = (double)ws[i] * log_s - (double)wx[i];
+            loss = CE_SMOOTH((double)ws[i], log_s, (double)wx[i]);
         } else {
-            const double nll = ((double)m[i] - (double)xy[i]) + log_s;
-            loss = keep * (double)wy[i] * nll;
-            if (smoothing) loss += spread * (a->weight_total * log_s - (double)wx[i]);
+            const double nll = CE_NLL((double)m[i], (double)xy[i], log_s);
+            CE_SAMPLE_LOSS(loss, keep * (double)wy[i], nll, smoothing, spread,
+                           CE_SMOOTH(a->weight_total, log_s, (double)wx[i]));
             if (a->gamma != 0.0 && act[i] != 0) {  /* focal: rescale the position's loss and gradient */
 #if LOSSK_F64
-                double grad_factor;
-                loss *= ce_focal(nll, a->gamma, &grad_factor);
-                f[i] *= grad_factor;
-                wy[i] *= grad_factor;
+                double qg;
+                const double gf = ce_focal(nll, a->gamma, a->gamma == 2.0, &qg);
+                loss *= qg;
+                f[i] *= gf;
+                wy[i] *= gf;
 #else
                 loss *= (double)focal[i];
                 wy[i] *= grad_factor[i];
@@ -824,18 +738,23 @@ LOSSK_INLINE __m512i ce_targets16(const ce_args *a, int64_t i, int64_t rows) {
     return _mm512_mask_mov_epi32(_mm512_set1_epi32(-1), in & (__mmask16)~ign, y);
 }
 
-/* ce_columns' losses of 8 positions in double from p = (m, x_y, log s, w_y,
-   q^gamma, -, wx): w_y ((m - x_y) + log s) q^gamma, or with smoothing keep
-   w_y ((m - x_y) + log s) + spread (W log s - wx), or for probability
-   targets (p[3] = ws, their weighted sum) ws log s - wx; 0 where ignored. */
+/* The losses of 8 positions in double from p = (m, x_y, log s, w_y, q^gamma,
+   -, wx) (probability targets: p[3] = ws, their weighted sum); 0 where
+   ignored. */
+#define CE_MASKZ_SUB8(a, b) _mm512_maskz_sub_pd(act, (a), (b))
 LOSSK_INLINE __m512d ce_loss8(const __m512d p[7], __mmask8 act, int smoothing, int soft, __m512d keep,
                               __m512d spread, __m512d weight_total) {
-    if (soft) return _mm512_maskz_sub_pd(act, _mm512_mul_pd(p[3], p[2]), p[6]);
-    const __m512d nll = _mm512_add_pd(_mm512_sub_pd(p[0], p[1]), p[2]);
-    if (!smoothing) return _mm512_maskz_mul_pd(act, _mm512_mul_pd(p[3], nll), p[4]);
-    return _mm512_maskz_mov_pd(act, _mm512_add_pd(_mm512_mul_pd(_mm512_mul_pd(keep, p[3]), nll),
-                                                  _mm512_mul_pd(spread, _mm512_sub_pd(_mm512_mul_pd(weight_total, p[2]), p[6]))));
+    if (soft) return CE_SMOOTH_BY(CE_MASKZ_SUB8, p[3], p[2], p[6]);
+    const __m512d nll = CE_NLL(p[0], p[1], p[2]);
+    __m512d loss;
+    if (!smoothing) {   /* keep = 1; q^gamma = 1 unless focal */
+        CE_SAMPLE_LOSS(loss, p[3], nll, 0, spread, p[6]);
+        return _mm512_maskz_mul_pd(act, loss, p[4]);
+    }
+    CE_SAMPLE_LOSS(loss, keep * p[3], nll, 1, spread, CE_SMOOTH(weight_total, p[2], p[6]));
+    return _mm512_maskz_mov_pd(act, loss);
 }
+#undef CE_MASKZ_SUB8
 
 /* Rows of c <= CE_NARROW classes (index targets with label smoothing or
    softmax_focal_loss's focal factor, or probability targets): 16 rows at a time in
@@ -919,24 +838,22 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
         __m512 wy = nb == 1 ? _mm512_permutexvar_ps(y, wv[0]) : _mm512_permutex2var_ps(wv[0], y, wv[1]);
         if (nb > 2) wy = _mm512_mask_permutexvar_ps(wy, _mm512_cmpge_epi32_mask(y, _mm512_set1_epi32(32)), y, wv[2]);
         if (soft) wy = ws;   /* f = scale ws / s; no target term */
-        /* the pair helper on one vector: GCC merges the two identical halves
-           (one vgetmantps per instance in the object code) */
-        __m512 log_s[2];
-        const __m512 sp[2] = {sum, sum};
-        lossk__log512_2(sp, log_s);
+        const __m512 log_s = ce_log16(sum);
         /* the gradient's f = scale w_y / s (smoothing: scale (keep w_y + spread W) / s);
            focal (softmax_focal_loss): ce_columns' factors of the 16 positions,
            q^gamma for the loss and one for the gradient, which scales f and the
            target's w_y */
-        __m512 f = _mm512_div_ps(_mm512_mul_ps(scale, smoothing ? _mm512_fmadd_ps(rkeep, wy, smooth_coef) : wy), sum);
+        __m512 coef = wy;
+        if (smoothing) coef = CE_P_COEF(rkeep * wy, smooth_coef);
+        __m512 f = _mm512_div_ps(_mm512_mul_ps(scale, coef), sum);
         __m512 focal = _mm512_set1_ps(1.0f), wg = wy;
         if (focal_on) {
-            const __m512 gf = ce_focal512(_mm512_add_ps(_mm512_sub_ps(m, xy), log_s[0]), gamma, gamma == 2.0f, &focal);
+            const __m512 gf = ce_focal512(CE_NLL(m, xy, log_s), gamma, gamma == 2.0f, &focal);
             f = _mm512_mul_ps(f, gf);
             wg = _mm512_mul_ps(wy, gf);
         }
         /* the losses in double (q^0 = 1: no bit changes) */
-        const __m512 parts[7] = {m, xy, log_s[0], wy, focal, wg, wx};
+        const __m512 parts[7] = {m, xy, log_s, wy, focal, wg, wx};
         __m512d lo[7], hi[7];
         for (int q = 0; q < 7; q++) {
             lo[q] = _mm512_cvtps_pd(_mm512_castps512_ps256(parts[q]));
