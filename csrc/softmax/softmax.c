@@ -884,9 +884,7 @@ LOSSK_INLINE double ce_rows16_c(const ce_args *a, int64_t r0, int64_t width, flo
         /* Row by row, whole vectors: a row's last block runs into the next
            rows, whose stores come after and overwrite it. Only a vector that
            would run past the group is masked (not to touch rows not read
-           yet, nor another thread's). 65536x21 at 2 threads: 0.52-0.75 ms,
-           0.72-0.81 with every store masked (masked 512-bit stores are slow
-           on Zen 4). */
+           yet, nor another thread's): masked 512-bit stores are slow on Zen 4. */
         for (int i = 0; i < rows; i++)
             for (int b = 0; b < nb; b++) {
                 float *gi = g + (i0 + i) * c + 16 * b;
@@ -911,8 +909,8 @@ static double ce_rows16(const ce_args *a, int64_t r0, int64_t width, float *loss
     CE_ROWS16_CASE(13) CE_ROWS16_CASE(14) CE_ROWS16_CASE(15) CE_ROWS16_CASE(16)
 #undef CE_ROWS16_CASE
     /* more classes spill to the stack anyway: one instance per block count
-       (one per class count made this file 3.5x slower to compile: 28 s, and
-       3.5 min under the sanitizers) */
+       (one per class count made this file far slower to compile, sanitized
+       builds most) */
     default: return a->c <= 32 ? ce_rows16_c(a, r0, width, loss_out, (int)a->c, 2)
                                : ce_rows16_c(a, r0, width, loss_out, (int)a->c, 3);
     }
