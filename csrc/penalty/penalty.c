@@ -1,0 +1,160 @@
+/*
+ * Penalties over a list of arrays (Keras' regularizers): l1 = lam sum |w|,
+ * gradient lam sign(w) (0 at w = 0, NaN stays NaN); l2 = lam sum w^2,
+ * gradient 2 lam w. The gradients are written, or added into the caller's
+ * arrays (weight decay onto existing gradients, without a temporary).
+ *
+ * Each array is cut into blocks of PEN_BLOCK elements; the blocks of all the
+ * arrays, in list order, are the items of one lossk__run_blocks call, so
+ * many small arrays share one parallel region and the sum depends on the
+ * sizes only, never on the thread count.
+ */
+#ifndef LOSSK_TEMPLATE_PASS
+
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* Elements per block: a multiple of the lanes, small enough that 16 Mi
+   elements give ~1000 blocks to split evenly between threads. */
+#define PEN_BLOCK ((int64_t)16384)
+/* Block offsets of the arrays live on the stack up to this many arrays. */
+#define PEN_STACK_ARRAYS 256
+
+typedef enum pen_kind { PEN_L1 = 0, PEN_L2 = 1 } pen_kind;
+
+typedef struct pen_args {
+    const void *const *arrays;
+    void *const *grads;        /* NULL: no gradient work */
+    const int64_t *sizes;
+    const int64_t *first;      /* first[a]: the first block of array a; first[n_arrays]: all */
+    int64_t n_arrays;
+    double lam;
+    pen_kind kind;
+    int accumulate;
+} pen_args;
+
+/* The array holding global block b: the last a with first[a] <= b (empty
+   arrays have no blocks, so first[a] == first[a + 1] for them). */
+static int64_t pen_array_of(const pen_args *p, int64_t b) {
+    int64_t lo = 0, hi = p->n_arrays - 1;
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo + 1) / 2;
+        if (p->first[mid] <= b) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+#define LOSSK_TEMPLATE_FILE "penalty/penalty.c"
+#include "multiarch.h"
+
+lossk_status lossk_penalty(const char *penalty, lossk_dtype dtype, int64_t n_arrays,
+                           const void *const *arrays, const int64_t *sizes, double lam,
+                           double *loss_out, void *const *grads, int accumulate, int n_threads) {
+    pen_kind kind;
+    if (!penalty || !loss_out || n_arrays < 0 || (n_arrays > 0 && (!arrays || !sizes)) ||
+        (dtype != LOSSK_DTYPE_F32 && dtype != LOSSK_DTYPE_F64) || !(lam >= 0.0) || lam == INFINITY)
+        return LOSSK_ERR_INVALID_ARGUMENT;
+    if (strcmp(penalty, "l1_penalty") == 0) kind = PEN_L1;
+    else if (strcmp(penalty, "l2_penalty") == 0) kind = PEN_L2;
+    else return LOSSK_ERR_INVALID_ARGUMENT;
+    int64_t total = 0;
+    for (int64_t a = 0; a < n_arrays; a++) {
+        if (sizes[a] < 0 || sizes[a] > INT64_MAX / 8 - total ||
+            (sizes[a] > 0 && (!arrays[a] || (grads && !grads[a]))))
+            return LOSSK_ERR_INVALID_ARGUMENT;
+        if (grads && lossk__aliases(grads[a], arrays[a])) return LOSSK_ERR_ALIASING;
+        total += sizes[a];
+    }
+    *loss_out = 0.0;
+    if (total == 0) return LOSSK_OK;
+
+    int64_t stack_first[PEN_STACK_ARRAYS + 1];
+    int64_t *first = n_arrays < PEN_STACK_ARRAYS ? stack_first
+                                                  : (int64_t *)malloc((size_t)(n_arrays + 1) * sizeof(int64_t));
+    if (!first) return LOSSK_ERR_NO_MEMORY;
+    first[0] = 0;
+    for (int64_t a = 0; a < n_arrays; a++) first[a + 1] = first[a] + (sizes[a] + PEN_BLOCK - 1) / PEN_BLOCK;
+    const int64_t n_blocks = first[n_arrays];
+
+    const pen_args p = {arrays, grads, sizes, first, n_arrays, lam, kind, accumulate != 0};
+    const lossk_block_fn fn = dtype == LOSSK_DTYPE_F32 ? LOSSK_SELECT(penalty_block_f32)
+                                                       : LOSSK_SELECT(penalty_block_f64);
+    double sum = 0.0;
+    /* each item is one block of PEN_BLOCK elements (or an array's shorter tail) */
+    const lossk_status s = lossk__run_blocks(n_blocks, 1, lossk__threads_for(n_threads, total, n_blocks),
+                                             1, 0, fn, &p, &sum, NULL);
+    if (first != stack_first) free(first);
+    if (s == LOSSK_OK) *loss_out = lam * sum;
+    return s;
+}
+
+#else /* LOSSK_TEMPLATE_PASS: one SIMD level, one dtype (real) */
+
+#include "pass_helpers.h"
+
+/* Double lanes, the same count for both dtypes and every SIMD level (the
+   summation order never changes); independent lanes let gcc vectorize the
+   sums without reassociating them. */
+#undef PEN_LANES
+#define PEN_LANES 16
+
+/* sum |x| or x^2 over n elements in double; the gradient g (NULL: none)
+   receives or (accumulate) adds lam sign(x) or 2 lam x. The flags are
+   constants after inlining: each combination is its own loop. */
+LOSSK_INLINE double LOSSK_FN(pen_run)(const real *LOSSK_RESTRICT x, real *LOSSK_RESTRICT g, int64_t n,
+                                      real scale, const int l2, const int has_g, const int accumulate) {
+    double acc[PEN_LANES] = {0};
+    int64_t i = 0;
+    for (; i + PEN_LANES <= n; i += PEN_LANES) {
+        for (int l = 0; l < PEN_LANES; l++) {
+            const real v = x[i + l];
+            const double d = (double)v;
+            acc[l] += l2 ? d * d : fabs(d);
+            if (has_g) {
+                /* sign with 0 at 0 and NaN kept: selects, which vectorize */
+                const real gv = l2 ? scale * v : (v > 0 ? scale : v < 0 ? -scale : v * (real)0);
+                g[i + l] = accumulate ? g[i + l] + gv : gv;
+            }
+        }
+    }
+    double s = 0.0;
+    for (int l = 0; l < PEN_LANES; l++) s += acc[l];
+    for (; i < n; i++) {
+        const real v = x[i];
+        const double d = (double)v;
+        s += l2 ? d * d : fabs(d);
+        if (has_g) {
+            const real gv = l2 ? scale * v : (v > 0 ? scale : v < 0 ? -scale : v * (real)0);
+            g[i] = accumulate ? g[i] + gv : gv;
+        }
+    }
+    return s;
+}
+
+int64_t LOSSK_FN(penalty_block)(const void *ctx, int64_t begin, int64_t end, double *acc, void *scratch);
+int64_t LOSSK_FN(penalty_block)(const void *ctx, int64_t begin, int64_t end, double *acc, void *scratch) {
+    const pen_args *p = (const pen_args *)ctx;
+    (void)scratch;
+    double total = 0.0;
+    for (int64_t b = begin; b < end; b++) {
+        const int64_t a = pen_array_of(p, b);
+        const int64_t lo = (b - p->first[a]) * PEN_BLOCK;
+        const int64_t n = p->sizes[a] - lo < PEN_BLOCK ? p->sizes[a] - lo : PEN_BLOCK;
+        const real *x = (const real *)p->arrays[a] + lo;
+        real *g = p->grads ? (real *)p->grads[a] + lo : NULL;
+        const int l2 = p->kind == PEN_L2;
+        const real scale = (real)(l2 ? 2.0 * p->lam : p->lam);
+        if (!g) total += l2 ? LOSSK_FN(pen_run)(x, NULL, n, scale, 1, 0, 0)
+                            : LOSSK_FN(pen_run)(x, NULL, n, scale, 0, 0, 0);
+        else if (p->accumulate) total += l2 ? LOSSK_FN(pen_run)(x, g, n, scale, 1, 1, 1)
+                                            : LOSSK_FN(pen_run)(x, g, n, scale, 0, 1, 1);
+        else total += l2 ? LOSSK_FN(pen_run)(x, g, n, scale, 1, 1, 0)
+                         : LOSSK_FN(pen_run)(x, g, n, scale, 0, 1, 0);
+    }
+    acc[0] = total;
+    return -1;
+}
+
+#endif /* LOSSK_TEMPLATE_PASS */
