@@ -79,8 +79,8 @@ def prepare(arrays, lam, return_grad, grad_out, accumulate, n_threads, backend):
         a = _as_array(value, name)
         x, dtype_i = as_pred(a, name)
         if given is None:
-            given, dtype = a.dtype, dtype_i
-        elif a.dtype != given:
+            given, dtype = a.dtype.newbyteorder("="), dtype_i
+        elif a.dtype.newbyteorder("=") != given:     # byte order aside
             raise TypeError(f"every array must have the same float dtype: arrays[0] is {given}, "
                             f"{name} is {a.dtype}")
         originals.append(a)
