@@ -197,17 +197,12 @@ def _read_only(a):
 
 
 def _aliasing(kind):
+    """arrays a, b (views of one buffer) and a grad_out that: 0 is a, 1 is b
+    (another input), 2 overlaps both, 3 has two outputs sharing memory."""
     buf = np.arange(1.0, 11.0)
     a, b = buf[:4], buf[4:8]
-    grads = {0: [a.copy(), b], 1: [b.copy(), a.copy()], 2: [buf[2:6], np.empty(4)], 3: None}[kind]
-    if kind == 1:
-        grads[0] = b
-        return [a, b.copy()], 1.0, dict(grad_out=[b.copy(), a])
-    if kind == 3:
-        g = np.empty(6)
-        return [a, b], 1.0, dict(grad_out=[g[:4], g[2:]])
-    if kind == 0:
-        return [a, b], 1.0, dict(grad_out=[a, np.empty(4)])
+    g = np.empty(6)
+    grads = {0: [a, np.empty(4)], 1: [b, np.empty(4)], 2: [buf[2:6], np.empty(4)], 3: [g[:4], g[2:]]}[kind]
     return [a, b], 1.0, dict(grad_out=grads)
 
 
