@@ -233,3 +233,19 @@ def test_the_c_entry_rejects_what_python_would():
         _kernels.penalty(b"l1_penalty", a, None, float("nan"), False, 1)
     with pytest.raises(ValueError, match="overlaps"):
         _kernels.penalty(b"l1_penalty", a, a, 1.0, False, 1)
+
+
+@pytest.mark.parametrize("name", PENALTIES)
+def test_gradients_beyond_the_caches_give_the_same_bits(name):
+    """Above 16 MiB of gradients the kernel streams them past the caches: the
+    loss keeps its bits, the gradients their exact values."""
+    rng = np.random.default_rng(5)
+    arrays = [rng.standard_normal(n).astype(np.float32) for n in (3, 1 << 21, 1000, (1 << 21) + 77)]
+    arrays[1][:5] = [0.0, -0.0, np.nan, np.inf, -1.0]
+    fn = getattr(lossk, name)
+    loss, grads = fn(arrays, 0.25, return_grad=True, n_threads=2)
+    assert loss.tobytes() == fn(arrays, 0.25, n_threads=1).tobytes()
+    scale = np.float32(0.25 if name == "l1_penalty" else 0.5)
+    for g, w in zip(grads, arrays):
+        expected = scale * np.sign(w) if name == "l1_penalty" else scale * w
+        np.testing.assert_array_equal(g, expected)

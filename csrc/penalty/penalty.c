@@ -32,6 +32,7 @@ typedef struct pen_args {
     double lam;
     pen_kind kind;
     int accumulate;
+    int nt;                    /* gradients written with non-temporal stores */
 } pen_args;
 
 /* The array holding global block b: the last a with first[a] <= b (empty
@@ -78,7 +79,11 @@ lossk_status lossk_penalty(const char *penalty, lossk_dtype dtype, int64_t n_arr
     for (int64_t a = 0; a < n_arrays; a++) first[a + 1] = first[a] + (sizes[a] + PEN_BLOCK - 1) / PEN_BLOCK;
     const int64_t n_blocks = first[n_arrays];
 
-    const pen_args p = {arrays, grads, sizes, first, n_arrays, lam, kind, accumulate != 0};
+    /* Streaming stores pay when the gradients overwrite arrays larger than
+       the caches (no read-for-ownership); added into, the lines are read anyway. */
+    const int nt = grads && !accumulate &&
+                   total * (int64_t)(dtype == LOSSK_DTYPE_F32 ? 4 : 8) >= LOSSK_NT_STORE_MIN_BYTES;
+    const pen_args p = {arrays, grads, sizes, first, n_arrays, lam, kind, accumulate != 0, nt};
     const lossk_block_fn fn = dtype == LOSSK_DTYPE_F32 ? LOSSK_SELECT(penalty_block_f32)
                                                        : LOSSK_SELECT(penalty_block_f64);
     double sum = 0.0;
@@ -100,35 +105,53 @@ lossk_status lossk_penalty(const char *penalty, lossk_dtype dtype, int64_t n_arr
 #undef PEN_LANES
 #define PEN_LANES 16
 
+/* Elements per chunk: the gradient of a streamed chunk goes through an L1
+   buffer of this size. A multiple of PEN_LANES, so that chunking never
+   changes which lane sums an element. */
+#undef PEN_CHUNK
+#define PEN_CHUNK 1024
+
+/* The gradient of one element: lam sign(x) (selects: 0 at 0, NaN kept; they
+   vectorize) or 2 lam x, scale being lam or 2 lam. */
+#undef PEN_GRAD
+#define PEN_GRAD(v) (l2 ? scale * (v) : ((v) > 0 ? scale : (v) < 0 ? -scale : (v) * (real)0))
+
 /* sum |x| or x^2 over n elements in double; the gradient g (NULL: none)
-   receives or (accumulate) adds lam sign(x) or 2 lam x. The flags are
-   constants after inlining: each combination is its own loop. */
+   receives (through an L1 buffer and non-temporal stores when nt) or, with
+   accumulate, has added lam sign(x) or 2 lam x. The flags are constants
+   after inlining: each combination is its own loop. */
 LOSSK_INLINE double LOSSK_FN(pen_run)(const real *LOSSK_RESTRICT x, real *LOSSK_RESTRICT g, int64_t n,
-                                      real scale, const int l2, const int has_g, const int accumulate) {
+                                      real scale, const int l2, const int has_g, const int accumulate,
+                                      const int nt) {
     double acc[PEN_LANES] = {0};
-    int64_t i = 0;
-    for (; i + PEN_LANES <= n; i += PEN_LANES) {
-        for (int l = 0; l < PEN_LANES; l++) {
-            const real v = x[i + l];
-            const double d = (double)v;
-            acc[l] += l2 ? d * d : fabs(d);
-            if (has_g) {
-                /* sign with 0 at 0 and NaN kept: selects, which vectorize */
-                const real gv = l2 ? scale * v : (v > 0 ? scale : v < 0 ? -scale : v * (real)0);
-                g[i + l] = accumulate ? g[i + l] + gv : gv;
+    real buf[PEN_CHUNK];
+    const int64_t body = n / PEN_LANES * PEN_LANES;
+    for (int64_t c = 0; c < n; c += PEN_CHUNK) {
+        const int64_t len = n - c < PEN_CHUNK ? n - c : PEN_CHUNK;
+        const int64_t sum_end = c + len < body ? c + len : body;
+        for (int64_t i = c; i < sum_end; i += PEN_LANES) {
+            for (int l = 0; l < PEN_LANES; l++) {
+                const double d = (double)x[i + l];
+                acc[l] += l2 ? d * d : fabs(d);
             }
+        }
+        if (!has_g) continue;
+        const real *xc = x + c;
+        real *gc = g + c;
+        if (nt) {
+            for (int64_t k = 0; k < len; k++) buf[k] = PEN_GRAD(xc[k]);
+            LOSSK_FN(stream_copy)(gc, buf, len);
+        } else if (accumulate) {
+            for (int64_t k = 0; k < len; k++) gc[k] += PEN_GRAD(xc[k]);
+        } else {
+            for (int64_t k = 0; k < len; k++) gc[k] = PEN_GRAD(xc[k]);
         }
     }
     double s = 0.0;
     for (int l = 0; l < PEN_LANES; l++) s += acc[l];
-    for (; i < n; i++) {
-        const real v = x[i];
-        const double d = (double)v;
+    for (int64_t i = body; i < n; i++) {
+        const double d = (double)x[i];
         s += l2 ? d * d : fabs(d);
-        if (has_g) {
-            const real gv = l2 ? scale * v : (v > 0 ? scale : v < 0 ? -scale : v * (real)0);
-            g[i] = accumulate ? g[i] + gv : gv;
-        }
     }
     return s;
 }
@@ -146,13 +169,16 @@ int64_t LOSSK_FN(penalty_block)(const void *ctx, int64_t begin, int64_t end, dou
         real *g = p->grads ? (real *)p->grads[a] + lo : NULL;
         const int l2 = p->kind == PEN_L2;
         const real scale = (real)(l2 ? 2.0 * p->lam : p->lam);
-        if (!g) total += l2 ? LOSSK_FN(pen_run)(x, NULL, n, scale, 1, 0, 0)
-                            : LOSSK_FN(pen_run)(x, NULL, n, scale, 0, 0, 0);
-        else if (p->accumulate) total += l2 ? LOSSK_FN(pen_run)(x, g, n, scale, 1, 1, 1)
-                                            : LOSSK_FN(pen_run)(x, g, n, scale, 0, 1, 1);
-        else total += l2 ? LOSSK_FN(pen_run)(x, g, n, scale, 1, 1, 0)
-                         : LOSSK_FN(pen_run)(x, g, n, scale, 0, 1, 0);
+#define PEN_CALL(has_g, accumulate, nt)                                              \
+        (l2 ? LOSSK_FN(pen_run)(x, g, n, scale, 1, has_g, accumulate, nt)          \
+            : LOSSK_FN(pen_run)(x, g, n, scale, 0, has_g, accumulate, nt))
+        if (!g) total += PEN_CALL(0, 0, 0);
+        else if (p->accumulate) total += PEN_CALL(1, 1, 0);
+        else if (p->nt) total += PEN_CALL(1, 0, 1);
+        else total += PEN_CALL(1, 0, 0);
+#undef PEN_CALL
     }
+    if (p->nt) lossk__stream_fence();
     acc[0] = total;
     return -1;
 }

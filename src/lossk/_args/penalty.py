@@ -2,7 +2,8 @@
 shapes and one float dtype, lam, and optional caller-owned gradient arrays."""
 import numpy as np
 
-from .._checks import Call, as_pred, check_backend, check_bool, check_finite, resolve_n_threads
+from .._checks import (Call, as_pred, check_backend, check_bool, check_finite, check_output,
+                       resolve_n_threads)
 
 
 def _as_array(value, name):
@@ -49,14 +50,7 @@ def _grad_outputs(arrays, originals, dtype, grad_out):
     if len(grad_out) != len(arrays):
         raise ValueError(f"grad_out must hold one array per input array ({len(arrays)}), got {len(grad_out)}")
     for i, (g, a) in enumerate(zip(grad_out, arrays)):
-        if not isinstance(g, np.ndarray):
-            raise TypeError(f"grad_out[{i}] must be a numpy.ndarray, got {type(g).__name__}")
-        if g.dtype != dtype:
-            raise TypeError(f"grad_out[{i}] must have dtype {dtype} (the result dtype), got {g.dtype}")
-        if g.shape != a.shape:
-            raise ValueError(f"grad_out[{i}] must have shape {a.shape} (that of arrays[{i}]), got {g.shape}")
-        if not g.flags.carray:
-            raise ValueError(f"grad_out[{i}] must be writeable, aligned and C-contiguous")
+        check_output(g, f"grad_out[{i}]", dtype, a.shape)
     _check_no_overlap(originals, grad_out)
     return list(grad_out)
 
