@@ -116,6 +116,51 @@ lossk_status lossk_penalty(const char *penalty, lossk_dtype dtype, int64_t n_arr
 #undef PEN_GRAD
 #define PEN_GRAD(v) (l2 ? scale * (v) : ((v) > 0 ? scale : (v) < 0 ? -scale : (v) * (real)0))
 
+#if LOSSK_VECTOR_EXT
+#  ifndef PEN_VEC_DEFINED
+#    define PEN_VEC_DEFINED
+/* 4 doubles: one ymm register (64-byte vectors went through the stack on AVX2) */
+typedef double pen_v4df __attribute__((vector_size(32)));
+typedef int64_t pen_v4di __attribute__((vector_size(32)));
+typedef float pen_v4sf __attribute__((vector_size(16)));
+#  endif
+/* The 16 lanes as four vectors in registers (a double[16] was spilled
+   between chunks, and its reloads missed store forwarding). */
+typedef struct { pen_v4df v[4]; } LOSSK_FN(pen_lanes);
+
+LOSSK_INLINE pen_v4df LOSSK_FN(pen_load4)(const real *p) {
+#  if LOSSK_F64
+    pen_v4df v;
+    memcpy(&v, p, sizeof v);
+    return v;
+#  else
+    pen_v4sf f;
+    memcpy(&f, p, sizeof f);
+    return __builtin_convertvector(f, pen_v4df);
+#  endif
+}
+
+LOSSK_INLINE pen_v4df LOSSK_FN(pen_term)(pen_v4df d, const int l2) {
+    const pen_v4di no_sign = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
+    return l2 ? d * d : (pen_v4df)((pen_v4di)d & no_sign);   /* |d| */
+}
+
+/* lanes[l] += term(x[i + l]) over [0, n), n a multiple of PEN_LANES */
+LOSSK_INLINE void LOSSK_FN(pen_sum)(LOSSK_FN(pen_lanes) *a, const real *x, int64_t n, const int l2) {
+    pen_v4df a0 = a->v[0], a1 = a->v[1], a2 = a->v[2], a3 = a->v[3];
+    for (int64_t i = 0; i < n; i += PEN_LANES) {
+        a0 += LOSSK_FN(pen_term)(LOSSK_FN(pen_load4)(x + i), l2);
+        a1 += LOSSK_FN(pen_term)(LOSSK_FN(pen_load4)(x + i + 4), l2);
+        a2 += LOSSK_FN(pen_term)(LOSSK_FN(pen_load4)(x + i + 8), l2);
+        a3 += LOSSK_FN(pen_term)(LOSSK_FN(pen_load4)(x + i + 12), l2);
+    }
+    a->v[0] = a0;
+    a->v[1] = a1;
+    a->v[2] = a2;
+    a->v[3] = a3;
+}
+#endif
+
 /* sum |x| or x^2 over n elements in double; the gradient g (NULL: none)
    receives (through an L1 buffer and non-temporal stores when nt) or, with
    accumulate, has added lam sign(x) or 2 lam x. The flags are constants
@@ -126,15 +171,23 @@ LOSSK_INLINE double LOSSK_FN(pen_run)(const real *LOSSK_RESTRICT x, real *LOSSK_
     double acc[PEN_LANES] = {0};
     real buf[PEN_CHUNK];
     const int64_t body = n / PEN_LANES * PEN_LANES;
-    for (int64_t c = 0; c < n; c += PEN_CHUNK) {
+#if LOSSK_VECTOR_EXT
+    LOSSK_FN(pen_lanes) lanes = {{{0}, {0}, {0}, {0}}};
+    if (!has_g) LOSSK_FN(pen_sum)(&lanes, x, body, l2);    /* no chunks to cut the loop */
+#endif
+    for (int64_t c = 0; c < n && (has_g || !LOSSK_VECTOR_EXT); c += PEN_CHUNK) {
         const int64_t len = n - c < PEN_CHUNK ? n - c : PEN_CHUNK;
         const int64_t sum_end = c + len < body ? c + len : body;
+#if LOSSK_VECTOR_EXT
+        if (sum_end > c) LOSSK_FN(pen_sum)(&lanes, x + c, sum_end - c, l2);
+#else
         for (int64_t i = c; i < sum_end; i += PEN_LANES) {
             for (int l = 0; l < PEN_LANES; l++) {
                 const double d = (double)x[i + l];
                 acc[l] += l2 ? d * d : fabs(d);
             }
         }
+#endif
         if (!has_g) continue;
         const real *xc = x + c;
         real *gc = g + c;
@@ -147,6 +200,9 @@ LOSSK_INLINE double LOSSK_FN(pen_run)(const real *LOSSK_RESTRICT x, real *LOSSK_
             for (int64_t k = 0; k < len; k++) gc[k] = PEN_GRAD(xc[k]);
         }
     }
+#if LOSSK_VECTOR_EXT
+    memcpy(acc, lanes.v, sizeof lanes.v);
+#endif
     double s = 0.0;
     for (int l = 0; l < PEN_LANES; l++) s += acc[l];
     for (int64_t i = body; i < n; i++) {
