@@ -80,7 +80,7 @@ ext = Extension(
     sources=["src/lossk/_kernels.pyx"] + sources,
     include_dirs=["csrc/include", numpy.get_include()] + incdirs,
     depends=sorted(glob.glob("csrc/**/*.h", recursive=True)),  # rebuild on header edits
-    define_macros=[("LOSSK_BUILD_INFO", '"%s"' % info)],
+    define_macros=[("LOSSK_BUILD_INFO", '"%s"' % info), ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     extra_compile_args=cflags + omp_flags,
     extra_link_args=omp_flags,
     libraries=["m"] if sys.platform != "win32" else [],

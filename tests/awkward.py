@@ -64,6 +64,7 @@ MUST_RAISE = {
     "backend": ("cuda", "C", "", None),
     "n_threads": (0, -1, 1.5, "2", True, np.float64(2.0)),
     "ignore_index": (1.5, "1", np.float32(3.0)),
+    "lam": (-1e-300, -1.0, np.inf),
 }
 # Values each option of the matching kind gets; the kernel must agree with the
 # reference on them (both return the same numbers or both raise).
@@ -201,16 +202,31 @@ class Variant:
     baseline: tuple = None                # (args, kwargs) a "clean" variant reproduces; None: the example
 
 
+def _is_array_list(a):
+    """A positional argument holding a list of arrays (penalties' `arrays`)."""
+    return isinstance(a, (list, tuple)) and all(isinstance(x, np.ndarray) for x in a)
+
+
 def _arrays(args, kwargs):
-    """(where, key, array): every ndarray argument; where is "args" or "kwargs"."""
-    out = [("args", i, a) for i, a in enumerate(args) if isinstance(a, np.ndarray)]
+    """(where, key, array): every ndarray argument; where is "args" or "kwargs".
+    An array inside a positional list of arrays has the key (i, j)."""
+    out = []
+    for i, a in enumerate(args):
+        if isinstance(a, np.ndarray):
+            out.append(("args", i, a))
+        elif _is_array_list(a):
+            out += [("args", (i, j), x) for j, x in enumerate(a)]
     out += [("kwargs", k, v) for k, v in kwargs.items() if isinstance(v, np.ndarray)]
     return out
 
 
 def _replace(args, kwargs, where, key, value):
     args, kwargs = list(args), dict(kwargs)
-    if where == "args":
+    if where == "args" and isinstance(key, tuple):
+        i, j = key
+        args[i] = list(args[i])
+        args[i][j] = value
+    elif where == "args":
         args[key] = value
     else:
         kwargs[key] = value
@@ -218,7 +234,24 @@ def _replace(args, kwargs, where, key, value):
 
 
 def _argname(sig, where, key):
+    if where == "args" and isinstance(key, tuple):
+        return f"{sig.positional[key[0]]}[{key[1]}]"
     return sig.positional[key] if where == "args" else key
+
+
+def list_variants(sig, args, kwargs):
+    """A positional list of arrays: empty, not a list, one array ragged."""
+    for i, a in enumerate(args):
+        if not _is_array_list(a):
+            continue
+        nm = sig.positional[i]
+        yield Variant(f"{nm} an empty list", *_replace(args, kwargs, "args", i, []), expect="ok")
+        yield Variant(f"{nm} as a tuple", *_replace(args, kwargs, "args", i, tuple(a)), expect="clean")
+        if a:
+            yield Variant(f"{nm} as one array, not a list", *_replace(args, kwargs, "args", i, a[0]),
+                          expect="raise", names=(nm,), exc=(TypeError,))
+            yield Variant(f"{nm}[0] ragged", *_replace(args, kwargs, "args", (i, 0), [[1.0, 2.0], [3.0]]),
+                          expect="raise", names=(f"{nm}[0]",), exc=(ValueError,))
 
 
 def _batch(args, kwargs):
@@ -301,6 +334,7 @@ def shape_variants(sig, args, kwargs, dtype):
                           *_replace(args, kwargs, where, key, lift(a)))
         yield Variant(f"every array with {MANY_DIMS} dimensions", *_map_arrays(args, kwargs, lift))
     yield from no_class_variants(sig, args, kwargs)
+    yield from list_variants(sig, args, kwargs)
     if _batch(args, kwargs):
         yield Variant("empty batch", *_map_batch(args, kwargs, lambda a: a[:0]), expect="ok")
         yield Variant("batch of one", *_map_batch(args, kwargs, lambda a: a[:1]), expect="ok")
@@ -527,7 +561,15 @@ def _kind(value):
 
 
 def option_variants(sig, args, kwargs, dtype, extra_inputs):
-    """Keyword options out of range or of the wrong type."""
+    """Keyword options out of range or of the wrong type; positional scalar
+    options (a penalty's lam) as keyword floats."""
+    for i, nm in enumerate(sig.positional):
+        if i < len(args) and _kind(args[i]) == "float":
+            for bad in MUST_RAISE.get(nm, ()) + MUST_RAISE_FLOAT:
+                yield Variant(f"{nm}={bad!r}", *_replace(args, kwargs, "args", i, bad), expect="raise",
+                              names=(nm,))
+            for v in MAY_RAISE_FLOAT:
+                yield Variant(f"{nm}={v!r}", *_replace(args, kwargs, "args", i, v), names=(nm,))
     for nm, default in sig.keyword.items():
         if nm in (GRAD_KW, "grad_out"):
             continue

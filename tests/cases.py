@@ -82,7 +82,15 @@ def _kl_div(rng, dtype):
     return (log_p, rng.dirichlet(np.ones(5), 29).astype(dtype)), dict(reduction="batchmean")
 
 
+def _penalty(rng, dtype):
+    """A model's parameters in miniature: arrays of several shapes (0-d too), one dtype."""
+    shapes = ((5, 3), (17,), (), (2, 3, 4))
+    return ([rng.standard_normal(s).astype(dtype) for s in shapes], 0.01), {}
+
+
 CASES = {
+    "l1_penalty": _penalty,
+    "l2_penalty": _penalty,
     "cross_entropy": _cross_entropy,
     "softmax_focal_loss": _softmax_focal_loss,
     "nll_loss": _nll_loss,
@@ -322,6 +330,20 @@ def _edges_hinge_loss(dtype):
     ]
 
 
+def _edges_penalty(dtype):
+    big = np.sqrt(np.finfo(dtype).max) * 4                          # squares overflow the dtype
+    w = np.array([[0.0, -0.0, 1.0], [-2.5, 1e-30, 3.0]], dtype)       # zeros of both signs: l1 grad 0
+    return [
+        (([], 0.5), {}),                                              # nothing: 0, no gradients
+        (([np.zeros((0, 3), dtype), w, np.zeros(0, dtype)], 0.5), {}),  # zero-size arrays in the list
+        (([w, w[::-1]], 0.0), {}),                                    # lam 0
+        (([w, np.array([np.inf, -np.inf, 1.0], dtype)], 2.0), {}),    # inf propagates
+        (([np.array([np.nan, 1.0], dtype), w], 2.0), {}),             # NaN propagates (l1 grad NaN too)
+        (([np.full(3, big, dtype)], 1.0), {}, dict(finite=False)),    # l2 of float32 overflows
+        (([np.full((3, 40000), -1.5, dtype)] + [w] * 5, 1e-3), {}),   # several blocks, many arrays
+    ]
+
+
 # Boxes (pred, target) in corners: each kind of degenerate box the IoU issue
 # lists, and torchvision's corner cases around them (tests/test_box*.py).
 BOX_DEGENERATE = {
@@ -384,6 +406,8 @@ def _edges_boxes(*option_sets):
 
 
 EDGES = {
+    "l1_penalty": _edges_penalty,
+    "l2_penalty": _edges_penalty,
     "cross_entropy": _edges_cross_entropy,
     "nll_loss": _edges_nll_loss,
     "softmax_focal_loss": _edges_softmax_focal_loss,

@@ -40,7 +40,10 @@ def test_lossk_runs_on_the_inputs(wl):
     inputs = wl.tiny().inputs()
     loss, grad = getattr(lossk, wl.loss)(*inputs, return_grad=True, **wl.kwargs)
     assert np.isfinite(loss)
-    assert grad.shape == inputs[0].shape and np.isfinite(grad).all()
+    # a list of arrays (penalties) has one gradient per array
+    pairs = zip(grad, inputs[0]) if isinstance(inputs[0], list) else [(grad, inputs[0])]
+    for g, x in pairs:
+        assert g.shape == x.shape and np.isfinite(g).all()
 
 
 def test_the_harness_imports_without_torch_and_matplotlib():

@@ -18,6 +18,8 @@ def _big_example(name, dtype, seed):
     """The example with its batch resampled to about TARGET_ELEMS prediction elements."""
     args, kwargs = example(name, dtype, seed=seed)
     pred = args[0]
+    if isinstance(pred, list) and pred:   # a list of arrays (penalties): each resized to its share
+        return [[np.resize(a, TARGET_ELEMS // len(pred)) for a in pred]] + args[1:], kwargs
     if not isinstance(pred, np.ndarray) or pred.ndim == 0 or pred.shape[0] == 0:
         return args, kwargs
     n = pred.shape[0]
@@ -30,7 +32,7 @@ def _big_example(name, dtype, seed):
 
 
 def _read_only(args, kwargs):
-    for a in list(args) + list(kwargs.values()):
+    for a in list(args) + list(kwargs.values()) + [x for v in args if isinstance(v, list) for x in v]:
         if isinstance(a, np.ndarray):
             a.flags.writeable = False
     return args, kwargs

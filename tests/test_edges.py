@@ -23,6 +23,7 @@ DTYPES = (np.float32, np.float64)
 
 def _float_inputs(args, kwargs):
     vals = list(args) + list(kwargs.values())
+    vals += [x for v in args if isinstance(v, (list, tuple)) for x in v]   # a list of arrays (penalties)
     return [np.asarray(v) for v in vals if isinstance(v, np.ndarray) and v.dtype.kind == "f"]
 
 

@@ -13,7 +13,7 @@ import pytest
 import lossk
 from lossk import _eval
 from lossk._eval import evaluate
-from lossk._registry import MEAN_KINDS, MEAN_OVER
+from lossk._registry import MEAN_KINDS, MEAN_OVER, SPECS
 
 from cases import CASES
 from helpers import assert_close
@@ -37,8 +37,15 @@ def _case(name, dtype, seed=0):
     return pred, target, kw
 
 
+@pytest.mark.parametrize("name", sorted(n for n, s in SPECS.items() if s.split != "rows"))
+def test_losses_that_do_not_split_are_refused(name):
+    x = np.zeros((4, 3))
+    with pytest.raises(ValueError, match=f"{name} cannot be streamed in chunks of rows"):
+        evaluate(name, x, x)
+
+
 @pytest.mark.parametrize("dtype", (np.float32, np.float64))
-@pytest.mark.parametrize("name", sorted(lossk.LOSSES))
+@pytest.mark.parametrize("name", sorted(n for n, s in SPECS.items() if s.split == "rows"))
 def test_chunks_give_the_whole_arrays_loss(name, dtype):
     pred, target, kw = _case(name, dtype)
     reductions = ("mean", "sum", "batchmean") if name == "kl_div" else ("mean", "sum")

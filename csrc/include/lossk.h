@@ -541,6 +541,24 @@ LOSSK_API lossk_status lossk_generalized_box_iou_f64(
     const double *boxes1, int64_t n, const double *boxes2, int64_t m, lossk_box_format format,
     double *out, int n_threads);
 
+/*
+ * Penalties over a list of arrays (Keras' regularizers), a family entry:
+ * penalty "l1_penalty": lam sum |w|, gradient lam sign(w) (0 at w = 0, NaN
+ * stays NaN); "l2_penalty": lam sum w^2, gradient 2 lam w. No target and no
+ * reduction: *loss_out receives the sum over all n_arrays arrays (arrays[a]
+ * has sizes[a] elements of `dtype`; 0 for no elements). lam must be finite
+ * and >= 0. grads NULL: no gradient work; else n_arrays pointers, grads[a]
+ * of sizes[a] elements, which receive the gradient, or with `accumulate`
+ * nonzero have it added to them. A gradient must not overlap any input
+ * (grads[a] == arrays[a] gives LOSSK_ERR_ALIASING; other overlaps are not
+ * detected). Each array is summed in blocks of a fixed size: bitwise
+ * identical results for every n_threads.
+ */
+LOSSK_API lossk_status lossk_penalty(
+    const char *penalty, lossk_dtype dtype, int64_t n_arrays, const void *const *arrays,
+    const int64_t *sizes, double lam, double *loss_out, void *const *grads, int accumulate,
+    int n_threads);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -217,6 +217,19 @@ def check_int(value, name):
     return v
 
 
+def check_output(out, name, dtype, shape):
+    """A caller's output array: an ndarray of dtype and shape, writeable, aligned
+    and C-contiguous."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype} (the result dtype), got {out.dtype}")
+    if out.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {out.shape}")
+    if not out.flags.carray:  # C-contiguous, aligned and writeable
+        raise ValueError(f"{name} must be writeable, aligned and C-contiguous")
+
+
 def grad_output(pred, dtype, return_grad, grad_out, inputs):
     """The array that receives the gradient: grad_out (checked) or a new one.
 
@@ -231,16 +244,8 @@ def grad_output(pred, dtype, return_grad, grad_out, inputs):
         return None
     if grad_out is None:
         return np.empty(pred.shape, dtype)
-    if not isinstance(grad_out, np.ndarray):
-        raise TypeError(f"grad_out must be a numpy.ndarray, got {type(grad_out).__name__}")
-    if grad_out.dtype != dtype:
-        raise TypeError(f"grad_out must have dtype {dtype} (the result dtype), got {grad_out.dtype}")
-    if grad_out.shape != pred.shape:
-        raise ValueError(f"grad_out must have shape {pred.shape}, got {grad_out.shape}")
-    flags = grad_out.flags
-    if not flags.carray:  # C-contiguous, aligned and writeable
-        raise ValueError("grad_out must be writeable, aligned and C-contiguous")
-    owns_data = flags.owndata
+    check_output(grad_out, "grad_out", dtype, pred.shape)
+    owns_data = grad_out.flags.owndata
     for name, arr in inputs.items():
         if arr is None or arr is grad_out and name == "pred":
             continue
@@ -292,5 +297,5 @@ def finish(loss, loss_none, grad, reduction, dtype, return_grad):
 
 __all__ = ["REDUCTIONS", "REDUCTION_CODES", "Call", "check_backend", "check_reduction", "as_array",
            "as_pred", "as_real", "as_index", "as_operand", "broadcast_shapes", "operand_layout",
-           "check_scalar", "check_finite", "check_bool", "check_shape", "check_int", "empty_aligned", "flat",
-           "format_position", "grad_output", "finish", "resolve_n_threads"]
+           "check_scalar", "check_finite", "check_bool", "check_shape", "check_int", "check_output",
+           "empty_aligned", "flat", "format_position", "grad_output", "finish", "resolve_n_threads"]

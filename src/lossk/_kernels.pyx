@@ -8,6 +8,7 @@ arrays arrive here flattened, C-contiguous and of the kernel's dtype.
 cimport numpy as cnp
 from cython cimport floating
 from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 cnp.import_array()
@@ -35,6 +36,9 @@ cdef extern from "lossk.h" nogil:
         LOSSK_DTYPE_F64
     ctypedef enum lossk_simd_level:
         pass
+    ctypedef enum lossk_dtype:
+        LOSSK_DTYPE_F32
+        LOSSK_DTYPE_F64
 
     unsigned lossk_version_number()
     const char *lossk_version_string()
@@ -111,6 +115,10 @@ cdef extern from "lossk.h" nogil:
     lossk_status lossk_kl_div_f64(
         const double *log_input, const double *target, int64_t n, int64_t batch_size, int log_target,
         lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads)
+    lossk_status lossk_penalty(
+        const char *penalty, lossk_dtype dtype, int64_t n_arrays, const void *const *arrays,
+        const int64_t *sizes, double lam, double *loss_out, void *const *grads, int accumulate,
+        int n_threads)
     ctypedef enum lossk_box_format:
         pass
     ctypedef struct lossk_box_args:
@@ -474,6 +482,37 @@ def box_iou(boxes1, boxes2, out, int64_t n, int64_t m, int box_format, bint gene
         _box_iou[float](boxes1, boxes2, out, n, m, box_format, generalized, n_threads)
     else:
         _box_iou[double](boxes1, boxes2, out, n, m, box_format, generalized, n_threads)
+
+
+def penalty(bytes name, list arrays, list grads, double lam, bint accumulate, int n_threads):
+    """l1_penalty / l2_penalty (`name`) over a list of C-contiguous arrays of one
+    float dtype; `grads`: None or one output per array. Returns the loss."""
+    cdef Py_ssize_t n = len(arrays), i
+    cdef const char *cname = name
+    cdef lossk_dtype dtype = LOSSK_DTYPE_F32
+    cdef double loss = 0.0
+    cdef lossk_status status
+    cdef const void **ptrs = <const void **>malloc((n + 1) * sizeof(void *))
+    cdef void **gptrs = <void **>malloc((n + 1) * sizeof(void *)) if grads is not None else NULL
+    cdef int64_t *sizes = <int64_t *>malloc((n + 1) * sizeof(int64_t))
+    if ptrs == NULL or sizes == NULL or (grads is not None and gptrs == NULL):
+        free(ptrs); free(gptrs); free(sizes)
+        raise MemoryError()
+    try:
+        for i in range(n):
+            ptrs[i] = cnp.PyArray_DATA(<cnp.ndarray>arrays[i])
+            sizes[i] = cnp.PyArray_SIZE(<cnp.ndarray>arrays[i])
+            if gptrs != NULL:
+                gptrs[i] = cnp.PyArray_DATA(<cnp.ndarray>grads[i])
+        if n and arrays[0].dtype.itemsize == 8:
+            dtype = LOSSK_DTYPE_F64
+        with nogil:
+            status = lossk_penalty(cname, dtype, n, ptrs, sizes, lam, &loss, gptrs, accumulate,
+                                   n_threads)
+        check_status(status, -1)
+    finally:
+        free(ptrs); free(gptrs); free(sizes)
+    return loss
 
 
 def build_info():

@@ -3,7 +3,8 @@ options of each IoU variant, Wise-IoU v3's state, the pairwise matrices."""
 import numpy as np
 
 from .._checks import (Call, as_array, as_pred, as_real, check_backend, check_bool, check_finite,
-                       check_reduction, check_scalar, check_shape, grad_output, resolve_n_threads)
+                       check_output, check_reduction, check_scalar, check_shape, grad_output,
+                       resolve_n_threads)
 
 # The one list of box formats; their position is lossk_box_format's value in lossk.h.
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
@@ -120,14 +121,7 @@ def pair_dtype(a, b):
 def check_out(out, shape, dtype, *inputs):
     """out= of the pairwise functions: a writeable C-contiguous ndarray of the
     result's shape and dtype, not overlapping the boxes."""
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-    if out.dtype != dtype:
-        raise TypeError(f"out must have dtype {dtype} (the result dtype), got {out.dtype}")
-    if out.shape != shape:
-        raise ValueError(f"out must have shape {shape}, got {out.shape}")
-    if not (out.flags.c_contiguous and out.flags.aligned and out.flags.writeable):
-        raise ValueError("out must be writeable, aligned and C-contiguous")
+    check_output(out, "out", dtype, tuple(shape))
     if any(np.may_share_memory(out, a) for a in inputs):
         raise ValueError("out overlaps boxes1 or boxes2")
     return out

@@ -44,7 +44,8 @@ class Lossk(Peer):
             raise harness.Skipped(f"lossk has no {wl.loss}")
         kw = dict(wl.kwargs, return_grad=True, n_threads=n_threads)
         if self.grad_out:
-            kw["grad_out"] = np.empty_like(inputs[0])
+            pred = inputs[0]
+            kw["grad_out"] = [np.empty_like(a) for a in pred] if isinstance(pred, list) else np.empty_like(pred)
         return lambda: fn(*inputs, **kw)
 
 
@@ -87,16 +88,27 @@ class Torch(Peer):
         if wl.torch_loss is None:
             return None
         self.torch.set_num_threads(n_threads)
-        tensors = [self.torch.from_numpy(x) for x in inputs]
-        pred = tensors[0].requires_grad_()
+        tensors = [self.tensor(x) for x in inputs]
+        # the differentiated tensors: pred, or each of a list of arrays (penalties)
+        preds = tensors[0] if isinstance(tensors[0], list) else [tensors[0]]
+        for p in preds:
+            p.requires_grad_()
 
         def call():
-            pred.grad = None
+            for p in preds:
+                p.grad = None
             loss = wl.torch_loss(*tensors)
             loss.backward()
             return loss
 
         return call
+
+    def tensor(self, x):
+        """An input as torch sees it: arrays as tensors, lists element by element,
+        scalars as they are."""
+        if isinstance(x, list):
+            return [self.tensor(a) for a in x]
+        return self.torch.from_numpy(x) if isinstance(x, np.ndarray) else x
 
 
 def jax_arrays(jax, inputs) -> list:

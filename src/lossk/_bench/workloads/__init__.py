@@ -1,6 +1,6 @@
 """The registry of benchmark workloads: WORKLOADS maps every lossk loss name to its
 table rows, defined by one module per loss family (softmax, class_index, pointwise,
-box; the families of the library).
+box, penalty; the families of the library).
 
 A loss adds rows by adding Workload entries to its family module's WORKLOADS;
 everything else (lossk calls, the NumPy reference, torch, the limit, the report)
@@ -24,7 +24,8 @@ from typing import Callable
 import numpy as np
 
 # make_inputs(rng, shape, dtype) -> (pred, target, ...): pred has `shape` and `dtype`
-# and is the input the gradient is taken with respect to.
+# and is the input the gradient is taken with respect to; or it is a list of
+# arrays of prod(shape) elements in all (penalties), each with its gradient.
 MakeInputs = Callable[[np.random.Generator, tuple, np.dtype], tuple]
 
 
@@ -42,7 +43,8 @@ class Workload:
 
     @property
     def array_bytes(self) -> int:
-        """Bytes of pred (= of its gradient): the size the limit is matched to."""
+        """Bytes of pred (= of its gradient; of all its arrays for a list): the size
+        the limit is matched to."""
         return math.prod(self.shape) * np.dtype(self.dtype).itemsize
 
     def inputs(self, seed: int = 0) -> tuple:
@@ -80,9 +82,9 @@ def logits_and_class_indices(rng: np.random.Generator, shape: tuple, dtype: np.d
 
 
 # The family modules take Workload and the shared makers above from this module.
-from . import box, class_index, pointwise, softmax  # noqa: E402
+from . import box, class_index, penalty, pointwise, softmax  # noqa: E402
 
-FAMILIES = (softmax, class_index, pointwise, box)   # the run order
+FAMILIES = (softmax, class_index, pointwise, box, penalty)   # the run order
 WORKLOADS: dict[str, list[Workload]] = {loss: rows for family in FAMILIES
                                         for loss, rows in family.WORKLOADS.items()}
 
