@@ -10,8 +10,6 @@ from .._checks import (Call, as_array, as_pred, as_real, check_backend, check_bo
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 # CIoU's alpha modes; their position is lossk_ciou_alpha's value in lossk.h.
 CIOU_ALPHAS = ("torchvision", "yolo")
-# The losses of this family, by the `kind` of their prepared call.
-BOX_LOSS_KINDS = ("iou", "giou", "diou", "ciou", "eiou", "siou", "wiou", "wiou3")
 
 
 def check_format(box_format):

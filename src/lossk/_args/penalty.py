@@ -2,16 +2,8 @@
 shapes and one float dtype, lam, and optional caller-owned gradient arrays."""
 import numpy as np
 
-from .._checks import (Call, as_pred, check_backend, check_bool, check_finite, check_output,
+from .._checks import (Call, as_array, as_pred, check_backend, check_bool, check_finite, check_output,
                        resolve_n_threads)
-
-
-def _as_array(value, name):
-    """np.asarray with the ValueError of a ragged nested sequence naming the array."""
-    try:
-        return np.asarray(value)
-    except ValueError as e:
-        raise ValueError(f"{name} is not a rectangular array (a ragged nested sequence?): {e}") from None
 
 
 def _byte_range(a):
@@ -70,7 +62,7 @@ def prepare(arrays, lam, return_grad, grad_out, accumulate, n_threads, backend):
     dtype = np.dtype(np.float64)                    # the result dtype of an empty list
     for i, value in enumerate(arrays):
         name = f"arrays[{i}]"
-        a = _as_array(value, name)
+        a = as_array(value, name)
         x, dtype_i = as_pred(a, name)
         if given is None:
             given, dtype = a.dtype.newbyteorder("="), dtype_i
