@@ -13,6 +13,7 @@ import sysconfig
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
@@ -77,9 +78,9 @@ info = "setuptools %s %s" % (sysconfig.get_config_var("CC") or "cc", " ".join(cf
 ext = Extension(
     "lossk._kernels",
     sources=["src/lossk/_kernels.pyx"] + sources,
-    include_dirs=["csrc/include"] + incdirs,
+    include_dirs=["csrc/include"] + incdirs + [numpy.get_include()],
     depends=sorted(glob.glob("csrc/**/*.h", recursive=True)),  # rebuild on header edits
-    define_macros=[("LOSSK_BUILD_INFO", '"%s"' % info)],
+    define_macros=[("LOSSK_BUILD_INFO", '"%s"' % info), ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     extra_compile_args=cflags + omp_flags,
     extra_link_args=omp_flags,
     libraries=["m"] if sys.platform != "win32" else [],

@@ -54,6 +54,7 @@
 #ifndef LOSSK_H
 #define LOSSK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define LOSSK_VERSION_MAJOR 0
@@ -357,6 +358,53 @@ LOSSK_API lossk_status lossk_kl_div_f32(
 LOSSK_API lossk_status lossk_kl_div_f64(
     const double *log_input, const double *target, int64_t n, int64_t batch_size, int log_target,
     lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads);
+
+
+#ifdef LOSSK_UNSTABLE_API
+/*
+ * The pointwise family entry: one call for every loss whose elements each have
+ * their own term (the losses above and the regression losses), the loss named
+ * as in Python ("mse_loss"), arrays untyped of `dtype`. A loss added to the
+ * family needs no new prototype.
+ *   size       sizeof(lossk_pointwise_args) as the caller compiled it (fields
+ *              are only appended; one beyond `size` takes its default)
+ *   pred       n elements (x1 for margin_ranking_loss)
+ *   target     broadcast to pred (lossk_operand; same shape: inner 1, period n)
+ *   weight, aux  the loss's broadcast operands (BCE weight; BCE-with-logits
+ *              pos_weight; margin_ranking_loss's x2, full shape); data NULL: absent
+ *   param      the scalar options in the order of the Python signature:
+ *              huber_loss delta (> 0), smooth_l1_loss beta (>= 0), quantile_loss
+ *              q (in [0, 1]), margin_ranking_loss margin (not NaN),
+ *              sigmoid_focal_loss alpha, gamma; hinge_loss margin, squared;
+ *              kl_div log_target
+ *   batch_size BATCHMEAN's divisor (kl_div)
+ *   grad       d loss / d pred, or NULL; may equal pred
+ *   grad2      margin_ranking_loss: d loss / d x2 (= -grad), or NULL
+ *   bad_index  out: the first element outside the loss's domain (-1 if none)
+ * rmse_loss = sqrt(mean((pred - target)^2)) takes MEAN only; its gradient is
+ * (pred - target) / (n rmse), 0 where rmse = 0 (two passes: the sum, then the
+ * gradient).
+ */
+typedef struct lossk_pointwise_args {
+    size_t size;
+    lossk_dtype dtype;
+    const void *pred;
+    int64_t n;
+    lossk_operand target;
+    lossk_operand weight, aux;
+    double param[8];
+    int64_t batch_size;
+    lossk_reduction reduction;
+    double *loss_out;
+    void *loss_none;
+    void *grad;
+    void *grad2;
+    int n_threads;
+    int64_t bad_index;
+} lossk_pointwise_args;
+
+LOSSK_API lossk_status lossk_pointwise(const char *loss, lossk_pointwise_args *args);
+#endif /* LOSSK_UNSTABLE_API */
 
 
 /*

@@ -13,8 +13,9 @@ from . import _kernels
 from ._args.pointwise import (KL_REDUCTIONS, bce_domain_error, hinge_domain_error, kl_div_result,
                               prepare_binary_cross_entropy, prepare_binary_cross_entropy_with_logits,
                               prepare_hinge_loss, prepare_kl_div, prepare_sigmoid_focal_loss)
+from ._args.pointwise import prepare_regression  # noqa: F401 (the regression losses' checks)
 from ._checks import REDUCTION_CODES, finish, flat, operand_layout
-from ._registry import register
+from ._registry import family, register
 
 
 def _kernel_arrays(p):
@@ -34,6 +35,19 @@ def _operand_args(p, name):
 
 def _finish(p, loss):
     return finish(loss, p.loss_none, p.grad, p.reduction, p.dtype, p.return_grad)
+
+
+def _family_entry(p, name):
+    """The loss `name` through the C family entry lossk_pointwise (or its
+    reference <name>_prepared for backend="numpy"): p.t broadcast to p.x,
+    p.params its scalar options in signature order."""
+    if p.backend == "numpy":
+        from .reference import pointwise as reference
+        return getattr(reference, name + "_prepared")(p)
+    t = operand_layout(p.t, p.x.shape)
+    loss = _kernels.pointwise(name.encode(), p.x, t, None, None, p.params, -1,
+                              REDUCTION_CODES[p.reduction], p.loss_none, p.grad, None, p.n_threads)
+    return _finish(p, loss)
 
 
 # ---- sigmoid focal loss ----------------------------------------------------------
@@ -238,3 +252,11 @@ def kl_div(log_input, target, *, log_target=False, reduction="mean", return_grad
     loss = _kernels.kl_div(*_kernel_arrays(p), p.batch_size, p.log_target, REDUCTION_CODES[p.reduction],
                            p.n_threads)
     return kl_div_result(p, _finish(p, loss))
+
+
+# ---- regression ----------------------------------------------------------------------
+# `target` broadcasts to `pred` as in torch (a scalar, a per-column target), without
+# being expanded; "mean" divides by pred.size.
+
+
+__all__ = family("pointwise")

@@ -8,16 +8,21 @@ from .._checks import (REDUCTIONS, Call, as_operand, as_pred, as_real, check_bac
 
 
 def prepare(pred, target, pred_name, reduction, return_grad, grad_out, n_threads, backend,
-            reductions=REDUCTIONS, operands=None):
+            reductions=REDUCTIONS, operands=None, broadcast_target=False):
     """Checks the arguments every pointwise loss shares; `operands` maps the
-    names of broadcast weights to their values (None: absent). The caller adds
-    its own options, already checked, to the result."""
+    names of broadcast weights to their values (None: absent). With
+    `broadcast_target` the target may broadcast to the prediction (kept in its
+    own shape, as the weights). The caller adds its own options, already
+    checked, to the result."""
     check_backend(backend)
     check_reduction(reduction, reductions)
     x, dtype = as_pred(pred, pred_name)
-    t = as_real(target, "target", dtype)
-    if t.shape != x.shape:
-        raise ValueError(f"target must have the shape of {pred_name} {x.shape}, got {t.shape}")
+    if broadcast_target:
+        t = as_operand(target, "target", dtype, x.shape)
+    else:
+        t = as_real(target, "target", dtype)
+        if t.shape != x.shape:
+            raise ValueError(f"target must have the shape of {pred_name} {x.shape}, got {t.shape}")
     ops = {}
     inputs = {"pred": x, "target": t}
     for name, value in operands.items() if operands else ():
@@ -122,3 +127,16 @@ def kl_div_result(p, result):
                                       if n == 1 and grad.shape[lead + i] != 1)
     p.grad_to[...] = grad.sum(axis=axes, dtype=np.float64).reshape(p.grad_to.shape)
     return loss, p.grad_to
+
+
+# ---- regression: the target broadcasts to pred (a scalar, a per-column target) -----
+
+
+def prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads, backend,
+                       reductions=REDUCTIONS):
+    """The arguments of a regression loss; p.target_layout is the target's
+    (flat, inner, period) for the kernel (never expanded)."""
+    p = prepare(pred, target, "pred", reduction, return_grad, grad_out, n_threads, backend,
+                reductions=reductions, broadcast_target=True)
+    p.params = ()
+    return p

@@ -5,7 +5,8 @@ import numpy as np
 
 from .._args.pointwise import (bce_domain_error, hinge_domain_error, kl_div_result,
                                prepare_binary_cross_entropy, prepare_binary_cross_entropy_with_logits,
-                               prepare_hinge_loss, prepare_kl_div, prepare_sigmoid_focal_loss)
+                               prepare_hinge_loss, prepare_kl_div, prepare_regression,
+                               prepare_sigmoid_focal_loss)
 from .._checks import finish
 
 
@@ -157,3 +158,16 @@ def kl_div(log_input, target, *, log_target=False, reduction="mean", return_grad
     """NumPy reference of :func:`lossk.kl_div` (n_threads is ignored)."""
     p = prepare_kl_div(log_input, target, log_target, reduction, return_grad, grad_out, n_threads, "numpy")
     return kl_div_result(p, kl_div_prepared(p))
+
+
+# ---- regression: e = pred - target (target broadcast to pred) ------------------------
+
+
+def _error(p):
+    return p.x.astype(np.float64) - np.broadcast_to(p.t.astype(np.float64), p.x.shape)
+
+
+# every public function of this module (lossk.reference exports them)
+__all__ = [name for name, fn in list(globals().items())
+           if callable(fn) and not name.startswith("_") and not name.endswith("_prepared")
+           and getattr(fn, "__module__", None) == __name__]
