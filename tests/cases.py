@@ -82,6 +82,14 @@ def _kl_div(rng, dtype):
     return (log_p, rng.dirichlet(np.ones(5), 29).astype(dtype)), dict(reduction="batchmean")
 
 
+def _regression(**kwargs):
+    """(29, 5) predictions and a target per column (5,): the broadcast target."""
+    def case(rng, dtype):
+        x = rng.standard_normal((29, 5)).astype(dtype)
+        return (x, rng.standard_normal(5).astype(dtype)), dict(kwargs)
+    return case
+
+
 CASES = {
     "cross_entropy": _cross_entropy,
     "softmax_focal_loss": _softmax_focal_loss,
@@ -92,6 +100,7 @@ CASES = {
     "binary_cross_entropy_with_logits": _binary_cross_entropy_with_logits,
     "hinge_loss": _hinge_loss,
     "kl_div": _kl_div,
+    "mse_loss": _regression(),
     "iou_loss": _box_case(),
     "giou_loss": _box_case(box_format="xyxy"),
     "diou_loss": _box_case(),
@@ -322,6 +331,25 @@ def _edges_hinge_loss(dtype):
     ]
 
 
+def _regression_edges(squares=False, **kwargs):
+    """Errors 0, +-1e4, +-1e30 (float32: 3e34; losses that square the error:
+    1e15, whose square stays finite), +-inf and NaN, with full, per-column and
+    scalar targets, and no elements."""
+    def edges(dtype):
+        big = 1e15 if squares else 1e30 if np.dtype(dtype) == np.float64 else 3e34
+        x = np.array([[0.0, 1e4, -1e4, 1.0], [big, -big, 0.5, -0.5]], dtype)
+        t = np.array([[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, -0.5, 0.5]], dtype)
+        xi = np.array([[np.inf, -np.inf, 0.0], [np.nan, 1.0, np.inf]], dtype)
+        return [
+            ((x, t), dict(kwargs)),
+            ((x, t[0]), dict(kwargs)),
+            ((x, np.array(0.5, dtype)), dict(kwargs)),
+            ((xi, np.array([0.0, np.inf, 1.0], dtype)), dict(kwargs)),
+            ((np.zeros((0, 4), dtype), np.zeros(4, dtype)), dict(kwargs)),
+        ]
+    return edges
+
+
 # Boxes (pred, target) in corners: each kind of degenerate box the IoU issue
 # lists, and torchvision's corner cases around them (tests/test_box*.py).
 BOX_DEGENERATE = {
@@ -393,6 +421,7 @@ EDGES = {
     "binary_cross_entropy_with_logits": _edges_binary_cross_entropy_with_logits,
     "kl_div": _edges_kl_div,
     "hinge_loss": _edges_hinge_loss,
+    "mse_loss": _regression_edges(squares=True),
     "iou_loss": _edges_boxes({}),
     "giou_loss": _edges_boxes({}),
     "diou_loss": _edges_boxes({}),
@@ -493,5 +522,6 @@ PEERS = {
     "binary_cross_entropy": _torch_call("binary_cross_entropy"),
     "binary_cross_entropy_with_logits": _torch_call("binary_cross_entropy_with_logits"),
     "kl_div": _torch_call("kl_div"),
+    "mse_loss": _torch_call("mse_loss"),
     **{name: _peer_box(name) for name in family("box")},
 }

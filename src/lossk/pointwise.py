@@ -259,4 +259,20 @@ def kl_div(log_input, target, *, log_target=False, reduction="mean", return_grad
 # being expanded; "mean" divides by pred.size.
 
 
+@register(mean="elements", peer="torch.nn.functional.mse_loss")
+def mse_loss(pred, target, *, reduction="mean", return_grad=False, grad_out=None, n_threads=None,
+             backend="c"):
+    r"""Mean squared error, = ``torch.nn.functional.mse_loss``: per element
+    ``(pred - target) ** 2``, gradient ``2 (pred - target)``.
+
+    Parameters
+    ----------
+    pred : array_like of any shape, float16/32/64
+    target : array_like broadcastable to ``pred`` (not expanded in memory)
+    reduction : "mean" (over all elements of ``pred``), "sum" or "none"
+    """
+    p = prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads, backend)
+    return _family_entry(p, "mse_loss")
+
+
 __all__ = family("pointwise")

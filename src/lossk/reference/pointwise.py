@@ -167,6 +167,17 @@ def _error(p):
     return p.x.astype(np.float64) - np.broadcast_to(p.t.astype(np.float64), p.x.shape)
 
 
+def mse_loss_prepared(p):
+    e = _error(p)
+    return _reduce(p, e * e, 2 * e)
+
+
+def mse_loss(pred, target, *, reduction="mean", return_grad=False, grad_out=None, n_threads=None):
+    """NumPy reference of :func:`lossk.mse_loss`: (pred - target)^2."""
+    return mse_loss_prepared(prepare_regression(pred, target, reduction, return_grad, grad_out,
+                                                n_threads, "numpy"))
+
+
 # every public function of this module (lossk.reference exports them)
 __all__ = [name for name, fn in list(globals().items())
            if callable(fn) and not name.startswith("_") and not name.endswith("_prepared")

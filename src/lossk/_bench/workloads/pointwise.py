@@ -1,5 +1,5 @@
 """Workloads of the pointwise family: sigmoid_focal_loss, binary_cross_entropy_with_logits,
-binary_cross_entropy, kl_div and hinge_loss."""
+binary_cross_entropy, kl_div, hinge_loss and the regression losses."""
 from __future__ import annotations
 
 from typing import Callable
@@ -135,6 +135,18 @@ def hinge_loss(n: int) -> Workload:
                     torch_hinge_loss(1.0), jax_loss=jax_hinge_loss(1.0))
 
 
+def pred_and_target(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    """Standard-normal predictions and targets of the same shape (regression)."""
+    pred = rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
+    return pred, rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
+
+
+def regression(loss: str, n: int, label: str, torch_loss: Callable | None, **kwargs) -> Workload:
+    # reads pred and target, writes the gradient: an add
+    size = f"{n >> 20} Mi" if n >= 1 << 20 else f"{n}"
+    return Workload(f"{label} {size}", loss, (n,), pred_and_target, "add", torch_loss, kwargs=kwargs)
+
+
 WORKLOADS = {
     "sigmoid_focal_loss": [
         sigmoid_focal_loss(65536, 80),
@@ -151,4 +163,6 @@ WORKLOADS = {
     ],
     "kl_div": [kl_div(16 << 20)],
     "hinge_loss": [hinge_loss(16 << 20)],
+    "mse_loss": [regression("mse_loss", 16 << 20, "MSE", torch_functional("mse_loss")),
+                 regression("mse_loss", 64, "MSE", torch_functional("mse_loss"))],
 }
