@@ -152,11 +152,15 @@ def example(name, dtype, seed=0):
     return list(args), dict(kwargs)
 
 
-def settings(sig):
+def settings(sig, name=None):
     """Extra keyword sets every variant is run with: the per-sample losses and
-    the mean, with the gradient when the loss has one."""
+    the mean (those of them the loss's registry entry lists), with the
+    gradient when the loss has one."""
     out = []
     reds = ("none", "mean") if "reduction" in sig.keyword else (None,)
+    spec = lossk._registry.SPECS.get(name)
+    if spec is not None and reds != (None,):
+        reds = tuple(r for r in reds if r in spec.reductions) or spec.reductions[:1]
     for red in reds:
         s = {} if red is None else {"reduction": red}
         if sig.has_grad:
@@ -184,7 +188,7 @@ class Variant:
     expect: str = "agree"
     names: tuple = ()
     exc: tuple = ALLOWED
-    settings: list = field(default=None)  # None: settings(sig)
+    settings: list = field(default=None)  # None: settings(sig, name)
     baseline: tuple = None                # (args, kwargs) a "clean" variant reproduces; None: the example
 
 
@@ -709,7 +713,7 @@ def run_batch(name, category, out=sys.stdout):
         for dtype in DTYPES:
             args, kwargs = example(name, dtype)
             example_call = (args, kwargs)
-            for s in settings(sig):
+            for s in settings(sig, name):
                 o = call(name, "c", args, {**kwargs, **s})
                 if o.error is not None:
                     emit(fail=f"{name} {np.dtype(dtype)} the clean example with {s}", why=o.describe())
@@ -724,7 +728,7 @@ def run_batch(name, category, out=sys.stdout):
             for v in batch:
                 if v.baseline is None:
                     v.baseline = example_call
-                for s in (v.settings if v.settings is not None else settings(sig)):
+                for s in (v.settings if v.settings is not None else settings(sig, name)):
                     if v.expect == "clean" and clean(v, s).error is not None:
                         continue  # e.g. a reduction the loss lacks: nothing to reproduce
                     desc = f"{name} {np.dtype(dtype)} {v.desc} {({k: x for k, x in s.items() if not k.startswith('__')})}"
