@@ -13,7 +13,8 @@ from . import _kernels
 from ._args.pointwise import (KL_REDUCTIONS, bce_domain_error, hinge_domain_error, kl_div_result,
                               prepare_binary_cross_entropy, prepare_binary_cross_entropy_with_logits,
                               prepare_hinge_loss, prepare_kl_div, prepare_sigmoid_focal_loss)
-from ._args.pointwise import prepare_regression  # noqa: F401 (the regression losses' checks)
+from ._args.pointwise import (prepare_huber_loss, prepare_quantile_loss, prepare_regression,
+                              prepare_smooth_l1_loss)
 from ._checks import REDUCTION_CODES, finish, flat, operand_layout
 from ._registry import family, register
 
@@ -273,6 +274,87 @@ def mse_loss(pred, target, *, reduction="mean", return_grad=False, grad_out=None
     """
     p = prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads, backend)
     return _family_entry(p, "mse_loss")
+
+
+@register(mean="elements", peer="torch.nn.functional.l1_loss")
+def l1_loss(pred, target, *, reduction="mean", return_grad=False, grad_out=None, n_threads=None,
+            backend="c"):
+    r"""Mean absolute error, = ``torch.nn.functional.l1_loss``: per element
+    ``|pred - target|``, gradient ``sign(pred - target)`` (0 where they are equal, as torch).
+
+    ``target`` broadcasts to ``pred``; ``reduction``: "mean" (over ``pred.size``), "sum", "none".
+    """
+    p = prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads, backend)
+    return _family_entry(p, "l1_loss")
+
+
+@register(mean="elements", peer="torch.nn.functional.huber_loss")
+def huber_loss(pred, target, *, delta=1.0, reduction="mean", return_grad=False, grad_out=None,
+               n_threads=None, backend="c"):
+    r"""Huber loss, = ``torch.nn.functional.huber_loss``: with ``e = pred - target``,
+    ``e**2 / 2`` where ``|e| < delta``, else ``delta (|e| - delta / 2)``; gradient
+    ``clip(e, -delta, delta)``.
+
+    ``delta`` must be finite and > 0 (0 and NaN raise ValueError, as torch for 0).
+    ``target`` broadcasts to ``pred``; ``reduction``: "mean" (over ``pred.size``), "sum", "none".
+    """
+    p = prepare_huber_loss(pred, target, delta, reduction, return_grad, grad_out, n_threads, backend)
+    return _family_entry(p, "huber_loss")
+
+
+@register(mean="elements", peer="torch.nn.functional.smooth_l1_loss")
+def smooth_l1_loss(pred, target, *, beta=1.0, reduction="mean", return_grad=False, grad_out=None,
+                   n_threads=None, backend="c"):
+    r"""Smooth L1 loss, = ``torch.nn.functional.smooth_l1_loss``: with ``e = pred - target``,
+    ``e**2 / (2 beta)`` where ``|e| < beta``, else ``|e| - beta / 2``; gradient ``e / beta``
+    there, else ``sign(e)``. ``beta = 0`` is the L1 loss (gradient 0 at ``e = 0``).
+
+    ``beta`` must be finite and >= 0 (negative and NaN raise ValueError).
+    ``target`` broadcasts to ``pred``; ``reduction``: "mean" (over ``pred.size``), "sum", "none".
+    """
+    p = prepare_smooth_l1_loss(pred, target, beta, reduction, return_grad, grad_out, n_threads, backend)
+    return _family_entry(p, "smooth_l1_loss")
+
+
+@register(mean="none", peer=None, reductions=("mean",), split="no")
+def rmse_loss(pred, target, *, reduction="mean", return_grad=False, grad_out=None, n_threads=None,
+              backend="c"):
+    r"""Root mean squared error ``sqrt(mean((pred - target)**2))``, only ``reduction="mean"``.
+
+    Gradient ``(pred - target) / (n rmse)``, ``n = pred.size``; where every error is 0 it is
+    0, never NaN. The mean of nothing is NaN (as torch's mean). The gradient needs the
+    total first: the kernel makes two passes (the sum, then the gradient).
+    """
+    p = prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads, backend,
+                           reductions=("mean",))
+    return _family_entry(p, "rmse_loss")
+
+
+@register(mean="elements", peer=None)
+def log_cosh_loss(pred, target, *, reduction="mean", return_grad=False, grad_out=None,
+                  n_threads=None, backend="c"):
+    r"""Log-cosh loss: per element ``log(cosh(e))``, ``e = pred - target``, computed as
+    ``|e| + log1p(exp(-2 |e|)) - log 2`` (no overflow for any ``e``: finite at
+    ``|e| = 1e4`` and beyond, inf at ``+-inf``); gradient ``tanh(e)`` (``+-1`` at ``+-inf``).
+
+    ``target`` broadcasts to ``pred``; ``reduction``: "mean" (over ``pred.size``), "sum", "none".
+    """
+    p = prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads, backend)
+    return _family_entry(p, "log_cosh_loss")
+
+
+@register(mean="elements", peer=None)
+def quantile_loss(pred, target, *, q=0.5, reduction="mean", return_grad=False, grad_out=None,
+                  n_threads=None, backend="c"):
+    r"""Quantile (pinball) loss: per element ``max(q e, (q - 1) e)``, ``e = target - pred``.
+
+    Gradient w.r.t. ``pred``: ``-q`` where ``e > 0``, ``1 - q`` where ``e < 0``, and
+    ``1/2 - q`` at ``e = 0`` (the mean of the one-sided derivatives, as torch autograd
+    gives for a max at a tie). ``q`` must be in [0, 1] (else ValueError).
+    ``target`` broadcasts to ``pred``; ``reduction``: "mean" (over ``pred.size``), "sum", "none".
+    """
+    p = prepare_quantile_loss(pred, target, q, reduction, return_grad, grad_out, n_threads, backend)
+    return _family_entry(p, "quantile_loss")
 
 
 __all__ = family("pointwise")

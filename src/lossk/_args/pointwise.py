@@ -140,3 +140,24 @@ def prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads
                 reductions=reductions, broadcast_target=True)
     p.params = ()
     return p
+
+
+def prepare_huber_loss(pred, target, delta, reduction, return_grad, grad_out, n_threads, backend):
+    delta = check_finite(delta, "delta", 0.0, low_open=True)   # 0 raises, as torch
+    p = prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads, backend)
+    p.delta, p.params = delta, (delta,)
+    return p
+
+
+def prepare_smooth_l1_loss(pred, target, beta, reduction, return_grad, grad_out, n_threads, backend):
+    beta = check_finite(beta, "beta", 0.0)                      # 0 is L1
+    p = prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads, backend)
+    p.beta, p.params = beta, (beta,)
+    return p
+
+
+def prepare_quantile_loss(pred, target, q, reduction, return_grad, grad_out, n_threads, backend):
+    q = check_finite(q, "q", 0.0, 1.0)
+    p = prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads, backend)
+    p.q, p.params = q, (q,)
+    return p

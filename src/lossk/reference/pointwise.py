@@ -5,8 +5,9 @@ import numpy as np
 
 from .._args.pointwise import (bce_domain_error, hinge_domain_error, kl_div_result,
                                prepare_binary_cross_entropy, prepare_binary_cross_entropy_with_logits,
-                               prepare_hinge_loss, prepare_kl_div, prepare_regression,
-                               prepare_sigmoid_focal_loss)
+                               prepare_hinge_loss, prepare_huber_loss, prepare_kl_div,
+                               prepare_quantile_loss, prepare_regression, prepare_sigmoid_focal_loss,
+                               prepare_smooth_l1_loss)
 from .._checks import finish
 
 
@@ -176,6 +177,92 @@ def mse_loss(pred, target, *, reduction="mean", return_grad=False, grad_out=None
     """NumPy reference of :func:`lossk.mse_loss`: (pred - target)^2."""
     return mse_loss_prepared(prepare_regression(pred, target, reduction, return_grad, grad_out,
                                                 n_threads, "numpy"))
+
+
+def l1_loss_prepared(p):
+    e = _error(p)
+    return _reduce(p, np.abs(e), np.sign(e))
+
+
+def l1_loss(pred, target, *, reduction="mean", return_grad=False, grad_out=None, n_threads=None):
+    """NumPy reference of :func:`lossk.l1_loss`: |pred - target|, gradient sign (0 at 0)."""
+    return l1_loss_prepared(prepare_regression(pred, target, reduction, return_grad, grad_out,
+                                               n_threads, "numpy"))
+
+
+def huber_loss_prepared(p):
+    e, d = _error(p), p.delta
+    a = np.abs(e)
+    with np.errstate(invalid="ignore"):
+        loss = np.where(a < d, 0.5 * e * e, d * (a - 0.5 * d))
+    return _reduce(p, loss, np.clip(e, -d, d))
+
+
+def huber_loss(pred, target, *, delta=1.0, reduction="mean", return_grad=False, grad_out=None,
+               n_threads=None):
+    """NumPy reference of :func:`lossk.huber_loss`."""
+    return huber_loss_prepared(prepare_huber_loss(pred, target, delta, reduction, return_grad,
+                                                  grad_out, n_threads, "numpy"))
+
+
+def smooth_l1_loss_prepared(p):
+    e, b = _error(p), p.beta
+    a = np.abs(e)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        loss = np.where(a < b, 0.5 * e * e / b if b else 0.0, a - 0.5 * b)
+        grad = np.where(a < b, e / b if b else 0.0, np.sign(e))
+    return _reduce(p, loss, grad)
+
+
+def smooth_l1_loss(pred, target, *, beta=1.0, reduction="mean", return_grad=False, grad_out=None,
+                   n_threads=None):
+    """NumPy reference of :func:`lossk.smooth_l1_loss`."""
+    return smooth_l1_loss_prepared(prepare_smooth_l1_loss(pred, target, beta, reduction, return_grad,
+                                                          grad_out, n_threads, "numpy"))
+
+
+def rmse_loss_prepared(p):
+    e = _error(p)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.sqrt(np.mean(e * e)) if e.size else np.float64(np.nan)
+        if p.grad is not None:
+            p.grad[...] = 0.0 if r == 0 else e / (e.size * r)    # every error 0: gradient 0
+    return finish(r, None, p.grad, "mean", p.dtype, p.return_grad)
+
+
+def rmse_loss(pred, target, *, reduction="mean", return_grad=False, grad_out=None, n_threads=None):
+    """NumPy reference of :func:`lossk.rmse_loss`: sqrt(mean((pred - target)^2))."""
+    return rmse_loss_prepared(prepare_regression(pred, target, reduction, return_grad, grad_out,
+                                                 n_threads, "numpy", reductions=("mean",)))
+
+
+def log_cosh_loss_prepared(p):
+    e = _error(p)
+    a = np.abs(e)
+    with np.errstate(invalid="ignore", over="ignore"):
+        loss = a + np.log1p(np.exp(-2 * a)) - np.log(2.0)
+    return _reduce(p, loss, np.tanh(e))
+
+
+def log_cosh_loss(pred, target, *, reduction="mean", return_grad=False, grad_out=None, n_threads=None):
+    """NumPy reference of :func:`lossk.log_cosh_loss`: log(cosh(pred - target))."""
+    return log_cosh_loss_prepared(prepare_regression(pred, target, reduction, return_grad, grad_out,
+                                                     n_threads, "numpy"))
+
+
+def quantile_loss_prepared(p):
+    r, q = -_error(p), p.q                       # r = target - pred
+    with np.errstate(invalid="ignore"):
+        loss = np.where(r >= 0, _times(q, r), np.where(r < 0, _times(q - 1, r), r))
+        grad = np.where(r > 0, -q, np.where(r < 0, 1 - q, np.where(r == 0, 0.5 - q, r)))
+    return _reduce(p, loss, grad)
+
+
+def quantile_loss(pred, target, *, q=0.5, reduction="mean", return_grad=False, grad_out=None,
+                  n_threads=None):
+    """NumPy reference of :func:`lossk.quantile_loss`: max(q e, (q - 1) e), e = target - pred."""
+    return quantile_loss_prepared(prepare_quantile_loss(pred, target, q, reduction, return_grad,
+                                                        grad_out, n_threads, "numpy"))
 
 
 # every public function of this module (lossk.reference exports them)

@@ -147,6 +147,32 @@ def regression(loss: str, n: int, label: str, torch_loss: Callable | None, **kwa
     return Workload(f"{label} {size}", loss, (n,), pred_and_target, "add", torch_loss, kwargs=kwargs)
 
 
+def torch_rmse(pred, target):
+    """sqrt(mse_loss): what users write (torch has no RMSE loss)."""
+    import torch
+    import torch.nn.functional as F
+    return torch.sqrt(F.mse_loss(pred, target))
+
+
+def torch_log_cosh(pred, target):
+    """log(cosh(e)) as |e| + softplus(-2|e|) - log 2 in torch ops (torch has none)."""
+    import math
+
+    import torch.nn.functional as F
+    a = (pred - target).abs()
+    return (a + F.softplus(-2 * a) - math.log(2.0)).mean()
+
+
+def torch_quantile(q: float) -> Callable:
+    """The pinball loss in torch ops (torch has none)."""
+    def loss(pred, target):
+        import torch
+        e = target - pred
+        return torch.maximum(q * e, (q - 1) * e).mean()
+    loss.__qualname__ = f"pinball q={q} (torch ops)"
+    return loss
+
+
 WORKLOADS = {
     "sigmoid_focal_loss": [
         sigmoid_focal_loss(65536, 80),
@@ -165,4 +191,12 @@ WORKLOADS = {
     "hinge_loss": [hinge_loss(16 << 20)],
     "mse_loss": [regression("mse_loss", 16 << 20, "MSE", torch_functional("mse_loss")),
                  regression("mse_loss", 64, "MSE", torch_functional("mse_loss"))],
+    "l1_loss": [regression("l1_loss", 16 << 20, "L1", torch_functional("l1_loss"))],
+    "huber_loss": [regression("huber_loss", 16 << 20, "Huber", torch_functional("huber_loss"))],
+    "smooth_l1_loss": [regression("smooth_l1_loss", 16 << 20, "smooth L1",
+                                  torch_functional("smooth_l1_loss"))],
+    "rmse_loss": [regression("rmse_loss", 16 << 20, "RMSE", torch_rmse)],
+    "log_cosh_loss": [regression("log_cosh_loss", 16 << 20, "log-cosh", torch_log_cosh)],
+    "quantile_loss": [regression("quantile_loss", 16 << 20, "quantile q=0.3", torch_quantile(0.3),
+                                 q=0.3)],
 }
