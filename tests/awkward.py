@@ -79,6 +79,7 @@ class Signature:
     positional: list
     keyword: dict          # keyword-only name -> default (inspect.Parameter.empty if required)
     is_class: bool = False
+    grads: tuple = ()      # the inputs return_grad differentiates (registry), in order
 
     @property
     def has_grad(self):
@@ -100,7 +101,9 @@ def signature(name):
             pos.append(p.name)
         elif p.kind == p.KEYWORD_ONLY:
             kw[p.name] = p.default
-    return Signature(pos, kw, is_class)
+    spec = lossk._registry.SPECS.get(name)
+    return Signature(pos, kw, is_class, spec.grads if spec is not None else ())
+
 
 
 def _function(name, backend):
@@ -478,11 +481,25 @@ def option_variants(sig, args, kwargs, dtype, extra_inputs):
         yield from grad_out_variants(sig, args, kwargs, dtype)
 
 
+def grad_out_tuple(sig, args, first):
+    """grad_out for a call: `first` (the first input's gradient buffer) alone, or,
+    for a loss with several gradients, the tuple of it and fresh buffers for the
+    others (SPECS[name].grads), so that the variants perturb its first slot."""
+    if len(sig.grads) <= 1:
+        return first
+    rest = [args[sig.positional.index(n)] for n in sig.grads[1:]]
+    return (first,) + tuple(np.full(np.shape(a), np.nan, np.asarray(a).dtype) for a in rest)
+
+
 def grad_out_variants(sig, args, kwargs, dtype):
     pred = args[0] if args and isinstance(args[0], np.ndarray) else None
     if pred is None or pred.dtype != np.dtype(dtype):
         return
     g = "grad_out"
+    if len(sig.grads) > 1:
+        yield Variant("grad_out a single array for several gradients", args,
+                      {**kwargs, g: np.full(pred.shape, np.nan, dtype)}, expect="raise", names=(g,),
+                      settings=[{GRAD_KW: True}])
     other = np.float64 if np.dtype(dtype) == np.float32 else np.float32
     raise_cases = [
         ("of the other float dtype", np.empty(pred.shape, other)),
@@ -499,8 +516,8 @@ def grad_out_variants(sig, args, kwargs, dtype):
     raise_cases.append(("read-only", ro))
     for desc, buf in raise_cases:
         if buf is not None:
-            yield Variant(f"grad_out {desc}", args, {**kwargs, g: buf}, expect="raise", names=(g,),
-                          settings=[{GRAD_KW: True}])
+            yield Variant(f"grad_out {desc}", args, {**kwargs, g: grad_out_tuple(sig, args, buf)},
+                          expect="raise", names=(g,), settings=[{GRAD_KW: True}])
     # Overlapping an input other than pred itself (a shifted view of pred; an
     # input of pred's shape and dtype).
     if pred.size > 1:
@@ -508,19 +525,19 @@ def grad_out_variants(sig, args, kwargs, dtype):
         p2[:-1] = pred.reshape(-1)
         aa = [p2[:-1].reshape(pred.shape)] + list(args[1:])
         yield Variant("grad_out overlapping pred shifted by one element", aa,
-                      {**kwargs, g: p2[1:].reshape(pred.shape)}, expect="raise", names=(g,),
+                      {**kwargs, g: grad_out_tuple(sig, aa, p2[1:].reshape(pred.shape))}, expect="raise", names=(g,),
                       settings=[{GRAD_KW: True}])
     for where, key, a in _arrays(args, kwargs):
         if (where, key) != ("args", 0) and a.shape == pred.shape and a.dtype == pred.dtype:
             aa, kk = _replace(args, kwargs, where, key, a.copy())
             src = aa[key] if where == "args" else kk[key]
-            yield Variant(f"grad_out = {_argname(sig, where, key)}", aa, {**kk, g: src}, expect="raise",
+            yield Variant(f"grad_out = {_argname(sig, where, key)}", aa, {**kk, g: grad_out_tuple(sig, aa, src)}, expect="raise",
                           names=(g,), settings=[{GRAD_KW: True}])
-    yield Variant("grad_out with return_grad=False", args, {**kwargs, g: np.empty(pred.shape, dtype)},
+    yield Variant("grad_out with return_grad=False", args, {**kwargs, g: grad_out_tuple(sig, args, np.empty(pred.shape, dtype))},
                   expect="raise", names=(g,), settings=[{GRAD_KW: False}])
     # Valid: a fresh buffer, and pred itself (in place). Both must give the
     # clean call's bits.
-    yield Variant("grad_out a fresh buffer", args, {**kwargs, g: np.full(pred.shape, np.nan, dtype)},
+    yield Variant("grad_out a fresh buffer", args, {**kwargs, g: grad_out_tuple(sig, args, np.full(pred.shape, np.nan, dtype))},
                   expect="clean", settings=[{GRAD_KW: True}])
     yield Variant("grad_out = pred (in place)", [pred.copy()] + list(args[1:]), dict(kwargs), expect="clean",
                   settings=[{GRAD_KW: True, "__in_place__": True}])
@@ -626,7 +643,7 @@ def check(name, sig, v, setting, clean):
     if in_place:
         pristine = args[0]
         args[0] = pristine.copy()
-        kw["grad_out"] = args[0]
+        kw["grad_out"] = grad_out_tuple(sig, args, args[0])
     k = call(name, "c", args, kw)
     if k.error is not None and not isinstance(k.error, ALLOWED):
         return [f"the kernel raised {k.describe()} (only ValueError/TypeError may escape)\n"

@@ -42,8 +42,11 @@ def _case(name, dtype, seed=0):
 def test_chunks_give_the_whole_arrays_loss(name, dtype):
     if SPECS[name].split != "rows":     # not a sum over rows: evaluate refuses it
         with pytest.raises(ValueError, match="cannot be streamed"):
-            evaluate(name, *CASES[name](np.random.default_rng(0), dtype)[0][:2])
+            args = CASES[name](np.random.default_rng(0), dtype)[0]
+            evaluate(name, args[0], args[-1])
         return
+    if len(SPECS[name].inputs) != 2:
+        pytest.skip("lossk eval streams a prediction and a target; this loss has other inputs")
     pred, target, kw = _case(name, dtype)
     reductions = ("mean", "sum", "batchmean") if name == "kl_div" else ("mean", "sum")
     for reduction in reductions:

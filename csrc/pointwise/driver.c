@@ -71,7 +71,8 @@ lossk_status lossk__run_pointwise(ew_args *a, lossk_block_fn block, size_t elem,
         /* In place, the domain is checked first (one more read of x and t):
            an error must not leave the caller's prediction half overwritten. */
         a->check_only = 1;
-        s = lossk__run_blocks(n, block_elems, threads, 1, 0, block, a, &total, &first_bad);
+        s = lossk__run_blocks(n, block_elems, threads, 1, 5 * EW_CHUNK * elem, block, a, &total,
+                              &first_bad);   /* scratch: a broadcast target's values */
         a->check_only = 0;
         if (s == LOSSK_OK && first_bad >= 0) {
             if (bad_index) *bad_index = first_bad;
@@ -150,7 +151,7 @@ const void *lossk__ew_operand_values(const ew_operand *op, size_t elem, int64_t 
 
 /* ---- the family entry ------------------------------------------------------ */
 
-static const ew_loss *const ew_tables[] = {lossk__ew_losses_regression};
+static const ew_loss *const ew_tables[] = {lossk__ew_losses_regression, lossk__ew_losses_ranking};
 
 static const ew_loss *ew_find(const char *name) {
     for (size_t k = 0; k < sizeof ew_tables / sizeof ew_tables[0]; k++)

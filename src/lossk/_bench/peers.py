@@ -44,8 +44,20 @@ class Lossk(Peer):
             raise harness.Skipped(f"lossk has no {wl.loss}")
         kw = dict(wl.kwargs, return_grad=True, n_threads=n_threads)
         if self.grad_out:
-            kw["grad_out"] = np.empty_like(inputs[0])
+            kw["grad_out"] = grad_buffers(self.lossk, wl.loss, inputs)
         return lambda: fn(*inputs, **kw)
+
+
+def differentiated(lossk, loss: str) -> list:
+    """The positions among a loss's inputs of those it differentiates (registry)."""
+    spec = lossk._registry.SPECS[loss]
+    return [spec.inputs.index(name) for name in spec.grads]
+
+
+def grad_buffers(lossk, loss: str, inputs):
+    """grad_out for `loss`: one buffer, or a tuple of one per differentiated input."""
+    bufs = tuple(np.empty_like(inputs[i]) for i in differentiated(lossk, loss))
+    return bufs[0] if len(bufs) == 1 else bufs
 
 
 class NumpyReference(Peer):
@@ -88,10 +100,14 @@ class Torch(Peer):
             return None
         self.torch.set_num_threads(n_threads)
         tensors = [self.torch.from_numpy(x) for x in inputs]
-        pred = tensors[0].requires_grad_()
+        import lossk
+        spec = lossk._registry.SPECS.get(wl.loss)
+        grads = [spec.inputs.index(n) for n in spec.grads] if spec else [0]
+        diff = [tensors[i].requires_grad_() for i in grads]
 
         def call():
-            pred.grad = None
+            for t in diff:
+                t.grad = None
             loss = wl.torch_loss(*tensors)
             loss.backward()
             return loss
