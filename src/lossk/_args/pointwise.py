@@ -161,3 +161,106 @@ def prepare_quantile_loss(pred, target, q, reduction, return_grad, grad_out, n_t
     p = prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads, backend)
     p.q, p.params = q, (q,)
     return p
+
+
+# ---- several differentiable inputs (GAN losses, margin ranking) --------------------
+
+
+def prepare_inputs(inputs, reduction, return_grad, grad_out, n_threads, backend,
+                   reductions=REDUCTIONS):
+    """The arguments of a loss of several differentiable inputs, `inputs` a dict
+    name -> array_like in argument order: p.xs their arrays (each real floating
+    point, any shapes, computed in the first one's dtype, as a target is), p.grads
+    one gradient array per input or None (grad_out: a tuple of arrays, one per
+    input, or None)."""
+    check_backend(backend)
+    check_reduction(reduction, reductions)
+    xs, dtype = {}, None
+    for name, value in inputs.items():
+        a, dt = as_pred(value, name)
+        if dtype is None:
+            dtype = dt
+        xs[name] = a if dt == dtype else as_real(a, name, dtype)
+    if grad_out is None or not return_grad:
+        outs = (grad_out,) + (None,) * (len(xs) - 1)    # grad_out without return_grad raises below
+    elif not isinstance(grad_out, tuple) or len(grad_out) != len(xs):
+        raise TypeError(f"grad_out must be a tuple of {len(xs)} arrays ({', '.join(xs)}), or None")
+    else:
+        outs = grad_out
+    grads = []
+    for (name, x), g in zip(xs.items(), outs):
+        others = {o: xo for o, xo in xs.items() if o != name}
+        grads.append(grad_output(x, dtype, return_grad, g, {"pred": x, **others, **{
+            f"the gradient of {o}": go for o, go in zip(xs, grads)}}))
+    p = Call()
+    p.xs, p.dtype, p.reduction, p.return_grad = xs, dtype, reduction, return_grad
+    p.grads = tuple(grads) if return_grad else None
+    p.n_threads, p.backend = resolve_n_threads(n_threads), backend
+    return p
+
+
+GAN_REDUCTIONS = ("mean", "sum")
+
+
+def prepare_lsgan_discriminator_loss(d_real, d_fake, a, b, reduction, return_grad, grad_out,
+                                     n_threads, backend):
+    a, b = check_finite(a, "a"), check_finite(b, "b")
+    p = prepare_inputs({"d_real": d_real, "d_fake": d_fake}, reduction, return_grad, grad_out,
+                       n_threads, backend, GAN_REDUCTIONS)
+    p.a, p.b = a, b
+    return p
+
+
+def prepare_generator(d_fake, reduction, return_grad, grad_out, n_threads, backend):
+    """A generator loss: one input, every reduction ("none": one loss per element)."""
+    p = prepare_inputs({"d_fake": d_fake}, reduction, return_grad,
+                       None if grad_out is None else (grad_out,), n_threads, backend)
+    p.loss_none = empty_aligned(p.xs["d_fake"].shape, p.dtype) if reduction == "none" else None
+    return p
+
+
+def prepare_lsgan_generator_loss(d_fake, c, reduction, return_grad, grad_out, n_threads, backend):
+    c = check_finite(c, "c")
+    p = prepare_generator(d_fake, reduction, return_grad, grad_out, n_threads, backend)
+    p.c = c
+    return p
+
+
+def prepare_wasserstein_discriminator_loss(d_real, d_fake, reduction, return_grad, grad_out,
+                                           n_threads, backend):
+    return prepare_inputs({"d_real": d_real, "d_fake": d_fake}, reduction, return_grad, grad_out,
+                          n_threads, backend, GAN_REDUCTIONS)
+
+
+def gan_result(p, loss, loss_none=None):
+    """(loss, grads) as the GAN losses return them: one gradient (generators) as an array."""
+    out = loss_none if p.reduction == "none" else p.dtype.type(loss)
+    if not p.return_grad:
+        return out
+    return out, (p.grads[0] if len(p.grads) == 1 else p.grads)
+
+
+def prepare_margin_ranking_loss(x1, x2, y, margin, reduction, return_grad, grad_out, n_threads,
+                                backend):
+    """x1 and x2 of one shape, y (-1/1 labels) broadcast to it as a target."""
+    margin = check_finite(margin, "margin")                  # NaN raises; negative is allowed
+    p = prepare_inputs({"x1": x1, "x2": x2}, reduction, return_grad, grad_out, n_threads, backend)
+    x, x2a = p.xs["x1"], p.xs["x2"]
+    if x2a.shape != x.shape:
+        raise ValueError(f"x2 must have the shape of x1 {x.shape}, got {x2a.shape}")
+    p.x, p.t = x, as_operand(y, "y", p.dtype, x.shape)
+    if p.grads is not None:
+        for name, g in zip(("x1", "x2"), p.grads):
+            if np.may_share_memory(g, p.t):
+                raise ValueError(f"grad_out for {name} overlaps y")
+    p.margin, p.params = margin, (margin,)
+    p.loss_none = empty_aligned(x.shape, p.dtype) if reduction == "none" else None
+    return p
+
+
+def margin_ranking_domain_error(p):
+    """The ValueError for the first label of y that is neither -1 nor 1."""
+    y = p.t.reshape(-1)
+    position = int(np.flatnonzero((y != 1) & (y != -1))[0])
+    return ValueError(f"y{format_position(p.t.shape, position)} = {y[position]} is not a label: "
+                      f"expected -1 or 1")

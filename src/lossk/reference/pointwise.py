@@ -3,6 +3,9 @@ formulas in float64, with the limits spelled out where IEEE arithmetic would
 form 0 * inf. Same arguments and errors as the kernels (both check them with lossk._args.pointwise)."""
 import numpy as np
 
+from .._args.pointwise import (gan_result, margin_ranking_domain_error, prepare_margin_ranking_loss,
+                               prepare_generator, prepare_lsgan_discriminator_loss,
+                               prepare_lsgan_generator_loss, prepare_wasserstein_discriminator_loss)
 from .._args.pointwise import (bce_domain_error, hinge_domain_error, kl_div_result,
                                prepare_binary_cross_entropy, prepare_binary_cross_entropy_with_logits,
                                prepare_hinge_loss, prepare_huber_loss, prepare_kl_div,
@@ -263,6 +266,103 @@ def quantile_loss(pred, target, *, q=0.5, reduction="mean", return_grad=False, g
     """NumPy reference of :func:`lossk.quantile_loss`: max(q e, (q - 1) e), e = target - pred."""
     return quantile_loss_prepared(prepare_quantile_loss(pred, target, q, reduction, return_grad,
                                                         grad_out, n_threads, "numpy"))
+
+
+# ---- GAN losses ------------------------------------------------------------------------
+
+
+def _gan_out(p, loss, grads, loss_none=None):
+    """Writes the gradients (float64 formulas) and returns the call's result."""
+    for out, g in zip(p.grads or (), grads):
+        out[...] = g
+    if loss_none is not None:
+        p.loss_none[...] = loss_none
+    return gan_result(p, loss, p.loss_none if loss_none is not None else None)
+
+
+def _mean_or_sum(p, v):
+    with np.errstate(invalid="ignore"):
+        return np.mean(v) if p.reduction == "mean" else np.sum(v)
+
+
+def _per(p, x):
+    """d(mean or sum)/d(each element): 1/n or 1."""
+    return 1.0 / x.size if p.reduction == "mean" and x.size else 1.0
+
+
+def lsgan_discriminator_loss_prepared(p):
+    r, f = (p.xs[k].astype(np.float64) for k in ("d_real", "d_fake"))
+    loss = 0.5 * (_mean_or_sum(p, (r - p.b) ** 2) + _mean_or_sum(p, (f - p.a) ** 2))
+    return _gan_out(p, loss, ((r - p.b) * _per(p, r), (f - p.a) * _per(p, f)))
+
+
+def lsgan_discriminator_loss(d_real, d_fake, *, a=0.0, b=1.0, reduction="mean", return_grad=False,
+                             grad_out=None, n_threads=None):
+    """NumPy reference of :func:`lossk.lsgan_discriminator_loss`."""
+    return lsgan_discriminator_loss_prepared(prepare_lsgan_discriminator_loss(
+        d_real, d_fake, a, b, reduction, return_grad, grad_out, n_threads, "numpy"))
+
+
+def lsgan_generator_loss_prepared(p):
+    f = p.xs["d_fake"].astype(np.float64)
+    per = 0.5 * (f - p.c) ** 2
+    if p.reduction == "none":
+        return _gan_out(p, 0.0, (f - p.c,), per)
+    return _gan_out(p, _mean_or_sum(p, per), ((f - p.c) * _per(p, f),))
+
+
+def lsgan_generator_loss(d_fake, *, c=1.0, reduction="mean", return_grad=False, grad_out=None,
+                         n_threads=None):
+    """NumPy reference of :func:`lossk.lsgan_generator_loss`."""
+    return lsgan_generator_loss_prepared(prepare_lsgan_generator_loss(
+        d_fake, c, reduction, return_grad, grad_out, n_threads, "numpy"))
+
+
+def wasserstein_discriminator_loss_prepared(p):
+    r, f = (p.xs[k].astype(np.float64) for k in ("d_real", "d_fake"))
+    loss = _mean_or_sum(p, f) - _mean_or_sum(p, r)
+    return _gan_out(p, loss, (np.full(r.shape, -_per(p, r)), np.full(f.shape, _per(p, f))))
+
+
+def wasserstein_discriminator_loss(d_real, d_fake, *, reduction="mean", return_grad=False,
+                                   grad_out=None, n_threads=None):
+    """NumPy reference of :func:`lossk.wasserstein_discriminator_loss`."""
+    return wasserstein_discriminator_loss_prepared(prepare_wasserstein_discriminator_loss(
+        d_real, d_fake, reduction, return_grad, grad_out, n_threads, "numpy"))
+
+
+def wasserstein_generator_loss_prepared(p):
+    f = p.xs["d_fake"].astype(np.float64)
+    if p.reduction == "none":
+        return _gan_out(p, 0.0, (np.full(f.shape, -1.0),), -f)
+    return _gan_out(p, -_mean_or_sum(p, f), (np.full(f.shape, -_per(p, f)),))
+
+
+def wasserstein_generator_loss(d_fake, *, reduction="mean", return_grad=False, grad_out=None,
+                               n_threads=None):
+    """NumPy reference of :func:`lossk.wasserstein_generator_loss`."""
+    return wasserstein_generator_loss_prepared(prepare_generator(
+        d_fake, reduction, return_grad, grad_out, n_threads, "numpy"))
+
+
+def margin_ranking_loss_prepared(p):
+    y = np.broadcast_to(p.t.astype(np.float64), p.x.shape)
+    if not np.all((y == 1) | (y == -1)):
+        raise margin_ranking_domain_error(p)
+    z = p.margin - y * (p.x.astype(np.float64) - p.xs["x2"].astype(np.float64))
+    with np.errstate(invalid="ignore"):
+        loss = np.where(z > 0, z, np.where(z <= 0, 0.0, z))          # NaN propagates
+        g1 = np.where(z >= 0, -y, np.where(z < 0, 0.0, z))           # torch: the kink passes
+        per = 1.0 / z.size if p.reduction == "mean" and z.size else 1.0
+        value = np.mean(loss) if p.reduction == "mean" else np.sum(loss)
+    return _gan_out(p, value, (g1 * per, -g1 * per), loss if p.reduction == "none" else None)
+
+
+def margin_ranking_loss(x1, x2, y, *, margin=0.0, reduction="mean", return_grad=False,
+                        grad_out=None, n_threads=None):
+    """NumPy reference of :func:`lossk.margin_ranking_loss`: max(0, -y (x1 - x2) + margin)."""
+    return margin_ranking_loss_prepared(prepare_margin_ranking_loss(
+        x1, x2, y, margin, reduction, return_grad, grad_out, n_threads, "numpy"))
 
 
 # every public function of this module (lossk.reference exports them)

@@ -173,6 +173,44 @@ def torch_quantile(q: float) -> Callable:
     return loss
 
 
+def critic_outputs(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    """A discriminator's outputs on real and on fake samples, each of `shape`."""
+    return (rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False),
+            rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False))
+
+
+def critic_fake_outputs(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    return critic_outputs(rng, shape, dtype)[1:]
+
+
+def torch_lsgan_discriminator(d_real, d_fake):
+    """torchgan's LSGAN discriminator loss in torch ops."""
+    return 0.5 * (((d_real - 1.0) ** 2).mean() + (d_fake ** 2).mean())
+
+
+def torch_lsgan_generator(d_fake):
+    return 0.5 * ((d_fake - 1.0) ** 2).mean()
+
+
+def torch_wasserstein_discriminator(d_real, d_fake):
+    return d_fake.mean() - d_real.mean()
+
+
+def torch_wasserstein_generator(d_fake):
+    return -d_fake.mean()
+
+
+def gan(loss: str, n: int, label: str, make_inputs, torch_loss: Callable) -> Workload:
+    size = f"{n >> 20} Mi" if n >= 1 << 20 else f"{n}"
+    return Workload(f"{label} {size}", loss, (n,), make_inputs, "add", torch_loss)
+
+
+def ranking_inputs(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    """Scores x1, x2 and -1/+1 labels y (margin ranking)."""
+    x1, x2 = critic_outputs(rng, shape, dtype)
+    return x1, x2, np.where(rng.random(shape, dtype=np.float32) < 0.5, -1.0, 1.0).astype(dtype)
+
+
 WORKLOADS = {
     "sigmoid_focal_loss": [
         sigmoid_focal_loss(65536, 80),
@@ -199,4 +237,16 @@ WORKLOADS = {
     "log_cosh_loss": [regression("log_cosh_loss", 16 << 20, "log-cosh", torch_log_cosh)],
     "quantile_loss": [regression("quantile_loss", 16 << 20, "quantile q=0.3", torch_quantile(0.3),
                                  q=0.3)],
+    "lsgan_discriminator_loss": [
+        gan("lsgan_discriminator_loss", 64, "LSGAN D", critic_outputs, torch_lsgan_discriminator),
+        gan("lsgan_discriminator_loss", 16 << 20, "LSGAN D", critic_outputs, torch_lsgan_discriminator)],
+    "lsgan_generator_loss": [gan("lsgan_generator_loss", 16 << 20, "LSGAN G", critic_fake_outputs,
+                                 torch_lsgan_generator)],
+    "wasserstein_discriminator_loss": [gan("wasserstein_discriminator_loss", 16 << 20, "WGAN D",
+                                           critic_outputs, torch_wasserstein_discriminator)],
+    "wasserstein_generator_loss": [gan("wasserstein_generator_loss", 16 << 20, "WGAN G",
+                                       critic_fake_outputs, torch_wasserstein_generator)],
+    "margin_ranking_loss": [Workload("margin ranking 16 Mi", "margin_ranking_loss", (16 << 20,),
+                                     ranking_inputs, "add", torch_functional("margin_ranking_loss"),
+                                     kwargs={"margin": 0.1})],
 }
