@@ -247,6 +247,7 @@ WORKLOADS = {
     "wasserstein_generator_loss": [gan("wasserstein_generator_loss", 16 << 20, "WGAN G",
                                        critic_fake_outputs, torch_wasserstein_generator)],
     "margin_ranking_loss": [Workload("margin ranking 16 Mi", "margin_ranking_loss", (16 << 20,),
-                                     ranking_inputs, "add", torch_functional("margin_ranking_loss"),
+                                     ranking_inputs, "add",
+                                     torch_functional("margin_ranking_loss", margin=0.1),
                                      kwargs={"margin": 0.1})],
 }
