@@ -199,3 +199,20 @@ def test_bad_inputs_raise_naming_the_argument(name):
         fn(x, np.zeros((2, 4, 3)))               # the target may not broadcast pred
     with pytest.raises(ValueError, match="overlaps target"):
         fn(x, x, return_grad=True, grad_out=x[...])
+
+
+def test_the_family_entry_rejects_unknown_names_and_bad_options():
+    """lossk_pointwise through the bridge: a name it does not know, an option out of
+    range (C checks it again for C callers) and a reduction rmse lacks all raise."""
+    from lossk import _kernels
+    x = np.zeros(8)
+    t = (x, 1, 8)
+    for name, params, reduction in ((b"no_such_loss", (), 1), (b"huber_loss", (0.0,), 1),
+                                    (b"quantile_loss", (1.5,), 1), (b"smooth_l1_loss", (-1.0,), 1),
+                                    (b"rmse_loss", (), 2), (b"mse_loss", (), 7)):
+        with pytest.raises(ValueError, match="lossk"):
+            _kernels.pointwise(name, x, t, None, None, params, -1, reduction, None, None, None, 1)
+    with pytest.raises(ValueError, match="dtype"):
+        _kernels.pointwise(b"mse_loss", x, (x.astype(np.float32), 1, 8), None, None, (), -1, 1,
+                           None, None, None, 1)
+    assert _kernels.pointwise(b"mse_loss", x + 2, t, None, None, (), -1, 1, None, None, None, 1) == 4.0
