@@ -281,8 +281,9 @@ def _gan_out(p, loss, grads, loss_none=None):
 
 
 def _mean_or_sum(p, v):
+    """The mean (of nothing: 0/0 = NaN, without np.mean's warning) or the sum."""
     with np.errstate(invalid="ignore"):
-        return np.mean(v) if p.reduction == "mean" else np.sum(v)
+        return np.sum(v) / np.float64(v.size) if p.reduction == "mean" else np.sum(v)
 
 
 def _per(p, x):
@@ -354,7 +355,7 @@ def margin_ranking_loss_prepared(p):
         loss = np.where(z > 0, z, np.where(z <= 0, 0.0, z))          # NaN propagates
         g1 = np.where(z >= 0, -y, np.where(z < 0, 0.0, z))           # torch: the kink passes
         per = 1.0 / z.size if p.reduction == "mean" and z.size else 1.0
-        value = np.mean(loss) if p.reduction == "mean" else np.sum(loss)
+        value = _mean_or_sum(p, loss)
     return _gan_out(p, value, (g1 * per, -g1 * per), loss if p.reduction == "none" else None)
 
 
