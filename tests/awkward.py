@@ -91,6 +91,7 @@ class Signature:
     positional: list
     keyword: dict          # keyword-only name -> default (inspect.Parameter.empty if required)
     is_class: bool = False
+    grads: tuple = ()      # the inputs return_grad differentiates (registry), in order
 
     @property
     def has_grad(self):
@@ -112,7 +113,9 @@ def signature(name):
             pos.append(p.name)
         elif p.kind == p.KEYWORD_ONLY:
             kw[p.name] = p.default
-    return Signature(pos, kw, is_class)
+    spec = lossk._registry.SPECS.get(name)
+    return Signature(pos, kw, is_class, spec.grads if spec is not None else ())
+
 
 
 def _function(name, backend):
@@ -164,11 +167,15 @@ def example(name, dtype, seed=0):
     return list(args), dict(kwargs)
 
 
-def settings(sig):
+def settings(sig, name=None):
     """Extra keyword sets every variant is run with: the per-sample losses and
-    the mean, with the gradient when the loss has one."""
+    the mean (those of them the loss's registry entry lists), with the
+    gradient when the loss has one."""
     out = []
     reds = ("none", "mean") if "reduction" in sig.keyword else (None,)
+    spec = lossk._registry.SPECS.get(name)
+    if spec is not None and reds != (None,):
+        reds = tuple(r for r in reds if r in spec.reductions) or spec.reductions[:1]
     for red in reds:
         s = {} if red is None else {"reduction": red}
         if sig.has_grad:
@@ -198,7 +205,7 @@ class Variant:
     expect: str = "agree"
     names: tuple = ()
     exc: tuple = ALLOWED
-    settings: list = field(default=None)  # None: settings(sig)
+    settings: list = field(default=None)  # None: settings(sig, name)
     baseline: tuple = None                # (args, kwargs) a "clean" variant reproduces; None: the example
 
 
@@ -632,11 +639,25 @@ def bool_variants(args, kwargs, nm, settings=None):
                       baseline=(args, {**kwargs, nm: bool(v)}))
 
 
+def grad_out_tuple(sig, args, first):
+    """grad_out for a call: `first` (the first input's gradient buffer) alone, or,
+    for a loss with several gradients, the tuple of it and fresh buffers for the
+    others (SPECS[name].grads), so that the variants perturb its first slot."""
+    if len(sig.grads) <= 1:
+        return first
+    rest = [args[sig.positional.index(n)] for n in sig.grads[1:]]
+    return (first,) + tuple(np.full(np.shape(a), np.nan, np.asarray(a).dtype) for a in rest)
+
+
 def grad_out_variants(sig, args, kwargs, dtype):
     pred = args[0] if args and isinstance(args[0], np.ndarray) else None
     if pred is None or pred.dtype != np.dtype(dtype):
         return
     g = "grad_out"
+    if len(sig.grads) > 1:
+        yield Variant("grad_out a single array for several gradients", args,
+                      {**kwargs, g: np.full(pred.shape, np.nan, dtype)}, expect="raise", names=(g,),
+                      settings=[{GRAD_KW: True}])
     other = np.float64 if np.dtype(dtype) == np.float32 else np.float32
     raise_cases = [
         ("of the other float dtype", np.empty(pred.shape, other)),
@@ -653,8 +674,8 @@ def grad_out_variants(sig, args, kwargs, dtype):
     raise_cases.append(("read-only", ro))
     for desc, buf in raise_cases:
         if buf is not None:
-            yield Variant(f"grad_out {desc}", args, {**kwargs, g: buf}, expect="raise", names=(g,),
-                          settings=[{GRAD_KW: True}])
+            yield Variant(f"grad_out {desc}", args, {**kwargs, g: grad_out_tuple(sig, args, buf)},
+                          expect="raise", names=(g,), settings=[{GRAD_KW: True}])
     # Overlapping an input other than pred itself (a shifted view of pred; an
     # input of pred's shape and dtype).
     if pred.size > 1:
@@ -662,19 +683,19 @@ def grad_out_variants(sig, args, kwargs, dtype):
         p2[:-1] = pred.reshape(-1)
         aa = [p2[:-1].reshape(pred.shape)] + list(args[1:])
         yield Variant("grad_out overlapping pred shifted by one element", aa,
-                      {**kwargs, g: p2[1:].reshape(pred.shape)}, expect="raise", names=(g,),
+                      {**kwargs, g: grad_out_tuple(sig, aa, p2[1:].reshape(pred.shape))}, expect="raise", names=(g,),
                       settings=[{GRAD_KW: True}])
     for where, key, a in _arrays(args, kwargs):
         if (where, key) != ("args", 0) and a.shape == pred.shape and a.dtype == pred.dtype:
             aa, kk = _replace(args, kwargs, where, key, a.copy())
             src = aa[key] if where == "args" else kk[key]
-            yield Variant(f"grad_out = {_argname(sig, where, key)}", aa, {**kk, g: src}, expect="raise",
+            yield Variant(f"grad_out = {_argname(sig, where, key)}", aa, {**kk, g: grad_out_tuple(sig, aa, src)}, expect="raise",
                           names=(g,), settings=[{GRAD_KW: True}])
-    yield Variant("grad_out with return_grad=False", args, {**kwargs, g: np.empty(pred.shape, dtype)},
+    yield Variant("grad_out with return_grad=False", args, {**kwargs, g: grad_out_tuple(sig, args, np.empty(pred.shape, dtype))},
                   expect="raise", names=(g,), settings=[{GRAD_KW: False}])
     # Valid: a fresh buffer, and pred itself (in place). Both must give the
     # clean call's bits.
-    yield Variant("grad_out a fresh buffer", args, {**kwargs, g: np.full(pred.shape, np.nan, dtype)},
+    yield Variant("grad_out a fresh buffer", args, {**kwargs, g: grad_out_tuple(sig, args, np.full(pred.shape, np.nan, dtype))},
                   expect="clean", settings=[{GRAD_KW: True}])
     yield Variant("grad_out = pred (in place)", [pred.copy()] + list(args[1:]), dict(kwargs), expect="clean",
                   settings=[{GRAD_KW: True, "__in_place__": True}])
@@ -784,7 +805,7 @@ def check(name, sig, v, setting, clean):
     if in_place:
         pristine = args[0]
         args[0] = pristine.copy()
-        kw["grad_out"] = args[0]
+        kw["grad_out"] = grad_out_tuple(sig, args, args[0])
     k = call(name, "c", args, kw)
     if isinstance(k.error, BEYOND_MACHINE) and v.expect not in ("ok", "clean"):
         return []
@@ -903,7 +924,7 @@ def run_batch(name, category, out=sys.stdout):
         for dtype in DTYPES:
             args, kwargs = example(name, dtype)
             example_call = (args, kwargs)
-            for s in settings(sig):
+            for s in settings(sig, name):
                 o = call(name, "c", args, {**kwargs, **s})
                 if o.error is not None:
                     emit(fail=f"{name} {np.dtype(dtype)} the clean example with {s}", why=o.describe())
@@ -918,7 +939,7 @@ def run_batch(name, category, out=sys.stdout):
             for v in batch:
                 if v.baseline is None:
                     v.baseline = example_call
-                for s in (v.settings if v.settings is not None else settings(sig)):
+                for s in (v.settings if v.settings is not None else settings(sig, name)):
                     if v.expect == "clean" and clean(v, s).error is not None:
                         continue  # e.g. a reduction the loss lacks: nothing to reproduce
                     desc = f"{name} {np.dtype(dtype)} {v.desc} {({k: x for k, x in s.items() if not k.startswith('__')})}"

@@ -88,6 +88,34 @@ def _penalty(rng, dtype):
     return ([rng.standard_normal(s).astype(dtype) for s in shapes], 0.01), {}
 
 
+def _regression(**kwargs):
+    """(29, 5) predictions and a target per column (5,): the broadcast target."""
+    def case(rng, dtype):
+        x = rng.standard_normal((29, 5)).astype(dtype)
+        return (x, rng.standard_normal(5).astype(dtype)), dict(kwargs)
+    return case
+
+
+def _critic_outputs(rng, dtype):
+    """A discriminator's outputs on 16 real and 16 fake samples in different shapes
+    (one batch axis, which the awkward tests cut; different lengths:
+    tests/test_pointwise_gan.py)."""
+    return rng.standard_normal((16, 2)).astype(dtype), rng.standard_normal(16).astype(dtype)
+
+
+def _gan_case(pair, **kwargs):
+    def case(rng, dtype):
+        real, fake = _critic_outputs(rng, dtype)
+        return ((real, fake) if pair else (fake,)), dict(kwargs)
+    return case
+
+
+def _margin_ranking_loss(rng, dtype):
+    x1 = rng.standard_normal((29, 5)).astype(dtype)
+    x2 = rng.standard_normal((29, 5)).astype(dtype)
+    return (x1, x2, np.where(rng.random((29, 5)) < 0.5, -1, 1).astype(dtype)), dict(margin=0.3)
+
+
 CASES = {
     "l1_penalty": _penalty,
     "l2_penalty": _penalty,
@@ -100,6 +128,18 @@ CASES = {
     "binary_cross_entropy_with_logits": _binary_cross_entropy_with_logits,
     "hinge_loss": _hinge_loss,
     "kl_div": _kl_div,
+    "mse_loss": _regression(),
+    "l1_loss": _regression(),
+    "huber_loss": _regression(delta=0.8),
+    "smooth_l1_loss": _regression(beta=0.6),
+    "rmse_loss": _regression(),
+    "log_cosh_loss": _regression(),
+    "quantile_loss": _regression(q=0.3),
+    "lsgan_discriminator_loss": _gan_case(True, a=-0.5, b=1.0),
+    "lsgan_generator_loss": _gan_case(False, c=0.9),
+    "wasserstein_discriminator_loss": _gan_case(True),
+    "wasserstein_generator_loss": _gan_case(False),
+    "margin_ranking_loss": _margin_ranking_loss,
     "iou_loss": _box_case(),
     "giou_loss": _box_case(box_format="xyxy"),
     "diou_loss": _box_case(),
@@ -344,6 +384,52 @@ def _edges_penalty(dtype):
     ]
 
 
+def _regression_edges(squares=False, **kwargs):
+    """Errors 0, +-1e4, +-1e30 (float32: 3e34; losses that square the error:
+    1e15, whose square stays finite), +-inf and NaN, with full, per-column and
+    scalar targets, and no elements."""
+    def edges(dtype):
+        big = 1e15 if squares else 1e30 if np.dtype(dtype) == np.float64 else 3e34
+        x = np.array([[0.0, 1e4, -1e4, 1.0], [big, -big, 0.5, -0.5]], dtype)
+        t = np.array([[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, -0.5, 0.5]], dtype)
+        xi = np.array([[np.inf, -np.inf, 0.0], [np.nan, 1.0, np.inf]], dtype)
+        return [
+            ((x, t), dict(kwargs)),
+            ((x, t[0]), dict(kwargs)),
+            ((x, np.array(0.5, dtype)), dict(kwargs)),
+            ((xi, np.array([0.0, np.inf, 1.0], dtype)), dict(kwargs)),
+            ((np.zeros((0, 4), dtype), np.zeros(4, dtype)), dict(kwargs)),
+        ]
+    return edges
+
+
+def _gan_edges(pair, **kwargs):
+    """Outputs +-1e15 (squares stay finite), +-inf and NaN; no fake samples (a mean of
+    nothing: NaN)."""
+    def edges(dtype):
+        r = np.array([[1e15], [-1e15], [0.0]], dtype)
+        f = np.array([np.inf, -1.0, np.nan, 2.0], dtype)
+        empty = np.zeros(0, dtype)
+        if not pair:
+            return [((r,), dict(kwargs)), ((f,), dict(kwargs)), ((empty,), dict(kwargs), dict(finite=False))]
+        return [((r, r[:2, 0]), dict(kwargs)), ((r, f), dict(kwargs)),
+                ((r, empty), dict(kwargs), dict(finite=False))]
+    return edges
+
+
+def _edges_margin_ranking_loss(dtype):
+    x1 = np.array([[1.0, 0.0, 1e4, -1e4], [0.5, 2.0, np.inf, 0.0]], dtype)
+    x2 = np.array([[1.0, 1.0, 0.0, 0.0], [0.5, -2.0, 0.0, np.nan]], dtype)
+    y = np.array([[1, -1, 1, -1], [-1, 1, -1, 1]], dtype)
+    return [
+        ((x1[:, :2], x2[:, :2], y[:, :2]), dict(margin=0.0)),             # on the kink (z = 0)
+        ((x1[:, :2], x2[:, :2], y[:, :2]), dict(margin=-1.0)),
+        ((x1, x2, y), dict(margin=0.5)),
+        ((x1, x2, y[:1]), dict(margin=1.0)),                              # y broadcast
+        ((np.zeros((0, 3), dtype), np.zeros((0, 3), dtype), np.zeros((0, 3), dtype)), {}),
+    ]
+
+
 # Boxes (pred, target) in corners: each kind of degenerate box the IoU issue
 # lists, and torchvision's corner cases around them (tests/test_box*.py).
 BOX_DEGENERATE = {
@@ -417,6 +503,18 @@ EDGES = {
     "binary_cross_entropy_with_logits": _edges_binary_cross_entropy_with_logits,
     "kl_div": _edges_kl_div,
     "hinge_loss": _edges_hinge_loss,
+    "mse_loss": _regression_edges(squares=True),
+    "l1_loss": _regression_edges(),
+    "huber_loss": _regression_edges(delta=0.5),
+    "smooth_l1_loss": _regression_edges(beta=0.0),
+    "rmse_loss": _regression_edges(squares=True),
+    "log_cosh_loss": _regression_edges(),
+    "quantile_loss": _regression_edges(q=0.0),
+    "lsgan_discriminator_loss": _gan_edges(True, a=0.0, b=1.0),
+    "lsgan_generator_loss": _gan_edges(False),
+    "wasserstein_discriminator_loss": _gan_edges(True),
+    "wasserstein_generator_loss": _gan_edges(False),
+    "margin_ranking_loss": _edges_margin_ranking_loss,
     "iou_loss": _edges_boxes({}),
     "giou_loss": _edges_boxes({}),
     "diou_loss": _edges_boxes({}),
@@ -509,6 +607,14 @@ def _peer_box(name):
     return peer
 
 
+def _peer_margin_ranking_loss(args, kwargs):
+    import torch
+    import torch.nn.functional as F
+    x1, x2, y = (torch.from_numpy(np.ascontiguousarray(a)) for a in args)
+    return F.margin_ranking_loss(x1, x2, y.expand_as(x1), margin=kwargs.get("margin", 0.0),
+                                 reduction=kwargs.get("reduction", "mean")).numpy()
+
+
 PEERS = {
     "cross_entropy": _peer_cross_entropy,
     "nll_loss": _torch_call("nll_loss"),
@@ -517,5 +623,10 @@ PEERS = {
     "binary_cross_entropy": _torch_call("binary_cross_entropy"),
     "binary_cross_entropy_with_logits": _torch_call("binary_cross_entropy_with_logits"),
     "kl_div": _torch_call("kl_div"),
+    "mse_loss": _torch_call("mse_loss"),
+    "l1_loss": _torch_call("l1_loss"),
+    "huber_loss": _torch_call("huber_loss"),
+    "smooth_l1_loss": _torch_call("smooth_l1_loss"),
+    "margin_ranking_loss": _peer_margin_ranking_loss,
     **{name: _peer_box(name) for name in family("box")},
 }

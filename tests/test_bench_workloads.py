@@ -40,10 +40,12 @@ def test_lossk_runs_on_the_inputs(wl):
     inputs = wl.tiny().inputs()
     loss, grad = getattr(lossk, wl.loss)(*inputs, return_grad=True, **wl.kwargs)
     assert np.isfinite(loss)
-    # a list of arrays (penalties) has one gradient per array
-    pairs = zip(grad, inputs[0]) if isinstance(inputs[0], list) else [(grad, inputs[0])]
-    for g, x in pairs:
-        assert g.shape == x.shape and np.isfinite(g).all()
+    spec = lossk._registry.SPECS[wl.loss]
+    for name, g in zip(spec.grads, grad if len(spec.grads) > 1 else (grad,)):
+        x = inputs[spec.inputs.index(name)]
+        # a list of arrays (penalties) has one gradient per array
+        for gi, xi in (zip(g, x) if isinstance(x, list) else [(g, x)]):
+            assert gi.shape == xi.shape and np.isfinite(gi).all()
 
 
 def test_the_harness_imports_without_torch_and_matplotlib():

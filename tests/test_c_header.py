@@ -156,10 +156,13 @@ def bridge_declarations():
     for name, body in re.findall(r"ctypedef struct (\w+):\n((?:        .*\n)+)", block):
         fields = []
         for line in body.strip().splitlines():
-            decl = " ".join(line.replace("*", " * ").split())
+            first, *more = line.split(",")        # "int64_t inner, period": two fields
+            decl = " ".join(first.replace("*", " * ").split())
             *base, n = decl.split(" ")
-            stars = "".join(w for w in base if w == "*")
-            fields.append((" ".join(w for w in base if w != "*") + stars, n))
+            base = " ".join(w for w in base if w != "*")
+            for field in [n] + [m.strip() for m in more]:
+                fields.append((base + "*" * (decl.count("*") if field == n else field.count("*")),
+                               field.replace("*", "").strip()))
         structs[name] = fields
     return funcs, structs
 

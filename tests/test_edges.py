@@ -36,7 +36,9 @@ def _calls(name, dtype, with_grad):
     sig = signature(name)
     for i, entry in enumerate(entries):
         args, kwargs = edge_call(entry)
-        for red in ("none", "sum", "mean") if "reduction" in sig.keyword else (None,):
+        reds = ("none", "sum", "mean") if "reduction" in sig.keyword else (None,)
+        # the reductions the loss has (rmse_loss: only "mean")
+        for red in (r for r in reds if r is None or r in lossk._registry.SPECS[name].reductions):
             kw = dict(kwargs)
             if red is not None:
                 kw.setdefault("reduction", red)

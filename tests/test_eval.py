@@ -47,6 +47,13 @@ def test_losses_that_do_not_split_are_refused(name):
 @pytest.mark.parametrize("dtype", (np.float32, np.float64))
 @pytest.mark.parametrize("name", sorted(n for n, s in SPECS.items() if s.split == "rows"))
 def test_chunks_give_the_whole_arrays_loss(name, dtype):
+    if SPECS[name].split != "rows":     # not a sum over rows: evaluate refuses it
+        with pytest.raises(ValueError, match="cannot be streamed"):
+            args = CASES[name](np.random.default_rng(0), dtype)[0]
+            evaluate(name, args[0], args[-1])
+        return
+    if len(SPECS[name].inputs) != 2:
+        pytest.skip("lossk eval streams a prediction and a target; this loss has other inputs")
     pred, target, kw = _case(name, dtype)
     reductions = ("mean", "sum", "batchmean") if name == "kl_div" else ("mean", "sum")
     for reduction in reductions:

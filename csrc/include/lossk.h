@@ -390,6 +390,58 @@ LOSSK_API lossk_status lossk_kl_div_f64(
     lossk_reduction reduction, double *loss_out, double *loss_none, double *grad, int n_threads);
 
 
+#ifdef LOSSK_UNSTABLE_API
+/*
+ * The pointwise family entry: one call for the losses whose elements each
+ * have their own term, the loss named as in Python, arrays untyped of
+ * `dtype`. A loss added to the family needs no new prototype. It knows
+ * mse_loss, l1_loss, huber_loss, smooth_l1_loss, rmse_loss, log_cosh_loss,
+ * quantile_loss and margin_ranking_loss (the classification losses above
+ * keep their typed entries); an unknown name is LOSSK_ERR_INVALID_ARGUMENT.
+ *   size       sizeof(lossk_pointwise_args) as the caller compiled it (fields
+ *              are only appended; one beyond `size` takes its default)
+ *   pred       n elements (x1 for margin_ranking_loss)
+ *   target     broadcast to pred (lossk_operand; same shape: inner 1, period n)
+ *   weight     unused by these losses (data NULL)
+ *   aux        margin_ranking_loss's x2 (full shape), else data NULL
+ *   param      the scalar options in the order of the Python signature:
+ *              huber_loss delta (finite, > 0), smooth_l1_loss beta (finite,
+ *              >= 0), quantile_loss q (in [0, 1]), margin_ranking_loss margin
+ *              (finite); out of range: LOSSK_ERR_INVALID_ARGUMENT
+ *   batch_size unused by these losses
+ *   grad       d loss / d pred, or NULL; may equal pred
+ *   grad2      margin_ranking_loss: d loss / d x2 (= -grad), or NULL; needs grad
+ *   bad_index  out: the first element outside the loss's domain (-1 if none):
+ *              margin_ranking_loss's y must be -1 or 1 (LOSSK_ERR_DOMAIN)
+ * e = pred - target: mse e^2; l1 |e| (gradient sign(e), 0 at 0); huber and
+ * smooth_l1 as torch; log_cosh |e| + log1p(exp(-2|e|)) - log 2 (gradient
+ * tanh(e)); quantile max(q r, (q - 1) r), r = -e (gradient 1/2 - q at r = 0);
+ * margin_ranking max(0, margin - y (x1 - x2)) (gradient -y where that is >= 0).
+ * rmse_loss = sqrt(mean(e^2)) takes MEAN only; its gradient is e / (n rmse),
+ * 0 where rmse = 0 (two passes: the sum, then the gradient).
+ */
+typedef struct lossk_pointwise_args {
+    size_t size;
+    lossk_dtype dtype;
+    const void *pred;
+    int64_t n;
+    lossk_operand target;
+    lossk_operand weight, aux;
+    double param[8];
+    int64_t batch_size;
+    lossk_reduction reduction;
+    double *loss_out;
+    void *loss_none;
+    void *grad;
+    void *grad2;
+    int n_threads;
+    int64_t bad_index;
+} lossk_pointwise_args;
+
+LOSSK_API lossk_status lossk_pointwise(const char *loss, lossk_pointwise_args *args);
+#endif /* LOSSK_UNSTABLE_API */
+
+
 /*
  * The IoU family of box-regression losses. pred and target: n boxes of 4
  * values in `format`; the gradient (n x 4, may be NULL or equal pred) is

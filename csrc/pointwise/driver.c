@@ -8,6 +8,9 @@ void lossk__ew_init(ew_args *a, const void *x, const void *t, int64_t n,
     a->x = x;
     a->t = t;
     a->n = n;
+    a->target.data = t;
+    a->target.inner = 1;
+    a->target.period = n > 0 ? n : 1;
     a->loss_none = loss_none;
     a->grad = grad;
 }
@@ -36,14 +39,19 @@ lossk_status lossk__run_pointwise(ew_args *a, lossk_block_fn block, size_t elem,
         break;
     default: return LOSSK_ERR_INVALID_ARGUMENT;
     }
-    if (n < 0 || n > INT64_MAX / 8 || (n > 0 && (!a->x || !a->t)) ||
+    if (n < 0 || n > INT64_MAX / 8 || (n > 0 && (!a->x || !a->target.data)) ||
         (reduction == LOSSK_REDUCTION_NONE ? n > 0 && !a->loss_none : !loss_out) ||
-        !ew_operand_ok(&a->weight, n) || !ew_operand_ok(&a->aux, n))
+        !ew_operand_ok(&a->weight, n) || !ew_operand_ok(&a->aux, n) || !ew_operand_ok(&a->target, n))
         return LOSSK_ERR_INVALID_ARGUMENT;
+    a->t = a->target.data;
+    /* a target of n elements of its own is read in place (the fast path) */
+    a->target_full = a->target.inner == 1 && a->target.period >= n;
     if (reduction != LOSSK_REDUCTION_NONE) a->loss_none = NULL;
     if (lossk__aliases(a->grad, a->t) || lossk__aliases(a->grad, a->weight.data) ||
         lossk__aliases(a->grad, a->aux.data) || lossk__aliases(a->loss_none, a->x) ||
-        lossk__aliases(a->loss_none, a->t) || lossk__aliases(a->loss_none, a->grad))
+        lossk__aliases(a->loss_none, a->t) || lossk__aliases(a->loss_none, a->grad) ||
+        lossk__aliases(a->grad2, a->t) || lossk__aliases(a->grad2, a->x) ||
+        lossk__aliases(a->grad2, a->grad) || lossk__aliases(a->loss_none, a->grad2))
         return LOSSK_ERR_ALIASING;
     a->grad_scale = 1.0 / divisor;
     /* Streaming pays only for whole cache lines: into outputs that are not
@@ -63,7 +71,8 @@ lossk_status lossk__run_pointwise(ew_args *a, lossk_block_fn block, size_t elem,
         /* In place, the domain is checked first (one more read of x and t):
            an error must not leave the caller's prediction half overwritten. */
         a->check_only = 1;
-        s = lossk__run_blocks(n, block_elems, threads, 1, 0, block, a, &total, &first_bad);
+        s = lossk__run_blocks(n, block_elems, threads, 1, 5 * EW_CHUNK * elem, block, a, &total,
+                              &first_bad);   /* scratch: a broadcast target's values */
         a->check_only = 0;
         if (s == LOSSK_OK && first_bad >= 0) {
             if (bad_index) *bad_index = first_bad;
@@ -71,8 +80,8 @@ lossk_status lossk__run_pointwise(ew_args *a, lossk_block_fn block, size_t elem,
         }
         if (s != LOSSK_OK) return s;
     }
-    /* scratch: gradient, loss, weight and aux buffers of one chunk */
-    s = lossk__run_blocks(n, block_elems, threads, 1, 4 * EW_CHUNK * elem, block, a, &total, &first_bad);
+    /* scratch: gradient, loss, weight, aux and target buffers of one chunk */
+    s = lossk__run_blocks(n, block_elems, threads, 1, 5 * EW_CHUNK * elem, block, a, &total, &first_bad);
     if (s != LOSSK_OK) return s;
     if (first_bad >= 0) {
         if (bad_index) *bad_index = first_bad;
@@ -138,4 +147,43 @@ const void *lossk__ew_operand_values(const ew_operand *op, size_t elem, int64_t 
         }
     }
     return buf;
+}
+
+/* ---- the family entry ------------------------------------------------------ */
+
+static const ew_loss *const ew_tables[] = {lossk__ew_losses_regression, lossk__ew_losses_ranking};
+
+static const ew_loss *ew_find(const char *name) {
+    for (size_t k = 0; k < sizeof ew_tables / sizeof ew_tables[0]; k++)
+        for (const ew_loss *l = ew_tables[k]; l->name; l++)
+            if (strcmp(l->name, name) == 0) return l;
+    return NULL;
+}
+
+static void ew_operand_from(ew_operand *op, const lossk_operand *in) {
+    op->data = in->data;
+    op->inner = in->inner;
+    op->period = in->period;
+}
+
+lossk_status lossk_pointwise(const char *loss, lossk_pointwise_args *in) {
+    /* every field of this version must be there: none has a default yet */
+    if (!loss || !in || in->size < sizeof(lossk_pointwise_args)) return LOSSK_ERR_INVALID_ARGUMENT;
+    in->bad_index = -1;
+    const ew_loss *l = ew_find(loss);
+    if (!l || (in->dtype != LOSSK_DTYPE_F32 && in->dtype != LOSSK_DTYPE_F64) ||
+        (in->weight.data && !(l->takes & EW_TAKES_WEIGHT)) ||
+        (in->aux.data && !(l->takes & EW_TAKES_AUX)) || (in->grad2 && (!in->grad || !(l->takes & EW_TAKES_GRAD2))))
+        return LOSSK_ERR_INVALID_ARGUMENT;
+    ew_args a;
+    lossk__ew_init(&a, in->pred, NULL, in->n, in->loss_none, in->grad);
+    ew_operand_from(&a.target, &in->target);
+    ew_operand_from(&a.weight, &in->weight);
+    ew_operand_from(&a.aux, &in->aux);
+    a.grad2 = in->grad2;
+    const lossk_block_fn block = l->setup(in, &a);
+    if (!block) return LOSSK_ERR_INVALID_ARGUMENT;
+    if (l->run) return l->run(&a, block, in);
+    return lossk__run_pointwise(&a, block, in->dtype == LOSSK_DTYPE_F32 ? sizeof(float) : sizeof(double),
+                                in->reduction, in->batch_size, in->loss_out, in->n_threads, &in->bad_index);
 }

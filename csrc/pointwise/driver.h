@@ -16,6 +16,7 @@
 #ifndef LOSSK_ELEMENTWISE_H
 #define LOSSK_ELEMENTWISE_H
 
+#define LOSSK_UNSTABLE_API   /* lossk_pointwise, the family entry */
 #include "internal.h"
 
 #define EW_MAX_PARAMS 10
@@ -40,8 +41,11 @@ typedef struct ew_operand {
 } ew_operand;
 
 typedef struct ew_args {
-    const void *x, *t;          /* prediction and target, n elements each */
+    const void *x, *t;          /* prediction and target data (t: target.data) */
     int64_t n;
+    ew_operand target;          /* the target, broadcast to x (full: inner 1, period n) */
+    int target_full;            /* target has n elements of its own: read t + i directly */
+    void *grad2;                /* receives -grad (margin ranking's x2) or NULL */
     ew_operand weight;          /* multiplies each loss and gradient (or absent) */
     ew_operand aux;             /* the loss's own extra operand (pos_weight) */
     double param[EW_MAX_PARAMS];/* the loss's scalar parameters */
@@ -53,7 +57,7 @@ typedef struct ew_args {
     int check_only;             /* blocks only look for elements outside the domain */
 } ew_args;
 
-/* Fills the common fields: no weight, no aux, parameters 0. */
+/* Fills the common fields: a full target, no weight, no aux, parameters 0. */
 void lossk__ew_init(ew_args *a, const void *x, const void *t, int64_t n,
                     void *loss_none, void *grad);
 
@@ -76,5 +80,23 @@ lossk_status lossk__run_pointwise(ew_args *a, lossk_block_fn block, size_t elem,
 int64_t lossk__ew_run_length(const ew_operand *op, int64_t i, int64_t len);
 const void *lossk__ew_operand_values(const ew_operand *op, size_t elem, int64_t i, int64_t len,
                                      void *buf);
+
+/* A loss of the family entry lossk_pointwise (driver.c): its Python name, a
+   setup that checks in->param, fills a->param and returns the block function
+   of in->dtype (NULL: invalid options), what it takes, and optionally its own
+   run (default: lossk__run_pointwise). Each family file lists its losses in a
+   table ending with a NULL name, which driver.c searches. */
+enum { EW_TAKES_WEIGHT = 1, EW_TAKES_AUX = 2, EW_TAKES_GRAD2 = 4 };
+typedef struct ew_loss {
+    const char *name;
+    lossk_block_fn (*setup)(const lossk_pointwise_args *in, ew_args *a);
+    unsigned takes;
+    lossk_status (*run)(ew_args *a, lossk_block_fn block, lossk_pointwise_args *in);
+} ew_loss;
+extern const ew_loss lossk__ew_losses_regression[], lossk__ew_losses_ranking[];
+
+/* The block function of a setup for in's dtype (name: EW_NAME of the loop). */
+#define EW_BLOCK_OF(in, name) \
+    ((in)->dtype == LOSSK_DTYPE_F32 ? LOSSK_SELECT(name##_block_f32) : LOSSK_SELECT(name##_block_f64))
 
 #endif /* LOSSK_ELEMENTWISE_H */

@@ -208,13 +208,22 @@ static int64_t EW_FN(_block)(const void *ctx, int64_t begin, int64_t end, double
     const ew_args *a = (const ew_args *)ctx;
     real prm[EW_MAX_PARAMS];
     for (int j = 0; j < EW_MAX_PARAMS; j++) prm[j] = (real)a->param[j];
+    real *tbuf = (real *)scratch + 4 * EW_CHUNK;
     if (a->check_only) {
 #ifdef EW_CHECK
-        const int64_t k = EW_FN(_first_bad)(prm, (const real *)a->x + begin, (const real *)a->t + begin, end - begin);
-        return k < 0 ? -1 : begin + k;
-#else
-        return -1;
+        for (int64_t i = begin; i < end;) {
+            int64_t len = end - i < EW_CHUNK ? end - i : EW_CHUNK;
+            const real *tc = (const real *)a->t + i;
+            if (!a->target_full) {
+                len = lossk__ew_run_length(&a->target, i, len);
+                tc = (const real *)lossk__ew_operand_values(&a->target, sizeof(real), i, len, tbuf);
+            }
+            const int64_t k = EW_FN(_first_bad)(prm, (const real *)a->x + i, tc, len);
+            if (k >= 0) return i + k;
+            i += len;
+        }
 #endif
+        return -1;
     }
     const real gscale = (real)a->grad_scale;
     const real *x = (const real *)a->x, *t = (const real *)a->t;
@@ -240,16 +249,19 @@ static int64_t EW_FN(_block)(const void *ctx, int64_t begin, int64_t end, double
             if (head > 0 && head < len) len = head;
         }
 #endif
-        const real *w = NULL, *aux = NULL;
+        const real *w = NULL, *aux = NULL, *tc = a->target_full ? t + i : NULL;
+        if (!a->target_full) len = lossk__ew_run_length(&a->target, i, len);
         if (EW_WEIGHT && a->weight.data) len = lossk__ew_run_length(&a->weight, i, len);
         if (EW_AUX && a->aux.data) len = lossk__ew_run_length(&a->aux, i, len);
         if (EW_WEIGHT && a->weight.data)
             w = (const real *)lossk__ew_operand_values(&a->weight, sizeof(real), i, len, wbuf);
         if (EW_AUX && a->aux.data)
             aux = (const real *)lossk__ew_operand_values(&a->aux, sizeof(real), i, len, abuf);
+        /* a broadcast target: its values for the chunk, as the weights' */
+        if (!a->target_full) tc = (const real *)lossk__ew_operand_values(&a->target, sizeof(real), i, len, tbuf);
 #if defined(EW_CHECK) && !defined(EW_VEC)
         {
-            const int64_t k = EW_FN(_first_bad)(prm, x + i, t + i, len);
+            const int64_t k = EW_FN(_first_bad)(prm, x + i, tc, len);
             if (k >= 0) return i + k;
         }
 #endif
@@ -259,10 +271,10 @@ static int64_t EW_FN(_block)(const void *ctx, int64_t begin, int64_t end, double
         real *l = a->nt || !loss_none ? lbuf : loss_none + i;
         const int64_t lane0 = (i - begin) % LOSSK_LANES;
 #ifdef EW_VEC
-        if (EW_FN(_chunk_vec_g)(K, x + i, t + i, w, aux, len, gscale, l, g, acc, lane0, g != NULL)) {
+        if (EW_FN(_chunk_vec_g)(K, x + i, tc, w, aux, len, gscale, l, g, acc, lane0, g != NULL)) {
 #ifdef EW_CHECK
             {
-                const int64_t k = EW_FN(_first_bad)(prm, x + i, t + i, len);
+                const int64_t k = EW_FN(_first_bad)(prm, x + i, tc, len);
                 if (k >= 0) return i + k;
             }
 #endif
@@ -270,18 +282,23 @@ static int64_t EW_FN(_block)(const void *ctx, int64_t begin, int64_t end, double
                selects give the limits there), so that no element's bits
                depend on where the chunks and vectors fall */
             for (int64_t k = 0; k < len; k++) {
-                if (EW_VEC_TAKES(x[i + k], t[i + k])) continue;
-                EW_FN(_chunk_g)(prm, x + i + k, t + i + k, w ? w + k : NULL, aux ? aux + k : NULL, 1, gscale,
+                if (EW_VEC_TAKES(x[i + k], tc[k])) continue;
+                EW_FN(_chunk_g)(prm, x + i + k, tc + k, w ? w + k : NULL, aux ? aux + k : NULL, 1, gscale,
                                 l + k, g ? g + k : gbuf, g != NULL);
             }
             LOSSK_FN(chunk_lane_sum)(l, len, acc, lane0);
         }
 #else
-        if (g) EW_FN(_chunk_g)(prm, x + i, t + i, w, aux, len, gscale, l, g, 1);
-        else EW_FN(_chunk_g)(prm, x + i, t + i, w, aux, len, gscale, l, gbuf, 0);
+        if (g) EW_FN(_chunk_g)(prm, x + i, tc, w, aux, len, gscale, l, g, 1);
+        else EW_FN(_chunk_g)(prm, x + i, tc, w, aux, len, gscale, l, gbuf, 0);
         LOSSK_FN(chunk_lane_sum)(l, len, acc, lane0);
 #endif
 
+        if (a->grad2) {
+            /* losses of x1 - x2 (margin ranking): d/dx2 = -d/dx1 */
+            real *g2 = (real *)a->grad2 + i;
+            for (int64_t k = 0; k < len; k++) g2[k] = -g[k];
+        }
         if (a->nt) {
             if (grad) LOSSK_FN(stream_copy)(grad + i, gbuf, len);
             if (loss_none) LOSSK_FN(stream_copy)(loss_none + i, lbuf, len);

@@ -14,16 +14,14 @@ from .box import (WIoULoss, box_iou, ciou_loss, diou_loss, eiou_loss, generalize
 from .class_index import multi_margin_loss, nll_loss
 from .softmax import cross_entropy, softmax_focal_loss
 from .penalty import l1_penalty, l2_penalty
-from .pointwise import (binary_cross_entropy, binary_cross_entropy_with_logits, hinge_loss, kl_div,
-                          sigmoid_focal_loss)
+from . import pointwise
+from .pointwise import *  # noqa: F401,F403 (the family's registered losses: pointwise.__all__)
 from . import reference
 
 __version__ = "0.1.0"
 
-__all__ = ["LOSSES", "WIoULoss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-           "box_iou", "ciou_loss", "config", "cross_entropy", "diou_loss", "eiou_loss",
-           "generalized_box_iou", "get_num_threads", "giou_loss", "hinge_loss", "iou_loss", "kl_div",
-           "l1_penalty", "l2_penalty",
+__all__ = ["LOSSES", "WIoULoss", "box_iou", "ciou_loss", "config", "cross_entropy", "diou_loss",
+           "eiou_loss", "generalized_box_iou", "get_num_threads", "giou_loss", "iou_loss", "l1_penalty",
+           "l2_penalty",
            "multi_margin_loss", "nll_loss", "num_threads", "reference", "set_num_threads",
-           "show_config", "sigmoid_focal_loss", "siou_loss", "softmax_focal_loss", "wiou_loss",
-           "__version__"]
+           "show_config", "siou_loss", "softmax_focal_loss", "wiou_loss", "__version__"] + pointwise.__all__

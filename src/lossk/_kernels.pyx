@@ -36,9 +36,25 @@ cdef extern from "lossk.h" nogil:
         LOSSK_DTYPE_F64
     ctypedef enum lossk_simd_level:
         pass
-    ctypedef enum lossk_dtype:
-        LOSSK_DTYPE_F32
-        LOSSK_DTYPE_F64
+    ctypedef struct lossk_operand:
+        const void *data
+        int64_t inner, period
+    ctypedef struct lossk_pointwise_args:
+        size_t size
+        lossk_dtype dtype
+        const void *pred
+        int64_t n
+        lossk_operand target, weight, aux
+        double param[8]
+        int64_t batch_size
+        lossk_reduction reduction
+        double *loss_out
+        void *loss_none
+        void *grad
+        void *grad2
+        int n_threads
+        int64_t bad_index
+    lossk_status lossk_pointwise(const char *loss, lossk_pointwise_args *args)
 
     unsigned lossk_version_number()
     const char *lossk_version_string()
@@ -351,6 +367,74 @@ cdef object _box_iou(const floating[::1] boxes1, const floating[::1] boxes2, flo
                 status = lossk_box_iou_f64(cptr(boxes1), n, cptr(boxes2), m, fmt, mptr(out),
                                            n_threads)
     check_status(status, -1)
+
+
+# The pointwise family entry: untyped data pointers of C-contiguous arrays of
+# pred's dtype (checked here: a mismatch would be read as the wrong type).
+
+cdef void *_data(object a, int typenum, str name) except? NULL:
+    """The data of `a` (NULL when None or empty), which must be a C-contiguous
+    ndarray of type `typenum`."""
+    if a is None:
+        return NULL
+    if not cnp.PyArray_Check(a):
+        raise TypeError(f"{name} must be a numpy.ndarray")
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if cnp.PyArray_TYPE(arr) != typenum or not cnp.PyArray_IS_C_CONTIGUOUS(arr):
+        raise ValueError(f"{name} must be a C-contiguous array of the prediction's dtype")
+    return cnp.PyArray_DATA(arr) if cnp.PyArray_SIZE(arr) > 0 else NULL
+
+
+cdef void _operand(lossk_operand *op, object spec, int typenum, str name) except *:
+    """op from (array, inner, period), or absent for None."""
+    if spec is None:
+        op.data, op.inner, op.period = NULL, 1, 1
+        return
+    a, op.inner, op.period = spec
+    op.data = _data(a, typenum, name)
+    if op.data == NULL and cnp.PyArray_SIZE(<cnp.ndarray>a) == 0:
+        op.inner = op.period = 1
+
+
+def pointwise(bytes loss, pred, target, weight, aux, params, int64_t batch_size, int reduction,
+              loss_none, grad, grad2, int n_threads):
+    """lossk_pointwise(loss, ...): target, weight, aux are (array, inner, period) or
+    None; params up to 8 floats. Returns the reduced loss (a double)."""
+    cdef lossk_pointwise_args a
+    cdef cnp.ndarray x = <cnp.ndarray?>pred
+    cdef int typenum = cnp.PyArray_TYPE(x)
+    cdef double value = 0.0
+    cdef const char *name = loss
+    cdef lossk_status status
+    cdef int k
+    if typenum == cnp.NPY_FLOAT32:
+        a.dtype = LOSSK_DTYPE_F32
+    elif typenum == cnp.NPY_FLOAT64:
+        a.dtype = LOSSK_DTYPE_F64
+    else:
+        raise TypeError("pred must be float32 or float64")
+    a.size = sizeof(lossk_pointwise_args)
+    a.pred = _data(x, typenum, "pred")
+    a.n = cnp.PyArray_SIZE(x)
+    _operand(&a.target, target, typenum, "target")
+    _operand(&a.weight, weight, typenum, "weight")
+    _operand(&a.aux, aux, typenum, "aux")
+    for k in range(8):
+        a.param[k] = 0.0
+    for k in range(len(params)):
+        a.param[k] = params[k]
+    a.batch_size = batch_size
+    a.reduction = <lossk_reduction>reduction
+    a.loss_out = &value
+    a.loss_none = _data(loss_none, typenum, "loss_none")
+    a.grad = _data(grad, typenum, "grad")
+    a.grad2 = _data(grad2, typenum, "grad2")
+    a.n_threads = n_threads
+    a.bad_index = -1
+    with nogil:
+        status = lossk_pointwise(name, &a)
+    check_status(status, a.bad_index)
+    return value
 
 
 # The def functions pick the specialisation from the dtypes themselves: cheaper

@@ -13,8 +13,15 @@ from . import _kernels
 from ._args.pointwise import (KL_REDUCTIONS, bce_domain_error, hinge_domain_error, kl_div_result,
                               prepare_binary_cross_entropy, prepare_binary_cross_entropy_with_logits,
                               prepare_hinge_loss, prepare_kl_div, prepare_sigmoid_focal_loss)
+from ._args.pointwise import (gan_result, margin_ranking_domain_error, prepare_margin_ranking_loss,
+                              prepare_generator, prepare_huber_loss,
+                              prepare_lsgan_discriminator_loss, prepare_lsgan_generator_loss,
+                              prepare_quantile_loss, prepare_regression, prepare_smooth_l1_loss,
+                              prepare_wasserstein_discriminator_loss)
+import numpy as np
+
 from ._checks import REDUCTION_CODES, finish, flat, operand_layout
-from ._registry import register
+from ._registry import family, register
 
 
 def _kernel_arrays(p):
@@ -34,6 +41,19 @@ def _operand_args(p, name):
 
 def _finish(p, loss):
     return finish(loss, p.loss_none, p.grad, p.reduction, p.dtype, p.return_grad)
+
+
+def _family_entry(p, name):
+    """The loss `name` through the C family entry lossk_pointwise (or its
+    reference <name>_prepared for backend="numpy"): p.t broadcast to p.x,
+    p.params its scalar options in signature order."""
+    if p.backend == "numpy":
+        from .reference import pointwise as reference
+        return getattr(reference, name + "_prepared")(p)
+    t = operand_layout(p.t, p.x.shape)
+    loss = _kernels.pointwise(name.encode(), p.x, t, None, None, p.params, -1,
+                              REDUCTION_CODES[p.reduction], p.loss_none, p.grad, None, p.n_threads)
+    return _finish(p, loss)
 
 
 # ---- sigmoid focal loss ----------------------------------------------------------
@@ -238,3 +258,248 @@ def kl_div(log_input, target, *, log_target=False, reduction="mean", return_grad
     loss = _kernels.kl_div(*_kernel_arrays(p), p.batch_size, p.log_target, REDUCTION_CODES[p.reduction],
                            p.n_threads)
     return kl_div_result(p, _finish(p, loss))
+
+
+# ---- regression ----------------------------------------------------------------------
+# `target` broadcasts to `pred` as in torch (a scalar, a per-column target), without
+# being expanded; "mean" divides by pred.size.
+
+
+@register(mean="elements", peer="torch.nn.functional.mse_loss")
+def mse_loss(pred, target, *, reduction="mean", return_grad=False, grad_out=None, n_threads=None,
+             backend="c"):
+    r"""Mean squared error, = ``torch.nn.functional.mse_loss``: per element
+    ``(pred - target) ** 2``, gradient ``2 (pred - target)``.
+
+    Parameters
+    ----------
+    pred : array_like of any shape, float16/32/64
+    target : array_like broadcastable to ``pred`` (not expanded in memory)
+    reduction : "mean" (over all elements of ``pred``), "sum" or "none"
+    """
+    p = prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads, backend)
+    return _family_entry(p, "mse_loss")
+
+
+@register(mean="elements", peer="torch.nn.functional.l1_loss")
+def l1_loss(pred, target, *, reduction="mean", return_grad=False, grad_out=None, n_threads=None,
+            backend="c"):
+    r"""Mean absolute error, = ``torch.nn.functional.l1_loss``: per element
+    ``|pred - target|``, gradient ``sign(pred - target)`` (0 where they are equal, as torch).
+
+    ``target`` broadcasts to ``pred``; ``reduction``: "mean" (over ``pred.size``), "sum", "none".
+    """
+    p = prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads, backend)
+    return _family_entry(p, "l1_loss")
+
+
+@register(mean="elements", peer="torch.nn.functional.huber_loss")
+def huber_loss(pred, target, *, delta=1.0, reduction="mean", return_grad=False, grad_out=None,
+               n_threads=None, backend="c"):
+    r"""Huber loss, = ``torch.nn.functional.huber_loss``: with ``e = pred - target``,
+    ``e**2 / 2`` where ``|e| < delta``, else ``delta (|e| - delta / 2)``; gradient
+    ``clip(e, -delta, delta)``.
+
+    ``delta`` must be finite and > 0 (0 and NaN raise ValueError, as torch for 0).
+    ``target`` broadcasts to ``pred``; ``reduction``: "mean" (over ``pred.size``), "sum", "none".
+    """
+    p = prepare_huber_loss(pred, target, delta, reduction, return_grad, grad_out, n_threads, backend)
+    return _family_entry(p, "huber_loss")
+
+
+@register(mean="elements", peer="torch.nn.functional.smooth_l1_loss")
+def smooth_l1_loss(pred, target, *, beta=1.0, reduction="mean", return_grad=False, grad_out=None,
+                   n_threads=None, backend="c"):
+    r"""Smooth L1 loss, = ``torch.nn.functional.smooth_l1_loss``: with ``e = pred - target``,
+    ``e**2 / (2 beta)`` where ``|e| < beta``, else ``|e| - beta / 2``; gradient ``e / beta``
+    there, else ``sign(e)``. ``beta = 0`` is the L1 loss (gradient 0 at ``e = 0``).
+
+    ``beta`` must be finite and >= 0 (negative and NaN raise ValueError).
+    ``target`` broadcasts to ``pred``; ``reduction``: "mean" (over ``pred.size``), "sum", "none".
+    """
+    p = prepare_smooth_l1_loss(pred, target, beta, reduction, return_grad, grad_out, n_threads, backend)
+    return _family_entry(p, "smooth_l1_loss")
+
+
+@register(mean="none", peer=None, reductions=("mean",), split="no")
+def rmse_loss(pred, target, *, reduction="mean", return_grad=False, grad_out=None, n_threads=None,
+              backend="c"):
+    r"""Root mean squared error ``sqrt(mean((pred - target)**2))``, only ``reduction="mean"``.
+
+    Gradient ``(pred - target) / (n rmse)``, ``n = pred.size``; where every error is 0 it is
+    0, never NaN. The mean of nothing is NaN (as torch's mean). The gradient needs the
+    total first: the kernel makes two passes (the sum, then the gradient).
+    """
+    p = prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads, backend,
+                           reductions=("mean",))
+    return _family_entry(p, "rmse_loss")
+
+
+@register(mean="elements", peer=None)
+def log_cosh_loss(pred, target, *, reduction="mean", return_grad=False, grad_out=None,
+                  n_threads=None, backend="c"):
+    r"""Log-cosh loss: per element ``log(cosh(e))``, ``e = pred - target``, computed as
+    ``|e| + log1p(exp(-2 |e|)) - log 2`` (no overflow for any ``e``: finite at
+    ``|e| = 1e4`` and beyond, inf at ``+-inf``); gradient ``tanh(e)`` (``+-1`` at ``+-inf``).
+
+    ``target`` broadcasts to ``pred``; ``reduction``: "mean" (over ``pred.size``), "sum", "none".
+    """
+    p = prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads, backend)
+    return _family_entry(p, "log_cosh_loss")
+
+
+@register(mean="elements", peer=None)
+def quantile_loss(pred, target, *, q=0.5, reduction="mean", return_grad=False, grad_out=None,
+                  n_threads=None, backend="c"):
+    r"""Quantile (pinball) loss: per element ``max(q e, (q - 1) e)``, ``e = target - pred``.
+
+    Gradient w.r.t. ``pred``: ``-q`` where ``e > 0``, ``1 - q`` where ``e < 0``, and
+    ``1/2 - q`` at ``e = 0`` (the mean of the one-sided derivatives, as torch autograd
+    gives for a max at a tie). ``q`` must be in [0, 1] (else ValueError).
+    ``target`` broadcasts to ``pred``; ``reduction``: "mean" (over ``pred.size``), "sum", "none".
+    """
+    p = prepare_quantile_loss(pred, target, q, reduction, return_grad, grad_out, n_threads, backend)
+    return _family_entry(p, "quantile_loss")
+
+
+# ---- GAN losses (torchgan's conventions), composed from the mse_loss kernel -----------
+# d_real and d_fake may have different shapes; "mean" averages each over its own size.
+
+
+def _reference(name, p):
+    from .reference import pointwise as reference
+    return getattr(reference, name + "_prepared")(p)
+
+
+def _squares_to(x, c, reduction, loss_none, grad, n_threads):
+    """mean/sum/none of (x - c)^2 and its gradient, c a scalar target: the mse_loss
+    kernel with a broadcast target (x is not copied)."""
+    t = operand_layout(np.asarray(c, x.dtype), x.shape)
+    return _kernels.pointwise(b"mse_loss", x, t, None, None, (), -1, REDUCTION_CODES[reduction],
+                              loss_none, grad, None, n_threads)
+
+
+def _halve(p):
+    for g in p.grads or ():
+        np.multiply(g, 0.5, out=g)
+
+
+@register(mean="none", peer=None, grads=("d_real", "d_fake"), target=None,
+          reductions=("mean", "sum"), split="no")
+def lsgan_discriminator_loss(d_real, d_fake, *, a=0.0, b=1.0, reduction="mean", return_grad=False,
+                             grad_out=None, n_threads=None, backend="c"):
+    r"""Least-squares GAN discriminator loss (Mao et al.; torchgan's convention)::
+
+        1/2 [mean((d_real - b)**2) + mean((d_fake - a)**2)]
+
+    ``d_real`` and ``d_fake`` may have different shapes; each mean is over its own
+    size (``"sum"``: the sums instead of the means). ``return_grad=True`` returns
+    ``(loss, (grad_real, grad_fake))``; ``grad_out`` is a tuple of two arrays or None.
+    ``a``, ``b`` finite.
+    """
+    p = prepare_lsgan_discriminator_loss(d_real, d_fake, a, b, reduction, return_grad, grad_out,
+                                         n_threads, backend)
+    if p.backend == "numpy":
+        return _reference("lsgan_discriminator_loss", p)
+    g_real, g_fake = p.grads or (None, None)
+    loss = (_squares_to(p.xs["d_real"], p.b, p.reduction, None, g_real, p.n_threads)
+            + _squares_to(p.xs["d_fake"], p.a, p.reduction, None, g_fake, p.n_threads))
+    _halve(p)
+    return gan_result(p, 0.5 * loss)
+
+
+@register(mean="elements", peer=None, target=None, split="no")
+def lsgan_generator_loss(d_fake, *, c=1.0, reduction="mean", return_grad=False, grad_out=None,
+                         n_threads=None, backend="c"):
+    r"""Least-squares GAN generator loss ``1/2 mean((d_fake - c)**2)`` (torchgan's
+    convention), gradient ``(d_fake - c) / n``; ``"none"`` gives ``(d_fake - c)**2 / 2``
+    per element. ``c`` finite.
+    """
+    p = prepare_lsgan_generator_loss(d_fake, c, reduction, return_grad, grad_out, n_threads, backend)
+    if p.backend == "numpy":
+        return _reference("lsgan_generator_loss", p)
+    loss = _squares_to(p.xs["d_fake"], p.c, p.reduction, p.loss_none, p.grads and p.grads[0],
+                       p.n_threads)
+    _halve(p)
+    if p.loss_none is not None:
+        np.multiply(p.loss_none, 0.5, out=p.loss_none)
+    return gan_result(p, 0.5 * loss, p.loss_none)
+
+
+def _signed_mean(x, sign, reduction, grad):
+    """sign * mean(x) (or sum) in float64 and its gradient sign / n (or sign)."""
+    divisor = np.float64(x.size if reduction == "mean" else 1)
+    with np.errstate(invalid="ignore"):
+        value = sign * np.sum(x, dtype=np.float64) / divisor     # mean of nothing: NaN
+    if grad is not None:
+        grad.fill(sign / divisor)
+    return value
+
+
+@register(mean="none", peer=None, grads=("d_real", "d_fake"), target=None,
+          reductions=("mean", "sum"), split="no")
+def wasserstein_discriminator_loss(d_real, d_fake, *, reduction="mean", return_grad=False,
+                                   grad_out=None, n_threads=None, backend="c"):
+    r"""Wasserstein GAN critic loss ``mean(d_fake) - mean(d_real)`` (``"sum"``: the
+    sums); gradients ``-1/n_real`` and ``1/n_fake``, returned as ``(grad_real, grad_fake)``.
+    One pass of NumPy over each input (a sum needs no kernel).
+    """
+    p = prepare_wasserstein_discriminator_loss(d_real, d_fake, reduction, return_grad, grad_out,
+                                               n_threads, backend)
+    if p.backend == "numpy":
+        return _reference("wasserstein_discriminator_loss", p)
+    g_real, g_fake = p.grads or (None, None)
+    loss = (_signed_mean(p.xs["d_fake"], 1.0, p.reduction, g_fake)
+            + _signed_mean(p.xs["d_real"], -1.0, p.reduction, g_real))
+    return gan_result(p, loss)
+
+
+@register(mean="elements", peer=None, target=None, split="no")
+def wasserstein_generator_loss(d_fake, *, reduction="mean", return_grad=False, grad_out=None,
+                               n_threads=None, backend="c"):
+    r"""Wasserstein GAN generator loss ``-mean(d_fake)``, gradient ``-1/n``;
+    ``"none"`` gives ``-d_fake``."""
+    p = prepare_generator(d_fake, reduction, return_grad, grad_out, n_threads, backend)
+    if p.backend == "numpy":
+        return _reference("wasserstein_generator_loss", p)
+    x = p.xs["d_fake"]
+    if p.reduction == "none":
+        np.negative(x, out=p.loss_none)
+        if p.grads:
+            p.grads[0].fill(-1.0)
+        return gan_result(p, 0.0, p.loss_none)
+    return gan_result(p, _signed_mean(x, -1.0, p.reduction, p.grads and p.grads[0]))
+
+
+# ---- margin ranking ------------------------------------------------------------------
+
+
+@register(mean="elements", peer="torch.nn.functional.margin_ranking_loss", grads=("x1", "x2"),
+          target="y")
+def margin_ranking_loss(x1, x2, y, *, margin=0.0, reduction="mean", return_grad=False,
+                        grad_out=None, n_threads=None, backend="c"):
+    r"""Margin ranking loss, = ``torch.nn.functional.margin_ranking_loss``: per element
+    ``max(0, -y (x1 - x2) + margin)``.
+
+    Gradients (``return_grad=True`` returns ``(loss, (g1, g2))``): ``-y`` for ``x1`` and
+    ``y`` for ``x2`` where ``-y (x1 - x2) + margin >= 0`` (torch autograd's at the kink),
+    0 elsewhere. ``x1`` and ``x2`` have one shape; ``y`` holds -1/1 labels and broadcasts
+    to it (any other value raises ValueError naming its position). ``margin`` finite (NaN
+    raises; negative is allowed, as torch). ``grad_out``: a tuple of two arrays or None.
+    """
+    p = prepare_margin_ranking_loss(x1, x2, y, margin, reduction, return_grad, grad_out, n_threads,
+                                    backend)
+    if p.backend == "numpy":
+        return _reference("margin_ranking_loss", p)
+    g1, g2 = p.grads or (None, None)
+    x2a = p.xs["x2"]
+    try:
+        loss = _kernels.pointwise(b"margin_ranking_loss", p.x, operand_layout(p.t, p.x.shape), None,
+                                  (x2a, 1, max(x2a.size, 1)), p.params, -1,
+                                  REDUCTION_CODES[p.reduction], p.loss_none, g1, g2, p.n_threads)
+    except _kernels.DomainError:
+        raise margin_ranking_domain_error(p) from None
+    return gan_result(p, loss, p.loss_none)
+
+
+__all__ = family("pointwise")

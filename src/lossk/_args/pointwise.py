@@ -8,15 +8,19 @@ from .._checks import (REDUCTIONS, Call, as_operand, as_pred, as_real, broadcast
 
 
 def prepare(pred, target, pred_name, reduction, return_grad, grad_out, n_threads, backend,
-            reductions=REDUCTIONS, operands=None):
+            reductions=REDUCTIONS, operands=None, broadcast_target=False):
     """Checks the arguments every pointwise loss shares; `operands` maps the
-    names of broadcast weights to their values (None: absent). The caller adds
-    its own options, already checked, to the result."""
+    names of broadcast weights to their values (None: absent). With
+    `broadcast_target` the target may broadcast to the prediction (kept in its
+    own shape, as the weights). The caller adds its own options, already
+    checked, to the result."""
     check_backend(backend)
     check_reduction(reduction, reductions)
     x, dtype = as_pred(pred, pred_name)
-    t = as_real(target, "target", dtype)
-    check_shape(t, "target", x.shape, pred_name)
+    if broadcast_target:
+        t = as_operand(target, "target", dtype, x.shape)
+    else:
+        t = check_shape(as_real(target, "target", dtype), "target", x.shape, pred_name)
     ops = {}
     inputs = {"pred": x, "target": t}
     for name, value in operands.items() if operands else ():
@@ -117,3 +121,140 @@ def kl_div_result(p, result):
                                       if n == 1 and grad.shape[lead + i] != 1)
     p.grad_to[...] = grad.sum(axis=axes, dtype=np.float64).reshape(p.grad_to.shape)
     return loss, p.grad_to
+
+
+# ---- regression: the target broadcasts to pred (a scalar, a per-column target) -----
+
+
+def prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads, backend,
+                       reductions=REDUCTIONS):
+    """The arguments of a regression loss; p.target_layout is the target's
+    (flat, inner, period) for the kernel (never expanded)."""
+    p = prepare(pred, target, "pred", reduction, return_grad, grad_out, n_threads, backend,
+                reductions=reductions, broadcast_target=True)
+    p.params = ()
+    return p
+
+
+def prepare_huber_loss(pred, target, delta, reduction, return_grad, grad_out, n_threads, backend):
+    delta = check_finite(delta, "delta", 0.0, low_open=True)   # 0 raises, as torch
+    p = prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads, backend)
+    p.delta, p.params = delta, (delta,)
+    return p
+
+
+def prepare_smooth_l1_loss(pred, target, beta, reduction, return_grad, grad_out, n_threads, backend):
+    beta = check_finite(beta, "beta", 0.0)                      # 0 is L1
+    p = prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads, backend)
+    p.beta, p.params = beta, (beta,)
+    return p
+
+
+def prepare_quantile_loss(pred, target, q, reduction, return_grad, grad_out, n_threads, backend):
+    q = check_finite(q, "q", 0.0, 1.0)
+    p = prepare_regression(pred, target, reduction, return_grad, grad_out, n_threads, backend)
+    p.q, p.params = q, (q,)
+    return p
+
+
+# ---- several differentiable inputs (GAN losses, margin ranking) --------------------
+
+
+def prepare_inputs(inputs, reduction, return_grad, grad_out, n_threads, backend,
+                   reductions=REDUCTIONS):
+    """The arguments of a loss of several differentiable inputs, `inputs` a dict
+    name -> array_like in argument order: p.xs their arrays (each real floating
+    point, any shapes, computed in the first one's dtype, as a target is), p.grads
+    one gradient array per input or None (grad_out: a tuple of arrays, one per
+    input, or None)."""
+    check_backend(backend)
+    check_reduction(reduction, reductions)
+    xs, dtype = {}, None
+    for name, value in inputs.items():
+        a, dt = as_pred(value, name)
+        if dtype is None:
+            dtype = dt
+        xs[name] = a if dt == dtype else as_real(a, name, dtype)
+    if grad_out is None or not return_grad:
+        outs = (grad_out,) + (None,) * (len(xs) - 1)    # grad_out without return_grad raises below
+    elif not isinstance(grad_out, tuple) or len(grad_out) != len(xs):
+        raise TypeError(f"grad_out must be a tuple of {len(xs)} arrays ({', '.join(xs)}), or None")
+    else:
+        outs = grad_out
+    grads = []
+    for (name, x), g in zip(xs.items(), outs):
+        others = {o: xo for o, xo in xs.items() if o != name}
+        grads.append(grad_output(x, dtype, return_grad, g, {"pred": x, **others, **{
+            f"the gradient of {o}": go for o, go in zip(xs, grads)}}))
+    p = Call()
+    p.xs, p.dtype, p.reduction, p.return_grad = xs, dtype, reduction, return_grad
+    p.grads = tuple(grads) if return_grad else None
+    p.n_threads, p.backend = resolve_n_threads(n_threads), backend
+    return p
+
+
+GAN_REDUCTIONS = ("mean", "sum")
+
+
+def prepare_lsgan_discriminator_loss(d_real, d_fake, a, b, reduction, return_grad, grad_out,
+                                     n_threads, backend):
+    a, b = check_finite(a, "a"), check_finite(b, "b")
+    p = prepare_inputs({"d_real": d_real, "d_fake": d_fake}, reduction, return_grad, grad_out,
+                       n_threads, backend, GAN_REDUCTIONS)
+    p.a, p.b = a, b
+    return p
+
+
+def prepare_generator(d_fake, reduction, return_grad, grad_out, n_threads, backend):
+    """A generator loss: one input, every reduction ("none": one loss per element)."""
+    p = prepare_inputs({"d_fake": d_fake}, reduction, return_grad,
+                       None if grad_out is None else (grad_out,), n_threads, backend)
+    p.loss_none = empty_aligned(p.xs["d_fake"].shape, p.dtype) if reduction == "none" else None
+    return p
+
+
+def prepare_lsgan_generator_loss(d_fake, c, reduction, return_grad, grad_out, n_threads, backend):
+    c = check_finite(c, "c")
+    p = prepare_generator(d_fake, reduction, return_grad, grad_out, n_threads, backend)
+    p.c = c
+    return p
+
+
+def prepare_wasserstein_discriminator_loss(d_real, d_fake, reduction, return_grad, grad_out,
+                                           n_threads, backend):
+    return prepare_inputs({"d_real": d_real, "d_fake": d_fake}, reduction, return_grad, grad_out,
+                          n_threads, backend, GAN_REDUCTIONS)
+
+
+def gan_result(p, loss, loss_none=None):
+    """(loss, grads) as the GAN losses return them: one gradient (generators) as an array."""
+    out = loss_none if p.reduction == "none" else p.dtype.type(loss)
+    if not p.return_grad:
+        return out
+    return out, (p.grads[0] if len(p.grads) == 1 else p.grads)
+
+
+def prepare_margin_ranking_loss(x1, x2, y, margin, reduction, return_grad, grad_out, n_threads,
+                                backend):
+    """x1 and x2 of one shape, y (-1/1 labels) broadcast to it as a target."""
+    margin = check_finite(margin, "margin")                  # NaN raises; negative is allowed
+    p = prepare_inputs({"x1": x1, "x2": x2}, reduction, return_grad, grad_out, n_threads, backend)
+    x, x2a = p.xs["x1"], p.xs["x2"]
+    if x2a.shape != x.shape:
+        raise ValueError(f"x2 must have the shape of x1 {x.shape}, got {x2a.shape}")
+    p.x, p.t = x, as_operand(y, "y", p.dtype, x.shape)
+    if p.grads is not None:
+        for name, g in zip(("x1", "x2"), p.grads):
+            if np.may_share_memory(g, p.t):
+                raise ValueError(f"grad_out for {name} overlaps y")
+    p.margin, p.params = margin, (margin,)
+    p.loss_none = empty_aligned(x.shape, p.dtype) if reduction == "none" else None
+    return p
+
+
+def margin_ranking_domain_error(p):
+    """The ValueError for the first label of y that is neither -1 nor 1."""
+    y = p.t.reshape(-1)
+    position = int(np.flatnonzero((y != 1) & (y != -1))[0])
+    return ValueError(f"y{format_position(p.t.shape, position)} = {y[position]} is not a label: "
+                      f"expected -1 or 1")

@@ -44,9 +44,22 @@ class Lossk(Peer):
             raise harness.Skipped(f"lossk has no {wl.loss}")
         kw = dict(wl.kwargs, return_grad=True, n_threads=n_threads)
         if self.grad_out:
-            pred = inputs[0]
-            kw["grad_out"] = [np.empty_like(a) for a in pred] if isinstance(pred, list) else np.empty_like(pred)
+            kw["grad_out"] = grad_buffers(self.lossk, wl.loss, inputs)
         return lambda: fn(*inputs, **kw)
+
+
+def differentiated(lossk, loss: str) -> list:
+    """The positions among a loss's inputs of those it differentiates (registry)."""
+    spec = lossk._registry.SPECS[loss]
+    return [spec.inputs.index(name) for name in spec.grads]
+
+
+def grad_buffers(lossk, loss: str, inputs):
+    """grad_out for `loss`: one buffer, or a tuple of one per differentiated input
+    (a list of buffers for a list of arrays)."""
+    bufs = tuple([np.empty_like(a) for a in inputs[i]] if isinstance(inputs[i], list) else np.empty_like(inputs[i])
+                 for i in differentiated(lossk, loss))
+    return bufs[0] if len(bufs) == 1 else bufs
 
 
 class NumpyReference(Peer):
@@ -88,15 +101,17 @@ class Torch(Peer):
         if wl.torch_loss is None:
             return None
         self.torch.set_num_threads(n_threads)
+        import lossk
         tensors = [self.tensor(x) for x in inputs]
-        # the differentiated tensors: pred, or each of a list of arrays (penalties)
-        preds = tensors[0] if isinstance(tensors[0], list) else [tensors[0]]
-        for p in preds:
-            p.requires_grad_()
+        # the differentiated tensors; a list of arrays (penalties) differentiates each
+        diff = [t for i in differentiated(lossk, wl.loss)
+                for t in (tensors[i] if isinstance(tensors[i], list) else [tensors[i]])]
+        for t in diff:
+            t.requires_grad_()
 
         def call():
-            for p in preds:
-                p.grad = None
+            for t in diff:
+                t.grad = None
             loss = wl.torch_loss(*tensors)
             loss.backward()
             return loss

@@ -1,5 +1,5 @@
 """Workloads of the pointwise family: sigmoid_focal_loss, binary_cross_entropy_with_logits,
-binary_cross_entropy, kl_div and hinge_loss."""
+binary_cross_entropy, kl_div, hinge_loss and the regression losses."""
 from __future__ import annotations
 
 from typing import Callable
@@ -135,6 +135,82 @@ def hinge_loss(n: int) -> Workload:
                     torch_hinge_loss(1.0), jax_loss=jax_hinge_loss(1.0))
 
 
+def pred_and_target(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    """Standard-normal predictions and targets of the same shape (regression)."""
+    pred = rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
+    return pred, rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
+
+
+def regression(loss: str, n: int, label: str, torch_loss: Callable | None, **kwargs) -> Workload:
+    # reads pred and target, writes the gradient: an add
+    size = f"{n >> 20} Mi" if n >= 1 << 20 else f"{n}"
+    return Workload(f"{label} {size}", loss, (n,), pred_and_target, "add", torch_loss, kwargs=kwargs)
+
+
+def torch_rmse(pred, target):
+    """sqrt(mse_loss): what users write (torch has no RMSE loss)."""
+    import torch
+    import torch.nn.functional as F
+    return torch.sqrt(F.mse_loss(pred, target))
+
+
+def torch_log_cosh(pred, target):
+    """log(cosh(e)) as |e| + softplus(-2|e|) - log 2 in torch ops (torch has none)."""
+    import math
+
+    import torch.nn.functional as F
+    a = (pred - target).abs()
+    return (a + F.softplus(-2 * a) - math.log(2.0)).mean()
+
+
+def torch_quantile(q: float) -> Callable:
+    """The pinball loss in torch ops (torch has none)."""
+    def loss(pred, target):
+        import torch
+        e = target - pred
+        return torch.maximum(q * e, (q - 1) * e).mean()
+    loss.__qualname__ = f"pinball q={q} (torch ops)"
+    return loss
+
+
+def critic_outputs(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    """A discriminator's outputs on real and on fake samples, each of `shape`."""
+    return (rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False),
+            rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False))
+
+
+def critic_fake_outputs(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    return critic_outputs(rng, shape, dtype)[1:]
+
+
+def torch_lsgan_discriminator(d_real, d_fake):
+    """torchgan's LSGAN discriminator loss in torch ops."""
+    return 0.5 * (((d_real - 1.0) ** 2).mean() + (d_fake ** 2).mean())
+
+
+def torch_lsgan_generator(d_fake):
+    return 0.5 * ((d_fake - 1.0) ** 2).mean()
+
+
+def torch_wasserstein_discriminator(d_real, d_fake):
+    return d_fake.mean() - d_real.mean()
+
+
+def torch_wasserstein_generator(d_fake):
+    return -d_fake.mean()
+
+
+def gan(loss: str, n: int, label: str, make_inputs, torch_loss: Callable) -> Workload:
+    size = f"{n >> 20} Mi" if n >= 1 << 20 else f"{n}"
+    return Workload(f"{label} {size}", loss, (n,), make_inputs, "add", torch_loss)
+
+
+def ranking_inputs(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
+    """Scores x1, x2 and -1/+1 labels y (margin ranking)."""
+    x1, x2 = critic_outputs(rng, shape, dtype)
+    return x1, x2, np.where(rng.random(shape, dtype=np.float32) < 0.5, -1.0, 1.0).astype(dtype)
+
+
 WORKLOADS = {
     "sigmoid_focal_loss": [
         sigmoid_focal_loss(65536, 80),
@@ -151,4 +227,27 @@ WORKLOADS = {
     ],
     "kl_div": [kl_div(16 << 20)],
     "hinge_loss": [hinge_loss(16 << 20)],
+    "mse_loss": [regression("mse_loss", 16 << 20, "MSE", torch_functional("mse_loss")),
+                 regression("mse_loss", 64, "MSE", torch_functional("mse_loss"))],
+    "l1_loss": [regression("l1_loss", 16 << 20, "L1", torch_functional("l1_loss"))],
+    "huber_loss": [regression("huber_loss", 16 << 20, "Huber", torch_functional("huber_loss"))],
+    "smooth_l1_loss": [regression("smooth_l1_loss", 16 << 20, "smooth L1",
+                                  torch_functional("smooth_l1_loss"))],
+    "rmse_loss": [regression("rmse_loss", 16 << 20, "RMSE", torch_rmse)],
+    "log_cosh_loss": [regression("log_cosh_loss", 16 << 20, "log-cosh", torch_log_cosh)],
+    "quantile_loss": [regression("quantile_loss", 16 << 20, "quantile q=0.3", torch_quantile(0.3),
+                                 q=0.3)],
+    "lsgan_discriminator_loss": [
+        gan("lsgan_discriminator_loss", 64, "LSGAN D", critic_outputs, torch_lsgan_discriminator),
+        gan("lsgan_discriminator_loss", 16 << 20, "LSGAN D", critic_outputs, torch_lsgan_discriminator)],
+    "lsgan_generator_loss": [gan("lsgan_generator_loss", 16 << 20, "LSGAN G", critic_fake_outputs,
+                                 torch_lsgan_generator)],
+    "wasserstein_discriminator_loss": [gan("wasserstein_discriminator_loss", 16 << 20, "WGAN D",
+                                           critic_outputs, torch_wasserstein_discriminator)],
+    "wasserstein_generator_loss": [gan("wasserstein_generator_loss", 16 << 20, "WGAN G",
+                                       critic_fake_outputs, torch_wasserstein_generator)],
+    "margin_ranking_loss": [Workload("margin ranking 16 Mi", "margin_ranking_loss", (16 << 20,),
+                                     ranking_inputs, "add",
+                                     torch_functional("margin_ranking_loss", margin=0.1),
+                                     kwargs={"margin": 0.1})],
 }
