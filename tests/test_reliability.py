@@ -105,6 +105,7 @@ def test_torch_tensors_every_family(backend):
 
 
 @requires_torch
+@pytest.mark.cxx_exceptions   # torch raises these through C++ exceptions
 def test_torch_inputs_numpy_cannot_read_raise_naming_the_argument():
     t = np.zeros(2)
     with pytest.raises(TypeError, match=r"^logits is a torch tensor on meta"):
