@@ -442,7 +442,7 @@ def pointwise(bytes loss, pred, target, weight, aux, params, int64_t batch_size,
 # Arrays arrive 1-D, C-contiguous, native-endian, of the kernel's dtype (the
 # Python API guarantees it; a mismatch raises ValueError from the memoryview).
 
-def class_loss(str family, str loss, pred, target, weight, loss_none, grad, int64_t n, int64_t c,
+def class_loss(str family, bytes loss, pred, target, weight, loss_none, grad, int64_t n, int64_t c,
                int64_t inner, int64_t ignore_index, double label_smoothing, double gamma, int p,
                double margin, int reduction, int n_threads):
     """A loss of the softmax or class-index family (lossk_softmax_loss,
@@ -450,8 +450,7 @@ def class_loss(str family, str loss, pred, target, weight, loss_none, grad, int6
     cross_entropy's probabilities (pred's dtype). Returns the reduced loss."""
     cdef lossk_class_args a
     cdef double loss_value = 0.0
-    cdef bytes name = loss.encode()
-    cdef const char *cname = name
+    cdef const char *cname = loss
     cdef bint softmax = family == "softmax"
     cdef lossk_status status
     cdef int ttype = cnp.PyArray_TYPE(<cnp.ndarray?>target)
@@ -531,7 +530,7 @@ def kl_div(log_input, target, loss_none, grad, int64_t batch_size, bint log_targ
                            n_threads)
 
 
-def box_loss(str loss, pred, target, loss_none, grad, int64_t n, int box_format, double eps,
+def box_loss(bytes loss, pred, target, loss_none, grad, int64_t n, int box_format, double eps,
              double option, mean_iou_loss, double momentum, double alpha, double delta, int reduction,
              int n_threads):
     """A box loss by name (lossk_box_loss): option is CIoU's alpha code, EIoU's
@@ -539,8 +538,7 @@ def box_loss(str loss, pred, target, loss_none, grad, int64_t n, int box_format,
     v3's running mean. Returns (reduced loss, running mean after the call)."""
     cdef lossk_box_args a
     cdef double loss_value = 0.0, mean = 0.0 if mean_iou_loss is None else mean_iou_loss
-    cdef bytes name = loss.encode()
-    cdef const char *cname = name
+    cdef const char *cname = loss
     cdef lossk_status status
     memset(&a, 0, sizeof(a))
     a.size = sizeof(a)

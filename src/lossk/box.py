@@ -26,6 +26,11 @@ from ._checks import REDUCTION_CODES, finish, flat
 from ._registry import register
 
 
+# lossk_box_loss's name of each prepared kind (Wise-IoU v3 is wiou_loss with its state)
+_ENTRY_NAMES = {"iou": b"iou_loss", "giou": b"giou_loss", "diou": b"diou_loss", "ciou": b"ciou_loss",
+                "eiou": b"eiou_loss", "siou": b"siou_loss", "wiou": b"wiou_loss", "wiou3": b"wiou_loss"}
+
+
 def _kernel_option(p):
     """The `option` of lossk_box_args for p's variant."""
     if p.kind == "ciou":
@@ -41,7 +46,7 @@ def _run(p):
         from .reference.box import box_loss_prepared
         return box_loss_prepared(p)
     loss, mean = _kernels.box_loss(
-        f"{p.kind[:4]}_loss", flat(p.x), flat(p.target), flat(p.loss_none), flat(p.grad), p.n,
+        _ENTRY_NAMES[p.kind], flat(p.x), flat(p.target), flat(p.loss_none), flat(p.grad), p.n,
         BOX_FORMATS.index(p.box_format), p.eps, _kernel_option(p), p.mean if p.kind == "wiou3" else None,
         p.momentum, p.wiou_alpha, p.delta, REDUCTION_CODES[p.reduction], p.n_threads)
     if p.kind == "wiou3":

@@ -51,7 +51,7 @@ def nll_loss(log_probs, target, *, weight=None, ignore_index=-100,
     if p.backend == "numpy":
         from .reference.class_index import nll_loss_prepared
         return nll_loss_prepared(p)
-    return run_class_kernel("class_index", "nll_loss", p, ignore_index=p.ignore_index)
+    return run_class_kernel("class_index", b"nll_loss", p, ignore_index=p.ignore_index)
 
 
 @register(mean="samples", peer="torch.nn.functional.multi_margin_loss")
@@ -83,4 +83,4 @@ def multi_margin_loss(scores, target, *, p=1, margin=1.0, weight=None,
     if pr.backend == "numpy":
         from .reference.class_index import multi_margin_loss_prepared
         return multi_margin_loss_prepared(pr)
-    return run_class_kernel("class_index", "multi_margin_loss", pr, p=pr.p, margin=pr.margin)
+    return run_class_kernel("class_index", b"multi_margin_loss", pr, p=pr.p, margin=pr.margin)

@@ -40,7 +40,7 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100, label_smoot
     if p.backend == "numpy":
         from .reference.softmax import cross_entropy_prepared
         return cross_entropy_prepared(p)
-    return run_class_kernel("softmax", "cross_entropy", p, ignore_index=p.ignore_index,
+    return run_class_kernel("softmax", b"cross_entropy", p, ignore_index=p.ignore_index,
                             label_smoothing=p.eps)
 
 
@@ -78,5 +78,5 @@ def softmax_focal_loss(logits, target, *, alpha=None, gamma=2.0, ignore_index=-1
     if p.backend == "numpy":
         from .reference.softmax import softmax_focal_loss_prepared
         return softmax_focal_loss_prepared(p)
-    return run_class_kernel("softmax", "softmax_focal_loss", p, ignore_index=p.ignore_index,
+    return run_class_kernel("softmax", b"softmax_focal_loss", p, ignore_index=p.ignore_index,
                             gamma=p.gamma)

@@ -27,19 +27,23 @@ def as_boxes(x, name, dtype=None):
     return a, dtype
 
 
+# Every variant's options at their defaults, so the kernel call and the reference read them alike.
+_DEFAULT_OPTIONS = dict(alpha="torchvision", focal_gamma=None, theta=4.0, mean=1.0, momentum=0.0,
+                        wiou_alpha=1.9, delta=3.0)
+
+
 def _check_options(kind, options):
-    """The variant's own options, checked, with every other variant's default, so
-    the kernel call and the reference read them alike."""
-    alpha = options.pop("alpha", "torchvision")
-    if kind == "ciou" and (not isinstance(alpha, str) or alpha not in CIOU_ALPHAS):
-        raise ValueError(f"alpha must be one of {CIOU_ALPHAS}, got {alpha!r}")
-    gamma = options.pop("focal_gamma", None)
-    gamma = None if gamma is None else check_finite(gamma, "focal_gamma", 0.0)
-    theta = check_finite(options.pop("theta", 4.0), "theta", 1.0)
-    checked = dict(alpha=alpha, focal_gamma=gamma, theta=theta, mean=1.0, momentum=0.0,
-                   wiou_alpha=1.9, delta=3.0)
-    checked.update(options)      # Wise-IoU v3's state, checked by WIoUState
-    return checked
+    """The variant's own options, checked, over every other variant's default
+    (Wise-IoU v3's state comes checked by WIoUState)."""
+    if kind == "ciou":
+        alpha = options["alpha"]
+        if not isinstance(alpha, str) or alpha not in CIOU_ALPHAS:
+            raise ValueError(f"alpha must be one of {CIOU_ALPHAS}, got {alpha!r}")
+    elif kind == "eiou" and options["focal_gamma"] is not None:
+        options["focal_gamma"] = check_finite(options["focal_gamma"], "focal_gamma", 0.0)
+    elif kind == "siou":
+        options["theta"] = check_finite(options["theta"], "theta", 1.0)
+    return {**_DEFAULT_OPTIONS, **options}
 
 
 def prepare_box_loss(kind, pred, target, box_format, eps, reduction, return_grad, grad_out,
