@@ -92,6 +92,7 @@ class Signature:
     keyword: dict          # keyword-only name -> default (inspect.Parameter.empty if required)
     is_class: bool = False
     grads: tuple = ()      # the inputs return_grad differentiates (registry), in order
+    split: str = "rows"    # "rows": lossk eval streams it (registry)
 
     @property
     def has_grad(self):
@@ -114,7 +115,8 @@ def signature(name):
         elif p.kind == p.KEYWORD_ONLY:
             kw[p.name] = p.default
     spec = lossk._registry.SPECS.get(name)
-    return Signature(pos, kw, is_class, spec.grads if spec is not None else ())
+    return Signature(pos, kw, is_class, spec.grads if spec is not None else (),
+                     spec.split if spec is not None else "rows")
 
 
 
@@ -533,8 +535,9 @@ def value_variants(sig, args, kwargs, dtype, rng):
 def eval_variants(sig, args, kwargs):
     """`lossk eval` in chunks of one row where the chunks' sums overflow when
     added, or are +inf and -inf, or there are no classes: the in-memory call's
-    inf, NaN."""
-    if len(args) != 2 or not all(isinstance(a, np.ndarray) for a in args) or args[0].ndim < 1 \
+    inf, NaN. Losses that do not stream (split "no") are refused by lossk eval:
+    tests/test_eval.py checks that."""
+    if sig.split != "rows" or len(args) != 2 or not all(isinstance(a, np.ndarray) for a in args) or args[0].ndim < 1 \
             or args[0].shape[0] < 2 or not _is_float(args[0]):
         return
     kwargs = {k: x for k, x in kwargs.items() if k != "reduction"}     # the setting's
