@@ -1,9 +1,11 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
 """Bridge to the C library (csrc/include/lossk.h).
 
-Only this: typed memoryviews in, one `nogil` call, status code -> exception.
-Validation, dtype/layout policy and output allocation live in the Python API;
-arrays arrive here flattened, C-contiguous and of the kernel's dtype.
+Only this: arrays in (untyped pointers for the family entries, checked here
+for dtype and layout through NumPy's C API; typed memoryviews for the older
+typed entries), one `nogil` call, status code -> exception. Validation,
+dtype/layout policy and output allocation live in the Python API; arrays
+arrive here flattened, C-contiguous and of the kernel's dtype.
 """
 cimport numpy as cnp
 from cython cimport floating
