@@ -599,6 +599,12 @@ def penalty(bytes name, list arrays, list grads, double lam, bint accumulate, in
     return loss
 
 
+def openmp_default_threads():
+    """The OpenMP runtime's thread default for the calling thread (omp_get_max_threads:
+    OMP_NUM_THREADS, omp_set_num_threads as threadpoolctl calls it, else the CPUs)."""
+    return lossk_default_threads()
+
+
 def build_info():
     """What the C library reports about itself (lossk.show_config prints it)."""
     return {

@@ -1,22 +1,23 @@
 """Thread-count policy: the default for every kernel call's `n_threads`."""
 import contextlib
 import operator
-import os
 import threading
 
 
-def _detect_default():
-    """OMP_NUM_THREADS (its first entry) if set and valid, else the CPUs this process may use."""
-    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+def _openmp_default():
+    """The OpenMP runtime's default for the calling thread: OMP_NUM_THREADS (read by
+    the runtime at start-up), a limit set through omp_set_num_threads (threadpoolctl's
+    threadpool_limits(..., user_api="openmp") does that), else the CPUs available."""
+    global _kernels
+    if _kernels is None:
+        from . import _kernels   # the extension (imported late: the reference works without it)
+    return max(1, _kernels.openmp_default_threads())
 
 
-_default = _detect_default()
+_kernels = None
+
+
+_default = None   # set_num_threads(n): overrides the OpenMP default for every thread
 
 
 class _Local(threading.local):
@@ -46,16 +47,20 @@ def resolve_n_threads(n_threads):
 
 
 def get_num_threads():
-    """Default thread count: num_threads() override, else set_num_threads(), else
-    OMP_NUM_THREADS, else the CPUs available to the process."""
+    """Default thread count: the num_threads() override of this Python thread, else
+    set_num_threads(), else the OpenMP runtime's (OMP_NUM_THREADS, threadpoolctl's
+    limit, else the CPUs available to the process)."""
     override = _local.n_threads
-    return _default if override is None else override
+    if override is not None:
+        return override
+    return _openmp_default() if _default is None else _default
 
 
 def set_num_threads(n):
-    """Set the process-wide default thread count of every kernel call."""
+    """Set the process-wide default thread count of every kernel call; None goes back
+    to the OpenMP runtime's default (which threadpoolctl's limits change)."""
     global _default
-    _default = check_n_threads(n, "n")
+    _default = None if n is None else check_n_threads(n, "n")
 
 
 @contextlib.contextmanager
