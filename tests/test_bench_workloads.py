@@ -65,3 +65,37 @@ def test_the_harness_imports_without_torch_and_matplotlib():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0, p.stderr
     assert len(p.stdout.splitlines()) == len(workloads.select(quick=True))
+
+
+def test_every_workload_names_a_limit_pattern_the_stream_kernel_has():
+    from lossk._bench import stream
+    for rows in workloads.WORKLOADS.values():
+        for w in rows:
+            reads, writes = stream.arrays(w.pattern)
+            assert reads + writes >= 1, w.name
+    assert stream.arrays("r3w2") == (3, 2) and stream.arrays("copy") == (1, 1)
+    for bad in ("r0w0", "r5w1", "fill", "r1w"):
+        with pytest.raises(ValueError, match="pattern"):
+            stream.arrays(bad)
+
+
+@pytest.mark.parametrize("reads, writes, nt", [(3, 2, 0), (3, 2, 1), (0, 1, 1), (2, 0, 0)])
+def test_the_read_write_limit_kernel_moves_every_array(reads, writes, nt):
+    """stream_rw adds its inputs into each output (or sums them): its bytes are really moved."""
+    import ctypes
+    from lossk._bench import stream
+    kernel = stream.StreamKernel()
+    if nt and not kernel.has_nt:
+        pytest.skip("no non-temporal stores here")
+    n = 16 * 5 + 7                                       # whole lines and a partial one
+    ins = [stream._aligned(n, None) for _ in range(reads)]
+    for k, a in enumerate(ins):
+        a[:] = np.arange(n) * (k + 1)
+    outs = [stream._aligned(n, -1.0) for _ in range(writes)]
+    in_p = (ctypes.c_void_p * max(reads, 1))(*[a.ctypes.data for a in ins])
+    out_p = (ctypes.c_void_p * max(writes, 1))(*[a.ctypes.data for a in outs])
+    assert kernel._lib.stream_rw(reads, writes, nt, in_p, out_p, n, 2) >= 0
+    want = sum(ins) if ins else np.zeros(n, np.float32)
+    for out in outs:
+        np.testing.assert_array_equal(out, want)
+    assert kernel._lib.stream_rw(5, 1, 0, in_p, out_p, n, 1) == -1   # more arrays than it has

@@ -9,6 +9,8 @@
  *   copy: read a, write c             (cross-entropy: logits -> gradient)
  *   add:  read a and b, write c       (focal, BCE, MSE, boxes: pred + target -> grad)
  *   sum:  read a                      (loss value only)
+ *   rRwW: read R arrays, write W      (stream_rw: the other losses' byte counts, e.g.
+ *                                      r0w1 for NLL's gradient, r3w2 for margin ranking)
  *
  * copy and add come with regular and non-temporal (streaming) stores: NT stores
  * skip the read-for-ownership of the destination line and win ~1.7x on DRAM-sized
@@ -46,7 +48,7 @@ enum { OP_COPY = 0, OP_ADD = 1, OP_SUM = 2 };
 #if defined(__AVX512F__)
 #define SIMD_NAME "avx512"
 typedef __m512 vec;
-enum { W = 16 };
+enum { W = 16, W_VEC = 16 };
 #define vload _mm512_loadu_ps
 #define vstore _mm512_store_ps
 #define vstream _mm512_stream_ps
@@ -56,7 +58,7 @@ enum { W = 16 };
 #elif defined(__AVX__)
 #define SIMD_NAME "avx"
 typedef __m256 vec;
-enum { W = 8 };
+enum { W = 8, W_VEC = 8 };
 #define vload _mm256_loadu_ps
 #define vstore _mm256_store_ps
 #define vstream _mm256_stream_ps
@@ -66,7 +68,7 @@ enum { W = 8 };
 #else /* SSE2 is part of the x86-64 baseline */
 #define SIMD_NAME "sse2"
 typedef __m128 vec;
-enum { W = 4 };
+enum { W = 4, W_VEC = 4 };
 #define vload _mm_loadu_ps
 #define vstore _mm_store_ps
 #define vstream _mm_stream_ps
@@ -205,6 +207,97 @@ double stream_run(int op, int nt, const float *a, const float *b, float *c, int6
     }
     total += run_scalar(op, a + body_end, bb ? bb + body_end : NULL,
                         c ? c + body_end : NULL, (size_t)n - body_end);
+    double t1 = now();
+    sink = total;
+    return t1 - t0;
+}
+
+/* ---- any number of reads and writes ------------------------------------------
+ * NR inputs are added and the sum stored to each of NW outputs, so every byte of the
+ * NR + NW arrays is moved once. NR and NW are compile-time constants in each of the
+ * instantiations below (the loops over arrays unroll); the arrays must be 64-byte
+ * aligned (stream.py allocates them so). */
+#define RW_MAX 4
+#if HAVE_NT
+static inline __attribute__((always_inline)) double
+rw_lines(const int NR, const int NW, const int nt, const float *const *in, float *const *out,
+         size_t lo, size_t hi)
+{
+    vec acc = vzero();
+    for (size_t i = lo; i < hi; i += W_VEC) {
+        vec v = NR > 0 ? vload(in[0] + i) : vzero();
+        for (int k = 1; k < NR; k++) v = vadd(v, vload(in[k] + i));
+        for (int k = 0; k < NW; k++) {
+            if (nt) vstream(out[k] + i, v); else vstore(out[k] + i, v);
+        }
+        if (NW == 0) acc = vadd(acc, v);
+    }
+    float lanes[W_VEC];
+    vstoreu(lanes, acc);
+    double s = 0.0;
+    for (int j = 0; j < W_VEC; j++) s += lanes[j];
+    return s;
+}
+#else
+static double rw_lines(const int NR, const int NW, const int nt, const float *const *in,
+                       float *const *out, size_t lo, size_t hi)
+{
+    (void)nt;
+    double s = 0.0;
+    for (size_t i = lo; i < hi; i++) {
+        float v = 0.0f;
+        for (int k = 0; k < NR; k++) v += in[k][i];
+        for (int k = 0; k < NW; k++) out[k][i] = v;
+        s += v;
+    }
+    return s;
+}
+#endif
+
+#define RW_CASE(R, W) \
+    case (R) * 8 + (W): \
+        return nt ? rw_lines(R, W, 1, in, out, lo, hi) : rw_lines(R, W, 0, in, out, lo, hi);
+
+static double rw_dispatch(int r, int w, int nt, const float *const *in, float *const *out,
+                          size_t lo, size_t hi)
+{
+    switch (r * 8 + w) {
+    RW_CASE(0, 1) RW_CASE(0, 2) RW_CASE(0, 3) RW_CASE(0, 4)
+    RW_CASE(1, 0) RW_CASE(1, 1) RW_CASE(1, 2) RW_CASE(1, 3) RW_CASE(1, 4)
+    RW_CASE(2, 0) RW_CASE(2, 1) RW_CASE(2, 2) RW_CASE(2, 3) RW_CASE(2, 4)
+    RW_CASE(3, 0) RW_CASE(3, 1) RW_CASE(3, 2) RW_CASE(3, 3) RW_CASE(3, 4)
+    RW_CASE(4, 0) RW_CASE(4, 1) RW_CASE(4, 2) RW_CASE(4, 3) RW_CASE(4, 4)
+    }
+    return 0.0;
+}
+
+/* One pass reading `reads` arrays and writing `writes` arrays of n floats each
+ * (64-byte aligned), timed as stream_run is; -1 for counts out of range. */
+double stream_rw(int reads, int writes, int nt, const float *const *in, float *const *out,
+                 int64_t n, int n_threads)
+{
+    if (reads < 0 || writes < 0 || reads > RW_MAX || writes > RW_MAX || reads + writes == 0 ||
+        (nt && (!HAVE_NT || writes == 0)) || n < 0 || n_threads < 1)
+        return -1.0;
+    for (int k = 0; k < reads; k++) if ((uintptr_t)in[k] % 64) return -1.0;
+    for (int k = 0; k < writes; k++) if ((uintptr_t)out[k] % 64) return -1.0;
+    size_t lines = (size_t)n / LINE_FLOATS, body_end = lines * LINE_FLOATS;
+    double t0 = now(), total = 0.0;
+#pragma omp parallel num_threads(n_threads) reduction(+ : total)
+    {
+        size_t t = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
+        total += rw_dispatch(reads, writes, nt, in, out, lines * t / nth * LINE_FLOATS,
+                             lines * (t + 1) / nth * LINE_FLOATS);
+#if HAVE_NT
+        if (nt) _mm_sfence();
+#endif
+    }
+    for (size_t i = body_end; i < (size_t)n; i++) {   /* the partial line, scalar */
+        float v = 0.0f;
+        for (int k = 0; k < reads; k++) v += in[k][i];
+        for (int k = 0; k < writes; k++) out[k][i] = v;
+        total += v;
+    }
     double t1 = now();
     sink = total;
     return t1 - t0;

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -38,10 +39,31 @@ FLAG_LADDER = (
 COMMON_FLAGS = ("-shared", "-fPIC")
 
 OPS = {"copy": 0, "add": 1, "sum": 2}
-# Arrays of the workload's size that each pattern moves: copy reads one and writes
-# one, add reads two and writes one, sum reads one.
-ARRAYS_MOVED = {"copy": 2, "add": 3, "sum": 1}
-HAS_STORES = {"copy": True, "add": True, "sum": False}
+# (arrays read, arrays written) of the workload's size, per pattern: copy reads one
+# and writes one, add reads two and writes one, sum reads one; "rRwW" reads R and
+# writes W (0..4 each; stream_rw), e.g. r0w1 for a gradient written from a few reads.
+NAMED = {"copy": (1, 1), "add": (2, 1), "sum": (1, 0)}
+_RW = re.compile(r"r([0-4])w([0-4])")
+
+
+def arrays(pattern: str) -> tuple[int, int]:
+    """(reads, writes) of `pattern`; ValueError for a pattern the kernel lacks."""
+    if pattern in NAMED:
+        return NAMED[pattern]
+    m = _RW.fullmatch(pattern)
+    if m is None or m.group(1) == m.group(2) == "0":
+        raise ValueError(f"unknown limit pattern {pattern!r}: copy, add, sum or rRwW (R, W in 0..4)")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _aligned(n_floats: int, fill: float | None) -> np.ndarray:
+    """n_floats float32, 64-byte aligned (stream_rw requires it)."""
+    raw = np.empty(n_floats + 16, np.float32)
+    skip = (-raw.ctypes.data % 64) // 4
+    a = raw[skip:skip + n_floats]
+    if fill is not None:
+        a.fill(fill)
+    return a
 
 
 def _writable_build_dir() -> Path:
@@ -100,6 +122,9 @@ class StreamKernel:
                                          ctypes.c_void_p, ctypes.c_void_p,
                                          ctypes.c_int64, ctypes.c_int]
         self._lib.stream_run.restype = ctypes.c_double
+        self._lib.stream_rw.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
+                                        ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
+        self._lib.stream_rw.restype = ctypes.c_double
         self._lib.stream_config.restype = ctypes.c_char_p
         # e.g. {"openmp": "1", "simd": "avx512", "nt": "1"}
         self.config = dict(kv.split("=") for kv in
@@ -119,17 +144,33 @@ class StreamKernel:
         Its arrays are allocated here and live as long as the callable; the warm-up
         of harness.measure touches them before any timed run.
         """
-        a = np.ones(n_floats, np.float32)
-        b = np.ones(n_floats, np.float32) if pattern == "add" else None
-        c = np.empty(n_floats, np.float32) if HAS_STORES[pattern] else None
-        ptrs = [x.ctypes.data if x is not None else None for x in (a, b, c)]
-        run, op = self._lib.stream_run, OPS[pattern]
+        if pattern in OPS:
+            a = np.ones(n_floats, np.float32)
+            b = np.ones(n_floats, np.float32) if pattern == "add" else None
+            c = np.empty(n_floats, np.float32) if arrays(pattern)[1] else None
+            ptrs = [x.ctypes.data if x is not None else None for x in (a, b, c)]
+            run, op = self._lib.stream_run, OPS[pattern]
+            keep = (a, b, c)
+
+            def go() -> float:
+                return run(op, int(nt), *ptrs, n_floats, n_threads)
+        else:
+            r, w = arrays(pattern)
+            ins = [_aligned(n_floats, 1.0) for _ in range(r)]
+            outs = [_aligned(n_floats, None) for _ in range(w)]
+            in_ptrs = (ctypes.c_void_p * max(r, 1))(*[x.ctypes.data for x in ins])
+            out_ptrs = (ctypes.c_void_p * max(w, 1))(*[x.ctypes.data for x in outs])
+            keep = (ins, outs, in_ptrs, out_ptrs)
+            run = self._lib.stream_rw
+
+            def go() -> float:
+                return run(r, w, int(nt), in_ptrs, out_ptrs, n_floats, n_threads)
 
         def call() -> float:
-            _keep_alive = (a, b, c)  # noqa: F841 -- the arrays must outlive the pointers
-            seconds = run(op, int(nt), *ptrs, n_floats, n_threads)
+            _keep_alive = keep  # noqa: F841 -- the arrays must outlive the pointers
+            seconds = go()
             if seconds < 0:
-                raise RuntimeError(f"stream_run refused {pattern} nt={nt}")
+                raise RuntimeError(f"the stream kernel refused {pattern} nt={nt}")
             return seconds
 
         return call
@@ -170,10 +211,10 @@ def measure_limit(kernel: StreamKernel, pattern: str, array_bytes: int, n_thread
     n_floats = array_bytes // 4
     timings = {}
     for nt in (False, True):
-        if nt and not (HAS_STORES[pattern] and kernel.has_nt):
+        if nt and not (arrays(pattern)[1] and kernel.has_nt):
             timings[nt] = None
             continue
         run = kernel.runner(pattern, nt, n_floats, n_threads)
         timings[nt] = harness.measure(run, proto, self_timed=True)
         del run  # free this variant's arrays before allocating the next
-    return Limit(pattern, ARRAYS_MOVED[pattern] * n_floats * 4, timings[False], timings[True])
+    return Limit(pattern, sum(arrays(pattern)) * n_floats * 4, timings[False], timings[True])

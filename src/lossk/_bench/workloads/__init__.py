@@ -35,7 +35,8 @@ class Workload:
     loss: str                     # lossk function name
     shape: tuple[int, ...]        # shape of pred
     make_inputs: MakeInputs
-    pattern: str                  # the limit's access pattern: "copy", "add" or "sum"
+    pattern: str                  # the limit's access pattern: "copy", "add", "sum" or "rRwW"
+                                  # (R arrays of pred's size read, W written: stream.arrays)
     torch_loss: Callable | None   # (*tensors) -> scalar loss tensor; None: no torch peer
     kwargs: dict = field(default_factory=dict)  # extra lossk / reference arguments
     dtype: str = "float32"

@@ -33,9 +33,9 @@ def multi_margin_loss(n: int, c: int) -> Workload:
 
 
 def nll_loss(n: int, c: int) -> Workload:
-    # reads n targets and writes the (mostly zero) gradient: the copy limit is a
-    # conservative stand-in for the fill the kernel really is (% may exceed 100)
-    return Workload(f"NLL {n}×{c}", "nll_loss", (n, c), log_probs_and_class_indices, "copy",
+    # reads one log-probability and one target per row and writes the (mostly zero)
+    # gradient: the limit is the write of one array
+    return Workload(f"NLL {n}×{c}", "nll_loss", (n, c), log_probs_and_class_indices, "r0w1",
                     torch_functional("nll_loss"), jax_loss=jax_nll_loss)
 
 

@@ -202,7 +202,10 @@ def torch_wasserstein_generator(d_fake):
 
 def gan(loss: str, n: int, label: str, make_inputs, torch_loss: Callable) -> Workload:
     size = f"{n >> 20} Mi" if n >= 1 << 20 else f"{n}"
-    return Workload(f"{label} {size}", loss, (n,), make_inputs, "add", torch_loss)
+    # a discriminator reads d_real and d_fake and writes both gradients; a generator
+    # reads d_fake and writes its gradient
+    pattern = "r2w2" if "discriminator" in loss else "copy"
+    return Workload(f"{label} {size}", loss, (n,), make_inputs, pattern, torch_loss)
 
 
 def ranking_inputs(rng: np.random.Generator, shape: tuple, dtype: np.dtype):
@@ -247,7 +250,7 @@ WORKLOADS = {
     "wasserstein_generator_loss": [gan("wasserstein_generator_loss", 16 << 20, "WGAN G",
                                        critic_fake_outputs, torch_wasserstein_generator)],
     "margin_ranking_loss": [Workload("margin ranking 16 Mi", "margin_ranking_loss", (16 << 20,),
-                                     ranking_inputs, "add",
+                                     ranking_inputs, "r3w2",   # x1, x2, y -> two gradients
                                      torch_functional("margin_ranking_loss", margin=0.1),
                                      kwargs={"margin": 0.1})],
 }
