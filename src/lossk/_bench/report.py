@@ -174,47 +174,67 @@ def write_json(path: Path, info: dict, protocol, rows: list[Row], limits: list[d
 
 
 def write_png(path: Path, rows: list[Row]) -> bool:
-    """Grouped bars of median ms (log scale) per workload and peer, one panel per
-    thread count. Returns False, with a message, when matplotlib is missing."""
+    """What a reader wants at a glance, per workload: lossk's speed-up over each peer
+    (log scale, 1x marked) and its % of the size-matched limit, a pair of panels per
+    thread count, workloads down the side; 1600 px wide. Returns False, with a
+    message, when matplotlib is missing."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from matplotlib.patches import Patch
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         print("matplotlib is not installed: skipping the PNG "
               "(pip install matplotlib)", file=sys.stderr)
         return False
 
-    def peer_key(r: Row) -> str:   # one colour for the limit, whichever store kind won
-        return "limit" if r.peer.startswith("limit") else r.peer
-
     timed = [r for r in rows if r.median_s]
     threads = sorted({r.threads for r in timed})
     workloads = list(dict.fromkeys(r.workload for r in timed))
-    peers = list(dict.fromkeys(peer_key(r) for r in timed))
+    if not threads:
+        return False
+    # the peers lossk is compared with (not its own allocating variant, not the limit)
+    peers = list(dict.fromkeys(r.peer for r in timed if r.speedup
+                               and r.peer not in (LOSSK_GRAD_OUT, "lossk")))
+    speedup = {(r.workload, r.threads, r.peer): r.speedup for r in timed if r.speedup}
+    pct = {(r.workload, r.threads): r.pct_of_limit for r in timed if r.peer == LOSSK_GRAD_OUT}
     colour = {p: f"C{i}" for i, p in enumerate(peers)}
-    width = 0.8 / len(peers)
-    fig, axes = plt.subplots(len(threads), 1, squeeze=False,
-                             figsize=(max(6, 1.9 * len(workloads) + 2), 3.6 * len(threads)))
-    for ax, t in zip(axes[:, 0], threads):
-        for j, w in enumerate(workloads):
-            # Bars of the peers present for this workload, centred on its tick (the
-            # NumPy reference has no 2-thread bar: no gap for it).
-            ms = {peer_key(r): r.median_s * 1e3 for r in timed
-                  if r.threads == t and r.workload == w}
-            present = [p for p in peers if p in ms]
-            for k, p in enumerate(present):
-                ax.bar(j + (k - (len(present) - 1) / 2) * width, ms[p], width,
-                       color=colour[p])
-        ax.set_yscale("log")
-        ax.set_xticks(range(len(workloads)), workloads)
-        ax.set_ylabel("median ms (log)")
-        ax.set_title(f"{t} thread{'s' if t > 1 else ''}: forward + backward")
-        ax.grid(axis="y", which="both", alpha=0.3)
-    axes[0, 0].legend([Patch(color=colour[p]) for p in peers], peers,
-                      fontsize="small", ncol=3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    y = list(range(len(workloads)))
+    fig, axes = plt.subplots(1, 2 * len(threads), sharey=True, squeeze=False,
+                             figsize=(16, max(3.0, 0.27 * len(workloads) + 1.5)),
+                             gridspec_kw={"width_ratios": [3, 1.4] * len(threads)})
+    axes = axes[0]
+    for i, t in enumerate(threads):
+        ax_s, ax_p = axes[2 * i], axes[2 * i + 1]
+        height = 0.8 / max(1, len(peers))
+        for k, p in enumerate(peers):
+            vals = [speedup.get((w, t, p), float("nan")) for w in workloads]
+            ax_s.barh([j + (k - (len(peers) - 1) / 2) * height for j in y], vals, height,
+                      color=colour[p], label=f"vs {p}")
+        if speedup:
+            ax_s.set_xscale("log")
+            ax_s.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+        ax_s.axvline(1.0, color="black", lw=0.8)
+        ax_s.grid(axis="x", which="both", alpha=0.3)
+        ax_s.set_title(f"{t} thread{'s' if t > 1 else ''}: lossk's speed-up (×, log)", fontsize=10)
+        vals = [pct.get((w, t)) for w in workloads]
+        ax_p.barh(y, [v if v is not None else float("nan") for v in vals], 0.6, color="0.45")
+        for j, v in zip(y, vals):
+            if v is not None:
+                ax_p.text(v, j, f" {v:.0f}", va="center", fontsize=7)
+        top = max([v for v in vals if v is not None] + [100.0])
+        ax_p.set_xlim(0, top * 1.25)
+        ax_p.axvline(100.0, color="black", lw=0.8)
+        ax_p.grid(axis="x", alpha=0.3)
+        ax_p.set_title(f"{t} thread{'s' if t > 1 else ''}: % of the limit", fontsize=10)
+    axes[0].set_yticks(y, workloads, fontsize=8)
+    axes[0].set_ylim(len(workloads) - 0.5, -0.5)   # the first workload at the top
+    fig.suptitle("lossk (grad_out) forward + backward vs each peer, and vs streaming its bytes "
+                 "through memory once", fontsize=11, x=0.01, ha="left")
+    if peers:
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper right", ncol=len(peers), fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
