@@ -12,6 +12,7 @@ import re
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -178,3 +179,13 @@ def test_bridge_declarations_match_the_header():
     hstructs = header_structs()
     for name, fields in structs.items():
         assert fields == hstructs[name], f"struct {name}: bridge {fields} != header {hstructs[name]}"
+
+
+def test_the_cython_declarations_are_generated_from_this_header():
+    """src/lossk/clossk.pxd is what tools/gen_pxd.py writes from lossk.h (so it declares
+    exactly the stable API; test_c_package.py compiles and calls it)."""
+    tool = os.path.join(ROOT, "tools", "gen_pxd.py")
+    if not os.path.exists(tool):
+        pytest.skip("tools/gen_pxd.py is not in this checkout")
+    out = subprocess.run([sys.executable, tool, "--check"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr

@@ -75,3 +75,69 @@ def test_cmake_find_package_builds_and_runs_the_example(tmp_path):
     (src / "CMakeLists.txt").write_text(CMAKE_PROJECT.format(version="99.0", example=example))
     p = run_command([cmake, "-S", str(src), "-B", str(tmp_path / "build99"), f"-Dlossk_DIR={LIB['cmake_dir']}"], ok=False)
     assert p.returncode != 0 and "99.0" in p.stdout + p.stderr
+
+
+# ---- Cython: `from lossk cimport clossk` (src/lossk/clossk.pxd) ------------------------------
+
+DOWNSTREAM_PYX = """# cython: language_level=3
+from libc.stdint cimport int64_t
+from lossk cimport clossk
+
+
+def cross_entropy(double[:, ::1] logits, int64_t[::1] target):
+    cdef double loss = 0.0
+    cdef clossk.lossk_status status
+    with nogil:
+        status = clossk.lossk_cross_entropy_f64(
+            &logits[0, 0], logits.shape[0], logits.shape[1], 1, &target[0], clossk.LOSSK_INDEX_INT64,
+            NULL, -100, 0.0, clossk.LOSSK_REDUCTION_MEAN, &loss, NULL, NULL, 1, NULL)
+    if status != clossk.LOSSK_OK:
+        raise ValueError(clossk.lossk_status_string(status).decode())
+    return loss
+
+
+def version():
+    return clossk.lossk_version_string().decode(), clossk.LOSSK_VERSION_STRING.decode()
+"""
+
+
+def _cythonize(tmp_path):
+    """downstream.pyx -> downstream.c, finding lossk/clossk.pxd beside the imported lossk."""
+    pytest.importorskip("Cython")
+    import sys
+    pyx = tmp_path / "downstream.pyx"
+    pyx.write_text(DOWNSTREAM_PYX)
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(lossk.__file__)))
+    run_command([sys.executable, "-m", "cython", "-I", pkg_parent, str(pyx), "-o", str(tmp_path / "downstream.c")])
+    return tmp_path / "downstream.c"
+
+
+def test_the_pxd_declares_what_the_header_has(tmp_path):
+    """The generated declarations compile as C against lossk.h (any checkout, no library needed)."""
+    import sysconfig
+    _needs(CC)
+    c_file = _cythonize(tmp_path)
+    include = LIB["include_dir"] or os.path.join(ROOT, "csrc", "include")
+    run_command([CC, "-c", "-fPIC", "-Werror=implicit-function-declaration", "-Werror=incompatible-pointer-types",
+                 f"-I{sysconfig.get_paths()['include']}", f"-I{include}", str(c_file), "-o", str(tmp_path / "d.o")])
+
+
+@installed
+def test_a_cython_extension_cimports_and_calls_the_kernels(tmp_path):
+    import sys
+    import sysconfig
+    _needs(CC)
+    c_file = _cythonize(tmp_path)
+    libdir = lossk.get_library_dir()
+    ext = tmp_path / ("downstream" + sysconfig.get_config_var("EXT_SUFFIX"))
+    run_command([CC, "-shared", "-fPIC", "-O1", f"-I{sysconfig.get_paths()['include']}",
+                 f"-I{lossk.get_include()}", str(c_file), f"-L{libdir}", "-llossk", f"-Wl,-rpath,{libdir}",
+                 "-o", str(ext)])
+    code = ("import numpy as np, lossk, downstream\n"
+            "x = np.random.default_rng(0).standard_normal((5, 7))\n"
+            "t = np.array([0, 6, 3, 3, 1], np.int64)\n"
+            "assert downstream.cross_entropy(x, t) == lossk.cross_entropy(x, t)\n"
+            "v = downstream.version(); assert v == (lossk.__version__, lossk.__version__), v\n"
+            "print('ok')\n")
+    out = run_command([sys.executable, "-c", code], cwd=str(tmp_path))
+    assert out.stdout.strip() == "ok"

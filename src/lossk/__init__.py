@@ -6,7 +6,7 @@
 Every loss has a plain-NumPy twin in ``lossk.reference`` and is listed in
 ``lossk.LOSSES``. See ``lossk.show_config()`` for the build.
 """
-from ._config import config, show_config
+from ._config import config, get_include, get_library_dir, show_config
 from ._registry import LOSSES
 from ._threads import get_num_threads, num_threads, set_num_threads
 from .box import (WIoULoss, box_iou, ciou_loss, diou_loss, eiou_loss, generalized_box_iou,
@@ -21,7 +21,7 @@ from . import reference
 __version__ = "0.1.0"
 
 __all__ = ["LOSSES", "WIoULoss", "box_iou", "ciou_loss", "config", "cross_entropy", "diou_loss",
-           "eiou_loss", "generalized_box_iou", "get_num_threads", "giou_loss", "iou_loss", "l1_penalty",
+           "eiou_loss", "generalized_box_iou", "get_include", "get_library_dir", "get_num_threads", "giou_loss", "iou_loss", "l1_penalty",
            "l2_penalty",
            "multi_margin_loss", "nll_loss", "num_threads", "reference", "set_num_threads",
            "show_config", "siou_loss", "softmax_focal_loss", "wiou_loss", "__version__"] + pointwise.__all__

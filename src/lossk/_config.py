@@ -27,6 +27,20 @@ def c_library():
     }
 
 
+def get_include():
+    """The directory of lossk.h, for C and Cython extensions built against lossk
+    (``from lossk cimport clossk``); None for an in-place build, which has no
+    separate C library."""
+    return c_library()["include_dir"]
+
+
+def get_library_dir():
+    """The directory of the shared C library (liblossk), to link such extensions
+    with ``-llossk``; None for an in-place build."""
+    lib = c_library()["library"]
+    return os.path.dirname(lib) if lib else None
+
+
 def config():
     """The build and run-time configuration as a dict."""
     info = dict(_kernels.build_info())
