@@ -94,6 +94,12 @@ def test_bitwise_when_each_chunk_is_one_block_and_the_same_on_every_split_and_sc
                   for s in (2, 3) for sch in ("sync", "threads")}
         assert len(values) == 1
         assert_close(values.pop(), whole, np.float64)
+    # cross-entropy over (N, 64): a block is 65536 // 64 = 1024 rows
+    x = rng.standard_normal((3072, 64))
+    t = rng.integers(0, 64, 3072)
+    for reduction in ("mean", "sum"):
+        got = ld.cross_entropy(da.from_array(x, chunks=(1024, 64)), t, reduction=reduction).compute()
+        assert float(got) == float(lossk.cross_entropy(x, t, reduction=reduction))
 
 
 def test_weighted_means_over_unequal_chunks():

@@ -22,12 +22,17 @@ How a call is cut (each task is one chunk of rows of every input):
   scheduler and for every ``split_every``.
 * The kernels add fixed blocks of items left to right (csrc/core/common.c,
   ``lossk__run_blocks``): 16384 elements a block for the pointwise losses
-  (65536 from 2**22 elements on, csrc/pointwise/driver.h), 65536 elements'
-  worth of rows for the softmax and class-index losses, 1024 boxes for the box
-  losses. When every chunk is one such block of the whole array's call, the
-  chunks' sums are the call's block sums and a float64 result is bitwise the
-  in-memory one; other chunkings (and float32, whose chunk sums come back
-  rounded to float32) agree within rounding of the last partial sums.
+  under 2**22 elements (65536 from there on, csrc/pointwise/driver.h),
+  65536 // C rows for the softmax and class-index losses over (N, C), 1024
+  boxes for the box losses. When each chunk is exactly one such block of the
+  whole array's call, the chunks' sums are the call's block sums, added in
+  the same order, and a float64 result is bitwise the in-memory one
+  (tests/test_dask.py checks it). Otherwise (a chunk of several blocks, whose
+  own fold groups the block sums differently; pointwise arrays of 2**22
+  elements or more, whose 65536-element blocks a smaller chunk's call does not
+  use; float32, whose chunk sums come back rounded to float32) the value
+  agrees within rounding of the partial sums. Bitwise results for whole
+  multiples of the block would need the kernels to hand out their block sums.
 * ``reduction="none"``: the per-sample (or per-element) losses, a Dask array
   chunked like the prediction's rows.
 * ``return_grad=True``: ``(loss, grad)``, the gradient lazy and with the
