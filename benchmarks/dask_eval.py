@@ -6,6 +6,7 @@ peak RSS for the cluster rows) per run; repeat it, the machine is shared.
     python benchmarks/dask_eval.py [--rows 4096] [--cols 4096] [--chunks 4] [--repeat 3]
 """
 import argparse
+import logging
 import os
 import resource
 import tempfile
@@ -15,6 +16,11 @@ import numpy as np
 
 
 def peak_rss_mib():
+    """This process's peak RSS (VmHWM: unlike ru_maxrss, not inherited across exec)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -69,7 +75,9 @@ def main():
         assert thr == plain
         rows.append(("lossk eval --scheduler threads", sec, None))
         with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None,
-                                      host="127.0.0.1") as cluster, distributed.Client(cluster) as client:
+                                      host="127.0.0.1", silence_logs=logging.CRITICAL) as cluster, \
+                distributed.Client(cluster) as client:
+            client.run(lambda: __import__("lossk.dask"))
             base = client.run(peak_rss_mib)
             sec, dist = best(lambda: evaluate_dask("sigmoid_focal_loss", xm, tm, scheduler=cluster.scheduler_address,
                                                    chunk_rows=chunk), args.repeat)

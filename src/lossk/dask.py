@@ -99,9 +99,13 @@ def _chunk_divisor(name, arrays, options):
     return _value_divisor(SPECS[name], arrays, options)
 
 
-def _chunk_sum_grad(name, arrays, options, n_threads, mean):
-    """_chunk_sum and the gradient of the chunk's "sum", from one kernel call."""
+def _chunk_sum_grad(name, arrays, options, n_threads, mean, div=None):
+    """_chunk_sum and the gradient of the chunk's "sum", from one kernel call;
+    scaled here to the mean's when the global divisor `div` is known already
+    (in place: the kernel's fresh array, which no other task sees)."""
     s, grad = _call(name, arrays, options, "sum", n_threads, return_grad=True)
+    if div is not None:
+        grad = _scale(grad, div, inplace=True)
     return np.array([[float(s), _value_divisor(SPECS[name], arrays, options) if mean else 0.0]]), grad
 
 
@@ -109,14 +113,14 @@ def _target(spec, arrays):
     return arrays[spec.inputs.index(spec.target)] if spec.target is not None else None
 
 
-def _scale(grad, div):
+def _scale(grad, div, inplace=False):
     """A chunk's "sum" gradient as the mean's: times 1 / the global divisor (in
     the gradient's dtype: the kernels scale each element once, in double, so
     this differs by one rounding)."""
     grads = grad if isinstance(grad, tuple) else (grad,)
     with np.errstate(divide="ignore", invalid="ignore"):
-        scale = 1.0 / np.float64(div)
-    out = tuple((g * scale).astype(g.dtype, copy=False) for g in grads)
+        scale = float(1.0 / np.float64(div))
+        out = tuple(np.multiply(g, scale, out=g if inplace else None) for g in grads)
     return out if isinstance(grad, tuple) else out[0]
 
 
@@ -254,23 +258,24 @@ def lazy(name, inputs, *, reduction="mean", return_grad=False, n_threads=None, s
     first_row = [dask.delayed(_first_row, pure=True)(p[i0]) if cut and c else p[i0] for p, c in pieces]
     first_opts = {k: dask.delayed(_first_row, pure=True)(p[i0]) if cut and c else p[i0]
                   for k, (p, c) in opt_pieces.items()}
-    finish = (dask.delayed(_finish, pure=True), (name,), (known_div, reduction, pred.shape[0] if pred.ndim else 1,
+    n_rows = pred.shape[0] if pred.ndim else 1
+    finish = (dask.delayed(_finish, pure=True), (name,), (known_div, reduction, n_rows,
                                                           dtype, first_row, first_opts, n_threads))
     if not return_grad:
         parts = [dask.delayed(_chunk_sum, pure=True)(name, a, o, n_threads, reduction == "mean")
                  for a, o in per_task]
         return da.from_delayed(finish[0](name, _tree(parts, split_every), *finish[2]), (), dtype=dtype)
-    tasks = [dask.delayed(_chunk_sum_grad, pure=True, nout=2)(name, a, o, n_threads, reduction == "mean")
+    mean = reduction == "mean"
+    known = not mean or target is None or shape_only(kind, target)    # the divisor needs no data
+    scale_by = known_div if mean and known else (n_rows if reduction == "batchmean" else None)
+    tasks = [dask.delayed(_chunk_sum_grad, pure=True, nout=2)(name, a, o, n_threads, mean, scale_by)
              for a, o in per_task]
     result = da.from_delayed(finish[0](name, _tree([t[0] for t in tasks], split_every), *finish[2]),
                              (), dtype=dtype)
     grads = [t[1] for t in tasks]
-    if reduction == "mean":
-        if known_div or target is None or shape_only(kind, target):
-            div = known_div
-        else:
-            div = dask.delayed(fold, pure=True)(
-                [dask.delayed(_chunk_divisor, pure=True)(name, a, o) for a, o in per_task])
+    if not known:       # the class-weight means: the weights of the kept targets, from the targets first
+        div = dask.delayed(fold, pure=True)([dask.delayed(_chunk_divisor, pure=True)(name, a, o)
+                                             for a, o in per_task])
         grads = [dask.delayed(_scale, pure=True)(g, div) for g in grads]
     return result, _grads(spec, inputs, pieces, grads, rows, cut, loss_dtype)
 
