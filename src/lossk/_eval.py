@@ -8,7 +8,10 @@ is the whole arrays' mean however they are cut. Each chunk's sum comes back
 rounded to the prediction's dtype (the kernels add in double); the chunks' sums
 add in double, left to right in chunk order, as IEEE arithmetic does (as the
 kernels combine their blocks): sums that overflow give inf, +inf and -inf NaN,
-as the in-memory call does, where math.fsum would raise.
+as the in-memory call does, where math.fsum would raise. The pieces shared with
+lossk.dask (which arrays are cut, each chunk's divisor, the fold) are in
+_stream.py; evaluate_dask() runs the same chunks as a Dask graph
+(`lossk eval --scheduler`).
 """
 import math
 import time
