@@ -4,7 +4,8 @@
                                the comparison tables of benchmarks/bench.py (results in
                                ./lossk-bench unless --out)
     lossk eval LOSS PRED.npy TARGET.npy [--reduction mean|sum|batchmean] [-o NAME=VALUE ...]
-               [--chunk-rows N] [--threads N] [--progress | --no-progress] [--json]
+               [--chunk-rows N] [--threads N] [--scheduler threads|processes|ADDRESS]
+               [--progress | --no-progress] [--json]
                                one loss over .npy files larger than memory, memory-mapped and
                                streamed in chunks of rows (VALUE: a Python literal, a word, or
                                a .npy file for an array option)
@@ -61,15 +62,23 @@ def _option(text):
 
 
 def _eval(args):
-    from ._eval import ProgressBar, evaluate
+    from ._eval import ProgressBar, evaluate, evaluate_dask
     show = sys.stderr.isatty() if args.progress is None else args.progress
-    bar = ProgressBar(sys.stderr, args.loss) if show else None
+    bar = ProgressBar(sys.stderr, args.loss) if show and not args.scheduler else None
     try:
         options = dict(_option(text) for text in args.option)
         pred, target = _load(args.pred, "PRED"), _load(args.target, "TARGET")
         start = time.perf_counter()
-        value, chunks = evaluate(args.loss, pred, target, reduction=args.reduction, options=options,
-                                 chunk_rows=args.chunk_rows, n_threads=args.threads, progress=bar)
+        if args.scheduler:
+            value, chunks = evaluate_dask(args.loss, pred, target, scheduler=args.scheduler,
+                                          reduction=args.reduction, options=options, chunk_rows=args.chunk_rows,
+                                          n_threads=args.threads, progress=sys.stderr if show else None)
+        else:
+            value, chunks = evaluate(args.loss, pred, target, reduction=args.reduction, options=options,
+                                     chunk_rows=args.chunk_rows, n_threads=args.threads, progress=bar)
+    except ImportError as e:
+        print(f"lossk eval: --scheduler needs Dask ({e}): pip install 'dask[array]' distributed", file=sys.stderr)
+        return 1
     except (OSError, ValueError, TypeError) as e:
         if bar is not None:
             bar.close()      # the message on a line of its own
@@ -109,7 +118,11 @@ def main(argv=None):
                     help="a keyword argument of the loss, e.g. -o gamma=2 -o weight=w.npy (repeatable)")
     ev.add_argument("--chunk-rows", type=int, default=None, metavar="N",
                     help="rows per chunk (default: about 64 MiB of the prediction)")
-    ev.add_argument("--threads", type=int, default=None, metavar="N", help="threads (default: lossk's)")
+    ev.add_argument("--threads", type=int, default=None, metavar="N",
+                    help="threads (default: lossk's; with --scheduler, per task: 1)")
+    ev.add_argument("--scheduler", default=None, metavar="threads|processes|ADDRESS",
+                    help="run the chunks as a Dask graph: Dask's threads, a local cluster of processes, or a "
+                         "distributed scheduler's address (e.g. tcp://127.0.0.1:8786); the same value")
     ev.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                     help="a progress bar on stderr (default: when stderr is a terminal)")
     ev.add_argument("--json", action="store_true", help="print a JSON object instead of the bare value")
