@@ -191,6 +191,29 @@ def kernels_stub() -> str:
     return "".join(parts)
 
 
+def factory_module_stub(modname: str) -> str | None:
+    """lossk.dask / lossk.torch: functions made at import time, one per registry entry,
+    typed from their runtime signatures (their arrays are Dask arrays or tensors: Any).
+    None when the optional dependency is missing (the stub is then left as it is)."""
+    import importlib
+    try:
+        module = importlib.import_module(modname)
+    except ImportError:
+        return None
+    parts = [HEADER, "from typing import Any\n\n"]
+    for name in module.__all__:
+        fn = getattr(module, name)
+        ps = []
+        for p in inspect.signature(fn).parameters.values():
+            prefix = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
+            if p.kind == p.KEYWORD_ONLY and not any(x.startswith("*") for x in ps):
+                ps.append("*")
+            ps.append(f"{prefix}{p.name}: Any" + ("" if p.default is p.empty else " = ..."))
+        parts.append(f"def {name}({', '.join(ps)}) -> Any: ...\n")
+    parts.append("\n__all__ = [" + ", ".join(f'"{n}"' for n in module.__all__) + "]\n")
+    return "".join(parts)
+
+
 def stubs() -> dict[Path, str]:
     src = ROOT / "src" / "lossk"
     extras = EXTRAS
@@ -200,6 +223,8 @@ def stubs() -> dict[Path, str]:
         src / "__init__.pyi": package_stub(lossk, list(lossk.__all__), extras, ["pointwise", "reference"]),
         src / "reference" / "__init__.pyi": package_stub(reference, ref_names, ref_extras, ["pointwise"]),
         src / "_kernels.pyi": kernels_stub(),
+        **{src / f"{m}.pyi": text for m in ("dask", "torch")
+           if (text := factory_module_stub(f"lossk.{m}")) is not None},
     }
 
 
