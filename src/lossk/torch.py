@@ -130,7 +130,7 @@ class _Loss:
     """One loss's op, its autograd formula and its Python front end."""
 
     def __init__(self, spec, namespace="lossk"):
-        self.spec, self.name = spec, spec.name
+        self.spec, self.name, self.fn = spec, spec.name, spec.fn
         params = inspect.signature(spec.fn).parameters
         self.names = _peer_names(spec)                                  # public input names
         self.input_types = [_INPUT_TYPES.get(i, "Tensor") for i in spec.inputs]
@@ -180,13 +180,13 @@ class _Loss:
         if upstream is not None:
             kw["upstream"] = np.ascontiguousarray(upstream.detach().numpy(), dtype=np.float64)
         if grads is None:
-            return self.spec.fn(*np_inputs, n_threads=n_threads, **kw), []
+            return self.fn(*np_inputs, n_threads=n_threads, **kw), []
         g_np = [g.numpy() for g in grads]
         if self.input_types[self.grad_index[0]] == "Tensor[]":
             grad_out = g_np
         else:
             grad_out = g_np[0] if len(g_np) == 1 else tuple(g_np)
-        loss, got = self.spec.fn(*np_inputs, return_grad=True, grad_out=grad_out, n_threads=n_threads, **kw)
+        loss, got = self.fn(*np_inputs, return_grad=True, grad_out=grad_out, n_threads=n_threads, **kw)
         got = list(got) if isinstance(got, (list, tuple)) else [got]
         # lossk writes grad_out; copy only if a gradient came back elsewhere
         out = [g if np.shares_memory(a, b) else torch.from_numpy(np.ascontiguousarray(a))
@@ -320,6 +320,7 @@ class _Loss:
                                      default=self.default_reduction),
                    inspect.Parameter("n_threads", inspect.Parameter.KEYWORD_ONLY, default=None)]
         fn.__signature__ = inspect.Signature(params)
+        fn._lossk = self
         fn.__name__ = fn.__qualname__ = name
         fn.__module__ = __name__
         fn.__doc__ = (f"lossk.{name} as a differentiable torch op (torch.ops.lossk.{name}); "
@@ -328,7 +329,21 @@ class _Loss:
         return fn
 
     def _apply(self, inputs, opts, reduction, n_threads):
+        return self.op(*self._op_args(inputs, opts, reduction, n_threads))[0]
+
+    def op_args(self, inputs, options):
+        """The op's arguments for a call fn(*inputs, **options) (tests: opcheck)."""
+        options = dict(options)
+        reduction = options.pop("reduction", self.default_reduction)
+        n_threads = options.pop("n_threads", None)
+        opts = [options.pop(k, d) for k, d in self.options]
+        return self._op_args(list(inputs), opts, reduction, n_threads)
+
+    def _op_args(self, inputs, opts, reduction, n_threads):
         spec = self.spec
+        if not self.has_reduction and reduction not in spec.reductions:
+            raise ValueError(f"lossk.torch.{self.name}: reduction must be one of {spec.reductions}, "
+                             f"got {reduction!r}")
         grad_on = torch.is_grad_enabled()
         need = False
         for i, x in enumerate(inputs):
@@ -359,8 +374,7 @@ class _Loss:
             shape = torch.broadcast_shapes(*[t.shape for t in tensors])
             inputs = [x.expand(shape).contiguous() if i in self.grad_index and x.shape != shape else x
                       for i, x in enumerate(inputs)]
-        loss, _ = self.op(*inputs, *opts, reduction, n_threads, need_grad)
-        return loss
+        return (*inputs, *opts, reduction, n_threads, need_grad)
 
 
 def _scale(grad, factor):
