@@ -261,6 +261,8 @@ class _Loss:
             ctx.args = spots
 
     def _backward(self, ctx, grad_loss, _grad_grads):
+        # backward runs with grad mode on only under create_graph=True: the products
+        # below would then differentiate as if the saved gradients were constants
         if torch.is_grad_enabled() and not torch.compiler.is_compiling():
             raise RuntimeError(f"lossk.torch.{self.name} is differentiable once: its gradient is "
                                "lossk's, computed in the forward pass; double backward "
@@ -282,9 +284,9 @@ class _Loss:
                         f"lossk.torch.{self.name}: backward of reduction='none' needs the loss to take "
                         "upstream= (one sample's loss depends on other samples' inputs); use 'mean' or "
                         "'sum', or reduce the per-sample losses yourself after a 'sum'")
-                grads = [_scale(g, _upstream_view(self.spec, grad_loss, g)) for g in saved]
+                grads = [g * _upstream_view(self.spec, grad_loss, g) for g in saved]
             else:
-                grads = [_scale(g, grad_loss) for g in saved]
+                grads = [g * grad_loss for g in saved]
         k = 0
         for i, n in zip(self.grad_index, ctx.counts):
             result[i] = list(grads[k:k + n]) if self.input_types[i] == "Tensor[]" else grads[k]
@@ -377,30 +379,12 @@ class _Loss:
         return (*inputs, *opts, reduction, n_threads, need_grad)
 
 
-def _scale(grad, factor):
-    return torch.ops.lossk._scale_saved(grad, factor)
-
-
-@torch.library.custom_op("lossk::_scale_saved", mutates_args=())
-def _scale_saved(grad: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    """grad * factor into a new tensor (the backward of every lossk op)."""
-    return torch.mul(grad, factor)
-
-
-@_scale_saved.register_fake
-def _(grad, factor):
-    return grad.new_empty(torch.broadcast_shapes(grad.shape, factor.shape))
-
-
 def _no_context(ctx, inputs, output):
     pass
 
 
 def _no_double_backward(ctx, *grads):
     raise RuntimeError("lossk.torch ops are differentiable once: double backward is not supported")
-
-
-_scale_saved.register_autograd(_no_double_backward, setup_context=_no_context)
 
 
 def _make(spec, namespace="lossk"):
