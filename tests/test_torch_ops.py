@@ -378,3 +378,25 @@ def test_compile_inductor_equals_eager():
     loss = torch.compile(step, fullgraph=True)(x)
     loss.backward()
     assert loss.item() == step(x).item() and torch.equal(g, x.grad)
+
+
+def test_none_backward_per_sample_shapes():
+    """Random upstream gradients where a sample is not a row: a log_input broadcast
+    against its target (kl_div: expanded, autograd sums back), spatial class
+    positions, boxes in a (2, 3) batch."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.log_softmax(torch.randn(1, 5, generator=g, dtype=torch.float64), 1).requires_grad_(True)
+    t = torch.softmax(torch.randn(6, 5, generator=g, dtype=torch.float64), 1)
+    assert torch.autograd.gradcheck(lambda v: lt.kl_div(v, t, reduction="none"), (x,))
+    go = torch.randn(6, 5, generator=g, dtype=torch.float64)
+    lt.kl_div(x, t, reduction="none").backward(go)
+    mine, x.grad = x.grad, None
+    F.kl_div(x, t, reduction="none").backward(go)
+    np.testing.assert_allclose(mine.numpy(), x.grad.numpy(), rtol=1e-12, atol=1e-15)
+    x = torch.randn(3, 4, 5, 2, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, 4, (3, 5, 2), generator=g)
+    assert torch.autograd.gradcheck(lambda v: lt.cross_entropy(v, y, reduction="none"), (x,))
+    b = torch.rand(2, 3, 4, generator=g, dtype=torch.float64) * 10
+    b = torch.cat([b[..., :2], b[..., :2] + b[..., 2:] + 1], -1).requires_grad_(True)
+    tb = b.detach() + 0.3
+    assert torch.autograd.gradcheck(lambda v: lt.giou_loss(v, tb, reduction="none"), (b,))
