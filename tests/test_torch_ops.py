@@ -17,6 +17,10 @@ from lossk._registry import SPECS, LossSpec  # noqa: E402
 from cases import CASES, PEERS  # noqa: E402
 
 F = torch.nn.functional
+# Out of the ASan job: a custom op's errors cross torch's C++ dispatcher as C++
+# exceptions (they abort under the preloaded ASan runtime); the kernels these ops
+# call run under ASan in the family tests.
+pytestmark = pytest.mark.cxx_exceptions
 NAMES = sorted(SPECS)
 RED_CASES = [(n, r) for n in NAMES for r in SPECS[n].reductions]
 # Gradients that hold a factor constant, as their peers do (documented in each
@@ -309,6 +313,13 @@ def test_none_backward_without_upstream_raises_not_a_wrong_gradient():
     fn(x, reduction="sum").backward()             # the reduced losses are fine
     with pytest.raises(NotImplementedError, match="upstream="):
         fn(x, reduction="none").sum().backward()
+
+
+def test_every_registered_loss_has_an_op():
+    assert lt._UNAVAILABLE == {}
+    assert set(lt.__all__) == set(SPECS)
+    for name in SPECS:
+        assert getattr(torch.ops.lossk, name) is not None
 
 
 def test_mode_of_every_registered_loss():
