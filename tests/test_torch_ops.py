@@ -52,8 +52,6 @@ def case(name, reduction=None, grad=True, seed=0):
     opts = {k: to_torch(v) for k, v in kwargs.items()}
     if reduction is not None:
         opts["reduction"] = reduction
-    elif "reduction" not in opts:
-        opts.pop("reduction", None)
     return inputs, opts
 
 
@@ -125,8 +123,8 @@ def test_equals_lossk_scaled_backward_and_leaves_inputs_alone(name, reduction):
 
 
 def _lossk_numpy_weighted(name, inputs, opts, w):
-    """d(sum_i w_i loss_i)/d(input) by finite-free algebra: per-sample losses are
-    independent, so lossk's "none" gradient of each row is scaled by its weight."""
+    """d(sum_i w_i loss_i)/d(input) for independent samples: lossk's "none" gradient
+    of each sample (element, box, or row and position) times its weight."""
     spec = SPECS[name]
     _, grads = _lossk_numpy(name, inputs, opts)
     out = []
@@ -286,16 +284,16 @@ def _toy_spec(fn, split="no", family="toy"):
                     reductions=("mean", "sum", "none"), mean="elements", split=split, peer=None)
 
 
-_NO_UPSTREAM = {}
+_TOYS = {}
 
 
 def _toy(name):
-    if name not in _NO_UPSTREAM:
+    if name not in _TOYS:
         def _centered_plain(x, *, reduction="mean", return_grad=False, grad_out=None, n_threads=None):
             return _centered(x, reduction=reduction, return_grad=return_grad, grad_out=grad_out)
         fn = {"upstream": _centered, "plain": _centered_plain}[name]
-        _NO_UPSTREAM[name] = lt._make(_toy_spec(fn), namespace="lossk_test")
-    return _NO_UPSTREAM[name]
+        _TOYS[name] = lt._make(_toy_spec(fn), namespace="lossk_test")
+    return _TOYS[name]
 
 
 def test_upstream_protocol_gives_the_gradient_of_any_weighting():

@@ -409,3 +409,4 @@ for _name, _spec in SPECS.items():
         _UNAVAILABLE[_name] = f"{type(_err).__name__}: {_err}"
         globals()[_name] = _unavailable(_name, _UNAVAILABLE[_name])
     __all__.append(_name)
+del _name, _spec
