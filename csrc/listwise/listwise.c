@@ -19,6 +19,7 @@
  */
 #ifndef LOSSK_TEMPLATE_PASS
 
+#include <float.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -120,7 +121,7 @@ lossk_status lossk_listwise(const char *loss, const lossk_listwise_args *a) {
     else if (strcmp(loss, "approx_ndcg_loss") == 0) kind = LW_APPROX_NDCG;
     else return LOSSK_ERR_INVALID_ARGUMENT;
     const int64_t b = a->b, l = a->l;
-    if (b < 0 || l < 1 || l > INT32_MAX / 2 || b > INT64_MAX / l ||
+    if (b < 0 || l < 1 || (b > 0 && l > INT32_MAX / 2) || b > INT64_MAX / l ||
         (a->reduction != LOSSK_REDUCTION_NONE && a->reduction != LOSSK_REDUCTION_MEAN &&
          a->reduction != LOSSK_REDUCTION_SUM) ||
         !(a->eps >= 0.0) || a->eps == INFINITY ||
@@ -318,7 +319,8 @@ int64_t LOSSK_FN(approx_ndcg_block)(const void *vctx, int64_t begin, int64_t end
     const lossk_listwise_args *a = c->a;
     const int64_t l = a->l;
     const double eps = a->eps, scale = c->scale;
-    const real alpha = (real)a->alpha, reps = (real)eps;
+    /* alpha beyond float's range would make alpha * 0 NaN at ties: FLT_MAX acts alike */
+    const real alpha = (real)(a->alpha < (double)FLT_MAX ? a->alpha : (double)FLT_MAX), reps = (real)eps;
     LW_SCRATCH(scratch, l);
     double total = 0.0;
     for (int64_t i = begin; i < end; i++) {
@@ -357,7 +359,7 @@ int64_t LOSSK_FN(approx_ndcg_block)(const void *vctx, int64_t begin, int64_t end
         for (int64_t k = 0; k < n; k++) {
             const double gk = gain[k] * inv_idcg, lnp = log1p(pos[k]);
             row[k] = gk * LW_LN2 / lnp;
-            cc[k] = gk * LW_LN2 / (lnp * lnp * (1.0 + pos[k])) * scale * (double)alpha;
+            cc[k] = gk * LW_LN2 / (lnp * lnp * (1.0 + pos[k])) * scale * a->alpha;
         }
         ndcg = lw_sum(row, n);
         total += -ndcg;

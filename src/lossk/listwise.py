@@ -15,7 +15,7 @@ functions return the mean). ``eps`` is allRank's (``DEFAULT_EPS = 1e-10``).
 The gradient is w.r.t. ``scores`` only (relevance is a target).
 """
 from . import _kernels
-from ._args.listwise import prepare
+from ._args.listwise import NO_ALPHA, prepare
 from ._checks import REDUCTION_CODES, finish
 from ._registry import register
 
@@ -62,7 +62,7 @@ def listnet_loss(scores, relevance, *, mask=None, eps=1e-10, reduction="mean", r
     A list with no real item has loss 0 and gradient 0; allRank's softmax of
     nothing gives NaN there (0/0), which would make the whole mean NaN.
     """
-    return _run("listnet_loss", scores, relevance, mask, eps, None, reduction, return_grad, grad_out,
+    return _run("listnet_loss", scores, relevance, mask, eps, NO_ALPHA, reduction, return_grad, grad_out,
                 n_threads, backend)
 
 
@@ -82,7 +82,7 @@ def listmle_loss(scores, relevance, *, mask=None, eps=1e-10, reduction="mean", r
     score in that order). A NaN relevance among a list's real items makes its
     loss and gradient NaN (a sort key with no order).
     """
-    return _run("listmle_loss", scores, relevance, mask, eps, None, reduction, return_grad, grad_out,
+    return _run("listmle_loss", scores, relevance, mask, eps, NO_ALPHA, reduction, return_grad, grad_out,
                 n_threads, backend)
 
 

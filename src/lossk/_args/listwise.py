@@ -22,23 +22,30 @@ def as_mask(mask, shape):
     return check_shape(m, "mask", shape, "scores")
 
 
+NO_ALPHA = object()   # the losses without alpha
+# Lists longer than this are refused (the kernel indexes a list's items with int32).
+MAX_L = 1 << 30
+
+
 def prepare(scores, relevance, mask, eps, alpha, reduction, return_grad, grad_out, n_threads, backend):
     """The checked call: p.x (B, L) scores, p.rel relevance of their dtype, p.mask
-    (uint8 or None), p.eps, p.alpha, the outputs."""
+    (uint8 or None), p.eps, p.alpha (NO_ALPHA for the losses without one: 1.0),
+    the outputs."""
     check_backend(backend)
     check_reduction(reduction)
     eps = check_finite(eps, "eps", 0.0)
-    if alpha is not None:
-        alpha = check_finite(alpha, "alpha", 0.0, low_open=True)
+    alpha = 1.0 if alpha is NO_ALPHA else check_finite(alpha, "alpha", 0.0, low_open=True)
     x, dtype = as_pred(scores, "scores")
     if x.ndim != 2:
         raise ValueError(f"scores must have shape (B, L): B lists of L items, got {x.shape}")
     if x.shape[1] == 0:
         raise ValueError(f"scores must hold lists of length L >= 1, got shape {x.shape}")
+    if x.shape[0] and x.shape[1] > MAX_L:
+        raise ValueError(f"scores: lists of more than {MAX_L} items are not supported, got shape {x.shape}")
     rel = check_shape(as_real(relevance, "relevance", dtype), "relevance", x.shape, "scores")
     m = None if mask is None else as_mask(mask, x.shape)
     grad = grad_output(x, dtype, return_grad, grad_out, {"pred": x, "relevance": rel, "mask": m})
-    return Call(x=x, rel=rel, mask=m, dtype=dtype, eps=eps, alpha=1.0 if alpha is None else alpha,
+    return Call(x=x, rel=rel, mask=m, dtype=dtype, eps=eps, alpha=alpha,
                 reduction=reduction, return_grad=return_grad, grad=grad,
                 loss_none=np.empty(x.shape[0], dtype) if reduction == "none" else None,
                 n_threads=resolve_n_threads(n_threads), backend=backend)

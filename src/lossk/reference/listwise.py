@@ -3,7 +3,7 @@ list at a time over its real items. Same arguments and errors as the kernels
 (both check them with lossk._args.listwise)."""
 import numpy as np
 
-from .._args.listwise import PADDING, prepare
+from .._args.listwise import NO_ALPHA, PADDING, prepare
 from .._checks import finish
 
 
@@ -86,7 +86,7 @@ def _approx_ndcg(s, r, p):
     loss = -np.sum(G * np.log(2.0) / lnp)
     c = G * np.log(2.0) / (lnp * lnp * (1.0 + pos)) * p.alpha         # dloss/dpos
     w = np.where(off & (t >= p.eps), t * (1.0 - t), 0.0)                # dt_ij/ds_j / alpha
-    w = np.where(np.isnan(t), t, w)
+    w = np.where(off & np.isnan(t), t, w)        # the diagonal is no pair (inf - inf there)
     # pos_i depends on s_j (+alpha w_ij) and on s_i (-alpha w_ij)
     g = c @ w - c * np.sum(w, axis=1)
     return loss, g
@@ -107,14 +107,14 @@ def approx_ndcg_loss_prepared(p):
 def listnet_loss(scores, relevance, *, mask=None, eps=1e-10, reduction="mean", return_grad=False,
                  grad_out=None, n_threads=None):
     """NumPy reference of :func:`lossk.listnet_loss` (n_threads is ignored)."""
-    return _run(prepare(scores, relevance, mask, eps, None, reduction, return_grad, grad_out, n_threads,
+    return _run(prepare(scores, relevance, mask, eps, NO_ALPHA, reduction, return_grad, grad_out, n_threads,
                         "numpy"), _listnet)
 
 
 def listmle_loss(scores, relevance, *, mask=None, eps=1e-10, reduction="mean", return_grad=False,
                  grad_out=None, n_threads=None):
     """NumPy reference of :func:`lossk.listmle_loss` (n_threads is ignored)."""
-    return _run(prepare(scores, relevance, mask, eps, None, reduction, return_grad, grad_out, n_threads,
+    return _run(prepare(scores, relevance, mask, eps, NO_ALPHA, reduction, return_grad, grad_out, n_threads,
                         "numpy"), _listmle)
 
 
