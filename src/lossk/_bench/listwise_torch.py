@@ -14,16 +14,14 @@ and allrank/data/dataset_loading.py), with two changes:
 A `mask` (True = a real item) is applied as allRank would see it: relevance -1
 where the mask is False. Each function returns allRank's mean over the lists,
 or with reduction="sum"/"none" the sum / the per-list losses of the same
-formula. Imports torch.
+formula. Imports torch when called (the benchmark package loads without it).
 """
-import torch
-import torch.nn.functional as F
-
 DEFAULT_EPS = 1e-10
 PADDED_Y_VALUE = -1
 
 
 def _padded(y_true, mask):
+    import torch
     return y_true if mask is None else torch.where(mask, y_true, torch.full_like(y_true, PADDED_Y_VALUE))
 
 
@@ -32,6 +30,8 @@ def _reduce(per_list, reduction):
 
 
 def listnet(y_pred, y_true, mask=None, eps=DEFAULT_EPS, reduction="mean"):
+    import torch
+    import torch.nn.functional as F
     y_pred = y_pred.clone()
     y_true = _padded(y_true, mask).clone()
     pad = y_true == PADDED_Y_VALUE
@@ -44,6 +44,7 @@ def listnet(y_pred, y_true, mask=None, eps=DEFAULT_EPS, reduction="mean"):
 
 
 def listmle(y_pred, y_true, mask=None, eps=DEFAULT_EPS, reduction="mean"):
+    import torch
     y_true = _padded(y_true, mask)
     y_true_sorted, indices = y_true.sort(descending=True, stable=True, dim=-1)   # allRank: randperm first
     pad = y_true_sorted == PADDED_Y_VALUE
@@ -58,6 +59,7 @@ def listmle(y_pred, y_true, mask=None, eps=DEFAULT_EPS, reduction="mean"):
 
 
 def approx_ndcg(y_pred, y_true, mask=None, eps=DEFAULT_EPS, alpha=1.0, reduction="mean"):
+    import torch
     y_pred = y_pred.clone()
     y_true = _padded(y_true, mask).clone()
     pad = y_true == PADDED_Y_VALUE
