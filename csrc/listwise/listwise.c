@@ -52,6 +52,14 @@ static double lw_sum(const double *a, int64_t n) {
 #define LW_GATHER(real)                                                                   \
     static int64_t lw_gather_##real(const real *rel, const uint8_t *mask, int64_t l,     \
                                     int32_t *idx) {                                       \
+        int64_t pad = 0;                                                                  \
+        for (int64_t j = 0; j < l; j++) pad += rel[j] == (real)-1;                        \
+        if (mask)                                                                         \
+            for (int64_t j = 0; j < l; j++) pad += !mask[j];                              \
+        if (pad == 0) {                  /* no padding (the usual list): positions 0..l-1 */ \
+            for (int64_t j = 0; j < l; j++) idx[j] = (int32_t)j;                          \
+            return l;                                                                     \
+        }                                                                                 \
         int64_t n = 0;                                                                    \
         for (int64_t j = 0; j < l; j++) {                                                 \
             idx[n] = (int32_t)j;                                                          \
@@ -202,9 +210,12 @@ int64_t LOSSK_FN(listnet_block)(const void *vctx, int64_t begin, int64_t end, do
         const int64_t n = LW_GATHER_FN(rel, a->mask ? a->mask + i * l : NULL, l, idx);
         double *s = d0, *r = d1, *es = d2, *er = d3, *t = d4;
         double ms = -INFINITY, mr = -INFINITY;
+        if (n == l) {
+            for (int64_t k = 0; k < n; k++) { s[k] = (double)x[k]; r[k] = (double)rel[k]; }
+        } else {
+            for (int64_t k = 0; k < n; k++) { s[k] = (double)x[idx[k]]; r[k] = (double)rel[idx[k]]; }
+        }
         for (int64_t k = 0; k < n; k++) {
-            s[k] = (double)x[idx[k]];
-            r[k] = (double)rel[idx[k]];
             ms = s[k] > ms ? s[k] : ms;   /* a NaN propagates through exp below */
             mr = r[k] > mr ? r[k] : mr;
         }
@@ -224,8 +235,12 @@ int64_t LOSSK_FN(listnet_block)(const void *vctx, int64_t begin, int64_t end, do
         LOSSK_FN(lw_store_loss)(a, i, v);
         if (g) {
             const double w_sum = lw_sum(er, n);
-            for (int64_t j = 0; j < l; j++) g[j] = (real)0;
-            for (int64_t k = 0; k < n; k++) g[idx[k]] = (real)(scale * (es[k] * w_sum - er[k]));
+            if (n == l) {
+                for (int64_t k = 0; k < n; k++) g[k] = (real)(scale * (es[k] * w_sum - er[k]));
+            } else {
+                for (int64_t j = 0; j < l; j++) g[j] = (real)0;
+                for (int64_t k = 0; k < n; k++) g[idx[k]] = (real)(scale * (es[k] * w_sum - er[k]));
+            }
         }
     }
     acc[0] = total;
@@ -379,7 +394,8 @@ int64_t LOSSK_FN(approx_ndcg_block)(const void *vctx, int64_t begin, int64_t end
             }
             gr[k] -= lw_sum(row + k + 1, n - k - 1);
         }
-        for (int64_t j = 0; j < l; j++) g[j] = (real)0;
+        if (n < l)
+            for (int64_t j = 0; j < l; j++) g[j] = (real)0;
         for (int64_t k = 0; k < n; k++) g[idx[k]] = (real)gr[k];
     }
     acc[0] = total;
