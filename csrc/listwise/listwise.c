@@ -188,6 +188,18 @@ lossk_status lossk_listwise(const char *loss, const lossk_listwise_args *a) {
     int32_t *idx = (int32_t *)(d5 + (l)), *order = idx + (l), *tmp = order + (l);         \
     (void)d0; (void)d1; (void)d2; (void)d3; (void)d4; (void)d5; (void)idx; (void)order; (void)tmp
 
+/* sum of a[0..n) of the dtype in double, in LW_LANES lanes added in a fixed order */
+LOSSK_INLINE double LOSSK_FN(lw_sumr)(const real *a, int64_t n) {
+    double lane[LW_LANES] = {0};
+    int64_t i = 0;
+    for (; i + LW_LANES <= n; i += LW_LANES)
+        for (int l = 0; l < LW_LANES; l++) lane[l] += (double)a[i + l];
+    double s = 0.0;
+    for (; i < n; i++) s += (double)a[i];
+    for (int l = 0; l < LW_LANES; l++) s += lane[l];
+    return s;
+}
+
 /* A list's loss into loss_none (NONE), its zero gradient row for no real items. */
 LOSSK_INLINE void LOSSK_FN(lw_store_loss)(const lossk_listwise_args *a, int64_t i, double v) {
     if (a->reduction == LOSSK_REDUCTION_NONE) ((real *)a->loss_none)[i] = (real)v;
@@ -201,32 +213,35 @@ int64_t LOSSK_FN(listnet_block)(const void *vctx, int64_t begin, int64_t end, do
     const lw_ctx *c = (const lw_ctx *)vctx;
     const lossk_listwise_args *a = c->a;
     const int64_t l = a->l;
-    const double eps = a->eps, scale = c->scale;
+    const double scale = c->scale;
+    const real eps = (real)a->eps;
     LW_SCRATCH(scratch, l);
+    /* exp and log in the dtype (as torch; twice the lanes for float32), sums in double */
+    real *s = (real *)d0, *r = (real *)d1, *es = (real *)d2, *er = (real *)d3;
+    double *t = d4;
     double total = 0.0;
     for (int64_t i = begin; i < end; i++) {
         const real *x = (const real *)a->scores + i * l, *rel = (const real *)a->relevance + i * l;
         real *g = a->grad ? (real *)a->grad + i * l : NULL;
         const int64_t n = LW_GATHER_FN(rel, a->mask ? a->mask + i * l : NULL, l, idx);
-        double *s = d0, *r = d1, *es = d2, *er = d3, *t = d4;
-        double ms = -INFINITY, mr = -INFINITY;
+        real ms = -(real)INFINITY, mr = -(real)INFINITY;
         if (n == l) {
-            for (int64_t k = 0; k < n; k++) { s[k] = (double)x[k]; r[k] = (double)rel[k]; }
+            for (int64_t k = 0; k < n; k++) { s[k] = x[k]; r[k] = rel[k]; }
         } else {
-            for (int64_t k = 0; k < n; k++) { s[k] = (double)x[idx[k]]; r[k] = (double)rel[idx[k]]; }
+            for (int64_t k = 0; k < n; k++) { s[k] = x[idx[k]]; r[k] = rel[idx[k]]; }
         }
         for (int64_t k = 0; k < n; k++) {
             ms = s[k] > ms ? s[k] : ms;   /* a NaN propagates through exp below */
             mr = r[k] > mr ? r[k] : mr;
         }
         for (int64_t k = 0; k < n; k++) {
-            es[k] = lossk_exp(s[k] - ms);
-            er[k] = lossk_exp(r[k] - mr);
+            es[k] = LOSSK_EXP(s[k] - ms);
+            er[k] = LOSSK_EXP(r[k] - mr);
         }
-        const double zs = 1.0 / lw_sum(es, n), zr = 1.0 / lw_sum(er, n);
+        const real zs = (real)(1.0 / LOSSK_FN(lw_sumr)(es, n)), zr = (real)(1.0 / LOSSK_FN(lw_sumr)(er, n));
         for (int64_t k = 0; k < n; k++) {
-            const double p = es[k] * zs, tk = er[k] * zr, u = p + eps;
-            t[k] = -tk * lossk_log(u);
+            const real p = es[k] * zs, tk = er[k] * zr, u = p + eps;
+            t[k] = (double)(-tk * LOSSK_LOG(u));
             es[k] = p;
             er[k] = tk * p / u;   /* w */
         }
@@ -234,12 +249,12 @@ int64_t LOSSK_FN(listnet_block)(const void *vctx, int64_t begin, int64_t end, do
         total += v;
         LOSSK_FN(lw_store_loss)(a, i, v);
         if (g) {
-            const double w_sum = lw_sum(er, n);
+            const double w_sum = LOSSK_FN(lw_sumr)(er, n);
             if (n == l) {
-                for (int64_t k = 0; k < n; k++) g[k] = (real)(scale * (es[k] * w_sum - er[k]));
+                for (int64_t k = 0; k < n; k++) g[k] = (real)(scale * ((double)es[k] * w_sum - (double)er[k]));
             } else {
                 for (int64_t j = 0; j < l; j++) g[j] = (real)0;
-                for (int64_t k = 0; k < n; k++) g[idx[k]] = (real)(scale * (es[k] * w_sum - er[k]));
+                for (int64_t k = 0; k < n; k++) g[idx[k]] = (real)(scale * ((double)es[k] * w_sum - (double)er[k]));
             }
         }
     }
@@ -264,7 +279,8 @@ int64_t LOSSK_FN(listmle_block)(const void *vctx, int64_t begin, int64_t end, do
         const real *x = (const real *)a->scores + i * l, *rel = (const real *)a->relevance + i * l;
         real *g = a->grad ? (real *)a->grad + i * l : NULL;
         const int64_t n = LW_GATHER_FN(rel, a->mask ? a->mask + i * l : NULL, l, idx);
-        double *r = d0, *y = d1, *q = d2, *cs = d3, *t = d4;
+        double *r = d0, *cs = d3, *t = d4, *e = d5;
+        real *y = (real *)d1, *q = (real *)d2;   /* exp and log in the dtype, as torch; sums in double */
         int has_nan = 0;
         for (int64_t k = 0; k < n; k++) {
             r[k] = (double)rel[idx[k]];
@@ -281,30 +297,31 @@ int64_t LOSSK_FN(listmle_block)(const void *vctx, int64_t begin, int64_t end, do
             continue;
         }
         lw_sort_desc(r, order, tmp, n);
-        double m = -INFINITY;
+        real m = -(real)INFINITY;
         int64_t am = -1;
         for (int64_t k = 0; k < n; k++) {
-            y[k] = (double)x[idx[order[k]]];
+            y[k] = x[idx[order[k]]];
             if (y[k] > m) { m = y[k]; am = k; }
         }
         for (int64_t k = 0; k < n; k++) {
             y[k] -= m;
-            q[k] = lossk_exp(y[k]);
+            q[k] = LOSSK_EXP(y[k]);
         }
         double run = 0.0;
-        for (int64_t k = n - 1; k >= 0; k--) { run += q[k]; cs[k] = run + eps; }
-        for (int64_t k = 0; k < n; k++) t[k] = lossk_log(cs[k]) - y[k];
+        for (int64_t k = n - 1; k >= 0; k--) { run += (double)q[k]; cs[k] = run + a->eps; }
+        for (int64_t k = 0; k < n; k++) t[k] = (double)LOSSK_LOG((real)cs[k]) - (double)y[k];
         const double v = n > 0 ? lw_sum(t, n) : 0.0;
         total += v;
         LOSSK_FN(lw_store_loss)(a, i, v);
         if (g) {
             for (int64_t k = 0; k < n; k++) cs[k] = 1.0 / cs[k];
-            for (int64_t j = 0; j < l; j++) g[j] = (real)0;
+            if (n < l)
+                for (int64_t j = 0; j < l; j++) g[j] = (real)0;
             double pre = 0.0;
-            for (int64_t k = 0; k < n; k++) { pre += cs[k]; t[k] = q[k] * pre - 1.0; }
+            for (int64_t k = 0; k < n; k++) { pre += cs[k]; t[k] = (double)q[k] * pre - 1.0; }
             if (am >= 0 && eps > 0.0) {
-                for (int64_t k = 0; k < n; k++) q[k] = eps * cs[k];
-                t[am] += lw_sum(q, n);
+                for (int64_t k = 0; k < n; k++) e[k] = eps * cs[k];
+                t[am] += lw_sum(e, n);
             }
             for (int64_t k = 0; k < n; k++) g[idx[order[k]]] = (real)(scale * t[k]);
         }
