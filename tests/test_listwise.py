@@ -211,6 +211,7 @@ def test_bad_input():
             (lambda fn=fn: fn(s, r.astype(complex)), TypeError, "relevance must be a real"),
             (lambda fn=fn: fn(s, r, eps=-1.0), ValueError, "eps"),
             (lambda fn=fn: fn(s, r, eps=np.nan), ValueError, "eps"),
+            (lambda fn=fn: fn(s, r, eps=2.0), ValueError, "eps"),
             (lambda fn=fn: fn(s, r, reduction="batchmean"), ValueError, "reduction"),
             (lambda fn=fn: fn(s, r, grad_out=np.zeros((2, 3))), ValueError, "return_grad"),
         ]

@@ -41,7 +41,7 @@ _COMMON_ARGS = """
     scores : array_like (B, L), float16/32/64: the model's scores, L >= 1
     relevance : array_like (B, L), real: graded relevance; -1 marks padding
     mask : None, or (B, L) bool (or 0/1 integers): False marks padding too
-    eps : float >= 0, allRank's eps (see the formula)
+    eps : float in [0, 1], allRank's eps (see the formula)
     reduction : "mean" (over the B lists), "sum" or "none" (one loss per list)
     return_grad : also return d(loss)/d(scores) (of the summed losses for "none")
     grad_out : array receiving the gradient (may be ``scores`` itself)

@@ -33,7 +33,7 @@ def prepare(scores, relevance, mask, eps, alpha, reduction, return_grad, grad_ou
     the outputs."""
     check_backend(backend)
     check_reduction(reduction)
-    eps = check_finite(eps, "eps", 0.0)
+    eps = check_finite(eps, "eps", 0.0, 1.0)   # a small stabiliser: larger ones overflow float32 sums
     alpha = 1.0 if alpha is NO_ALPHA else check_finite(alpha, "alpha", 0.0, low_open=True)
     x, dtype = as_pred(scores, "scores")
     if x.ndim != 2:
