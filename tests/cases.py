@@ -116,6 +116,19 @@ def _margin_ranking_loss(rng, dtype):
     return (x1, x2, np.where(rng.random((29, 5)) < 0.5, -1, 1).astype(dtype)), dict(margin=0.3)
 
 
+def _listwise(**kwargs):
+    """(scores, relevance) of 9 lists of 7 items: graded relevance, padding (-1) at
+    the end of one list and in the middle of another, one list all padding."""
+    def case(rng, dtype):
+        s = rng.standard_normal((9, 7)).astype(dtype)
+        r = rng.integers(0, 4, (9, 7)).astype(dtype)
+        r[1, 4:] = -1
+        r[3, 2] = -1
+        r[5] = -1
+        return (s, r), dict(kwargs)
+    return case
+
+
 CASES = {
     "l1_penalty": _penalty,
     "l2_penalty": _penalty,
@@ -147,6 +160,9 @@ CASES = {
     "eiou_loss": _box_case(focal_gamma=0.5),
     "siou_loss": _box_case(theta=4.0),
     "wiou_loss": _box_case(),
+    "listnet_loss": _listwise(),
+    "listmle_loss": _listwise(),
+    "approx_ndcg_loss": _listwise(alpha=2.0),
 }
 
 
@@ -430,6 +446,29 @@ def _edges_margin_ranking_loss(dtype):
     ]
 
 
+def _edges_listwise(**kwargs):
+    """Huge, infinite and NaN scores, infinite relevance, ties everywhere, lists
+    of one item, all padding, a mask."""
+    def edges(dtype):
+        big = 1e30 if np.dtype(dtype) == np.float64 else 3e34
+        s = np.array([[0.0, 1e4, -1e4, 2.0], [big, -big, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0],
+                      [np.inf, 0.0, 1.0, 2.0], [np.nan, 0.0, 1.0, 2.0], [0.5, -np.inf, 1.0, 0.0]], dtype)
+        r = np.array([[2, 0, 1, 3], [1, 2, 0, 0], [1, 1, 1, 1], [1, 0, 2, 0], [0, 1, 2, 3], [3, 2, 1, 0]], dtype)
+        rinf = r.copy()
+        rinf[0, 1] = np.inf
+        mask = np.array([[1, 1, 0, 1]] * 6, bool)
+        return [
+            ((s[:3], r[:3]), dict(kwargs)),
+            ((s, r), dict(kwargs)),
+            ((s[:3], rinf[:3]), dict(kwargs)),
+            ((s[:3], r[:3]), dict(kwargs, mask=mask[:3])),
+            ((s[:2, :1], r[:2, :1]), dict(kwargs)),                           # one item per list
+            ((s[:2], np.full((2, 4), -1, dtype)), dict(kwargs)),             # all padding
+            ((np.zeros((0, 4), dtype), np.zeros((0, 4), dtype)), dict(kwargs)),
+        ]
+    return edges
+
+
 # Boxes (pred, target) in corners: each kind of degenerate box the IoU issue
 # lists, and torchvision's corner cases around them (tests/test_box*.py).
 BOX_DEGENERATE = {
@@ -522,6 +561,9 @@ EDGES = {
     "eiou_loss": _edges_boxes({}, {"focal_gamma": 0.5}),
     "siou_loss": _edges_boxes({}, {"theta": 1.0}),
     "wiou_loss": _edges_boxes({}),
+    "listnet_loss": _edges_listwise(),
+    "listmle_loss": _edges_listwise(),
+    "approx_ndcg_loss": _edges_listwise(alpha=3.0),
 }
 
 
@@ -615,6 +657,26 @@ def _peer_margin_ranking_loss(args, kwargs):
                                  reduction=kwargs.get("reduction", "mean")).numpy()
 
 
+def _peer_listwise(name):
+    """allRank's formula for lossk.<name> in torch (lossk._bench.listwise_torch).
+    None for lists that are all padding in ListNet (allRank: NaN, lossk: 0)."""
+    def peer(args, kwargs):
+        import torch
+
+        from lossk._bench import listwise_torch
+        s, r = (np.ascontiguousarray(a) for a in args)
+        kw = {k: v for k, v in kwargs.items() if k not in ("return_grad", "n_threads", "grad_out")}
+        mask = kw.pop("mask", None)
+        real = (r != -1) & (True if mask is None else mask)
+        if name == "listnet_loss" and s.shape[0] and not real.any(axis=1).all():
+            return None
+        if mask is not None:
+            kw["mask"] = torch.from_numpy(np.ascontiguousarray(mask))
+        with torch.no_grad():
+            return listwise_torch.ORACLES[name](torch.from_numpy(s), torch.from_numpy(r), **kw).numpy()
+    return peer
+
+
 PEERS = {
     "cross_entropy": _peer_cross_entropy,
     "nll_loss": _torch_call("nll_loss"),
@@ -629,4 +691,5 @@ PEERS = {
     "smooth_l1_loss": _torch_call("smooth_l1_loss"),
     "margin_ranking_loss": _peer_margin_ranking_loss,
     **{name: _peer_box(name) for name in family("box")},
+    **{name: _peer_listwise(name) for name in family("listwise")},
 }

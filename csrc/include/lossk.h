@@ -611,6 +611,38 @@ LOSSK_API lossk_status lossk_penalty(
     const int64_t *sizes, double lam, double *loss_out, void *const *grads, int accumulate,
     int n_threads);
 
+#ifdef LOSSK_UNSTABLE_API
+/*
+ * Listwise ranking losses over b lists of l items (scores and relevance b x l,
+ * row-major, of `dtype`), a family entry, as allRank defines them
+ * (allrank/models/losses): "listnet_loss", "listmle_loss", "approx_ndcg_loss".
+ * An item is padding where its relevance is exactly -1 (allRank's
+ * padded_value_indicator) or, when mask is not NULL, where mask (b x l bytes)
+ * is 0; padding takes no part in a list's loss and gets gradient 0. A list
+ * with no real item has loss 0. eps is allRank's (1e-10 there), >= 0;
+ * alpha (approx_ndcg_loss only) > 0 and finite. ListMLE orders ties of
+ * relevance by position (a stable sort; allRank shuffles them).
+ * reduction: NONE gives one loss per list (loss_none, b values of dtype),
+ * SUM their sum, MEAN their sum / b (NaN for b = 0). grad (b x l, NULL: no
+ * gradient work) receives d(loss)/d(scores); it may be scores itself.
+ * Fixed blocks of lists: bitwise identical results for every n_threads.
+ */
+typedef struct lossk_listwise_args {
+    size_t size;                 /* sizeof(lossk_listwise_args): fields are only appended */
+    lossk_dtype dtype;
+    const void *scores, *relevance;
+    const uint8_t *mask;         /* NULL, or b x l bytes, nonzero = a real item */
+    int64_t b, l;                /* l >= 1 */
+    double alpha;                /* approx_ndcg_loss: the sigmoid's scale */
+    double eps;
+    lossk_reduction reduction;
+    double *loss_out;
+    void *loss_none, *grad;
+    int n_threads;
+} lossk_listwise_args;
+LOSSK_API lossk_status lossk_listwise(const char *loss, const lossk_listwise_args *args);
+#endif /* LOSSK_UNSTABLE_API */
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -9,7 +9,7 @@ arrive here flattened, C-contiguous and of the kernel's dtype.
 """
 cimport numpy as cnp
 from cython cimport floating
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
@@ -170,6 +170,22 @@ cdef extern from "lossk.h" nogil:
     lossk_status lossk_generalized_box_iou_f64(
         const double *boxes1, int64_t n, const double *boxes2, int64_t m, lossk_box_format format,
         double *out, int n_threads)
+    ctypedef struct lossk_listwise_args:
+        size_t size
+        lossk_dtype dtype
+        const void *scores
+        const void *relevance
+        const uint8_t *mask
+        int64_t b
+        int64_t l
+        double alpha
+        double eps
+        lossk_reduction reduction
+        double *loss_out
+        void *loss_none
+        void *grad
+        int n_threads
+    lossk_status lossk_listwise(const char *loss, const lossk_listwise_args *args)
 
 
 class TargetIndexError(ValueError):
@@ -597,6 +613,35 @@ def penalty(bytes name, list arrays, list grads, double lam, bint accumulate, in
     finally:
         free(ptrs); free(gptrs); free(sizes)
     return loss
+
+
+def listwise(bytes loss, scores, relevance, mask, double alpha, double eps, int reduction, loss_none,
+             grad, int n_threads):
+    """A listwise loss by name (lossk_listwise) over (b, l) scores and relevance
+    of one dtype; mask None or a (b, l) uint8 array. Returns the reduced loss."""
+    cdef lossk_listwise_args a
+    cdef double value = 0.0
+    cdef const char *cname = loss
+    cdef lossk_status status
+    cdef cnp.ndarray x = <cnp.ndarray?>scores
+    memset(&a, 0, sizeof(a))
+    a.size = sizeof(a)
+    a.dtype = array_dtype(x)
+    a.scores = array_data(x, a.dtype, False)
+    a.relevance = array_data(relevance, a.dtype, False)
+    if mask is not None:
+        if cnp.PyArray_TYPE(<cnp.ndarray?>mask) != cnp.NPY_UINT8 or not cnp.PyArray_ISCARRAY_RO(mask):
+            raise ValueError("lossk: the mask must reach the bridge as a C-contiguous uint8 array")
+        a.mask = <const uint8_t *>cnp.PyArray_DATA(mask) if cnp.PyArray_SIZE(mask) > 0 else NULL
+    a.b, a.l = cnp.PyArray_DIM(x, 0), cnp.PyArray_DIM(x, 1)
+    a.alpha, a.eps = alpha, eps
+    a.reduction, a.loss_out, a.n_threads = <lossk_reduction>reduction, &value, n_threads
+    a.loss_none = array_data(loss_none, a.dtype, True)
+    a.grad = array_data(grad, a.dtype, True)
+    with nogil:
+        status = lossk_listwise(cname, &a)
+    check_status(status, -1)
+    return value
 
 
 def openmp_default_threads():
