@@ -197,8 +197,11 @@ lossk_status lossk_segmentation(const char *loss, lossk_segmentation_args *args)
     if (A->grad && elems > 0) {
         coef = (double *)malloc((size_t)(2 * K) * sizeof(double));
         if (!coef) { free(sums); return LOSSK_ERR_NO_MEMORY; }
-        /* dLoss/dL_k: the mean's 1/K and gamma M^(gamma - 1) (torch's pow backward), or upstream */
-        const double w_mean = (gamma == 1.0 ? 1.0 : gamma * pow(mean, gamma - 1.0)) / (double)K;
+        /* dLoss/dL_k: the mean's 1/K and gamma M^(gamma - 1) (torch's pow backward), or upstream.
+           At M = 0 (the minimum) with gamma < 1 that is inf, and torch's gradient NaN
+           (inf times the 0 of absent classes): lossk takes 0 there. */
+        const double slope = gamma == 1.0 ? 1.0 : mean == 0.0 && gamma < 1.0 ? 0.0 : gamma * pow(mean, gamma - 1.0);
+        const double w_mean = slope / (double)K;
         for (int64_t k = 0; k < K; k++) {
             const double w = A->reduction == LOSSK_REDUCTION_MEAN ? w_mean : A->upstream ? A->upstream[k] : 1.0;
             seg_coef(Sp[k], St[k], D[k], w, alpha, beta, A->smooth, A->eps, &coef[k], &coef[K + k]);
@@ -218,7 +221,7 @@ lossk_status lossk_segmentation(const char *loss, lossk_segmentation_args *args)
 /* The tile's per-pixel rows in the scratch: e (c x tile), then r, mk, p, d, tv, y. */
 typedef struct LOSSK_FN(seg_rows) {
     real *e, *r, *mk, *p, *d, *tv;
-    int64_t *y;
+    int32_t *y;   /* c <= INT_MAX / 3; as wide as a float lane, so the one-hot compares vectorize */
 } LOSSK_FN(seg_rows);
 
 LOSSK_INLINE LOSSK_FN(seg_rows) LOSSK_FN(seg_rows_of)(void *scratch, int64_t c, int64_t tile) {
@@ -230,7 +233,7 @@ LOSSK_INLINE LOSSK_FN(seg_rows) LOSSK_FN(seg_rows_of)(void *scratch, int64_t c, 
     w.p = w.mk + tile;
     w.d = w.p + tile;
     w.tv = w.d + tile;
-    w.y = (int64_t *)(w.tv + tile);
+    w.y = (int32_t *)(w.tv + tile);
     return w;
 }
 
@@ -241,7 +244,7 @@ static int64_t LOSSK_FN(seg_load_index)(const seg_ctx *a, int64_t pos, int64_t w
         const int64_t y = lossk__load_index(a->target, a->target_type, pos + j);
         const int ign = a->has_ignore && y == a->ignore_index;
         if (!ign && (y < 0 || y >= a->c)) return pos + j;
-        s->y[j] = ign ? -1 : y;
+        s->y[j] = ign ? -1 : (int32_t)y;
         s->mk[j] = ign ? (real)0 : (real)1;
     }
     return -1;
@@ -303,10 +306,10 @@ int64_t LOSSK_FN(seg_sums_block)(const void *ctx, int64_t begin, int64_t end, do
                 int64_t count = 0;
                 for (int64_t j = 0; j < w; j++) {
                     const real p = a->act == SEG_SOFTMAX ? ek[j] * s.r[j] : xk[j];
-                    const real pm = p * s.mk[j], tk = s.y[j] == k ? (real)1 : (real)0;
+                    const real pm = p * s.mk[j], tk = s.y[j] == (int32_t)k ? (real)1 : (real)0;
                     s.p[j] = pm;
                     s.d[j] = LOSSK_ABS(pm - tk);
-                    count += s.y[j] == k;
+                    count += s.y[j] == (int32_t)k;
                 }
                 out[k] += LOSSK_FN(lane_sum)(s.p, w);
                 out[c + k] += (double)count;
@@ -363,7 +366,7 @@ int64_t LOSSK_FN(seg_grad_block)(const void *ctx, int64_t begin, int64_t end, do
                     const real ak = (real)ca[k], bk = (real)cb[k];
                     real *ek = s.e + k * tile;
                     for (int64_t j = 0; j < w; j++) {
-                        const real p = ek[j] * s.r[j], tk = s.y[j] == k ? (real)1 : (real)0;
+                        const real p = ek[j] * s.r[j], tk = s.y[j] == (int32_t)k ? (real)1 : (real)0;
                         const real G = (ak + bk * LOSSK_FN(seg_sign)(p * s.mk[j] - tk)) * s.mk[j];
                         ek[j] = p;
                         Q[j] += G * p;
@@ -374,7 +377,7 @@ int64_t LOSSK_FN(seg_grad_block)(const void *ctx, int64_t begin, int64_t end, do
                     const real *ek = s.e + k * tile;
                     real *gk = g + k * inner;
                     for (int64_t j = 0; j < w; j++) {
-                        const real p = ek[j], tk = s.y[j] == k ? (real)1 : (real)0;
+                        const real p = ek[j], tk = s.y[j] == (int32_t)k ? (real)1 : (real)0;
                         const real G = (ak + bk * LOSSK_FN(seg_sign)(p * s.mk[j] - tk)) * s.mk[j];
                         gk[j] = G * p - p * Q[j];
                     }
@@ -386,7 +389,7 @@ int64_t LOSSK_FN(seg_grad_block)(const void *ctx, int64_t begin, int64_t end, do
                     real *gk = g + k * inner;
                     LOSSK_IVDEP
                     for (int64_t j = 0; j < w; j++) {
-                        const real tk = s.y[j] == k ? (real)1 : (real)0;
+                        const real tk = s.y[j] == (int32_t)k ? (real)1 : (real)0;
                         gk[j] = (ak + bk * LOSSK_FN(seg_sign)(xk[j] * s.mk[j] - tk)) * s.mk[j];
                     }
                 }

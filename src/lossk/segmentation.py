@@ -89,6 +89,8 @@ def tversky_loss(pred, target, *, mode, alpha=0.5, beta=0.5, gamma=1.0, from_log
     ``gamma`` (its "focal Tversky"), unlike the paper's sum of ``(1 - TI_k)^(1/gamma)``;
     with ``per_image=True`` the mean over the N*C pairs, raised to ``gamma``.
     ``"none"`` returns the ``L_k`` before the mean and without ``gamma``.
+    With ``gamma < 1`` the gradient at the minimum (mean 0: every present class
+    scored perfectly) is taken as 0, where SMP's autograd gives NaN (inf times 0).
 
     alpha, beta : floats >= 0 (weights of false positives and false negatives)
     gamma : float > 0

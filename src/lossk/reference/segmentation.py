@@ -55,7 +55,9 @@ def segmentation_prepared(p):
             p.loss_none[...] = losses.reshape(p.none_shape)
         if p.return_grad:
             if p.reduction == "mean":
-                w = (1.0 if p.gamma == 1.0 else p.gamma * mean ** (p.gamma - 1.0)) / max(losses.size, 1)
+                # gamma M^(gamma - 1), taken as 0 at the minimum M = 0 when gamma < 1 (torch: inf -> NaN)
+                slope = 0.0 if mean == 0 and p.gamma < 1 else p.gamma * mean ** (p.gamma - 1.0)
+                w = (1.0 if p.gamma == 1.0 else slope) / max(losses.size, 1)
             else:
                 w = 1.0
             g_score = -(w * present)
