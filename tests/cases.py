@@ -122,9 +122,9 @@ def _segmentation_case(**kwargs):
     def case(rng, dtype):
         x = (2 * rng.standard_normal((3, 4, 5, 6))).astype(dtype)
         t = rng.integers(0, 4, (3, 5, 6))
-        t[t == 3] = 2                                  # class 3 absent: contributes 0
-        t[0, 0] = -1                                   # ignored pixels
-        return (x, t), dict(mode="multiclass", ignore_index=-1, **kwargs)
+        t[t == 3] = 1                                  # class 3 absent: contributes 0
+        # class 2 is ignored (pixels dropped from every count); without the option it counts
+        return (x, t), dict(mode="multiclass", ignore_index=2, **kwargs)
     return case
 
 
