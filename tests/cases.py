@@ -126,12 +126,23 @@ def _listwise(**kwargs):
         r[3, 2] = -1
         r[5] = -1
         return (s, r), dict(kwargs)
+# ---- segmentation (dice_loss, tversky_loss): (N, C, H, W) logits and class maps
+
+def _segmentation_case(**kwargs):
+    def case(rng, dtype):
+        x = (2 * rng.standard_normal((3, 4, 5, 6))).astype(dtype)
+        t = rng.integers(0, 4, (3, 5, 6))
+        t[t == 3] = 1                                  # class 3 absent: contributes 0
+        # class 2 is ignored (pixels dropped from every count); without the option it counts
+        return (x, t), dict(mode="multiclass", ignore_index=2, **kwargs)
     return case
 
 
 CASES = {
     "l1_penalty": _penalty,
     "l2_penalty": _penalty,
+    "dice_loss": _segmentation_case(smooth=0.5),
+    "tversky_loss": _segmentation_case(alpha=0.3, beta=0.7, gamma=1.5),
     "cross_entropy": _cross_entropy,
     "softmax_focal_loss": _softmax_focal_loss,
     "nll_loss": _nll_loss,
@@ -530,9 +541,37 @@ def _edges_boxes(*option_sets):
     return edges
 
 
+def _edges_segmentation(**kw):
+    """Saturated and infinite logits, probabilities exactly 0 and 1 (perfect
+    scores), every pixel ignored, empty batches, soft and hard masks."""
+    def edges(dtype):
+        sat = np.array([[[1e4, -1e4], [-1e4, 1e4]], [[-1e4, 1e4], [1e4, -1e4]]], dtype)   # (2, 2, 2)
+        t = np.array([[0, 1], [1, 0]])
+        onehot = np.stack([t == 0, t == 1], axis=1).astype(dtype)
+        inf = sat.copy()
+        inf[0, 0, 0] = np.inf
+        mask = np.array([[[1, 0], [0.5, 1]], [[0, 0], [0, 0]]], dtype)
+        return [
+            ((sat, t), dict(mode="multiclass", **kw)),                                   # saturated softmax
+            ((onehot, t), dict(mode="multiclass", from_logits=False, **kw)),             # perfect: loss 0
+            ((onehot, t), dict(mode="multiclass", from_logits=False, per_image=True, **kw)),
+            ((sat, np.full_like(t, 7)), dict(mode="multiclass", ignore_index=7, **kw)),  # all ignored
+            ((sat, onehot), dict(mode="multilabel", **kw)),                              # saturated sigmoid
+            ((sat, mask), dict(mode="multilabel", smooth=1.0, **kw)),                    # soft mask
+            ((sat[:, :1], mask[:, :1]), dict(mode="binary", eps=0.0, smooth=1.0, **kw)),
+            ((inf, t), dict(mode="multiclass", **kw), dict(finite=False)),               # inf logit: NaN
+            ((inf, onehot), dict(mode="multilabel", **kw)),                              # sigmoid(inf) = 1
+            ((np.zeros((0, 3, 2), dtype), np.zeros((0, 2), np.int64)), dict(mode="multiclass", **kw)),
+            ((np.zeros((2, 3, 0), dtype), np.zeros((2, 0), np.int64)), dict(mode="multiclass", **kw)),
+        ]
+    return edges
+
+
 EDGES = {
     "l1_penalty": _edges_penalty,
     "l2_penalty": _edges_penalty,
+    "dice_loss": _edges_segmentation(),
+    "tversky_loss": _edges_segmentation(alpha=0.2, beta=0.9, gamma=0.5),
     "cross_entropy": _edges_cross_entropy,
     "nll_loss": _edges_nll_loss,
     "softmax_focal_loss": _edges_softmax_focal_loss,
@@ -674,6 +713,23 @@ def _peer_listwise(name):
             kw["mask"] = torch.from_numpy(np.ascontiguousarray(mask))
         with torch.no_grad():
             return listwise_torch.ORACLES[name](torch.from_numpy(s), torch.from_numpy(r), **kw).numpy()
+def _peer_segmentation(cls):
+    """SMP's DiceLoss / TverskyLoss (lossk._bench.smp_losses) for a "mean" of
+    batch-wide counts; None where SMP has no equivalent (per_image, "none")."""
+    def peer(args, kwargs):
+        import torch
+
+        from lossk._bench import smp_losses
+        kw = dict(kwargs)
+        for key in ("return_grad", "n_threads"):
+            kw.pop(key, None)
+        if kw.pop("reduction", "mean") != "mean" or kw.pop("per_image", False):
+            return None
+        x, t = (torch.from_numpy(np.ascontiguousarray(a)) for a in args)
+        if x.numel() == 0:                   # SMP's one_hot needs a class count to infer from
+            return None
+        with torch.no_grad():
+            return getattr(smp_losses.load(), cls)(kw.pop("mode"), **kw)(x, t).numpy()
     return peer
 
 
@@ -690,6 +746,8 @@ PEERS = {
     "huber_loss": _torch_call("huber_loss"),
     "smooth_l1_loss": _torch_call("smooth_l1_loss"),
     "margin_ranking_loss": _peer_margin_ranking_loss,
+    "dice_loss": _peer_segmentation("DiceLoss"),
+    "tversky_loss": _peer_segmentation("TverskyLoss"),
     **{name: _peer_box(name) for name in family("box")},
     **{name: _peer_listwise(name) for name in family("listwise")},
 }

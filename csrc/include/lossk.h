@@ -642,6 +642,51 @@ typedef struct lossk_listwise_args {
 } lossk_listwise_args;
 LOSSK_API lossk_status lossk_listwise(const char *loss, const lossk_listwise_args *args);
 #endif /* LOSSK_UNSTABLE_API */
+ * Segmentation losses, a family entry: loss "dice_loss" or "tversky_loss"
+ * (= segmentation_models_pytorch 0.6's DiceLoss / TverskyLoss; dice is
+ * Tversky with alpha = beta = 1/2 and gamma = 1, its alpha/beta/gamma fields
+ * are not read). pred is n x c x inner (inner = product of the spatial dims;
+ * SMP's binary mode is c = 1 over all of an image's elements). Per element,
+ * p = softmax over c of pred (index_target and from_logits), sigmoid(pred)
+ * (masks and from_logits) or pred; m = 0 where the target is ignore_index
+ * (has_ignore), else 1; pm = p m; t = [target == k] m (class indices, n x
+ * inner of target_type) or target m (masks: n x c x inner of dtype, any real
+ * values, soft masks included). Per class k (per image and class with
+ * per_image: K = n c, else K = c):
+ *   Sp = sum pm, St = sum t, D = sum |pm - t|, I = (Sp + St - D) / 2,
+ *   score = (I + smooth) / max(I + alpha (Sp - I) + beta (St - I) + smooth, eps),
+ *   L_k = (1 - score) if St > 0, else 0.
+ * MEAN: *loss_out = (sum_k L_k / K)^gamma (NaN for K = 0); NONE: loss_none
+ * (K values of dtype) receives the L_k. grad (n x c x inner, NULL: no gradient
+ * work, or equal to pred) receives d(loss)/d(pred), for NONE d(sum_k
+ * upstream[k] L_k)/d(pred) (upstream NULL: all 1); d|v|/dv is 0 at v = 0, as
+ * torch. smooth, eps, alpha, beta finite and >= 0; gamma finite and > 0. A class
+ * index outside [0, c) that is not ignore_index gives LOSSK_ERR_TARGET_RANGE
+ * with bad_index its flat position, before anything is written.
+ */
+typedef struct lossk_segmentation_args {
+    size_t size;                  /* sizeof(lossk_segmentation_args): fields are only appended */
+    lossk_dtype dtype;
+    const void *pred;             /* n x c x inner */
+    int64_t n, c, inner;
+    const void *target;           /* class indices (n x inner) or masks (n x c x inner, dtype) */
+    int index_target;             /* nonzero: class indices of target_type ("multiclass") */
+    lossk_index_type target_type;
+    int from_logits;
+    int has_ignore;
+    int64_t ignore_index;
+    double smooth, eps, alpha, beta, gamma;
+    int per_image;
+    lossk_reduction reduction;    /* MEAN or NONE */
+    double *loss_out;
+    void *loss_none;              /* K values of dtype */
+    const double *upstream;       /* NONE: K weights of the per-class losses, or NULL */
+    void *grad;
+    int n_threads;
+    int64_t bad_index;            /* out: LOSSK_ERR_TARGET_RANGE's flat position */
+} lossk_segmentation_args;
+LOSSK_API lossk_status lossk_segmentation(const char *loss, lossk_segmentation_args *args);
+#endif
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -15,6 +15,7 @@ from .class_index import multi_margin_loss, nll_loss
 from .softmax import cross_entropy, softmax_focal_loss
 from .penalty import l1_penalty, l2_penalty
 from .listwise import approx_ndcg_loss, listmle_loss, listnet_loss
+from .segmentation import dice_loss, tversky_loss
 from . import pointwise
 from .pointwise import *  # noqa: F401,F403 (the family's registered losses: pointwise.__all__)
 from . import reference
@@ -25,5 +26,6 @@ __all__ = ["LOSSES", "WIoULoss", "box_iou", "ciou_loss", "config", "cross_entrop
            "eiou_loss", "generalized_box_iou", "get_include", "get_library_dir", "get_num_threads", "giou_loss", "iou_loss", "l1_penalty",
            "l2_penalty",
            "listnet_loss", "listmle_loss", "approx_ndcg_loss",
+           "dice_loss", "tversky_loss",
            "multi_margin_loss", "nll_loss", "num_threads", "reference", "set_num_threads",
            "show_config", "siou_loss", "softmax_focal_loss", "wiou_loss", "__version__"] + pointwise.__all__

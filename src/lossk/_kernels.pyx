@@ -137,6 +137,27 @@ cdef extern from "lossk.h" nogil:
         const char *penalty, lossk_dtype dtype, int64_t n_arrays, const void *const *arrays,
         const int64_t *sizes, double lam, double *loss_out, void *const *grads, int accumulate,
         int n_threads)
+    ctypedef struct lossk_segmentation_args:
+        size_t size
+        lossk_dtype dtype
+        const void *pred
+        int64_t n, c, inner
+        const void *target
+        int index_target
+        lossk_index_type target_type
+        int from_logits
+        int has_ignore
+        int64_t ignore_index
+        double smooth, eps, alpha, beta, gamma
+        int per_image
+        lossk_reduction reduction
+        double *loss_out
+        void *loss_none
+        const double *upstream
+        void *grad
+        int n_threads
+        int64_t bad_index
+    lossk_status lossk_segmentation(const char *loss, lossk_segmentation_args *args)
     ctypedef enum lossk_box_format:
         pass
     ctypedef struct lossk_box_args:
@@ -648,6 +669,35 @@ def openmp_default_threads():
     """The OpenMP runtime's thread default for the calling thread (omp_get_max_threads:
     OMP_NUM_THREADS, omp_set_num_threads as threadpoolctl calls it, else the CPUs)."""
     return lossk_default_threads()
+def segmentation(bytes loss, pred, target, loss_none, grad, int64_t n, int64_t c, int64_t inner,
+                 bint from_logits, bint has_ignore, int64_t ignore_index, double smooth, double eps,
+                 double alpha, double beta, double gamma, bint per_image, int reduction, int n_threads):
+    """dice_loss / tversky_loss (lossk_segmentation) by name; target: int32/int64
+    class indices ("multiclass") or masks of pred's dtype. Returns the reduced loss."""
+    cdef lossk_segmentation_args a
+    cdef double loss_value = 0.0
+    cdef const char *cname = loss
+    cdef lossk_status status
+    cdef int ttype = cnp.PyArray_TYPE(<cnp.ndarray?>target)
+    memset(&a, 0, sizeof(a))
+    a.size = sizeof(a)
+    a.dtype = array_dtype(pred)
+    a.pred = array_data(pred, a.dtype, False)
+    a.n, a.c, a.inner = n, c, inner
+    if ttype == cnp.NPY_INT64 or ttype == cnp.NPY_INT32:
+        a.index_target = 1
+        a.target = index_data(target, &a.target_type)
+    else:
+        a.target = array_data(target, a.dtype, False)
+    a.from_logits, a.has_ignore, a.ignore_index = from_logits, has_ignore, ignore_index
+    a.smooth, a.eps, a.alpha, a.beta, a.gamma, a.per_image = smooth, eps, alpha, beta, gamma, per_image
+    a.reduction, a.loss_out, a.n_threads = <lossk_reduction>reduction, &loss_value, n_threads
+    a.loss_none = array_data(loss_none, a.dtype, True)
+    a.grad = array_data(grad, a.dtype, True)
+    with nogil:
+        status = lossk_segmentation(cname, &a)
+    check_status(status, a.bad_index)
+    return loss_value
 
 
 def build_info():

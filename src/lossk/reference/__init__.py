@@ -9,6 +9,7 @@ from .class_index import multi_margin_loss, nll_loss
 from .softmax import cross_entropy, softmax_focal_loss
 from .penalty import l1_penalty, l2_penalty
 from .listwise import approx_ndcg_loss, listmle_loss, listnet_loss
+from .segmentation import dice_loss, tversky_loss
 from . import pointwise
 from .pointwise import *  # noqa: F401,F403 (the family's public functions: pointwise.__all__)
 
@@ -16,3 +17,4 @@ __all__ = ["WIoULoss", "box_iou", "ciou_loss", "cross_entropy", "diou_loss", "ei
            "generalized_box_iou", "giou_loss", "iou_loss", "multi_margin_loss", "nll_loss", "siou_loss",
            "softmax_focal_loss", "wiou_loss", "l1_penalty", "l2_penalty",
            "listnet_loss", "listmle_loss", "approx_ndcg_loss"] + pointwise.__all__
+           "dice_loss", "tversky_loss"] + pointwise.__all__

@@ -56,6 +56,8 @@ class Workload:
         prediction, else 64 rows (4 rows of more than 4096 classes)."""
         if len(self.shape) == 1:
             return replace(self, shape=(4096,))
+        if len(self.shape) > 2:     # (N, C, *spatial): two small images
+            return replace(self, shape=(2, self.shape[1]) + (16,) * (len(self.shape) - 2))
         return replace(self, shape=(4 if self.shape[1] > 4096 else 64,) + tuple(self.shape[1:]))
 
 
@@ -85,9 +87,10 @@ def logits_and_class_indices(rng: np.random.Generator, shape: tuple, dtype: np.d
 # The family modules take Workload and the shared makers above from this module.
 from . import box, class_index, penalty, pointwise, softmax  # noqa: E402
 from . import listwise  # noqa: E402
+from . import segmentation  # noqa: E402
 
 FAMILIES = (softmax, class_index, pointwise, box, penalty,   # the run order
-            listwise)
+            listwise, segmentation)
 WORKLOADS: dict[str, list[Workload]] = {loss: rows for family in FAMILIES
                                         for loss, rows in family.WORKLOADS.items()}
 

@@ -1,0 +1,417 @@
+/*
+ * Segmentation losses (segmentation_models_pytorch 0.6's DiceLoss and
+ * TverskyLoss), one family entry for both: dice is Tversky with
+ * alpha = beta = 1/2 and gamma = 1, as in SMP.
+ *
+ * pred is n x c x inner. Per element, p = softmax over c (index targets),
+ * sigmoid (masks) or pred itself; m = 0 for ignored elements, else 1; pm = p m,
+ * t = the target (one-hot of a class index, or the mask value) times m.
+ * Per class k (and image, with per_image), SMP's three sums:
+ *   Sp = sum pm, St = sum t, D = sum |pm - t|   (SMP's L1 form),
+ *   I = (Sp + St - D) / 2, fp = Sp - I, fn = St - I,
+ *   score = (I + smooth) / max(I + alpha fp + beta fn + smooth, eps),
+ *   L_k = (1 - score) [St > 0].
+ * MEAN: (sum_k L_k / K)^gamma; NONE: the L_k.
+ *
+ * Two passes over the pixels. Pass 1 computes p and the three sums in tiles
+ * of a fixed number of pixels of one image (a function of c only), tiles
+ * grouped into blocks of a fixed size, blocks added in order: the sums do not
+ * depend on the thread count. Pass 2 recomputes p from the logits (one more
+ * exp per element, cheaper here than writing p out in pass 1 and reading it
+ * back: the logits are read again anyway, and grad may be pred itself) and
+ * writes dL/dpred = dL/dpm chained through the activation, with
+ *   dL/dpm = a_k + b_k sign(pm - t)   (dSp/dpm = 1, dD/dpm = sign, torch's 0 at 0).
+ */
+#ifndef LOSSK_TEMPLATE_PASS
+
+#include <limits.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* Elements per tile (c x tile pixels): the tile's exps stay in L1/L2. */
+#define SEG_TILE_ELEMS ((int64_t)4096)
+#define SEG_TILE_MIN ((int64_t)16)
+#define SEG_TILE_MAX ((int64_t)1024)
+/* Elements per block of tiles (the unit of the thread split and of the sums). */
+#define SEG_BLOCK_ELEMS ((int64_t)65536)
+
+typedef enum seg_act { SEG_NONE = 0, SEG_SOFTMAX = 1, SEG_SIGMOID = 2 } seg_act;
+
+typedef struct seg_ctx {
+    const void *x, *target;
+    int64_t n, c, inner, tile, tiles_per_image;
+    int index_target;
+    lossk_index_type target_type;
+    seg_act act;
+    int has_ignore;
+    int64_t ignore_index;
+    double *tile_sums;       /* per_image: 3c sums per tile (else the block accumulators) */
+    const double *coef;      /* pass 2: a then b, c each (per_image: per image) */
+    int per_image;
+    void *grad;
+} seg_ctx;
+
+/* Tile `t`: its image and first pixel; returns its width. */
+static int64_t seg_tile(const seg_ctx *a, int64_t t, int64_t *img, int64_t *j0) {
+    *img = t / a->tiles_per_image;
+    *j0 = (t % a->tiles_per_image) * a->tile;
+    return a->inner - *j0 < a->tile ? a->inner - *j0 : a->tile;
+}
+
+/* Scratch of a thread: the tile's exps (c x tile) and six per-pixel rows. */
+static size_t seg_scratch_bytes(int64_t c, int64_t tile) {
+    return (size_t)((c + 6) * tile) * sizeof(double) + 64;
+}
+
+#define LOSSK_TEMPLATE_FILE "segmentation/segmentation.c"
+#include "multiarch.h"
+
+typedef struct seg_kernels {
+    lossk_block_fn sums, grad;
+} seg_kernels;
+
+static const seg_kernels seg_f32_baseline = {seg_sums_block_f32_baseline, seg_grad_block_f32_baseline};
+static const seg_kernels seg_f64_baseline = {seg_sums_block_f64_baseline, seg_grad_block_f64_baseline};
+#if LOSSK_MULTIARCH
+static const seg_kernels seg_f32_avx2 = {seg_sums_block_f32_avx2, seg_grad_block_f32_avx2};
+static const seg_kernels seg_f64_avx2 = {seg_sums_block_f64_avx2, seg_grad_block_f64_avx2};
+static const seg_kernels seg_f32_avx512 = {seg_sums_block_f32_avx512, seg_grad_block_f32_avx512};
+static const seg_kernels seg_f64_avx512 = {seg_sums_block_f64_avx512, seg_grad_block_f64_avx512};
+#endif
+
+/* a_k, b_k of dL/dpm from the sums of class k; w = dL/dL_k. torch's autograd
+   order: clamp_min passes the gradient where den >= eps; L_k's mask multiplies. */
+static void seg_coef(double Sp, double St, double D, double w, double alpha, double beta, double smooth,
+                     double eps, double *a_out, double *b_out) {
+    const double I = (Sp + St - D) / 2, fp = Sp - I, fn = St - I;
+    const double num = I + smooth, den_raw = I + alpha * fp + beta * fn + smooth;
+    const double den = den_raw < eps ? eps : den_raw;
+    const double score = num / den;
+    const double g_score = -(w * (St > 0 ? 1.0 : 0.0));
+    const double g_num = g_score / den;
+    const double g_den = den_raw >= eps ? -g_score * (score / den) : 0.0;
+    const double g_I = g_num + g_den - alpha * g_den - beta * g_den;
+    *a_out = alpha * g_den + g_I / 2;
+    *b_out = -g_I / 2;
+}
+
+static double seg_class_loss(double Sp, double St, double D, double alpha, double beta, double smooth,
+                             double eps) {
+    const double I = (Sp + St - D) / 2, fp = Sp - I, fn = St - I;
+    const double den_raw = I + alpha * fp + beta * fn + smooth;
+    const double den = den_raw < eps ? eps : den_raw;   /* NaN stays NaN, as torch's clamp_min */
+    return (1.0 - (I + smooth) / den) * (St > 0 ? 1.0 : 0.0);
+}
+
+lossk_status lossk_segmentation(const char *loss, lossk_segmentation_args *args) {
+    if (!loss || !args || args->size < sizeof(lossk_segmentation_args)) return LOSSK_ERR_INVALID_ARGUMENT;
+    lossk_segmentation_args *A = args;
+    double alpha, beta, gamma;
+    if (strcmp(loss, "dice_loss") == 0) {
+        alpha = beta = 0.5;
+        gamma = 1.0;
+    } else if (strcmp(loss, "tversky_loss") == 0) {
+        alpha = A->alpha; beta = A->beta; gamma = A->gamma;
+    } else {
+        return LOSSK_ERR_INVALID_ARGUMENT;
+    }
+    const int64_t n = A->n, c = A->c, inner = A->inner;
+    if (n < 0 || c < 0 || inner < 0 || c > INT_MAX / 3 || (inner > 0 && n > INT64_MAX / inner) ||
+        (c > 0 && n * inner > INT64_MAX / 8 / c) || (A->dtype != LOSSK_DTYPE_F32 && A->dtype != LOSSK_DTYPE_F64) ||
+        (A->reduction != LOSSK_REDUCTION_MEAN && A->reduction != LOSSK_REDUCTION_NONE) ||
+        (A->index_target && A->target_type != LOSSK_INDEX_INT32 && A->target_type != LOSSK_INDEX_INT64) ||
+        !(A->smooth >= 0.0) || !(A->eps >= 0.0) || !(alpha >= 0.0) || !(beta >= 0.0) || !(gamma > 0.0) ||
+        A->smooth == INFINITY || A->eps == INFINITY || alpha == INFINITY || beta == INFINITY ||
+        gamma == INFINITY)
+        return LOSSK_ERR_INVALID_ARGUMENT;
+    const int64_t pixels = n * inner, elems = pixels * c;
+    const int64_t K = A->per_image ? n * c : c;
+    if ((elems > 0 && !A->pred) || ((A->index_target ? pixels : elems) > 0 && !A->target) ||
+        (A->reduction == LOSSK_REDUCTION_MEAN && !A->loss_out) ||
+        (A->reduction == LOSSK_REDUCTION_NONE && K > 0 && !A->loss_none))
+        return LOSSK_ERR_INVALID_ARGUMENT;
+    if (lossk__aliases(A->grad, A->target)) return LOSSK_ERR_ALIASING;
+    A->bad_index = -1;
+
+    int64_t tile = SEG_TILE_ELEMS / (c > 0 ? c : 1) / 16 * 16;
+    tile = tile < SEG_TILE_MIN ? SEG_TILE_MIN : tile > SEG_TILE_MAX ? SEG_TILE_MAX : tile;
+    const int64_t tpi = inner > 0 ? (inner - 1) / tile + 1 : 0, tiles = n * tpi;
+    const int64_t tile_elems = tile * (c > 0 ? c : 1);
+    /* blocks big enough that their 3c partial sums stay small next to their elements */
+    const int64_t block_elems = SEG_BLOCK_ELEMS > 96 * c ? SEG_BLOCK_ELEMS : 96 * c;
+    const int64_t block = lossk__block_items(tile_elems, block_elems);
+    const int threads = lossk__threads_for(A->n_threads, elems > pixels ? elems : pixels, (tiles - 1) / block + 1);
+    const seg_kernels *kern = A->dtype == LOSSK_DTYPE_F32 ? LOSSK_SELECT(seg_f32) : LOSSK_SELECT(seg_f64);
+    const int act = !A->from_logits ? SEG_NONE : A->index_target ? SEG_SOFTMAX : SEG_SIGMOID;
+    seg_ctx ctx = {A->pred, A->target, n, c, inner, tile, tpi, A->index_target != 0, A->target_type,
+                   (seg_act)act, A->has_ignore != 0, A->ignore_index, NULL, NULL, A->per_image != 0, A->grad};
+
+    /* sums[0..K) = Sp, [K..2K) = St, [2K..3K) = D */
+    double *sums = (double *)calloc((size_t)(3 * (K > 0 ? K : 1)), sizeof(double));
+    double *coef = NULL;
+    if (!sums) return LOSSK_ERR_NO_MEMORY;
+    lossk_status s = LOSSK_OK;
+    int64_t bad = -1;
+    const size_t scratch = seg_scratch_bytes(c, tile);
+    if (A->per_image) {
+        /* each tile's sums, then each image's tiles added in order */
+        ctx.tile_sums = (double *)malloc((size_t)(tiles > 0 ? tiles : 1) * 3 * (size_t)(c > 0 ? c : 1) * sizeof(double));
+        if (!ctx.tile_sums) { free(sums); return LOSSK_ERR_NO_MEMORY; }
+        double unused = 0.0;
+        s = lossk__run_blocks(tiles, block, threads, 0, scratch, kern->sums, &ctx, &unused, &bad);
+        if (s == LOSSK_OK && bad < 0) {
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t t = i * tpi; t < (i + 1) * tpi; t++)
+                    for (int64_t k = 0; k < c; k++)
+                        for (int q = 0; q < 3; q++) sums[q * K + i * c + k] += ctx.tile_sums[(t * 3 + q) * c + k];
+        }
+        free(ctx.tile_sums);
+        ctx.tile_sums = NULL;
+    } else {
+        double *acc = (double *)malloc((size_t)(3 * (c > 0 ? c : 1)) * sizeof(double));
+        if (!acc) { free(sums); return LOSSK_ERR_NO_MEMORY; }
+        s = lossk__run_blocks(tiles, block, threads, (int)(3 * c), scratch, kern->sums, &ctx, acc, &bad);
+        if (s == LOSSK_OK) memcpy(sums, acc, (size_t)(3 * c) * sizeof(double));
+        free(acc);
+    }
+    if (s == LOSSK_OK && bad >= 0) {
+        A->bad_index = bad;
+        s = LOSSK_ERR_TARGET_RANGE;
+    }
+    if (s != LOSSK_OK) { free(sums); return s; }
+
+    const double *Sp = sums, *St = sums + K, *D = sums + 2 * K;
+    double total = 0.0;
+    for (int64_t k = 0; k < K; k++) {
+        const double l = seg_class_loss(Sp[k], St[k], D[k], alpha, beta, A->smooth, A->eps);
+        total += l;
+        if (A->reduction == LOSSK_REDUCTION_NONE) {
+            if (A->dtype == LOSSK_DTYPE_F32) ((float *)A->loss_none)[k] = (float)l;
+            else ((double *)A->loss_none)[k] = l;
+        }
+    }
+    const double mean = total / (double)K;                 /* 0/0 = NaN: the mean of nothing */
+    if (A->reduction == LOSSK_REDUCTION_MEAN) *A->loss_out = gamma == 1.0 ? mean : pow(mean, gamma);
+
+    if (A->grad && elems > 0) {
+        coef = (double *)malloc((size_t)(2 * K) * sizeof(double));
+        if (!coef) { free(sums); return LOSSK_ERR_NO_MEMORY; }
+        /* dLoss/dL_k: the mean's 1/K and gamma M^(gamma - 1) (torch's pow backward), or upstream.
+           At M = 0 (the minimum) with gamma < 1 that is inf, and torch's gradient NaN
+           (inf times the 0 of absent classes): lossk takes 0 there. */
+        const double slope = gamma == 1.0 ? 1.0 : mean == 0.0 && gamma < 1.0 ? 0.0 : gamma * pow(mean, gamma - 1.0);
+        const double w_mean = slope / (double)K;
+        for (int64_t k = 0; k < K; k++) {
+            const double w = A->reduction == LOSSK_REDUCTION_MEAN ? w_mean : A->upstream ? A->upstream[k] : 1.0;
+            seg_coef(Sp[k], St[k], D[k], w, alpha, beta, A->smooth, A->eps, &coef[k], &coef[K + k]);
+        }
+        ctx.coef = coef;
+        s = lossk__run_blocks(tiles, block, threads, 0, scratch, kern->grad, &ctx, &total, NULL);
+        free(coef);
+    }
+    free(sums);
+    return s;
+}
+
+#else /* LOSSK_TEMPLATE_PASS: one SIMD level, one dtype (real) */
+
+#include "pass_helpers.h"
+
+/* The tile's per-pixel rows in the scratch: e (c x tile), then r, mk, p, d, tv, y. */
+typedef struct LOSSK_FN(seg_rows) {
+    real *e, *r, *mk, *p, *d, *tv;
+    int32_t *y;   /* c <= INT_MAX / 3; as wide as a float lane, so the one-hot compares vectorize */
+} LOSSK_FN(seg_rows);
+
+LOSSK_INLINE LOSSK_FN(seg_rows) LOSSK_FN(seg_rows_of)(void *scratch, int64_t c, int64_t tile) {
+    LOSSK_FN(seg_rows) w;
+    real *base = (real *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    w.e = base;
+    w.r = w.e + c * tile;
+    w.mk = w.r + tile;
+    w.p = w.mk + tile;
+    w.d = w.p + tile;
+    w.tv = w.d + tile;
+    w.y = (int32_t *)(w.tv + tile);
+    return w;
+}
+
+/* Class indices of one tile into y (-1 where ignored) and the mask mk;
+   returns the flat position of the first invalid index, or -1. */
+static int64_t LOSSK_FN(seg_load_index)(const seg_ctx *a, int64_t pos, int64_t w, LOSSK_FN(seg_rows) *s) {
+    for (int64_t j = 0; j < w; j++) {
+        const int64_t y = lossk__load_index(a->target, a->target_type, pos + j);
+        const int ign = a->has_ignore && y == a->ignore_index;
+        if (!ign && (y < 0 || y >= a->c)) return pos + j;
+        s->y[j] = ign ? -1 : (int32_t)y;
+        s->mk[j] = ign ? (real)0 : (real)1;
+    }
+    return -1;
+}
+
+/* Softmax of the tile's pixels over the classes: e[k][j] = exp(x - max),
+   r[j] = 1 / sum. NaN and +inf logits give NaN, as torch's log_softmax. */
+static void LOSSK_FN(seg_softmax)(const real *x, int64_t inner, int64_t c, int64_t tile, int64_t w,
+                                  LOSSK_FN(seg_rows) *s) {
+    real *m = s->r, *sum = s->p;
+    for (int64_t j = 0; j < w; j++) m[j] = x[j];
+    for (int64_t k = 1; k < c; k++) {
+        const real *xk = x + k * inner;
+        for (int64_t j = 0; j < w; j++) m[j] = xk[j] > m[j] ? xk[j] : m[j];
+    }
+    for (int64_t j = 0; j < w; j++) sum[j] = 0;
+    for (int64_t k = 0; k < c; k++) {
+        const real *xk = x + k * inner;
+        real *ek = s->e + k * tile;
+        for (int64_t j = 0; j < w; j++) {
+            const real v = LOSSK_EXP(xk[j] - m[j]);
+            ek[j] = v;
+            sum[j] += v;
+        }
+    }
+    for (int64_t j = 0; j < w; j++) m[j] = (real)1 / sum[j];
+}
+
+/* sigmoid(v) and p (1 - p) = z / (1 + z)^2 from z = exp(-|v|), both without
+   cancellation (torch takes exp(logsigmoid)). */
+LOSSK_INLINE real LOSSK_FN(seg_sigmoid)(real v, real *dp) {
+    const real z = LOSSK_EXP(-LOSSK_ABS(v)), r = (real)1 / ((real)1 + z);
+    *dp = z * r * r;
+    return v >= 0 ? r : z * r;
+}
+
+int64_t LOSSK_FN(seg_sums_block)(const void *ctx, int64_t begin, int64_t end, double *acc, void *scratch);
+int64_t LOSSK_FN(seg_sums_block)(const void *ctx, int64_t begin, int64_t end, double *acc, void *scratch) {
+    const seg_ctx *a = (const seg_ctx *)ctx;
+    const int64_t c = a->c, inner = a->inner, tile = a->tile;
+    const real ign = (real)a->ignore_index;
+    LOSSK_FN(seg_rows) s = LOSSK_FN(seg_rows_of)(scratch, c, tile);
+    if (!a->tile_sums)
+        for (int64_t q = 0; q < 3 * c; q++) acc[q] = 0.0;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t img, j0;
+        const int64_t w = seg_tile(a, t, &img, &j0);
+        double *out = a->tile_sums ? a->tile_sums + t * 3 * c : acc;
+        if (a->tile_sums)
+            for (int64_t q = 0; q < 3 * c; q++) out[q] = 0.0;
+        const real *x = (const real *)a->x + img * c * inner + j0;
+        if (a->index_target) {
+            const int64_t bad = LOSSK_FN(seg_load_index)(a, img * inner + j0, w, &s);
+            if (bad >= 0) return bad;
+            if (c == 0) continue;
+            if (a->act == SEG_SOFTMAX) LOSSK_FN(seg_softmax)(x, inner, c, tile, w, &s);
+            for (int64_t k = 0; k < c; k++) {
+                const real *xk = x + k * inner, *ek = s.e + k * tile;
+                int64_t count = 0;
+                for (int64_t j = 0; j < w; j++) {
+                    const real p = a->act == SEG_SOFTMAX ? ek[j] * s.r[j] : xk[j];
+                    const real pm = p * s.mk[j], tk = s.y[j] == (int32_t)k ? (real)1 : (real)0;
+                    s.p[j] = pm;
+                    s.d[j] = LOSSK_ABS(pm - tk);
+                    count += s.y[j] == (int32_t)k;
+                }
+                out[k] += LOSSK_FN(lane_sum)(s.p, w);
+                out[c + k] += (double)count;
+                out[2 * c + k] += LOSSK_FN(lane_sum)(s.d, w);
+            }
+        } else {
+            const real *tgt = (const real *)a->target + img * c * inner + j0;
+            for (int64_t k = 0; k < c; k++) {
+                const real *xk = x + k * inner, *tk = tgt + k * inner;
+                for (int64_t j = 0; j < w; j++) {
+                    real dp;
+                    const real p = a->act == SEG_SIGMOID ? LOSSK_FN(seg_sigmoid)(xk[j], &dp) : xk[j];
+                    const real mk = a->has_ignore && tk[j] == ign ? (real)0 : (real)1;
+                    const real pm = p * mk, tm = tk[j] * mk;
+                    s.p[j] = pm;
+                    s.tv[j] = tm;
+                    s.d[j] = LOSSK_ABS(pm - tm);
+                }
+                out[k] += LOSSK_FN(lane_sum)(s.p, w);
+                out[c + k] += LOSSK_FN(lane_sum)(s.tv, w);
+                out[2 * c + k] += LOSSK_FN(lane_sum)(s.d, w);
+            }
+        }
+    }
+    return -1;
+}
+
+/* sign(v) as torch's sgn: 0 at 0 */
+LOSSK_INLINE real LOSSK_FN(seg_sign)(real v) { return (real)(v > 0) - (real)(v < 0); }
+
+int64_t LOSSK_FN(seg_grad_block)(const void *ctx, int64_t begin, int64_t end, double *acc, void *scratch);
+int64_t LOSSK_FN(seg_grad_block)(const void *ctx, int64_t begin, int64_t end, double *acc, void *scratch) {
+    const seg_ctx *a = (const seg_ctx *)ctx;
+    const int64_t c = a->c, inner = a->inner, tile = a->tile;
+    const int64_t K = a->per_image ? a->n * c : c;
+    const real ign = (real)a->ignore_index;
+    LOSSK_FN(seg_rows) s = LOSSK_FN(seg_rows_of)(scratch, c, tile);
+    (void)acc;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t img, j0;
+        const int64_t w = seg_tile(a, t, &img, &j0);
+        const double *ca = a->coef + (a->per_image ? img * c : 0), *cb = ca + K;
+        const real *x = (const real *)a->x + img * c * inner + j0;
+        real *g = (real *)a->grad + img * c * inner + j0;
+        if (a->index_target) {
+            (void)LOSSK_FN(seg_load_index)(a, img * inner + j0, w, &s);   /* checked in pass 1 */
+            if (a->act == SEG_SOFTMAX) {
+                /* q_k = G_k p_k, Q = sum_k q_k; dL/dx_k = q_k - p_k Q (torch's
+                   exp and log_softmax backward). p goes into e, Q into p. */
+                LOSSK_FN(seg_softmax)(x, inner, c, tile, w, &s);
+                real *Q = s.p;
+                for (int64_t j = 0; j < w; j++) Q[j] = 0;
+                for (int64_t k = 0; k < c; k++) {
+                    const real ak = (real)ca[k], bk = (real)cb[k];
+                    real *ek = s.e + k * tile;
+                    for (int64_t j = 0; j < w; j++) {
+                        const real p = ek[j] * s.r[j], tk = s.y[j] == (int32_t)k ? (real)1 : (real)0;
+                        const real G = (ak + bk * LOSSK_FN(seg_sign)(p * s.mk[j] - tk)) * s.mk[j];
+                        ek[j] = p;
+                        Q[j] += G * p;
+                    }
+                }
+                for (int64_t k = 0; k < c; k++) {
+                    const real ak = (real)ca[k], bk = (real)cb[k];
+                    const real *ek = s.e + k * tile;
+                    real *gk = g + k * inner;
+                    for (int64_t j = 0; j < w; j++) {
+                        const real p = ek[j], tk = s.y[j] == (int32_t)k ? (real)1 : (real)0;
+                        const real G = (ak + bk * LOSSK_FN(seg_sign)(p * s.mk[j] - tk)) * s.mk[j];
+                        gk[j] = G * p - p * Q[j];
+                    }
+                }
+            } else {
+                for (int64_t k = 0; k < c; k++) {
+                    const real ak = (real)ca[k], bk = (real)cb[k];
+                    const real *xk = x + k * inner;
+                    real *gk = g + k * inner;
+                    LOSSK_IVDEP
+                    for (int64_t j = 0; j < w; j++) {
+                        const real tk = s.y[j] == (int32_t)k ? (real)1 : (real)0;
+                        gk[j] = (ak + bk * LOSSK_FN(seg_sign)(xk[j] * s.mk[j] - tk)) * s.mk[j];
+                    }
+                }
+            }
+        } else {
+            const real *tgt = (const real *)a->target + img * c * inner + j0;
+            for (int64_t k = 0; k < c; k++) {
+                const real ak = (real)ca[k], bk = (real)cb[k];
+                const real *xk = x + k * inner, *tk = tgt + k * inner;
+                real *gk = g + k * inner;
+                LOSSK_IVDEP
+                for (int64_t j = 0; j < w; j++) {
+                    real dp = 1;
+                    const real p = a->act == SEG_SIGMOID ? LOSSK_FN(seg_sigmoid)(xk[j], &dp) : xk[j];
+                    const real mk = a->has_ignore && tk[j] == ign ? (real)0 : (real)1;
+                    const real G = (ak + bk * LOSSK_FN(seg_sign)(p * mk - tk[j] * mk)) * mk;
+                    gk[j] = a->act == SEG_SIGMOID ? G * dp : G;
+                }
+            }
+        }
+    }
+    return -1;
+}
+
+#endif /* LOSSK_TEMPLATE_PASS */
