@@ -116,6 +116,20 @@ def _margin_ranking_loss(rng, dtype):
     return (x1, x2, np.where(rng.random((29, 5)) < 0.5, -1, 1).astype(dtype)), dict(margin=0.3)
 
 
+def _crf(rng, dtype, B=6, T=7, K=4):
+    """Emissions (B, T, K), tags, the transitions and a ragged mask (lengths T, 3, 1, ...)."""
+    em = rng.standard_normal((B, T, K)).astype(dtype)
+    tags = rng.integers(0, K, (B, T))
+    tr, st, en = (rng.uniform(-0.5, 0.5, s).astype(dtype) for s in ((K, K), (K,), (K,)))
+    lengths = np.array([T, 3, 1] + [T - 1] * (B - 3))[:B]
+    return (em, tags, tr, st, en), np.arange(T)[None, :] < lengths[:, None]
+
+
+def _crf_nll_loss(rng, dtype):
+    args, mask = _crf(rng, dtype)
+    return args, dict(mask=mask, reduction="token_mean")
+
+
 CASES = {
     "l1_penalty": _penalty,
     "l2_penalty": _penalty,
@@ -147,6 +161,7 @@ CASES = {
     "eiou_loss": _box_case(focal_gamma=0.5),
     "siou_loss": _box_case(theta=4.0),
     "wiou_loss": _box_case(),
+    "crf_nll_loss": _crf_nll_loss,
 }
 
 
@@ -491,6 +506,30 @@ def _edges_boxes(*option_sets):
     return edges
 
 
+def _edges_crf_nll_loss(dtype):
+    """Transitions of -1e4 (forbidden moves; the exact log-sum-exp columns), one
+    tag, a -inf emission, NaN emissions (their sequence's loss), no sequences."""
+    rng = np.random.default_rng(5)
+    (em, tags, tr, st, en), mask = _crf(rng, dtype, B=4, T=6, K=3)
+    forbid = tr.copy()
+    forbid[[0, 1, 2], [1, 2, 0]] = -1e4
+    far = np.full_like(tr, -1e4)
+    far[np.arange(3), np.arange(3)] = 0.0
+    em_inf, em_nan = em.copy(), em.copy()
+    em_inf[1, 0, 2] = -np.inf
+    em_nan[0, 2, 1] = np.nan
+    one = lambda a: np.ascontiguousarray(a[..., :1])
+    return [
+        ((em, tags, forbid, st, en), dict(mask=mask)),
+        ((em, np.where(mask, 0, -1), far, st, en), dict(mask=mask, reduction="sum")),
+        ((em, tags, tr, np.full_like(st, -1e4), en), dict(mask=mask)),
+        ((one(em), np.where(mask, 0, -1), tr[:1, :1], st[:1], en[:1]), dict(mask=mask)),
+        ((em_inf, np.where(mask, 0, 0), tr, st, en), dict(mask=mask)),
+        ((em_nan, tags, tr, st, en), dict(mask=mask, reduction="none")),
+        ((em[:0], tags[:0], tr, st, en), dict(reduction="sum")),
+    ]
+
+
 EDGES = {
     "l1_penalty": _edges_penalty,
     "l2_penalty": _edges_penalty,
@@ -522,6 +561,7 @@ EDGES = {
     "eiou_loss": _edges_boxes({}, {"focal_gamma": 0.5}),
     "siou_loss": _edges_boxes({}, {"theta": 1.0}),
     "wiou_loss": _edges_boxes({}),
+    "crf_nll_loss": _edges_crf_nll_loss,
 }
 
 
@@ -615,6 +655,31 @@ def _peer_margin_ranking_loss(args, kwargs):
                                  reduction=kwargs.get("reduction", "mean")).numpy()
 
 
+def _peer_crf_nll_loss(args, kwargs):
+    """-torchcrf.CRF.forward (pytorch-crf, batch first) with the given parameters, in
+    float64: pytorch-crf's float32 sums lose the emissions next to start
+    transitions of -1e4 (ulp 1e-3), which lossk's float64 accumulation keeps."""
+    torchcrf = pytest_importorskip("torchcrf")
+    import torch
+    em, tags, tr, st, en = (np.ascontiguousarray(a, np.float64 if a.dtype.kind == "f" else None) for a in args)
+    if em.shape[0] == 0:
+        return None                       # pytorch-crf cannot index the first step of no sequences
+    crf = torchcrf.CRF(em.shape[2], batch_first=True).to(torch.from_numpy(em).dtype)
+    with torch.no_grad():
+        for name, value in (("transitions", tr), ("start_transitions", st), ("end_transitions", en)):
+            getattr(crf, name).copy_(torch.from_numpy(value))
+        mask = kwargs.get("mask")
+        mask = None if mask is None else torch.from_numpy(np.asarray(mask, bool))
+        llh = crf(torch.from_numpy(em), torch.from_numpy(tags.astype(np.int64)), mask,
+                  reduction=kwargs.get("reduction", "mean"))
+    return (-llh).numpy()
+
+
+def pytest_importorskip(name):
+    import pytest
+    return pytest.importorskip(name)
+
+
 PEERS = {
     "cross_entropy": _peer_cross_entropy,
     "nll_loss": _torch_call("nll_loss"),
@@ -629,4 +694,5 @@ PEERS = {
     "smooth_l1_loss": _torch_call("smooth_l1_loss"),
     "margin_ranking_loss": _peer_margin_ranking_loss,
     **{name: _peer_box(name) for name in family("box")},
+    "crf_nll_loss": _peer_crf_nll_loss,
 }

@@ -63,8 +63,8 @@ typedef struct crf_ctx {
 } crf_ctx;
 
 /* Scratch doubles of one thread for the NLL: alpha, p, S (T x K each), the
-   rank-1 sums W (K x K) and 4 vectors of K. */
-static int64_t crf_scratch_doubles(int64_t T, int64_t K) { return 3 * T * K + K * K + 4 * K; }
+   rank-1 sums W (K x K) and 5 vectors of K. */
+static int64_t crf_scratch_doubles(int64_t T, int64_t K) { return 3 * T * K + K * K + 5 * K; }
 
 #define LOSSK_TEMPLATE_FILE "crf/crf.c"
 #include "multiarch.h"
@@ -243,7 +243,7 @@ int64_t LOSSK_FN(crf_nll_block)(const void *ctx, int64_t begin, int64_t end, dou
     const int64_t T = x->T, K = x->K;
     const int grads = x->grad_em != NULL;
     double *alpha = (double *)scratch, *P = alpha + T * K, *S = P + T * K, *W = S + T * K;
-    double *beta = W + K * K, *nbeta = beta + K, *tmp = nbeta + K, *gam = tmp + K;
+    double *beta = W + K * K, *nbeta = beta + K, *tmp = nbeta + K, *gam = tmp + K, *row = gam + K;
     double *gtr = acc + 1, *gst = acc + 1 + K * K, *gen = gst + K;
     const double *tr = x->tr, *E = x->E, *Ft = x->Ft, *c = x->c, *r = x->r;
     if (grads) memset(W, 0, (size_t)(K * K) * sizeof(double));
@@ -252,21 +252,24 @@ int64_t LOSSK_FN(crf_nll_block)(const void *ctx, int64_t begin, int64_t end, dou
     for (int64_t b = begin; b < end; b++) {
         const int64_t L = x->lengths ? x->lengths[b] : T;
         const real *em = (const real *)x->em + b * T * K;
-        /* the gold path's score; a tag outside [0, K) stops the block */
-        double score = 0.0;
-        int64_t prev = 0;
+        /* tags in [0, K) within the length; a bad one stops the block */
+        int64_t last = 0;
         for (int64_t t = 0; t < L; t++) {
-            const int64_t y = lossk__load_index(x->tags, x->tags_type, b * T + t);
-            if (y < 0 || y >= K) { bad = b * T + t; break; }
-            score += (double)em[t * K + y] + (t == 0 ? x->st[y] : tr[prev * K + y]);
-            prev = y;
+            last = lossk__load_index(x->tags, x->tags_type, b * T + t);
+            if (last < 0 || last >= K) { bad = b * T + t; break; }
         }
         if (bad >= 0) break;
-        score += x->en[prev];
 
-        /* forward */
-        for (int64_t j = 0; j < K; j++) alpha[j] = x->st[j] + (double)em[j];
+        /* forward, relative to the gold path: alpha'_t = alpha_t minus the gold
+           path's score up to t, each step's gold terms subtracted from its own
+           (tr - tr[y_{t-1}, y_t], em - em[t, y_t]) so that large common offsets
+           cancel exactly; then loss = logsumexp(alpha'_{L-1} + en - en[y]) */
+        int64_t y0 = lossk__load_index(x->tags, x->tags_type, b * T);
+        for (int64_t j = 0; j < K; j++)
+            alpha[j] = (x->st[j] - x->st[y0]) + ((double)em[j] - (double)em[y0]);
         for (int64_t t = 1; t < L; t++) {
+            const int64_t y = lossk__load_index(x->tags, x->tags_type, b * T + t);
+            const double gt = tr[y0 * K + y], e_gold = (double)em[t * K + y];
             const double *ap = alpha + (t - 1) * K;
             double *at = alpha + t * K, *p = P + (t - 1) * K, *St = S + t * K;
             const real *et = em + t * K;
@@ -282,42 +285,47 @@ int64_t LOSSK_FN(crf_nll_block)(const void *ctx, int64_t begin, int64_t end, dou
                     const double *Ei = E + i * K;
                     for (int64_t j = 0; j < K; j++) St[j] += pi * Ei[j];
                 }
-                for (int64_t j = 0; j < K; j++) at[j] = (double)et[j] + c[j] + A + lossk_log(St[j]);
+                for (int64_t j = 0; j < K; j++)
+                    at[j] = ((double)et[j] - e_gold) + (c[j] - gt) + A + lossk_log(St[j]);
             } else {
                 for (int64_t i = 0; i < K; i++) p[i] = 0.0;
                 for (int64_t j = 0; j < K; j++) St[j] = 0.0;
             }
             for (int64_t j = 0; j < K; j++) {
                 if (scaled && St[j] >= CRF_TINY) continue;
-                for (int64_t i = 0; i < K; i++) tmp[i] = ap[i] + tr[i * K + j];
-                at[j] = (double)et[j] + crf_lse(tmp, K);
+                for (int64_t i = 0; i < K; i++) tmp[i] = ap[i] + (tr[i * K + j] - gt);
+                at[j] = ((double)et[j] - e_gold) + crf_lse(tmp, K);
                 St[j] = 0.0;                                   /* marks an exact column */
             }
+            y0 = y;
         }
-        for (int64_t j = 0; j < K; j++) tmp[j] = alpha[(L - 1) * K + j] + x->en[j];
-        const double logZ = crf_lse(tmp, K);
-        const double loss = logZ - score;
+        for (int64_t j = 0; j < K; j++) tmp[j] = alpha[(L - 1) * K + j] + (x->en[j] - x->en[last]);
+        const double loss = crf_lse(tmp, K);   /* logZ - score: the log-normalizer relative to the gold path */
         total += loss;
         if (x->loss_none) ((real *)x->loss_none)[b] = (real)loss;
         if (!grads) continue;
 
-        /* backward, the gradients written step by step from the last */
+        /* backward, relative to the gold path's score after t (beta'), the
+           gradients written step by step from the last */
         const double sc = x->scale;
         real *g = (real *)x->grad_em + b * T * K;
         for (int64_t k = (int64_t)L * K; k < T * K; k++) g[k] = (real)0;    /* masked steps */
-        for (int64_t j = 0; j < K; j++) beta[j] = x->en[j];
+        for (int64_t j = 0; j < K; j++) beta[j] = x->en[j] - x->en[last];
         for (int64_t t = L - 1; t >= 0; t--) {
             const double *at = alpha + t * K;
             const real *et = em + t * K;
             const int64_t y = lossk__load_index(x->tags, x->tags_type, b * T + t);
-            for (int64_t j = 0; j < K; j++) gam[j] = lossk_exp(at[j] + beta[j] - logZ);
+            for (int64_t j = 0; j < K; j++) gam[j] = lossk_exp(at[j] + beta[j] - loss);
             if (t > 0) {
-                /* beta_{t-1}[i] = log sum_j exp(tr_ij + em[t, j] + beta_t[j]); reads
-                   em[t] before its gradient overwrites it (in place) */
-                double Bm = (double)et[0] + beta[0];
+                /* beta'_{t-1}[i] = log sum_j exp((tr_ij - tr[y_{t-1}, y_t]) + (em[t, j] -
+                   em[t, y_t]) + beta'_t[j]); reads em[t] before its gradient
+                   overwrites it (in place) */
+                const int64_t yp = lossk__load_index(x->tags, x->tags_type, b * T + t - 1);
+                const double gt = tr[yp * K + y], e_gold = (double)et[y];
+                double Bm = ((double)et[0] - e_gold) + beta[0];
                 int nan = 0;
                 for (int64_t j = 0; j < K; j++) {
-                    tmp[j] = (double)et[j] + beta[j];
+                    tmp[j] = ((double)et[j] - e_gold) + beta[j];
                     Bm = tmp[j] > Bm ? tmp[j] : Bm;
                     nan |= tmp[j] != tmp[j];
                 }
@@ -337,31 +345,18 @@ int64_t LOSSK_FN(crf_nll_block)(const void *ctx, int64_t begin, int64_t end, dou
                         const double v = gam[j] / St[j];
                         for (int64_t i = 0; i < K; i++) W[i * K + j] += p[i] * v;
                     } else {
-                        const double wj = tmp[j] - logZ;
-                        for (int64_t i = 0; i < K; i++) gtr[i * K + j] += exp(ap[i] + tr[i * K + j] + wj);
+                        const double wj = tmp[j] - loss;
+                        for (int64_t i = 0; i < K; i++) gtr[i * K + j] += exp(ap[i] + (tr[i * K + j] - gt) + wj);
                     }
                 }
                 for (int64_t i = 0; i < K; i++) {
                     if (scaled && nbeta[i] >= CRF_TINY) {
-                        nbeta[i] = r[i] + Bm + lossk_log(nbeta[i]);
+                        nbeta[i] = (r[i] - gt) + Bm + lossk_log(nbeta[i]);
                     } else {
-                        double m = tr[i * K] + tmp[0];
-                        int nn = 0;
-                        for (int64_t j = 0; j < K; j++) {
-                            const double v = tr[i * K + j] + tmp[j];
-                            m = v > m ? v : m;
-                            nn |= v != v;
-                        }
-                        if (nn) nbeta[i] = NAN;
-                        else if (!isfinite(m)) nbeta[i] = m;
-                        else {
-                            double s = 0.0;
-                            for (int64_t j = 0; j < K; j++) s += exp(tr[i * K + j] + tmp[j] - m);
-                            nbeta[i] = m + log(s);
-                        }
+                        for (int64_t j = 0; j < K; j++) row[j] = (tr[i * K + j] - gt) + tmp[j];
+                        nbeta[i] = crf_lse(row, K);
                     }
                 }
-                const int64_t yp = lossk__load_index(x->tags, x->tags_type, b * T + t - 1);
                 gtr[yp * K + y] -= 1.0;
             } else {
                 for (int64_t j = 0; j < K; j++) gst[j] += gam[j];

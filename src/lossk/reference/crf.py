@@ -15,6 +15,10 @@ def _lse(x, axis):
 
 
 def crf_nll_loss_prepared(p):
+    """The forward algorithm relative to the gold path: alpha'_t = alpha_t minus
+    the gold path's score up to t, each step's gold terms subtracted from its own
+    (large common offsets cancel exactly); loss = logZ - score =
+    logsumexp(alpha'_{L-1} + end - end[y_{L-1}])."""
     em = p.em.astype(np.float64)
     tr, st, en = (p.xs[k].astype(np.float64) for k in ("transitions", "start_transitions", "end_transitions"))
     B, T, K = p.B, p.T, p.K
@@ -22,55 +26,48 @@ def crf_nll_loss_prepared(p):
     on = np.arange(T)[None, :] < L[:, None]                         # (B, T)
     y = np.where(on, p.tags, 0).astype(np.int64)
     rows = np.arange(B)
+    last = y[rows, L - 1] if B else np.zeros(0, np.int64)
     with np.errstate(all="ignore"):
-        # the gold path's score
-        e_gold = np.take_along_axis(em, y[:, :, None], axis=2)[:, :, 0]
-        score = st[y[:, 0]] + np.sum(np.where(on, e_gold, 0.0), axis=1)
-        score += np.sum(np.where(on[:, 1:], tr[y[:, :-1], y[:, 1:]], 0.0), axis=1)
-        score += en[y[rows, L - 1]] if B else 0.0
-        # forward: alpha[b, t, j] = log sum over paths ending in j at t
+        e_gold = np.take_along_axis(em, y[:, :, None], axis=2)      # (B, T, 1)
+        g_gold = tr[y[:, :-1], y[:, 1:]][:, :, None, None]           # (B, T - 1, 1, 1)
+        emr = em - e_gold                                             # emissions relative to the gold tag
+        trr = tr[None, None] - g_gold                                 # (B, T - 1, K, K)
         alpha = np.empty((B, T, K))
-        alpha[:, 0] = st + em[:, 0]
-        for t in range(1, T):
-            nxt = _lse(alpha[:, t - 1, :, None] + tr[None], axis=1) + em[:, t]
+        alpha[:, 0] = (st - st[y[:, 0]][:, None]) + emr[:, 0]
+        for t in range(1, T if B else 1):
+            nxt = _lse(alpha[:, t - 1, :, None] + trr[:, t - 1], axis=1) + emr[:, t]
             alpha[:, t] = np.where(on[:, t, None], nxt, alpha[:, t - 1])
-        logz = _lse(alpha[rows, L - 1] + en, axis=1) if B else np.zeros(0)
-        loss = logz - score
-        n_tokens = float(L.sum())
-        div = {"none": 1.0, "sum": 1.0, "mean": float(B), "token_mean": n_tokens}[p.reduction]
-        value = float(np.sum(loss)) / div
+        enr = en[None] - en[last][:, None]
+        loss = _lse(alpha[rows, L - 1] + enr, axis=1) if B else np.zeros(0)
+        div = np.float64({"none": 1.0, "sum": 1.0, "mean": B, "token_mean": L.sum()}[p.reduction])
+        value = np.sum(loss) / div        # the mean of nothing: NaN
         if p.reduction == "none":
             p.loss_none[...] = loss
         if p.return_grad:
-            _gradients(p, em, tr, y, on, L, alpha, logz, 1.0 / div)
+            _gradients(p, emr, trr, enr, y, on, L, alpha, loss, 1.0 / div)
     return nll_result(p, value)
 
 
-def _gradients(p, em, tr, y, on, L, alpha, logz, scale):
-    """Marginals minus the gold path's counts, times scale, into p.grads."""
+def _gradients(p, emr, trr, enr, y, on, L, alpha, loss, scale):
+    """Marginals minus the gold path's counts, times scale, into p.grads; beta'
+    relative to the gold path's score after t, as alpha'."""
     B, T, K = p.B, p.T, p.K
-    en = p.xs["end_transitions"].astype(np.float64)
     beta = np.empty((B, T, K))
-    beta[:, T - 1] = en
-    for t in range(T - 2, -1, -1):
-        nxt = _lse(tr[None] + (em[:, t + 1] + beta[:, t + 1])[:, None, :], axis=2)
-        beta[:, t] = np.where((t < L - 1)[:, None], nxt, en)
-    gamma = np.exp(alpha + beta - logz[:, None, None]) * on[:, :, None]
+    beta[:, T - 1] = enr
+    for t in range(T - 2 if B else -1, -1, -1):
+        nxt = _lse(trr[:, t] + (emr[:, t + 1] + beta[:, t + 1])[:, None, :], axis=2)
+        beta[:, t] = np.where((t < L - 1)[:, None], nxt, enr)
+    gamma = np.where(on[:, :, None], np.exp(alpha + beta - loss[:, None, None]), 0.0)   # 0 when masked
     onehot = np.eye(K)[y] * on[:, :, None]
-    g_em = gamma - onehot
     # pair marginals of steps (t - 1, t), t in [1, L)
-    xi = np.exp(alpha[:, :-1, :, None] + tr[None, None] + (em[:, 1:] + beta[:, 1:])[:, :, None, :]
-                - logz[:, None, None, None])
-    pair_on = on[:, 1:, None, None]
-    g_tr = np.sum(np.where(pair_on, xi, 0.0), axis=(0, 1))
+    xi = np.exp(alpha[:, :-1, :, None] + trr + (emr[:, 1:] + beta[:, 1:])[:, :, None, :]
+                - loss[:, None, None, None])
+    g_tr = np.sum(np.where(on[:, 1:, None, None], xi, 0.0), axis=(0, 1))
     np.add.at(g_tr, (y[:, :-1][on[:, 1:]], y[:, 1:][on[:, 1:]]), -1.0)
     rows = np.arange(B)
     g_st = gamma[:, 0].sum(axis=0) - np.bincount(y[:, 0], minlength=K)
-    last = y[rows, L - 1] if B else np.zeros(0, np.int64)
-    g_en = gamma[rows, L - 1].sum(axis=0) - np.bincount(last, minlength=K) if B else np.zeros(K)
-    if B == 0:
-        g_st = np.zeros(K)
-    for out, g in zip(p.grads, (g_em, g_tr, g_st, g_en)):
+    g_en = gamma[rows, L - 1].sum(axis=0) - np.bincount(y[rows, L - 1], minlength=K)
+    for out, g in zip(p.grads, (gamma - onehot, g_tr, g_st, g_en)):
         out[...] = g * scale
 
 
@@ -84,7 +81,7 @@ def crf_decode_prepared(p):
     with np.errstate(all="ignore"):
         score = st + em[:, 0]
         history = np.zeros((B, T, K), np.int64)
-        for t in range(1, T):
+        for t in range(1, T if B else 1):
             nxt = (score[:, :, None] + tr[None]) + em[:, t, None, :]
             idx = np.argmax(nxt, axis=1)
             history[:, t] = idx
