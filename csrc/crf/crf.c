@@ -341,21 +341,27 @@ int64_t LOSSK_FN(crf_nll_block)(const void *ctx, int64_t begin, int64_t end, dou
                 /* pair marginals of steps (t - 1, t) */
                 const double *St = S + t * K, *p = P + (t - 1) * K, *ap = alpha + (t - 1) * K;
                 for (int64_t j = 0; j < K; j++) {
-                    if (St[j] > 0.0) {
-                        const double v = gam[j] / St[j];
-                        for (int64_t i = 0; i < K; i++) W[i * K + j] += p[i] * v;
-                    } else {
-                        const double wj = tmp[j] - loss;
-                        for (int64_t i = 0; i < K; i++) gtr[i * K + j] += exp(ap[i] + (tr[i * K + j] - gt) + wj);
-                    }
+                    row[j] = St[j] > 0.0 ? gam[j] / St[j] : 0.0;        /* v_j of a scaled column */
+                    if (St[j] > 0.0) continue;
+                    const double wj = tmp[j] - loss;
+                    for (int64_t i = 0; i < K; i++) gtr[i * K + j] += exp(ap[i] + (tr[i * K + j] - gt) + wj);
                 }
+                for (int64_t i = 0; i < K; i++) {                       /* W += p v^T, rows contiguous */
+                    const double pi = p[i];
+                    double *Wi = W + i * K;
+                    for (int64_t j = 0; j < K; j++) Wi[j] += pi * row[j];
+                }
+                /* beta_t is no longer needed: beta'_{t-1} replaces it (a vector loop,
+                   then the exact rows) */
+                int exact = !scaled;
                 for (int64_t i = 0; i < K; i++) {
-                    if (scaled && nbeta[i] >= CRF_TINY) {
-                        nbeta[i] = (r[i] - gt) + Bm + lossk_log(nbeta[i]);
-                    } else {
-                        for (int64_t j = 0; j < K; j++) row[j] = (tr[i * K + j] - gt) + tmp[j];
-                        nbeta[i] = crf_lse(row, K);
-                    }
+                    beta[i] = (r[i] - gt) + Bm + lossk_log(nbeta[i]);
+                    exact |= !(nbeta[i] >= CRF_TINY);
+                }
+                for (int64_t i = 0; i < K && exact; i++) {
+                    if (scaled && nbeta[i] >= CRF_TINY) continue;
+                    for (int64_t j = 0; j < K; j++) row[j] = (tr[i * K + j] - gt) + tmp[j];
+                    beta[i] = crf_lse(row, K);
                 }
                 gtr[yp * K + y] -= 1.0;
             } else {
@@ -369,7 +375,6 @@ int64_t LOSSK_FN(crf_nll_block)(const void *ctx, int64_t begin, int64_t end, dou
             real *gt = g + t * K;
             for (int64_t j = 0; j < K; j++) gt[j] = (real)(sc * gam[j]);
             gt[y] = (real)(sc * (gam[y] - 1.0));
-            if (t > 0) memcpy(beta, nbeta, (size_t)K * sizeof(double));
         }
     }
     acc[0] = total;
