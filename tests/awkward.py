@@ -831,7 +831,9 @@ def check(name, sig, v, setting, clean):
     if v.expect == "raise":
         return []
     if v.expect == "kernel":
-        big = [f"{a.dtype}{list(a.shape)}" for a in (k.value or []) if a.size > 1]
+        # the gradients of inputs without a batch axis (a CRF's transitions) keep their shapes
+        fixed = {a.shape for a in args if isinstance(a, np.ndarray) and a.size}
+        big = [f"{a.dtype}{list(a.shape)}" for a in (k.value or []) if a.size > 1 and a.shape not in fixed]
         return [f"an empty input gave results with elements: {big}"] if big else []
     if in_place:
         args[0] = pristine

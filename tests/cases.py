@@ -136,6 +136,18 @@ def _segmentation_case(**kwargs):
         # class 2 is ignored (pixels dropped from every count); without the option it counts
         return (x, t), dict(mode="multiclass", ignore_index=2, **kwargs)
     return case
+def _crf(rng, dtype, B=6, T=7, K=4):
+    """Emissions (B, T, K), tags, the transitions and a ragged mask (lengths T, 3, 1, ...)."""
+    em = rng.standard_normal((B, T, K)).astype(dtype)
+    tags = rng.integers(0, K, (B, T))
+    tr, st, en = (rng.uniform(-0.5, 0.5, s).astype(dtype) for s in ((K, K), (K,), (K,)))
+    lengths = np.array([T, 3, 1] + [T - 1] * (B - 3))[:B]
+    return (em, tags, tr, st, en), np.arange(T)[None, :] < lengths[:, None]
+
+
+def _crf_nll_loss(rng, dtype):
+    args, mask = _crf(rng, dtype)
+    return args, dict(mask=mask, reduction="token_mean")
 
 
 CASES = {
@@ -174,6 +186,7 @@ CASES = {
     "listnet_loss": _listwise(),
     "listmle_loss": _listwise(),
     "approx_ndcg_loss": _listwise(alpha=2.0),
+    "crf_nll_loss": _crf_nll_loss,
 }
 
 
@@ -565,6 +578,28 @@ def _edges_segmentation(**kw):
             ((np.zeros((2, 3, 0), dtype), np.zeros((2, 0), np.int64)), dict(mode="multiclass", **kw)),
         ]
     return edges
+def _edges_crf_nll_loss(dtype):
+    """Transitions of -1e4 (forbidden moves; the exact log-sum-exp columns), one
+    tag, a -inf emission, NaN emissions (their sequence's loss), no sequences."""
+    rng = np.random.default_rng(5)
+    (em, tags, tr, st, en), mask = _crf(rng, dtype, B=4, T=6, K=3)
+    forbid = tr.copy()
+    forbid[[0, 1, 2], [1, 2, 0]] = -1e4
+    far = np.full_like(tr, -1e4)
+    far[np.arange(3), np.arange(3)] = 0.0
+    em_inf, em_nan = em.copy(), em.copy()
+    em_inf[1, 0, 2] = -np.inf
+    em_nan[0, 2, 1] = np.nan
+    one = lambda a: np.ascontiguousarray(a[..., :1])
+    return [
+        ((em, tags, forbid, st, en), dict(mask=mask)),
+        ((em, np.where(mask, 0, -1), far, st, en), dict(mask=mask, reduction="sum")),
+        ((em, tags, tr, np.full_like(st, -1e4), en), dict(mask=mask)),
+        ((one(em), np.where(mask, 0, -1), tr[:1, :1], st[:1], en[:1]), dict(mask=mask)),
+        ((em_inf, np.where(mask, 0, 0), tr, st, en), dict(mask=mask)),
+        ((em_nan, tags, tr, st, en), dict(mask=mask, reduction="none")),
+        ((em[:0], tags[:0], tr, st, en), dict(reduction="sum")),
+    ]
 
 
 EDGES = {
@@ -603,6 +638,7 @@ EDGES = {
     "listnet_loss": _edges_listwise(),
     "listmle_loss": _edges_listwise(),
     "approx_ndcg_loss": _edges_listwise(alpha=3.0),
+    "crf_nll_loss": _edges_crf_nll_loss,
 }
 
 
@@ -731,6 +767,29 @@ def _peer_segmentation(cls):
         with torch.no_grad():
             return getattr(smp_losses.load(), cls)(kw.pop("mode"), **kw)(x, t).numpy()
     return peer
+def _peer_crf_nll_loss(args, kwargs):
+    """-torchcrf.CRF.forward (pytorch-crf, batch first) with the given parameters, in
+    float64: pytorch-crf's float32 sums lose the emissions next to start
+    transitions of -1e4 (ulp 1e-3), which lossk's float64 accumulation keeps."""
+    torchcrf = pytest_importorskip("torchcrf")
+    import torch
+    em, tags, tr, st, en = (np.ascontiguousarray(a, np.float64 if a.dtype.kind == "f" else None) for a in args)
+    if em.shape[0] == 0:
+        return None                       # pytorch-crf cannot index the first step of no sequences
+    crf = torchcrf.CRF(em.shape[2], batch_first=True).to(torch.from_numpy(em).dtype)
+    with torch.no_grad():
+        for name, value in (("transitions", tr), ("start_transitions", st), ("end_transitions", en)):
+            getattr(crf, name).copy_(torch.from_numpy(value))
+        mask = kwargs.get("mask")
+        mask = None if mask is None else torch.from_numpy(np.asarray(mask, bool))
+        llh = crf(torch.from_numpy(em), torch.from_numpy(tags.astype(np.int64)), mask,
+                  reduction=kwargs.get("reduction", "mean"))
+    return (-llh).numpy()
+
+
+def pytest_importorskip(name):
+    import pytest
+    return pytest.importorskip(name)
 
 
 PEERS = {
@@ -750,4 +809,5 @@ PEERS = {
     "tversky_loss": _peer_segmentation("TverskyLoss"),
     **{name: _peer_box(name) for name in family("box")},
     **{name: _peer_listwise(name) for name in family("listwise")},
+    "crf_nll_loss": _peer_crf_nll_loss,
 }

@@ -94,7 +94,8 @@ typedef enum lossk_reduction {
     LOSSK_REDUCTION_NONE = 0,
     LOSSK_REDUCTION_MEAN = 1,
     LOSSK_REDUCTION_SUM = 2,
-    LOSSK_REDUCTION_BATCHMEAN = 3   /* kl_div only: the sum divided by the batch size */
+    LOSSK_REDUCTION_BATCHMEAN = 3,  /* kl_div only: the sum divided by the batch size */
+    LOSSK_REDUCTION_TOKEN_MEAN = 4  /* crf_nll_loss only: the sum divided by the unmasked steps */
 } lossk_reduction;
 
 /* Element type of the float arrays of a family entry (the typed entries' _f32, _f64). */
@@ -642,6 +643,9 @@ typedef struct lossk_listwise_args {
 } lossk_listwise_args;
 LOSSK_API lossk_status lossk_listwise(const char *loss, const lossk_listwise_args *args);
 #endif /* LOSSK_UNSTABLE_API */
+
+#ifdef LOSSK_UNSTABLE_API
+/*
  * Segmentation losses, a family entry: loss "dice_loss" or "tversky_loss"
  * (= segmentation_models_pytorch 0.6's DiceLoss / TverskyLoss; dice is
  * Tversky with alpha = beta = 1/2 and gamma = 1, its alpha/beta/gamma fields
@@ -687,6 +691,54 @@ typedef struct lossk_segmentation_args {
 } lossk_segmentation_args;
 LOSSK_API lossk_status lossk_segmentation(const char *loss, lossk_segmentation_args *args);
 #endif
+
+#ifdef LOSSK_UNSTABLE_API
+/*
+ * The linear-chain CRF family entry (pytorch-crf's CRF with batch_first):
+ * op "crf_nll_loss" or "crf_decode"; an unknown op is
+ * LOSSK_ERR_INVALID_ARGUMENT.
+ *   size        sizeof(lossk_crf_args) as the caller compiled it
+ *   emissions   batch x steps x num_tags of `dtype`
+ *   transitions num_tags x num_tags (from tag i to tag j at [i, j]);
+ *               start_transitions, end_transitions num_tags each
+ *   lengths     batch lengths in [1, steps] (the mask's prefixes), or NULL:
+ *               every sequence has all `steps` steps (num_tags <= 46000)
+ * crf_nll_loss: tags batch x steps of `tags_type`, in [0, num_tags) within
+ *   each length (else LOSSK_ERR_TARGET_RANGE, bad_index = b * steps + t of
+ *   the first, and nothing written), ignored beyond it. loss_b = logZ_b -
+ *   score_b (score = start[y0] + sum em[t, y_t] + sum tr[y_{t-1}, y_t] +
+ *   end[y_{L-1}], logZ its log-sum-exp over all paths). NONE: loss_none
+ *   (batch values); SUM, MEAN (/ batch) and TOKEN_MEAN (/ the sum of the
+ *   lengths): *loss_out. The four gradients of the returned loss (of the sum
+ *   for NONE) are all NULL (no gradient work) or all given; each may be its
+ *   own input (in place: the transitions are read once, before any write, and
+ *   an emission step before its gradient), and grad_emissions is 0 beyond each
+ *   length. Bitwise identical for every n_threads.
+ * crf_decode: paths batch x steps int64, the Viterbi path of each sequence
+ *   (pytorch-crf's decode: its order of operations in `dtype`, the first
+ *   maximum on ties), -1 beyond its length. tags, reduction, loss and
+ *   gradients are unused.
+ */
+typedef struct lossk_crf_args {
+    size_t size;
+    lossk_dtype dtype;
+    const void *emissions;
+    int64_t batch, steps, num_tags;
+    const void *tags;
+    lossk_index_type tags_type;
+    const int64_t *lengths;
+    const void *transitions, *start_transitions, *end_transitions;
+    lossk_reduction reduction;
+    double *loss_out;
+    void *loss_none;
+    void *grad_emissions, *grad_transitions, *grad_start, *grad_end;
+    int64_t *paths;
+    int n_threads;
+    int64_t bad_index;
+} lossk_crf_args;
+
+LOSSK_API lossk_status lossk_crf(const char *op, lossk_crf_args *args);
+#endif /* LOSSK_UNSTABLE_API */
 
 #ifdef __cplusplus
 } /* extern "C" */

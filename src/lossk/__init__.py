@@ -16,6 +16,7 @@ from .softmax import cross_entropy, softmax_focal_loss
 from .penalty import l1_penalty, l2_penalty
 from .listwise import approx_ndcg_loss, listmle_loss, listnet_loss
 from .segmentation import dice_loss, tversky_loss
+from .crf import crf_decode, crf_nll_loss
 from . import pointwise
 from .pointwise import *  # noqa: F401,F403 (the family's registered losses: pointwise.__all__)
 from . import reference
@@ -27,5 +28,6 @@ __all__ = ["LOSSES", "WIoULoss", "box_iou", "ciou_loss", "config", "cross_entrop
            "l2_penalty",
            "listnet_loss", "listmle_loss", "approx_ndcg_loss",
            "dice_loss", "tversky_loss",
+           "crf_nll_loss", "crf_decode",
            "multi_margin_loss", "nll_loss", "num_threads", "reference", "set_num_threads",
            "show_config", "siou_loss", "softmax_focal_loss", "wiou_loss", "__version__"] + pointwise.__all__

@@ -158,6 +158,28 @@ cdef extern from "lossk.h" nogil:
         int n_threads
         int64_t bad_index
     lossk_status lossk_segmentation(const char *loss, lossk_segmentation_args *args)
+    ctypedef struct lossk_crf_args:
+        size_t size
+        lossk_dtype dtype
+        const void *emissions
+        int64_t batch, steps, num_tags
+        const void *tags
+        lossk_index_type tags_type
+        const int64_t *lengths
+        const void *transitions
+        const void *start_transitions
+        const void *end_transitions
+        lossk_reduction reduction
+        double *loss_out
+        void *loss_none
+        void *grad_emissions
+        void *grad_transitions
+        void *grad_start
+        void *grad_end
+        int64_t *paths
+        int n_threads
+        int64_t bad_index
+    lossk_status lossk_crf(const char *op, lossk_crf_args *args)
     ctypedef enum lossk_box_format:
         pass
     ctypedef struct lossk_box_args:
@@ -699,6 +721,47 @@ def segmentation(bytes loss, pred, target, loss_none, grad, int64_t n, int64_t c
     check_status(status, a.bad_index)
     return loss_value
 
+
+def crf(bytes op, emissions, tags, lengths, transitions, start, end, int reduction, loss_none,
+        grads, paths, int n_threads):
+    """lossk_crf(op, ...): emissions (B, T, K) and the transitions of one float
+    dtype, tags (B, T) int32/int64 or None (decode), lengths (B,) int64 or None
+    (all T), grads None or 4 outputs, paths (B, T) int64 or None. Returns the
+    reduced loss (a double; "none" fills loss_none)."""
+    cdef lossk_crf_args a
+    cdef cnp.ndarray em = <cnp.ndarray?>emissions
+    cdef int typenum = cnp.PyArray_TYPE(em)
+    cdef double value = 0.0
+    cdef const char *name = op
+    cdef lossk_status status
+    memset(&a, 0, sizeof(a))
+    a.size = sizeof(a)
+    a.dtype = array_dtype(em)
+    a.batch, a.steps, a.num_tags = em.shape[0], em.shape[1], em.shape[2]
+    a.emissions = _data(em, typenum, "emissions")
+    if tags is not None:
+        a.tags = index_data(tags, &a.tags_type)
+    else:
+        a.tags_type = LOSSK_INDEX_INT64
+    a.lengths = <const int64_t *>_data(lengths, cnp.NPY_INT64, "lengths")
+    a.transitions = _data(transitions, typenum, "transitions")
+    a.start_transitions = _data(start, typenum, "start_transitions")
+    a.end_transitions = _data(end, typenum, "end_transitions")
+    a.reduction = <lossk_reduction>reduction
+    a.loss_out = &value
+    a.loss_none = _data(loss_none, typenum, "loss_none")
+    if grads is not None:
+        a.grad_emissions = _data(grads[0], typenum, "grad_emissions")
+        a.grad_transitions = _data(grads[1], typenum, "grad_transitions")
+        a.grad_start = _data(grads[2], typenum, "grad_start")
+        a.grad_end = _data(grads[3], typenum, "grad_end")
+    a.paths = <int64_t *>_data(paths, cnp.NPY_INT64, "paths")
+    a.n_threads = n_threads
+    a.bad_index = -1
+    with nogil:
+        status = lossk_crf(name, &a)
+    check_status(status, a.bad_index)
+    return value
 
 def build_info():
     """What the C library reports about itself (lossk.show_config prints it)."""

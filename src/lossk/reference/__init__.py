@@ -10,11 +10,13 @@ from .softmax import cross_entropy, softmax_focal_loss
 from .penalty import l1_penalty, l2_penalty
 from .listwise import approx_ndcg_loss, listmle_loss, listnet_loss
 from .segmentation import dice_loss, tversky_loss
+from .crf import crf_decode, crf_nll_loss
 from . import pointwise
 from .pointwise import *  # noqa: F401,F403 (the family's public functions: pointwise.__all__)
 
 __all__ = ["WIoULoss", "box_iou", "ciou_loss", "cross_entropy", "diou_loss", "eiou_loss",
            "generalized_box_iou", "giou_loss", "iou_loss", "multi_margin_loss", "nll_loss", "siou_loss",
            "softmax_focal_loss", "wiou_loss", "l1_penalty", "l2_penalty",
-           "listnet_loss", "listmle_loss", "approx_ndcg_loss"] + pointwise.__all__
-           "dice_loss", "tversky_loss"] + pointwise.__all__
+           "listnet_loss", "listmle_loss", "approx_ndcg_loss",
+           "dice_loss", "tversky_loss",
+           "crf_nll_loss", "crf_decode"] + pointwise.__all__
