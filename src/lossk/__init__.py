@@ -14,6 +14,8 @@ from .box import (WIoULoss, box_iou, ciou_loss, diou_loss, eiou_loss, generalize
 from .class_index import multi_margin_loss, nll_loss
 from .softmax import cross_entropy, softmax_focal_loss
 from .penalty import l1_penalty, l2_penalty
+from . import metric
+from .metric import *  # noqa: F401,F403 (the family's registered losses: metric.__all__)
 from . import pointwise
 from .pointwise import *  # noqa: F401,F403 (the family's registered losses: pointwise.__all__)
 from . import reference
@@ -25,3 +27,4 @@ __all__ = ["LOSSES", "WIoULoss", "box_iou", "ciou_loss", "config", "cross_entrop
            "l2_penalty",
            "multi_margin_loss", "nll_loss", "num_threads", "reference", "set_num_threads",
            "show_config", "siou_loss", "softmax_focal_loss", "wiou_loss", "__version__"] + pointwise.__all__
+__all__ += metric.__all__
