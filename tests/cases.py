@@ -116,6 +116,33 @@ def _margin_ranking_loss(rng, dtype):
     return (x1, x2, np.where(rng.random((29, 5)) < 0.5, -1, 1).astype(dtype)), dict(margin=0.3)
 
 
+
+# ---- metric learning ----------------------------------------------------------------
+
+# Batches smaller than this raise (tests/test_properties.py draws no such batch
+# but the empty one): one pair has no negative.
+MIN_ROWS = {"nt_xent_loss": 2, "info_nce_loss": 2}
+
+
+def _triplet_margin_loss(rng, dtype):
+    a, p, n = (rng.standard_normal((29, 6)).astype(dtype) for _ in range(3))
+    return (a, p, n), dict(margin=0.8, swap=True)
+
+
+# Wide embeddings: tests/test_concurrency.py resamples the rows to ~2^17
+# elements, and the contrastive losses' work grows with the rows squared.
+def _nt_xent_loss(rng, dtype):
+    return tuple(rng.standard_normal((13, 512)).astype(dtype) for _ in range(2)), dict(temperature=0.5)
+
+
+def _info_nce_loss(rng, dtype):
+    """In-batch negatives. With negative_keys (tests/test_metric.py), an all-tiny
+    float32 query makes the softmax flat and its gradient's terms cancel beyond
+    float32's elementwise tolerance against the float64 reference."""
+    q, k = (rng.standard_normal((13, 512)).astype(dtype) for _ in range(2))
+    return (q, k), dict(temperature=0.1)
+
+
 CASES = {
     "l1_penalty": _penalty,
     "l2_penalty": _penalty,
@@ -147,6 +174,9 @@ CASES = {
     "eiou_loss": _box_case(focal_gamma=0.5),
     "siou_loss": _box_case(theta=4.0),
     "wiou_loss": _box_case(),
+    "triplet_margin_loss": _triplet_margin_loss,
+    "nt_xent_loss": _nt_xent_loss,
+    "info_nce_loss": _info_nce_loss,
 }
 
 
@@ -491,6 +521,35 @@ def _edges_boxes(*option_sets):
     return edges
 
 
+
+def _edges_triplet_margin_loss(dtype):
+    a = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0], [1e4, -1e4, 0.0], [1.0, np.inf, 0.0]], dtype)
+    p = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0], [1e4, -1e4, 1.0], [1.0, 0.0, 0.0]], dtype)
+    n = np.array([[1.0, 2.0, 3.0], [1.0, 0.0, 0.0], [-1e4, 1e4, 0.0], [1.0, 0.0, np.nan]], dtype)
+    return [
+        ((a[:3], p[:3], n[:3]), dict(eps=0.0)),                     # zero distances: finite gradients
+        ((a[:3], p[:3], n[:3]), dict(eps=0.0, swap=True, p=1.0)),
+        ((a[:3], p[:3], n[:3]), dict(p=0.5, margin=2.0)),
+        ((a, p, n), dict(swap=True)),                                 # inf and NaN propagate
+        ((np.zeros((0, 3), dtype),) * 3, {}),
+    ]
+
+
+def _edges_contrastive(name):
+    def edges(dtype):
+        z = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [-1.0, 1e-30, 0.0]], dtype)
+        big = np.array([[1e30, 0.0, 0.0], [0.0, -1e30, 1.0], [3.0, 4.0, 0.0], [0.0, 0.0, 1.0]], dtype)
+        nan = big.copy()
+        nan[1, 1] = np.nan
+        extra = (z[:2],) if name == "info_nce_loss" else ()
+        return [
+            ((z, z[::-1]) + extra, dict(temperature=0.05)),           # zero rows, identical rows
+            ((big, z) + extra, dict(temperature=0.02)),               # logits up to 50: exp shifted by the max
+            ((big, nan) + extra, {}),                                 # NaN propagates
+        ]
+    return edges
+
+
 EDGES = {
     "l1_penalty": _edges_penalty,
     "l2_penalty": _edges_penalty,
@@ -522,6 +581,9 @@ EDGES = {
     "eiou_loss": _edges_boxes({}, {"focal_gamma": 0.5}),
     "siou_loss": _edges_boxes({}, {"theta": 1.0}),
     "wiou_loss": _edges_boxes({}),
+    "triplet_margin_loss": _edges_triplet_margin_loss,
+    "nt_xent_loss": _edges_contrastive("nt_xent_loss"),
+    "info_nce_loss": _edges_contrastive("info_nce_loss"),
 }
 
 
@@ -615,6 +677,14 @@ def _peer_margin_ranking_loss(args, kwargs):
                                  reduction=kwargs.get("reduction", "mean")).numpy()
 
 
+
+def _peer_triplet_margin_loss(args, kwargs):
+    import torch
+    import torch.nn.functional as F
+    kw = {k: v for k, v in kwargs.items() if k not in ("return_grad", "n_threads", "grad_out")}
+    return F.triplet_margin_loss(*(torch.from_numpy(np.ascontiguousarray(a)) for a in args), **kw).numpy()
+
+
 PEERS = {
     "cross_entropy": _peer_cross_entropy,
     "nll_loss": _torch_call("nll_loss"),
@@ -629,4 +699,5 @@ PEERS = {
     "smooth_l1_loss": _torch_call("smooth_l1_loss"),
     "margin_ranking_loss": _peer_margin_ranking_loss,
     **{name: _peer_box(name) for name in family("box")},
+    "triplet_margin_loss": _peer_triplet_margin_loss,
 }

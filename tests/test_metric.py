@@ -304,5 +304,6 @@ def test_bad_input():
         (lambda: lossk.info_nce_loss(z1, z2, normalize="yes"), TypeError, "normalize"),
         (lambda: lossk.info_nce_loss(z1, z2, reduction="batchmean"), ValueError, "reduction"),
     ])
-    # one query with separate negatives is fine
+    # one query with separate negatives is fine; none gives the mean of nothing
     assert np.isfinite(lossk.info_nce_loss(z1[:1], z2[:1], neg))
+    assert np.isnan(lossk.info_nce_loss(z1[:0], z2[:0], neg)) and lossk.info_nce_loss(z1[:0], z2[:0], neg, reduction="sum") == 0

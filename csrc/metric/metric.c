@@ -159,13 +159,12 @@ LOSSK_INLINE real LOSSK_FN(met_dgrad)(real v, const int pkind, double p, double 
     return (real)((v > 0 ? scale : -scale) * pow(av, p - 1.0));
 }
 
-int64_t LOSSK_FN(met_triplet_block)(const void *ctx, int64_t begin, int64_t end, double *acc, void *scratch);
-int64_t LOSSK_FN(met_triplet_block)(const void *ctx, int64_t begin, int64_t end, double *acc, void *scratch) {
-    const met_triplet *t = (const met_triplet *)ctx;
-    (void)scratch;
+/* rows [begin, end); pkind and swap are constants after inlining (each
+   combination its own loops, which then vectorize) */
+LOSSK_INLINE double LOSSK_FN(met_triplet_rows)(const met_triplet *t, int64_t begin, int64_t end, const int pkind,
+                                              const int swap) {
     const int64_t d = t->d;
     const real eps = (real)t->eps, margin = (real)t->margin;
-    const int pkind = t->pkind;
     const double p = t->p;
     double total = 0.0;
     for (int64_t i = begin; i < end; i++) {
@@ -175,7 +174,7 @@ int64_t LOSSK_FN(met_triplet_block)(const void *ctx, int64_t begin, int64_t end,
         const real dan = LOSSK_FN(met_dist)(LOSSK_FN(met_pnorm_sum)(a, ng, d, eps, pkind, p), pkind, p);
         real dneg = dan, dpn = 0;
         double share_an = 1.0, share_pn = 0.0;
-        if (t->swap) {
+        if (swap) {
             dpn = LOSSK_FN(met_dist)(LOSSK_FN(met_pnorm_sum)(ps, ng, d, eps, pkind, p), pkind, p);
             /* torch's minimum: NaN propagates; a tie splits the gradient in halves */
             if (dan == dpn) { share_an = share_pn = 0.5; }
@@ -197,12 +196,12 @@ int64_t LOSSK_FN(met_triplet_block)(const void *ctx, int64_t begin, int64_t end,
          : pkind == 1 ? c * (share) : c * (share) / pow((double)(dist), p - 1.0))
         s_ap = MET_SCALE(dap, 1.0);
         s_an = MET_SCALE(dan, share_an);
-        s_pn = t->swap ? MET_SCALE(dpn, share_pn) : 0.0;
+        s_pn = swap ? MET_SCALE(dpn, share_pn) : 0.0;
 #undef MET_SCALE
         real *ga = (real *)t->ga + i * d, *gp = (real *)t->gp + i * d, *gn = (real *)t->gn + i * d;
         /* each output element from the three inputs' element k, read before
            any is written: a gradient may be its own input */
-        if (t->swap) {
+        if (swap) {
             for (int64_t k = 0; k < d; k++) {
                 const real ak = a[k], pk = ps[k], nk = ng[k];
                 const real gap = LOSSK_FN(met_dgrad)((real)((real)(ak - pk) + eps), pkind, p, s_ap);
@@ -223,7 +222,17 @@ int64_t LOSSK_FN(met_triplet_block)(const void *ctx, int64_t begin, int64_t end,
             }
         }
     }
-    acc[0] = total;
+    return total;
+}
+
+int64_t LOSSK_FN(met_triplet_block)(const void *ctx, int64_t begin, int64_t end, double *acc, void *scratch);
+int64_t LOSSK_FN(met_triplet_block)(const void *ctx, int64_t begin, int64_t end, double *acc, void *scratch) {
+    const met_triplet *t = (const met_triplet *)ctx;
+    (void)scratch;
+#define MET_ROWS(pk) (t->swap ? LOSSK_FN(met_triplet_rows)(t, begin, end, pk, 1)  \
+                              : LOSSK_FN(met_triplet_rows)(t, begin, end, pk, 0))
+    acc[0] = t->pkind == 2 ? MET_ROWS(2) : t->pkind == 1 ? MET_ROWS(1) : MET_ROWS(0);
+#undef MET_ROWS
     return -1;
 }
 

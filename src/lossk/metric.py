@@ -6,14 +6,16 @@ similarities, then the gradient products) and the C row step
 d loss / d logit written over the block in place). Arguments checked by
 _args/metric.py, NumPy twins (unblocked) in reference/metric.py.
 
-Determinism of the contrastive losses: each anchor row's similarities, loss
-and gradient row come from its own row of the block, so they do not depend on
-the thread count or the block size (given a BLAS whose result rows do not
-depend on how many rows a product has: OpenBLAS's do not split the inner
-dimension; tests/test_metric.py checks it). The products that reach every
-key row (the transposed part of the gradient) are formed per fixed unit of
-UNIT_ROWS anchors and added in unit order in float64, so every block size
-that is a multiple of the unit gives the same bits.
+Determinism of the contrastive losses: BLAS's result rows depend on the shape
+of the product (OpenBLAS float32 differs in the last bit between a 256-row and
+a 512-row product), so every product is made per fixed unit of UNIT_ROWS
+anchor rows, always the same call for the same unit, and block_rows (a
+multiple of the unit) only sets how many units share a buffer and a C call.
+The row step is per row; the products that reach every key row (the
+transposed part of the gradient) are added unit by unit in unit order, in
+float64. So the bits do not depend on block_rows or n_threads (lossk's
+threads; the BLAS thread count is NumPy's, which splits rows and columns,
+never the inner sums). tests/test_metric.py checks both.
 """
 import numpy as np
 
@@ -67,7 +69,8 @@ def _normalized(z, normalize=True):
         return z, None
     r = np.sqrt(np.einsum("ij,ij->i", z, z, dtype=np.float64))
     r = np.maximum(r, NORMALIZE_EPS)
-    return (z / r[:, None].astype(z.dtype)).astype(z.dtype, copy=False), r
+    # divided in float64, then rounded: tiny (subnormal float32) rows keep their bits
+    return (z.astype(np.float64) / r[:, None]).astype(z.dtype), r
 
 
 def _normalize_backward(z, r, du):
@@ -99,17 +102,21 @@ def _contrastive_blocks(a, b, inv_tau, pos_shift, exclude_self, extra, weights, 
     for r0 in range(0, n_a, block_rows):
         r1 = min(n_a, r0 + block_rows)
         s = buf[:r1 - r0]
-        np.matmul(a[r0:r1], b.T, out=s)
+        units = [(u0, min(r1, u0 + UNIT_ROWS)) for u0 in range(r0, r1, UNIT_ROWS)]
+        # one product per fixed unit of rows: BLAS's rows depend on the product's
+        # shape (OpenBLAS float32 does), so every unit is always one same-shaped call
+        for u0, u1 in units:
+            np.matmul(a[u0:u1], b.T, out=s[u0 - r0:u1 - r0])
         _kernels.contrastive_rows(s, r0, inv_tau, pos_shift, exclude_self,
                                   None if extra is None else extra[r0:r1],
                                   weights[r0:r1] if grad else None, loss[r0:r1],
                                   None if eg is None else eg[r0:r1], grad, n_threads)
         if not grad:
             continue
-        np.matmul(s, b, out=da[r0:r1])                       # rows: local to the block
-        for u0 in range(r0, r1, UNIT_ROWS):                  # columns: fixed units, in order
-            u1 = min(r1, u0 + UNIT_ROWS)
-            np.matmul(s[u0 - r0:u1 - r0].T, a[u0:u1], out=tmp)
+        for u0, u1 in units:
+            g = s[u0 - r0:u1 - r0]
+            np.matmul(g, b, out=da[u0:u1])                   # rows: d/da of the unit's own rows
+            np.matmul(g.T, a[u0:u1], out=tmp)                # columns: added in unit order
             db += tmp
     return loss, da, db, eg
 

@@ -79,14 +79,15 @@ def prepare_triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap
 
 def prepare_nt_xent_loss(z1, z2, temperature, block_rows, reduction, return_grad, grad_out, n_threads,
                          backend):
-    """z1, z2 (N, D) of one shape, N >= 2 (the negatives come from the batch)."""
+    """z1, z2 (N, D) of one shape, N >= 2 (the negatives come from the batch; N = 0
+    is the empty batch, whose mean is NaN)."""
     temperature = check_temperature(temperature)
     c = prepare_inputs({"z1": z1, "z2": z2}, reduction, return_grad, grad_out, n_threads, backend)
     _embeddings(c, ("z1", "z2"))
     z1a, z2a = c.xs["z1"], c.xs["z2"]
     if z2a.shape != z1a.shape:
         raise ValueError(f"z2 must have the shape of z1 {z1a.shape}, got {z2a.shape}")
-    if z1a.shape[0] < 2:
+    if z1a.shape[0] == 1:
         raise ValueError(f"z1 and z2 need N >= 2 rows (the negatives are the batch's other samples), "
                          f"got N = {z1a.shape[0]}")
     c.temperature = temperature
@@ -108,12 +109,10 @@ def prepare_info_nce_loss(query, positive_key, negative_keys, temperature, norma
     q, k = c.xs["query"], c.xs["positive_key"]
     if k.shape != q.shape:
         raise ValueError(f"positive_key must have the shape of query {q.shape}, got {k.shape}")
-    if negative_keys is None and q.shape[0] < 2:
+    if negative_keys is None and q.shape[0] == 1:
         raise ValueError(f"query needs N >= 2 rows without negative_keys (the other positives are the "
                          f"negatives), got N = {q.shape[0]}")
     if negative_keys is not None:
-        if q.shape[0] < 1:
-            raise ValueError("query must have at least one row")
         if c.xs["negative_keys"].shape[0] < 1:
             raise ValueError("negative_keys must have at least one row (M >= 1)")
     c.neg = c.xs.get("negative_keys")
@@ -125,7 +124,7 @@ def prepare_info_nce_loss(query, positive_key, negative_keys, temperature, norma
 
 def row_weights(c, n):
     """d(returned loss) / d(loss_i): 1/n for the mean, else 1."""
-    return np.full(n, 1.0 / n if c.reduction == "mean" else 1.0)
+    return np.full(n, (1.0 / n if n else np.nan) if c.reduction == "mean" else 1.0)
 
 
 def finish(c, loss_rows, grads):
@@ -135,7 +134,8 @@ def finish(c, loss_rows, grads):
         out = np.asarray(loss_rows).astype(c.dtype, copy=False)
     else:
         total = float(np.sum(loss_rows))
-        out = c.dtype.type(total / loss_rows.size if c.reduction == "mean" else total)
+        mean = total / loss_rows.size if loss_rows.size else np.nan     # torch: the mean of nothing is NaN
+        out = c.dtype.type(mean if c.reduction == "mean" else total)
     if not c.return_grad:
         return out
     for g, value in zip(c.grads, grads):

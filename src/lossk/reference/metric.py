@@ -45,7 +45,9 @@ def triplet_margin_loss_prepared(c):
             dneg = np.where(np.isnan(dan) | (dan <= dpn), dan, dpn)
             share_an = np.where(dan == dpn, 0.5, np.where(np.isnan(dan) | (dan < dpn), 1.0, 0.0))
             share_pn = 1.0 - share_an
-        z = c.margin + dap - dneg
+        # the distances and the hinge rounded to the dtype, as torch (and the kernel) form them
+        dap, dneg = dap.astype(c.dtype).astype(np.float64), dneg.astype(c.dtype).astype(np.float64)
+        z = ((dt(c.margin) + dap.astype(c.dtype)) - dneg.astype(c.dtype)).astype(np.float64)
         loss = np.where(np.isnan(z), z, np.maximum(z, 0.0))
         grads = ()
         if c.return_grad:
@@ -77,7 +79,7 @@ def _log_softmax_rows(logits, mask=None):
     """Row-wise log-softmax with masked (-inf) entries; the softmax too."""
     if mask is not None:
         logits = np.where(mask, -np.inf, logits)
-    m = np.max(logits, axis=1, keepdims=True)
+    m = np.max(logits, axis=1, keepdims=True, initial=-np.inf)
     m = np.where(np.isfinite(m), m, 0.0)
     lse = m + np.log(np.sum(np.exp(logits - m), axis=1, keepdims=True))
     return logits - lse, np.exp(logits - lse)

@@ -85,6 +85,8 @@ def logits_and_class_indices(rng: np.random.Generator, shape: tuple, dtype: np.d
 from . import box, class_index, penalty, pointwise, softmax  # noqa: E402
 
 FAMILIES = (softmax, class_index, pointwise, box, penalty)   # the run order
+from . import metric  # noqa: E402
+FAMILIES += (metric,)
 WORKLOADS: dict[str, list[Workload]] = {loss: rows for family in FAMILIES
                                         for loss, rows in family.WORKLOADS.items()}
 
