@@ -136,11 +136,8 @@ def _nt_xent_loss(rng, dtype):
 
 
 def _info_nce_loss(rng, dtype):
-    """In-batch negatives. With negative_keys (tests/test_metric.py), an all-tiny
-    float32 query makes the softmax flat and its gradient's terms cancel beyond
-    float32's elementwise tolerance against the float64 reference."""
-    q, k = (rng.standard_normal((13, 512)).astype(dtype) for _ in range(2))
-    return (q, k), dict(temperature=0.1)
+    q, k, neg = (rng.standard_normal(s).astype(dtype) for s in ((13, 512), (13, 512), (7, 512)))
+    return (q, k, neg), dict(temperature=0.1)
 
 
 CASES = {

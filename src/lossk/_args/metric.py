@@ -2,6 +2,7 @@
 loss and the contrastive losses (NT-Xent, InfoNCE) over (N, D) embeddings."""
 import math
 import operator
+import sys
 
 import numpy as np
 
@@ -30,8 +31,9 @@ def _embeddings(p, names, what="an (N, D) array"):
 
 def check_temperature(temperature):
     t = check_scalar(temperature, "temperature")                  # NaN raises
-    if not (0 < t < math.inf):
-        raise ValueError(f"temperature must be finite and > 0, got {temperature!r}")
+    if not (1 / sys.float_info.max <= t < math.inf):         # 1/temperature must be finite too
+        raise ValueError(f"temperature must be finite and >= {1 / sys.float_info.max!r} (1/temperature "
+                         f"finite), got {temperature!r}")
     return t
 
 
