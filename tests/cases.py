@@ -149,6 +149,28 @@ def _crf_nll_loss(rng, dtype):
     args, mask = _crf(rng, dtype)
     return args, dict(mask=mask, reduction="token_mean")
 
+# ---- metric learning ----------------------------------------------------------------
+
+# Batches smaller than this raise (tests/test_properties.py draws no such batch
+# but the empty one): one pair has no negative.
+MIN_ROWS = {"nt_xent_loss": 2, "info_nce_loss": 2}
+
+
+def _triplet_margin_loss(rng, dtype):
+    a, p, n = (rng.standard_normal((29, 6)).astype(dtype) for _ in range(3))
+    return (a, p, n), dict(margin=0.8, swap=True)
+
+
+# Wide embeddings: tests/test_concurrency.py resamples the rows to ~2^17
+# elements, and the contrastive losses' work grows with the rows squared.
+def _nt_xent_loss(rng, dtype):
+    return tuple(rng.standard_normal((13, 512)).astype(dtype) for _ in range(2)), dict(temperature=0.5)
+
+
+def _info_nce_loss(rng, dtype):
+    q, k, neg = (rng.standard_normal(s).astype(dtype) for s in ((13, 512), (13, 512), (7, 512)))
+    return (q, k, neg), dict(temperature=0.1)
+
 
 CASES = {
     "l1_penalty": _penalty,
@@ -187,6 +209,9 @@ CASES = {
     "listmle_loss": _listwise(),
     "approx_ndcg_loss": _listwise(alpha=2.0),
     "crf_nll_loss": _crf_nll_loss,
+    "triplet_margin_loss": _triplet_margin_loss,
+    "nt_xent_loss": _nt_xent_loss,
+    "info_nce_loss": _info_nce_loss,
 }
 
 
@@ -602,6 +627,35 @@ def _edges_crf_nll_loss(dtype):
     ]
 
 
+
+def _edges_triplet_margin_loss(dtype):
+    a = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0], [1e4, -1e4, 0.0], [1.0, np.inf, 0.0]], dtype)
+    p = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0], [1e4, -1e4, 1.0], [1.0, 0.0, 0.0]], dtype)
+    n = np.array([[1.0, 2.0, 3.0], [1.0, 0.0, 0.0], [-1e4, 1e4, 0.0], [1.0, 0.0, np.nan]], dtype)
+    return [
+        ((a[:3], p[:3], n[:3]), dict(eps=0.0)),                     # zero distances: finite gradients
+        ((a[:3], p[:3], n[:3]), dict(eps=0.0, swap=True, p=1.0)),
+        ((a[:3], p[:3], n[:3]), dict(p=0.5, margin=2.0)),
+        ((a, p, n), dict(swap=True)),                                 # inf and NaN propagate
+        ((np.zeros((0, 3), dtype),) * 3, {}),
+    ]
+
+
+def _edges_contrastive(name):
+    def edges(dtype):
+        z = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [-1.0, 1e-30, 0.0]], dtype)
+        big = np.array([[1e30, 0.0, 0.0], [0.0, -1e30, 1.0], [3.0, 4.0, 0.0], [0.0, 0.0, 1.0]], dtype)
+        nan = big.copy()
+        nan[1, 1] = np.nan
+        extra = (z[:2],) if name == "info_nce_loss" else ()
+        return [
+            ((z, z[::-1]) + extra, dict(temperature=0.05)),           # zero rows, identical rows
+            ((big, z) + extra, dict(temperature=0.02)),               # logits up to 50: exp shifted by the max
+            ((big, nan) + extra, {}),                                 # NaN propagates
+        ]
+    return edges
+
+
 EDGES = {
     "l1_penalty": _edges_penalty,
     "l2_penalty": _edges_penalty,
@@ -639,6 +693,9 @@ EDGES = {
     "listmle_loss": _edges_listwise(),
     "approx_ndcg_loss": _edges_listwise(alpha=3.0),
     "crf_nll_loss": _edges_crf_nll_loss,
+    "triplet_margin_loss": _edges_triplet_margin_loss,
+    "nt_xent_loss": _edges_contrastive("nt_xent_loss"),
+    "info_nce_loss": _edges_contrastive("info_nce_loss"),
 }
 
 
@@ -791,6 +848,12 @@ def pytest_importorskip(name):
     import pytest
     return pytest.importorskip(name)
 
+def _peer_triplet_margin_loss(args, kwargs):
+    import torch
+    import torch.nn.functional as F
+    kw = {k: v for k, v in kwargs.items() if k not in ("return_grad", "n_threads", "grad_out")}
+    return F.triplet_margin_loss(*(torch.from_numpy(np.ascontiguousarray(a)) for a in args), **kw).numpy()
+
 
 PEERS = {
     "cross_entropy": _peer_cross_entropy,
@@ -810,4 +873,5 @@ PEERS = {
     **{name: _peer_box(name) for name in family("box")},
     **{name: _peer_listwise(name) for name in family("listwise")},
     "crf_nll_loss": _peer_crf_nll_loss,
+    "triplet_margin_loss": _peer_triplet_margin_loss,
 }

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 import lossk
 from awkward import GRAD_KW, bitwise, call, compare, example, signature
+from cases import MIN_ROWS
 
 DTYPES = (np.float32, np.float64)
 THREADS = (1, 2, 3, 8)
@@ -84,6 +85,7 @@ def test_kernel_equals_reference_on_random_calls(name, data):
     n0 = args[0].shape[0]
     rows = data.draw(st.one_of(st.sampled_from([0, 1, 2]), st.integers(3, 64), st.integers(65, max_rows)),
                      label="rows")
+    rows = max(rows, MIN_ROWS.get(name, 0)) if rows else rows
     idx = np.random.default_rng(seed).integers(0, n0, rows) if n0 else np.zeros(0, int)
     for where, key in _batch_keys(args, kwargs):
         if where == "args":

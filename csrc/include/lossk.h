@@ -740,6 +740,68 @@ typedef struct lossk_crf_args {
 LOSSK_API lossk_status lossk_crf(const char *op, lossk_crf_args *args);
 #endif /* LOSSK_UNSTABLE_API */
 
+#ifdef LOSSK_UNSTABLE_API
+/*
+ * Metric learning, a family entry: lossk_metric(loss, args) with loss
+ * "triplet_margin_loss" (= torch.nn.functional.triplet_margin_loss): anchor,
+ * positive, negative n x d each (d values per row); per row
+ * d(x, y) = ||x - y + eps||_p (eps added to the difference, as torch's
+ * pairwise_distance), with swap the negative distance min(d(a, n), d(p, n)),
+ * loss max(0, margin + d(a, p) - d(a, n)). margin > 0, p > 0 and finite.
+ * Gradients: all three pointers or none (NULL: no gradient work); each may be
+ * its own input (in place). At zero distance the distance's gradient is 0
+ * (torch's norm backward); where the loss is exactly 0 at the hinge, the
+ * gradient passes (torch's clamp_min); a tie of the swap's min splits it in
+ * halves (torch's minimum). Mean of n = 0 rows: NaN.
+ */
+typedef struct lossk_metric_args {
+    size_t size;                 /* sizeof(lossk_metric_args): fields are only appended */
+    lossk_dtype dtype;
+    const void *anchor, *positive, *negative;
+    int64_t n, d;
+    double margin, p, eps;
+    int swap;
+    lossk_reduction reduction;
+    double *loss_out;
+    void *loss_none;             /* n values of dtype, for LOSSK_REDUCTION_NONE */
+    void *grad_anchor, *grad_positive, *grad_negative;
+    int n_threads;
+} lossk_metric_args;
+LOSSK_API lossk_status lossk_metric(const char *loss, const lossk_metric_args *args);
+
+/*
+ * The row step of the contrastive losses (NT-Xent, InfoNCE), for a caller
+ * that computes the similarity matrix one block of rows at a time (lossk's
+ * Python layer does, with BLAS). `sim` holds `rows` rows of `cols` dot
+ * products; row r is anchor i = row0 + r, its logits s_j = sim[r][j] *
+ * inv_temperature. Candidates: every column j, except j = i when
+ * exclude_self, plus extra[r] * inv_temperature when `extra` is not NULL
+ * (then that extra logit is the positive, and pos_shift must be -1);
+ * otherwise the positive is column (i + pos_shift) mod cols (pos_shift >= 0).
+ * loss[r] = logsumexp(candidates) - positive logit (double). With grad
+ * nonzero the row is overwritten with d(weight[r] loss[r]) / d s_j =
+ * weight[r] (softmax_j - [j = positive]) (0 at the excluded column), and
+ * extra_grad[r] receives the extra logit's. Rows are independent: the
+ * results do not depend on n_threads or on how the rows are cut into calls.
+ */
+typedef struct lossk_contrastive_rows_args {
+    size_t size;                 /* sizeof(lossk_contrastive_rows_args) */
+    lossk_dtype dtype;
+    void *sim;
+    int64_t rows, cols, row0;
+    double inv_temperature;      /* > 0, finite */
+    int64_t pos_shift;           /* >= 0, or -1 with extra */
+    int exclude_self;
+    const double *extra;         /* NULL or rows raw dot products */
+    const double *weight;        /* rows upstream weights (needed with grad) */
+    double *loss;                /* rows */
+    double *extra_grad;          /* rows (with grad and extra) */
+    int grad;
+    int n_threads;
+} lossk_contrastive_rows_args;
+LOSSK_API lossk_status lossk_contrastive_rows(const lossk_contrastive_rows_args *args);
+#endif /* LOSSK_UNSTABLE_API */
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -17,6 +17,8 @@ from .penalty import l1_penalty, l2_penalty
 from .listwise import approx_ndcg_loss, listmle_loss, listnet_loss
 from .segmentation import dice_loss, tversky_loss
 from .crf import crf_decode, crf_nll_loss
+from . import metric
+from .metric import *  # noqa: F401,F403 (the family's registered losses: metric.__all__)
 from . import pointwise
 from .pointwise import *  # noqa: F401,F403 (the family's registered losses: pointwise.__all__)
 from . import reference
@@ -30,4 +32,5 @@ __all__ = ["LOSSES", "WIoULoss", "box_iou", "ciou_loss", "config", "cross_entrop
            "dice_loss", "tversky_loss",
            "crf_nll_loss", "crf_decode",
            "multi_margin_loss", "nll_loss", "num_threads", "reference", "set_num_threads",
-           "show_config", "siou_loss", "softmax_focal_loss", "wiou_loss", "__version__"] + pointwise.__all__
+           "show_config", "siou_loss", "softmax_focal_loss", "wiou_loss", "__version__"] + pointwise.__all__ \
+    + metric.__all__

@@ -180,6 +180,38 @@ cdef extern from "lossk.h" nogil:
         int n_threads
         int64_t bad_index
     lossk_status lossk_crf(const char *op, lossk_crf_args *args)
+    ctypedef struct lossk_metric_args:
+        size_t size
+        lossk_dtype dtype
+        const void *anchor
+        const void *positive
+        const void *negative
+        int64_t n, d
+        double margin, p, eps
+        int swap
+        lossk_reduction reduction
+        double *loss_out
+        void *loss_none
+        void *grad_anchor
+        void *grad_positive
+        void *grad_negative
+        int n_threads
+    lossk_status lossk_metric(const char *loss, const lossk_metric_args *args)
+    ctypedef struct lossk_contrastive_rows_args:
+        size_t size
+        lossk_dtype dtype
+        void *sim
+        int64_t rows, cols, row0
+        double inv_temperature
+        int64_t pos_shift
+        int exclude_self
+        const double *extra
+        const double *weight
+        double *loss
+        double *extra_grad
+        int grad
+        int n_threads
+    lossk_status lossk_contrastive_rows(const lossk_contrastive_rows_args *args)
     ctypedef enum lossk_box_format:
         pass
     ctypedef struct lossk_box_args:
@@ -762,6 +794,61 @@ def crf(bytes op, emissions, tags, lengths, transitions, start, end, int reducti
         status = lossk_crf(name, &a)
     check_status(status, a.bad_index)
     return value
+def triplet_margin_loss(anchor, positive, negative, int64_t n, int64_t d, double margin, double p,
+                        double eps, bint swap, int reduction, loss_none, grads, int n_threads):
+    """triplet_margin_loss through lossk_metric: (n, d) C-contiguous arrays of
+    one dtype; grads None or (anchor's, positive's, negative's). Returns the loss."""
+    cdef lossk_metric_args a
+    cdef double loss_value = 0.0
+    cdef lossk_status status
+    memset(&a, 0, sizeof(a))
+    a.size = sizeof(a)
+    a.dtype = array_dtype(anchor)
+    a.anchor = array_data(anchor, a.dtype, False)
+    a.positive = array_data(positive, a.dtype, False)
+    a.negative = array_data(negative, a.dtype, False)
+    a.n, a.d, a.margin, a.p, a.eps, a.swap = n, d, margin, p, eps, swap
+    a.reduction = <lossk_reduction>reduction
+    a.loss_out = &loss_value
+    a.loss_none = array_data(loss_none, a.dtype, True)
+    if grads is not None:
+        a.grad_anchor = array_data(grads[0], a.dtype, True)
+        a.grad_positive = array_data(grads[1], a.dtype, True)
+        a.grad_negative = array_data(grads[2], a.dtype, True)
+    a.n_threads = n_threads
+    with nogil:
+        status = lossk_metric(b"triplet_margin_loss", &a)
+    check_status(status, -1)
+    return loss_value
+
+
+def contrastive_rows(sim, int64_t row0, double inv_temperature, int64_t pos_shift, bint exclude_self,
+                     extra, weight, loss, extra_grad, bint grad, int n_threads):
+    """The contrastive row step (lossk_contrastive_rows) over sim, a C-contiguous
+    (rows, cols) block of dot products, overwritten with d loss / d logit when
+    grad; extra, weight, loss, extra_grad: float64 arrays of rows or None."""
+    cdef lossk_contrastive_rows_args a
+    cdef lossk_status status
+    cdef cnp.ndarray s = <cnp.ndarray?>sim
+    memset(&a, 0, sizeof(a))
+    a.size = sizeof(a)
+    a.dtype = array_dtype(sim)
+    a.sim = array_data(sim, a.dtype, True)
+    a.rows = cnp.PyArray_DIM(s, 0)
+    a.cols = cnp.PyArray_DIM(s, 1)
+    a.row0, a.inv_temperature, a.pos_shift, a.exclude_self = row0, inv_temperature, pos_shift, exclude_self
+    a.extra = <const double *>array_data(extra, LOSSK_DTYPE_F64, False)
+    a.weight = <const double *>array_data(weight, LOSSK_DTYPE_F64, False)
+    a.loss = <double *>array_data(loss, LOSSK_DTYPE_F64, True)
+    a.extra_grad = <double *>array_data(extra_grad, LOSSK_DTYPE_F64, True)
+    for v in (extra, weight, loss, extra_grad):
+        if v is not None and cnp.PyArray_SIZE(<cnp.ndarray?>v) != a.rows:
+            raise ValueError("lossk: a per-row array of the wrong length reached the bridge")
+    a.grad, a.n_threads = grad, n_threads
+    with nogil:
+        status = lossk_contrastive_rows(&a)
+    check_status(status, -1)
+
 
 def build_info():
     """What the C library reports about itself (lossk.show_config prints it)."""
