@@ -14,6 +14,7 @@ from .box import (WIoULoss, box_iou, ciou_loss, diou_loss, eiou_loss, generalize
 from .class_index import multi_margin_loss, nll_loss
 from .softmax import cross_entropy, softmax_focal_loss
 from .penalty import l1_penalty, l2_penalty
+from .linear import linear_cross_entropy
 from . import pointwise
 from .pointwise import *  # noqa: F401,F403 (the family's registered losses: pointwise.__all__)
 from . import reference
@@ -23,5 +24,6 @@ __version__ = "0.1.0"
 __all__ = ["LOSSES", "WIoULoss", "box_iou", "ciou_loss", "config", "cross_entropy", "diou_loss",
            "eiou_loss", "generalized_box_iou", "get_num_threads", "giou_loss", "iou_loss", "l1_penalty",
            "l2_penalty",
+           "linear_cross_entropy",
            "multi_margin_loss", "nll_loss", "num_threads", "reference", "set_num_threads",
            "show_config", "siou_loss", "softmax_focal_loss", "wiou_loss", "__version__"] + pointwise.__all__

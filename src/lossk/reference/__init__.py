@@ -8,9 +8,11 @@ from .box import (WIoULoss, box_iou, ciou_loss, diou_loss, eiou_loss, generalize
 from .class_index import multi_margin_loss, nll_loss
 from .softmax import cross_entropy, softmax_focal_loss
 from .penalty import l1_penalty, l2_penalty
+from .linear import linear_cross_entropy
 from . import pointwise
 from .pointwise import *  # noqa: F401,F403 (the family's public functions: pointwise.__all__)
 
 __all__ = ["WIoULoss", "box_iou", "ciou_loss", "cross_entropy", "diou_loss", "eiou_loss",
            "generalized_box_iou", "giou_loss", "iou_loss", "multi_margin_loss", "nll_loss", "siou_loss",
-           "softmax_focal_loss", "wiou_loss", "l1_penalty", "l2_penalty"] + pointwise.__all__
+           "softmax_focal_loss", "wiou_loss", "l1_penalty", "l2_penalty",
+           "linear_cross_entropy"] + pointwise.__all__
