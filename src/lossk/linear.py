@@ -93,12 +93,13 @@ def linear_cross_entropy(hidden, weight, target, *, bias=None, ignore_index=-100
     the ``d_weight`` sums, O(N + V). The loss is the float64 sum of the chunks' sums
     in chunk order.
 
-    Results are bitwise identical for every ``n_threads`` at a fixed ``chunk_size``
-    (the default depends only on V and the dtype: chunks of at most 128 MiB of
-    logits) and equal those of another ``chunk_size`` within rounding. ``n_threads``
-    is the cross-entropy kernel's; the matrix products run on NumPy's BLAS with its
-    own thread setting (``OPENBLAS_NUM_THREADS``, threadpoolctl), whose results do
-    not depend on its thread count for OpenBLAS (tests/test_linear.py).
+    ``n_threads`` is the cross-entropy kernel's: results are bitwise identical for
+    every ``n_threads`` at a fixed ``chunk_size`` (the default depends only on V and
+    the dtype: chunks of at most 128 MiB of logits) and a fixed BLAS setting, and
+    equal those of another ``chunk_size`` within rounding. The matrix products run
+    on NumPy's BLAS with its own threads (``OPENBLAS_NUM_THREADS``, threadpoolctl);
+    OpenBLAS's results change with its thread count by rounding (measured,
+    tests/test_linear.py), so lossk leaves that setting to the caller.
 
     Parameters
     ----------
