@@ -116,6 +116,16 @@ def _margin_ranking_loss(rng, dtype):
     return (x1, x2, np.where(rng.random((29, 5)) < 0.5, -1, 1).astype(dtype)), dict(margin=0.3)
 
 
+def _linear_cross_entropy(rng, dtype):
+    """(37, 6) hidden states and a (11, 6) classifier, some rows ignored (bias and
+    chunk_size: tests/test_linear.py)."""
+    h = rng.standard_normal((37, 6)).astype(dtype)
+    w = (rng.standard_normal((11, 6)) / 2).astype(dtype)
+    t = rng.integers(0, 11, 37)
+    t[::5] = -100
+    return (h, w, t), dict(label_smoothing=0.1)
+
+
 CASES = {
     "l1_penalty": _penalty,
     "l2_penalty": _penalty,
@@ -140,6 +150,7 @@ CASES = {
     "wasserstein_discriminator_loss": _gan_case(True),
     "wasserstein_generator_loss": _gan_case(False),
     "margin_ranking_loss": _margin_ranking_loss,
+    "linear_cross_entropy": _linear_cross_entropy,
     "iou_loss": _box_case(),
     "giou_loss": _box_case(box_format="xyxy"),
     "diou_loss": _box_case(),
@@ -430,6 +441,24 @@ def _edges_margin_ranking_loss(dtype):
     ]
 
 
+def _edges_linear_cross_entropy(dtype):
+    """Logits of +-1e4 (a saturated softmax), +-inf and NaN hidden values, every
+    row ignored (a mean of nothing: NaN), no rows, one class."""
+    h = np.array([[1e2, 0.0], [-1e2, 1.0], [0.0, 0.0], [1.0, -1.0]], dtype)
+    w = np.array([[1e2, 0.0], [0.0, 1.0], [-1.0, 1e2]], dtype)
+    t = np.array([0, 2, -100, 1])
+    hi = h.copy()
+    hi[0, 1], hi[3, 0] = np.inf, np.nan
+    return [
+        ((h, w, t), dict(label_smoothing=0.2)),
+        ((h, w, t), dict(bias=np.array([0.0, -1e4, 1e4], dtype), chunk_size=3)),
+        ((hi, w, t), {}),
+        ((h, w, np.full(4, -100)), {}, dict(finite=False)),
+        ((h[:0], w, t[:0]), {}, dict(finite=False)),
+        ((h, w[:1], np.zeros(4, np.int64)), dict(chunk_size=1)),
+    ]
+
+
 # Boxes (pred, target) in corners: each kind of degenerate box the IoU issue
 # lists, and torchvision's corner cases around them (tests/test_box*.py).
 BOX_DEGENERATE = {
@@ -515,6 +544,7 @@ EDGES = {
     "wasserstein_discriminator_loss": _gan_edges(True),
     "wasserstein_generator_loss": _gan_edges(False),
     "margin_ranking_loss": _edges_margin_ranking_loss,
+    "linear_cross_entropy": _edges_linear_cross_entropy,
     "iou_loss": _edges_boxes({}),
     "giou_loss": _edges_boxes({}),
     "diou_loss": _edges_boxes({}),
@@ -615,6 +645,17 @@ def _peer_margin_ranking_loss(args, kwargs):
                                  reduction=kwargs.get("reduction", "mean")).numpy()
 
 
+def _peer_linear_cross_entropy(args, kwargs):
+    import torch
+    import torch.nn.functional as F
+    h, w, t = (torch.from_numpy(np.ascontiguousarray(a)) for a in args)
+    b = kwargs.get("bias")
+    logits = F.linear(h, w, None if b is None else torch.from_numpy(np.ascontiguousarray(b)))
+    return F.cross_entropy(logits, t.long(), ignore_index=kwargs.get("ignore_index", -100),
+                           label_smoothing=kwargs.get("label_smoothing", 0.0),
+                           reduction=kwargs.get("reduction", "mean")).numpy()
+
+
 PEERS = {
     "cross_entropy": _peer_cross_entropy,
     "nll_loss": _torch_call("nll_loss"),
@@ -628,5 +669,6 @@ PEERS = {
     "huber_loss": _torch_call("huber_loss"),
     "smooth_l1_loss": _torch_call("smooth_l1_loss"),
     "margin_ranking_loss": _peer_margin_ranking_loss,
+    "linear_cross_entropy": _peer_linear_cross_entropy,
     **{name: _peer_box(name) for name in family("box")},
 }

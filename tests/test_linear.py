@@ -161,8 +161,16 @@ def test_grad_out_receives_the_gradients():
     loss1, out = lossk.linear_cross_entropy(h, w, t, bias=b, return_grad=True, chunk_size=8, grad_out=bufs)
     assert loss1 == loss and all(o is buf for o, buf in zip(out, bufs))
     assert all(o.tobytes() == g.tobytes() for o, g in zip(out, grads))
+    hi = h.copy()                                                       # d_hidden in place
+    loss2, out2 = lossk.linear_cross_entropy(hi, w, t, bias=b, return_grad=True, chunk_size=8,
+                                             grad_out=(hi,) + bufs[1:])
+    assert loss2 == loss and out2[0] is hi and hi.tobytes() == grads[0].tobytes()
+    assert out2[1].tobytes() == grads[1].tobytes()
+    big = np.concatenate([h, h[:1]])                                   # overlapping, not the same
     with pytest.raises(ValueError, match="grad_out\\[0\\] overlaps hidden"):
-        lossk.linear_cross_entropy(h, w, t, bias=b, return_grad=True, grad_out=(h,) + bufs[1:])
+        lossk.linear_cross_entropy(big[1:], w, t, bias=b, return_grad=True, grad_out=(big[:-1],) + bufs[1:])
+    with pytest.raises(ValueError, match="grad_out\\[1\\] overlaps weight"):
+        lossk.linear_cross_entropy(h, w, t, bias=b, return_grad=True, grad_out=(bufs[0], w, bufs[2]))
     with pytest.raises(ValueError, match="3 arrays"):
         lossk.linear_cross_entropy(h, w, t, bias=b, return_grad=True, grad_out=bufs[:2])
 
@@ -173,6 +181,14 @@ def test_float16_and_torch_inputs_compute_in_float32():
     rloss = reference.linear_cross_entropy(h.astype(np.float32), w.astype(np.float32), t)
     assert loss.dtype == np.float32 and dh.dtype == dw.dtype == np.float32
     _close(loss, rloss, np.float32)
+
+
+def test_weight_is_computed_in_hiddens_dtype():
+    h, w, t, b = _inputs(np.float64)
+    loss, grads = lossk.linear_cross_entropy(h, w.astype(np.float32), t, bias=b, return_grad=True)
+    rloss = reference.linear_cross_entropy(h, w.astype(np.float32).astype(np.float64), t, bias=b)
+    assert loss.dtype == np.float64 and all(g.dtype == np.float64 for g in grads)
+    assert_close(loss, rloss)
 
 
 def test_non_finite_values_propagate():
@@ -198,7 +214,6 @@ def _bad(dtype=np.float64):
         (dict(target=t.astype(np.float64)), TypeError, "target must hold integer"),
         (dict(hidden=h.astype(np.int64)), TypeError, "hidden must be a real floating-point"),
         (dict(weight=w.astype(np.complex128)), TypeError, "weight must be a real floating-point"),
-        (dict(weight=w.astype(np.float32)), TypeError, "same float dtype"),
         (dict(chunk_size=0), ValueError, "chunk_size must be a positive"),
         (dict(chunk_size=-3), ValueError, "chunk_size must be a positive"),
         (dict(chunk_size=2.5), TypeError, "chunk_size must be an int"),

@@ -51,14 +51,15 @@ def _run(p):
             c1 - c0, v, 1, p.ignore_index, p.eps, 0.0, 1, 0.0, code, p.n_threads)
         if grads is None:
             continue
-        # logits now hold dL = d(chunk's loss sum)/d(logits)
-        np.matmul(logits, p.w, out=dh[c0:c1])
-        if scale is not None:
-            dh[c0:c1] *= scale
+        # logits now hold dL = d(chunk's loss sum)/d(logits); d_weight first: it
+        # reads the chunk's hidden rows, which d_hidden may overwrite (in place)
         if c0 == 0:
             np.matmul(logits.T, hc, out=dw)
         else:
             _accumulate(dw, logits, hc, tmp)
+        np.matmul(logits, p.w, out=dh[c0:c1])
+        if scale is not None:
+            dh[c0:c1] *= scale
         if db is not None:
             db += logits.sum(axis=0, dtype=np.float64)
     if grads is not None:
@@ -114,7 +115,7 @@ def linear_cross_entropy(hidden, weight, target, *, bias=None, ignore_index=-100
     return_grad : also return ``(d_hidden, d_weight)`` (``+ (d_bias,)`` with a bias),
         of the summed losses for ``"none"``
     grad_out : a tuple of arrays of those shapes receiving the gradients (sharing
-        no memory with the inputs)
+        no memory with the inputs, except ``grad_out[0]`` = ``hidden`` itself: in place)
     n_threads : int, default ``lossk.get_num_threads()``
     backend : "c" (chunks) or "numpy" (``lossk.reference.linear_cross_entropy``)
     """

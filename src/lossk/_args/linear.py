@@ -20,6 +20,12 @@ def _matrix(x, name, what):
     return x
 
 
+def _same(a, b):
+    """a and b are the same memory with the same layout."""
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and a.shape == b.shape
+            and a.strides == b.strides)
+
+
 def _grad_outputs(grad_out, shapes, dtype, inputs):
     """The caller's gradient arrays: a tuple of one per differentiated input, in
     argument order, sharing no memory with the inputs or each other."""
@@ -32,9 +38,12 @@ def _grad_outputs(grad_out, shapes, dtype, inputs):
     for i, (g, shape) in enumerate(zip(grad_out, shapes)):
         check_output(g, f"grad_out[{i}]", dtype, shape)
         for other_name, other in list(inputs.items()) + [(f"grad_out[{j}]", grad_out[j]) for j in range(i)]:
+            if i == 0 and other_name == "hidden" and _same(g, other):
+                continue                                  # d_hidden in place (each chunk reads its rows first)
             if other is not None and np.may_share_memory(g, other):
                 raise ValueError(f"grad_out[{i}] overlaps {other_name}: the gradients must not share "
-                                 f"memory with the inputs or with each other")
+                                 f"memory with the inputs or with each other (only grad_out[0] may be "
+                                 f"hidden itself)")
     return tuple(grad_out)
 
 
@@ -47,9 +56,8 @@ def prepare_linear_cross_entropy(hidden, weight, target, bias, ignore_index, lab
     check_reduction(reduction)
     return_grad = check_bool(return_grad, "return_grad")
     h, dtype = as_pred(hidden, "hidden")
-    w, w_dtype = as_pred(weight, "weight")
-    if w_dtype != dtype:
-        raise TypeError(f"hidden and weight must have the same float dtype, got {h.dtype} and {w.dtype}")
+    w, _ = as_pred(weight, "weight")                     # real floating point too
+    w = as_real(w, "weight", dtype)                       # in hidden's dtype, as every second input
     _matrix(h, "hidden", "(N, D)")
     _matrix(w, "weight", "(V, D)")
     n, d = h.shape

@@ -1,39 +1,31 @@
-"""NumPy reference of the linear family: the unfused computation (the whole N x V
-logits) in float64. Same arguments and errors as the kernel path (both check them
-with lossk._args.linear)."""
+"""NumPy reference of the linear family: the unfused computation in float64, the
+whole N x V logits and the softmax family's reference cross-entropy on them. Same
+arguments and errors as the kernel path (both check them with lossk._args.linear)."""
 import numpy as np
 
 from .._args.linear import finish, prepare_linear_cross_entropy
+from .softmax import cross_entropy
 
 
 def linear_cross_entropy_prepared(p):
     h, w = p.h.astype(np.float64), p.w.astype(np.float64)
     with np.errstate(all="ignore"):
-        x = h @ w.T
+        logits = h @ w.T
         if p.b is not None:
-            x += p.b.astype(np.float64)
-        m = x.max(axis=1, keepdims=True) if p.v else np.zeros((p.n, 1))
-        m = np.where(np.isfinite(m), m, 0.0)
-        lse = m[:, 0] + np.log(np.exp(x - m).sum(axis=1))
-        kept = p.target != p.ignore_index
-        t = np.where(kept, p.target, 0)
-        picked = x[np.arange(p.n), t]
-        # (1 - eps) (lse - x[t]) + eps/V sum_k (lse - x[k]); 0 for ignored rows
-        losses = np.where(kept, (1 - p.eps) * (lse - picked) + p.eps * (lse - x.mean(axis=1)), 0.0)
+            logits += p.b.astype(np.float64)
+        # per-row losses ("none") or their sum, and d(sum)/d(logits)
+        loss, g = cross_entropy(logits, p.target, ignore_index=p.ignore_index, label_smoothing=p.eps,
+                                reduction="none" if p.reduction == "none" else "sum", return_grad=True)
         if p.loss_none is not None:
-            p.loss_none[...] = losses
+            p.loss_none[...] = loss
         if p.grads is not None:
-            # d loss_i / d x_i = softmax(x_i) - (1 - eps) onehot(t_i) - eps / V
-            g = np.exp(x - lse[:, None]) - p.eps / p.v
-            g[np.arange(p.n), t] -= 1 - p.eps
-            g[~kept] = 0.0
             if p.reduction == "mean" and p.count:
                 g /= p.count
             p.grads[0][...] = g @ w
             p.grads[1][...] = g.T @ h
             if p.b is not None:
                 p.grads[2][...] = g.sum(axis=0)
-        return finish(p, float(np.sum(losses)))
+        return finish(p, float(np.sum(loss)))
 
 
 def linear_cross_entropy(hidden, weight, target, *, bias=None, ignore_index=-100, label_smoothing=0.0,
