@@ -35,7 +35,7 @@ def _run(p):
     buf = np.empty((min(rows, n), v), dtype)
     if grads is not None:
         dh, dw = grads[0], grads[1]
-        tmp = np.empty((v, max(1, min(p.d, rows))), dtype)   # at most one chunk of logits
+        tmp = np.empty((v, max(1, min(p.d, rows))) if n > rows else (0, 1), dtype)  # <= one chunk of logits
         db = np.zeros(v) if b is not None else None           # float64 column sums
     total = 0.0
     for c0 in range(0, n, rows):
