@@ -6,6 +6,7 @@ benchmarks/linear_ce.py measures it against the three products alone, torch, and
 the peak memory of each."""
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -43,10 +44,20 @@ def torch_linear_cross_entropy(hidden, weight, target):
 torch_linear_cross_entropy.__qualname__ = "F.linear + F.cross_entropy (torch)"
 
 
+@dataclass(frozen=True)
+class LinearWorkload(Workload):
+    v: int = 0
+
+    def tiny(self) -> Workload:
+        """64 rows of 64 hidden units and 256 classes: the classifier, not in the
+        prediction's shape, must shrink too (tests)."""
+        return replace(self, shape=(64, 64), make_inputs=lm_head_inputs(min(self.v, 256)))
+
+
 def linear_cross_entropy(n: int, d: int, v: int) -> Workload:
     # reads hidden, writes its gradient: the (mostly irrelevant) limit is a copy of (N, D)
-    return Workload(f"linear CE {n}×{d}→{v}", "linear_cross_entropy", (n, d), lm_head_inputs(v), "copy",
-                    torch_linear_cross_entropy)
+    return LinearWorkload(f"linear CE {n}×{d}→{v}", "linear_cross_entropy", (n, d), lm_head_inputs(v), "copy",
+                          torch_linear_cross_entropy, v=v)
 
 
 # the first row is small for the --quick smoke run (it keeps the smallest row of each loss)
