@@ -170,6 +170,14 @@ def _nt_xent_loss(rng, dtype):
 def _info_nce_loss(rng, dtype):
     q, k, neg = (rng.standard_normal(s).astype(dtype) for s in ((13, 512), (13, 512), (7, 512)))
     return (q, k, neg), dict(temperature=0.1)
+def _linear_cross_entropy(rng, dtype):
+    """(37, 6) hidden states and a (11, 6) classifier, some rows ignored (bias and
+    chunk_size: tests/test_linear.py)."""
+    h = rng.standard_normal((37, 6)).astype(dtype)
+    w = (rng.standard_normal((11, 6)) / 2).astype(dtype)
+    t = rng.integers(0, 11, 37)
+    t[::5] = -100
+    return (h, w, t), dict(label_smoothing=0.1)
 
 
 CASES = {
@@ -198,6 +206,7 @@ CASES = {
     "wasserstein_discriminator_loss": _gan_case(True),
     "wasserstein_generator_loss": _gan_case(False),
     "margin_ranking_loss": _margin_ranking_loss,
+    "linear_cross_entropy": _linear_cross_entropy,
     "iou_loss": _box_case(),
     "giou_loss": _box_case(box_format="xyxy"),
     "diou_loss": _box_case(),
@@ -516,6 +525,22 @@ def _edges_listwise(**kwargs):
             ((np.zeros((0, 4), dtype), np.zeros((0, 4), dtype)), dict(kwargs)),
         ]
     return edges
+def _edges_linear_cross_entropy(dtype):
+    """Logits of +-1e4 (a saturated softmax), +-inf and NaN hidden values, every
+    row ignored (a mean of nothing: NaN), no rows, one class."""
+    h = np.array([[1e2, 0.0], [-1e2, 1.0], [0.0, 0.0], [1.0, -1.0]], dtype)
+    w = np.array([[1e2, 0.0], [0.0, 1.0], [-1.0, 1e2]], dtype)
+    t = np.array([0, 2, -100, 1])
+    hi = h.copy()
+    hi[0, 1], hi[3, 0] = np.inf, np.nan
+    return [
+        ((h, w, t), dict(label_smoothing=0.2)),
+        ((h, w, t), dict(bias=np.array([0.0, -1e4, 1e4], dtype), chunk_size=3)),
+        ((hi, w, t), {}),
+        ((h, w, np.full(4, -100)), {}, dict(finite=False)),
+        ((h[:0], w, t[:0]), {}, dict(finite=False)),
+        ((h, w[:1], np.zeros(4, np.int64)), dict(chunk_size=1)),
+    ]
 
 
 # Boxes (pred, target) in corners: each kind of degenerate box the IoU issue
@@ -682,6 +707,7 @@ EDGES = {
     "wasserstein_discriminator_loss": _gan_edges(True),
     "wasserstein_generator_loss": _gan_edges(False),
     "margin_ranking_loss": _edges_margin_ranking_loss,
+    "linear_cross_entropy": _edges_linear_cross_entropy,
     "iou_loss": _edges_boxes({}),
     "giou_loss": _edges_boxes({}),
     "diou_loss": _edges_boxes({}),
@@ -853,6 +879,15 @@ def _peer_triplet_margin_loss(args, kwargs):
     import torch.nn.functional as F
     kw = {k: v for k, v in kwargs.items() if k not in ("return_grad", "n_threads", "grad_out")}
     return F.triplet_margin_loss(*(torch.from_numpy(np.ascontiguousarray(a)) for a in args), **kw).numpy()
+def _peer_linear_cross_entropy(args, kwargs):
+    import torch
+    import torch.nn.functional as F
+    h, w, t = (torch.from_numpy(np.ascontiguousarray(a)) for a in args)
+    b = kwargs.get("bias")
+    logits = F.linear(h, w, None if b is None else torch.from_numpy(np.ascontiguousarray(b)))
+    return F.cross_entropy(logits, t.long(), ignore_index=kwargs.get("ignore_index", -100),
+                           label_smoothing=kwargs.get("label_smoothing", 0.0),
+                           reduction=kwargs.get("reduction", "mean")).numpy()
 
 
 PEERS = {
@@ -870,6 +905,7 @@ PEERS = {
     "margin_ranking_loss": _peer_margin_ranking_loss,
     "dice_loss": _peer_segmentation("DiceLoss"),
     "tversky_loss": _peer_segmentation("TverskyLoss"),
+    "linear_cross_entropy": _peer_linear_cross_entropy,
     **{name: _peer_box(name) for name in family("box")},
     **{name: _peer_listwise(name) for name in family("listwise")},
     "crf_nll_loss": _peer_crf_nll_loss,

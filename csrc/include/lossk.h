@@ -802,6 +802,27 @@ typedef struct lossk_contrastive_rows_args {
 LOSSK_API lossk_status lossk_contrastive_rows(const lossk_contrastive_rows_args *args);
 #endif /* LOSSK_UNSTABLE_API */
 
+/*
+ * Linear cross-entropy (Python: lossk.linear_cross_entropy) has no entry of
+ * its own: its work is three matrix products per chunk, which belong to the
+ * caller's BLAS, and lossk_cross_entropy_f32/_f64 on each chunk. For hidden H
+ * (n x d), classifier W (v x d), optional bias b (v), targets t (n), rows in
+ * chunks of r (one r x v logits buffer L, reused):
+ *   count = number of t[i] != ignore_index (known before the first chunk);
+ *   for each chunk [c0, c0 + r):
+ *     L = H[c0:] W^T (+ b on each row)             sgemm, beta 0
+ *     lossk_cross_entropy_f32(L, r, v, 1, t + c0, ..., ignore_index,
+ *         label_smoothing, LOSSK_REDUCTION_SUM, &part, NULL, L, ...)
+ *                                  L now holds d(sum of the chunk's losses)/dL
+ *     total += part                                (chunks in a fixed order)
+ *     dW += L^T H[c0:]                             sgemm, beta 0 then 1
+ *     dH[c0:] = L W                                sgemm (after dW: dH may be H)
+ *     db += column sums of L
+ * mean: loss = total / count (NaN when count is 0), and dH, dW, db scaled by
+ * 1 / count (or pass alpha = 1 / count to the two gradient sgemms). NONE:
+ * LOSSK_REDUCTION_NONE with loss_none + c0 instead of SUM.
+ */
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -19,6 +19,7 @@ from .segmentation import dice_loss, tversky_loss
 from .crf import crf_decode, crf_nll_loss
 from . import metric
 from .metric import *  # noqa: F401,F403 (the family's registered losses: metric.__all__)
+from .linear import linear_cross_entropy
 from . import pointwise
 from .pointwise import *  # noqa: F401,F403 (the family's registered losses: pointwise.__all__)
 from . import reference
@@ -31,6 +32,7 @@ __all__ = ["LOSSES", "WIoULoss", "box_iou", "ciou_loss", "config", "cross_entrop
            "listnet_loss", "listmle_loss", "approx_ndcg_loss",
            "dice_loss", "tversky_loss",
            "crf_nll_loss", "crf_decode",
+           "linear_cross_entropy",
            "multi_margin_loss", "nll_loss", "num_threads", "reference", "set_num_threads",
            "show_config", "siou_loss", "softmax_focal_loss", "wiou_loss", "__version__"] + pointwise.__all__ \
     + metric.__all__

@@ -13,6 +13,7 @@ from .segmentation import dice_loss, tversky_loss
 from .crf import crf_decode, crf_nll_loss
 from . import metric
 from .metric import *  # noqa: F401,F403 (the family's public functions: metric.__all__)
+from .linear import linear_cross_entropy
 from . import pointwise
 from .pointwise import *  # noqa: F401,F403 (the family's public functions: pointwise.__all__)
 
@@ -21,4 +22,5 @@ __all__ = ["WIoULoss", "box_iou", "ciou_loss", "cross_entropy", "diou_loss", "ei
            "softmax_focal_loss", "wiou_loss", "l1_penalty", "l2_penalty",
            "listnet_loss", "listmle_loss", "approx_ndcg_loss",
            "dice_loss", "tversky_loss",
-           "crf_nll_loss", "crf_decode"] + pointwise.__all__ + metric.__all__
+           "crf_nll_loss", "crf_decode",
+           "linear_cross_entropy"] + pointwise.__all__ + metric.__all__

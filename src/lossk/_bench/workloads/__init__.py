@@ -86,12 +86,10 @@ def logits_and_class_indices(rng: np.random.Generator, shape: tuple, dtype: np.d
 
 # The family modules take Workload and the shared makers above from this module.
 from . import box, class_index, penalty, pointwise, softmax  # noqa: E402
-from . import crf, listwise, segmentation  # noqa: E402
-
-from . import metric  # noqa: E402
+from . import crf, linear, listwise, metric, segmentation  # noqa: E402
 
 FAMILIES = (softmax, class_index, pointwise, box, penalty,   # the run order
-            listwise, segmentation, crf, metric)
+            listwise, segmentation, crf, metric, linear)
 WORKLOADS: dict[str, list[Workload]] = {loss: rows for family in FAMILIES
                                         for loss, rows in family.WORKLOADS.items()}
 

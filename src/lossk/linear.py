@@ -1,0 +1,127 @@
+"""The linear family: a linear layer and cross-entropy fused over chunks of rows,
+so that the N x V logits never exist whole. Arguments checked by _args/linear.py,
+the NumPy twin (the unfused computation) in reference/linear.py.
+
+No C of its own: the matrix products are NumPy's (its BLAS), the cross-entropy of
+each chunk is the softmax family's kernel (lossk_softmax_loss), which writes
+d(loss)/d(logits) over the chunk's logits in place. lossk.h says how a C caller
+composes the same with its own BLAS.
+"""
+import numpy as np
+
+from . import _kernels
+from ._args.linear import finish, prepare_linear_cross_entropy
+from ._checks import REDUCTION_CODES
+from ._registry import register
+
+
+def _accumulate(dw, dl, hc, tmp):
+    """dw += dl.T @ hc without a (V, D) temporary: NumPy's matmul cannot add into
+    its output, so the product is taken in column blocks of tmp's width."""
+    cols = tmp.shape[1]
+    for j in range(0, dw.shape[1], cols):
+        block = tmp[:, :min(cols, dw.shape[1] - j)]
+        np.matmul(dl.T, hc[:, j:j + block.shape[1]], out=block)
+        dw[:, j:j + block.shape[1]] += block
+
+
+def _run(p):
+    n, v, rows, dtype = p.n, p.v, p.rows, p.dtype
+    grads, b = p.grads, p.b
+    # per chunk the kernel sums ("sum", or "none": per-row losses) and the
+    # gradient of that sum; the mean's 1/count scales the products afterwards
+    code = REDUCTION_CODES["none" if p.reduction == "none" else "sum"]
+    scale = dtype.type(1.0 / p.count) if p.reduction == "mean" and p.count else None
+    buf = np.empty((min(rows, n), v), dtype)
+    if grads is not None:
+        dh, dw = grads[0], grads[1]
+        tmp = np.empty((v, max(1, min(p.d, rows))) if n > rows else (0, 1), dtype)  # <= one chunk of logits
+        db = np.zeros(v) if b is not None else None           # float64 column sums
+    total = 0.0
+    for c0 in range(0, n, rows):
+        c1 = min(n, c0 + rows)
+        logits, hc = buf[:c1 - c0], p.h[c0:c1]
+        np.matmul(hc, p.w.T, out=logits)
+        if b is not None:
+            logits += b
+        flat = logits.reshape(-1)
+        total += _kernels.class_loss(
+            "softmax", b"cross_entropy", flat, p.target[c0:c1], None,
+            None if p.loss_none is None else p.loss_none[c0:c1], None if grads is None else flat,
+            c1 - c0, v, 1, p.ignore_index, p.eps, 0.0, 1, 0.0, code, p.n_threads)
+        if grads is None:
+            continue
+        # logits now hold dL = d(chunk's loss sum)/d(logits); d_weight first: it
+        # reads the chunk's hidden rows, which d_hidden may overwrite (in place)
+        if c0 == 0:
+            np.matmul(logits.T, hc, out=dw)
+        else:
+            _accumulate(dw, logits, hc, tmp)
+        np.matmul(logits, p.w, out=dh[c0:c1])
+        if scale is not None:
+            dh[c0:c1] *= scale
+        if db is not None:
+            db += logits.sum(axis=0, dtype=np.float64)
+    if grads is not None:
+        if n == 0:
+            dw[...] = 0
+        elif scale is not None:
+            dw *= scale
+        if db is not None:
+            np.multiply(db, 1.0 if scale is None else 1.0 / p.count, out=db)
+            grads[2][...] = db
+    return finish(p, total)
+
+
+@register(mean="weight[target]", peer="torch.nn.functional.cross_entropy", grads=("hidden", "weight"),
+          split="no")
+def linear_cross_entropy(hidden, weight, target, *, bias=None, ignore_index=-100, label_smoothing=0.0,
+                         reduction="mean", chunk_size=None, return_grad=False, grad_out=None, n_threads=None,
+                         backend="c"):
+    r"""Cross-entropy of a linear layer's logits, = ``F.cross_entropy(F.linear(hidden,
+    weight, bias), target, ...)`` in torch, without the (N, V) logits in memory.
+
+    With ``x_i = hidden[i] @ weight.T + bias`` and ``lse_i = log(sum_k exp(x_ik))``,
+    per row: ``(1 - eps) (lse_i - x_i[t_i]) + eps/V sum_k (lse_i - x_ik)``; rows with
+    ``t_i == ignore_index`` contribute 0. ``"mean"`` divides by the number of
+    non-ignored rows (NaN when there are none, with zero gradients, as torch).
+
+    The rows are processed ``chunk_size`` at a time: the chunk's logits by one
+    matrix product (NumPy's BLAS) into a reused buffer, the softmax family's fused
+    kernel overwriting them with d(loss)/d(logits), then ``d_hidden[chunk] = dL @
+    weight`` and ``d_weight += dL.T @ hidden[chunk]`` (``d_bias += dL.sum(0)``, in
+    float64). Extra memory: one chunk of logits, a block of at most that size for
+    the ``d_weight`` sums, O(N + V). The loss is the float64 sum of the chunks' sums
+    in chunk order.
+
+    ``n_threads`` is the cross-entropy kernel's: results are bitwise identical for
+    every ``n_threads`` at a fixed ``chunk_size`` (the default depends only on V and
+    the dtype: chunks of at most 128 MiB of logits) and a fixed BLAS setting, and
+    equal those of another ``chunk_size`` within rounding. The matrix products run
+    on NumPy's BLAS with its own threads (``OPENBLAS_NUM_THREADS``, threadpoolctl);
+    OpenBLAS's results change with its thread count by rounding (measured,
+    tests/test_linear.py), so lossk leaves that setting to the caller.
+
+    Parameters
+    ----------
+    hidden : array_like (N, D), float16/32/64
+    weight : array_like (V, D), hidden's float dtype
+    target : int32/int64 (N,) class indices in [0, V), or ignore_index
+    bias : (V,) optional
+    ignore_index : int
+    label_smoothing : float in [0, 1]
+    reduction : "mean", "sum" or "none" (per-row losses, (N,))
+    chunk_size : rows per chunk, int > 0; None: chunks of at most 128 MiB of logits
+    return_grad : also return ``(d_hidden, d_weight)`` (``+ (d_bias,)`` with a bias),
+        of the summed losses for ``"none"``
+    grad_out : a tuple of arrays of those shapes receiving the gradients (sharing
+        no memory with the inputs, except ``grad_out[0]`` = ``hidden`` itself: in place)
+    n_threads : int, default ``lossk.get_num_threads()``
+    backend : "c" (chunks) or "numpy" (``lossk.reference.linear_cross_entropy``)
+    """
+    p = prepare_linear_cross_entropy(hidden, weight, target, bias, ignore_index, label_smoothing, reduction,
+                                     chunk_size, return_grad, grad_out, n_threads, backend)
+    if p.backend == "numpy":
+        from .reference.linear import linear_cross_entropy_prepared
+        return linear_cross_entropy_prepared(p)
+    return _run(p)
