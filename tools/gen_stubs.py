@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import re
 import sys
 from pathlib import Path
 
@@ -150,7 +151,8 @@ from numpy.typing import ArrayLike, NDArray
 
 
 # functions that are not losses, typed from their runtime signatures: their return types
-PLAIN = {"box_iou": ARRAY, "generalized_box_iou": ARRAY}
+PLAIN = {"box_iou": ARRAY, "generalized_box_iou": ARRAY,
+         "crf_decode": "tuple[NDArray[np.int64], NDArray[np.int64]]"}
 
 
 def plain_stub(name: str, fn) -> str:
@@ -168,11 +170,15 @@ def package_stub(module, names, extras: str, submodules: list[str]) -> str:
     for n in names:
         if n in SPECS:
             parts.append("\n" + loss_stub(n, getattr(module, n), SPECS[n]))
-    parts.append("\n__all__ = [" + ", ".join(f'"{n}"' for n in names) + "]\n")
     if "WIoULoss" in names:
         parts.append(WIOU.format(call=loss_stub("wiou_loss", module.WIoULoss.__call__, SPECS["wiou_loss"],
                                                 method=True).rstrip()))
-    return "".join(parts)
+    parts.append("\n__all__ = [" + ", ".join(f'"{n}"' for n in names) + "]\n")
+    text = "".join(parts)
+    missing = [n for n in names if not re.search(rf"^(def |class |from \. import )?{n}\b", text, re.M)]
+    if missing:
+        raise SystemExit(f"gen_stubs: no stub for {missing}: add them to PLAIN or EXTRAS")
+    return text
 
 
 def kernels_stub() -> str:

@@ -28,6 +28,7 @@ cdef extern from "lossk.h" nogil:
         LOSSK_REDUCTION_MEAN
         LOSSK_REDUCTION_SUM
         LOSSK_REDUCTION_BATCHMEAN
+        LOSSK_REDUCTION_TOKEN_MEAN
 
     ctypedef enum lossk_dtype:
         LOSSK_DTYPE_F32
