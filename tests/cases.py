@@ -126,6 +126,9 @@ def _listwise(**kwargs):
         r[3, 2] = -1
         r[5] = -1
         return (s, r), dict(kwargs)
+    return case
+
+
 # ---- segmentation (dice_loss, tversky_loss): (N, C, H, W) logits and class maps
 
 def _segmentation_case(**kwargs):
@@ -136,6 +139,8 @@ def _segmentation_case(**kwargs):
         # class 2 is ignored (pixels dropped from every count); without the option it counts
         return (x, t), dict(mode="multiclass", ignore_index=2, **kwargs)
     return case
+
+
 def _crf(rng, dtype, B=6, T=7, K=4):
     """Emissions (B, T, K), tags, the transitions and a ragged mask (lengths T, 3, 1, ...)."""
     em = rng.standard_normal((B, T, K)).astype(dtype)
@@ -154,6 +159,27 @@ def _crf_nll_loss(rng, dtype):
 # Batches smaller than this raise (tests/test_properties.py draws no such batch
 # but the empty one): one pair has no negative.
 MIN_ROWS = {"nt_xent_loss": 2, "info_nce_loss": 2}
+# At most this many rows in tests/test_properties.py: these references loop over
+# the rows (lists, sequences) in Python, or their work grows with the rows squared.
+MAX_ROWS = {"listnet_loss": 256, "listmle_loss": 256, "approx_ndcg_loss": 256, "crf_nll_loss": 256,
+            "nt_xent_loss": 256, "info_nce_loss": 256}
+
+
+def _dot_length_scale(*lengths):
+    """float32 results built from dot products of length K (BLAS matrix products,
+    summed in another order than the float64 reference) differ by about K ulp:
+    SPEC's float32 tolerance is scaled by K / 16 (at least 1)."""
+    return max(1.0, max(lengths) / 16)
+
+
+# Losses whose float32 results come from long dot products: their tolerance scale
+# (tests/awkward.py compare), from the call's positional inputs.
+F32_TOL_SCALE = {
+    "linear_cross_entropy": lambda a: _dot_length_scale(a[0].shape[0], a[0].shape[-1], a[1].shape[0]),
+    "nt_xent_loss": lambda a: _dot_length_scale(2 * a[0].shape[0], a[0].shape[-1]),
+    "info_nce_loss": lambda a: _dot_length_scale(a[0].shape[0] + (a[2].shape[0] if len(a) > 2 and a[2] is not None
+                                                                   else 0), a[0].shape[-1]),
+}
 
 
 def _triplet_margin_loss(rng, dtype):
@@ -170,6 +196,8 @@ def _nt_xent_loss(rng, dtype):
 def _info_nce_loss(rng, dtype):
     q, k, neg = (rng.standard_normal(s).astype(dtype) for s in ((13, 512), (13, 512), (7, 512)))
     return (q, k, neg), dict(temperature=0.1)
+
+
 def _linear_cross_entropy(rng, dtype):
     """(37, 6) hidden states and a (11, 6) classifier, some rows ignored (bias and
     chunk_size: tests/test_linear.py)."""
@@ -817,7 +845,8 @@ def _peer_margin_ranking_loss(args, kwargs):
 
 def _peer_listwise(name):
     """allRank's formula for lossk.<name> in torch (lossk._bench.listwise_torch).
-    None for lists that are all padding in ListNet (allRank: NaN, lossk: 0)."""
+    ListNet's lists that are all padding: allRank gives NaN, lossk 0 (documented),
+    so those lists' losses are taken as 0 before the reduction."""
     def peer(args, kwargs):
         import torch
 
@@ -826,12 +855,21 @@ def _peer_listwise(name):
         kw = {k: v for k, v in kwargs.items() if k not in ("return_grad", "n_threads", "grad_out")}
         mask = kw.pop("mask", None)
         real = (r != -1) & (True if mask is None else mask)
-        if name == "listnet_loss" and s.shape[0] and not real.any(axis=1).all():
-            return None
+        empty = ~real.any(axis=1) if name == "listnet_loss" and s.shape[0] else None
+        reduction = kw.get("reduction", "mean")
+        if empty is not None and empty.any():
+            kw["reduction"] = "none"
         if mask is not None:
             kw["mask"] = torch.from_numpy(np.ascontiguousarray(mask))
         with torch.no_grad():
-            return listwise_torch.ORACLES[name](torch.from_numpy(s), torch.from_numpy(r), **kw).numpy()
+            out = listwise_torch.ORACLES[name](torch.from_numpy(s), torch.from_numpy(r), **kw).numpy()
+        if empty is None or not empty.any():
+            return out
+        out = np.where(empty, 0, out).astype(out.dtype)
+        return out.mean() if reduction == "mean" else out.sum() if reduction == "sum" else out
+    return peer
+
+
 def _peer_segmentation(cls):
     """SMP's DiceLoss / TverskyLoss (lossk._bench.smp_losses) for a "mean" of
     batch-wide counts; None where SMP has no equivalent (per_image, "none")."""
@@ -850,6 +888,8 @@ def _peer_segmentation(cls):
         with torch.no_grad():
             return getattr(smp_losses.load(), cls)(kw.pop("mode"), **kw)(x, t).numpy()
     return peer
+
+
 def _peer_crf_nll_loss(args, kwargs):
     """-torchcrf.CRF.forward (pytorch-crf, batch first) with the given parameters, in
     float64: pytorch-crf's float32 sums lose the emissions next to start

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import lossk
-from awkward import call, compare, edge_call, edge_expect, edges, has_nonfinite, signature
+from awkward import call, compare, edge_call, edge_expect, edges, has_nonfinite, signature, tol_scale
 from cases import PEERS
 from helpers import assert_close, torch
 
@@ -62,7 +62,8 @@ def test_edges(name, dtype):
         if r.error is not None:
             failures.append(f"{where}: the reference raised {r.describe()}")
             continue
-        diff = compare(k.value, r.value, "kernel vs reference", nonfinite_grads=has_nonfinite(args, kw))
+        diff = compare(k.value, r.value, "kernel vs reference", nonfinite_grads=has_nonfinite(args, kw),
+                       scale=tol_scale(name, args))
         if diff:
             failures.append(f"{where}: {diff}")
         loss, grads = k.value[0], k.value[1:]

@@ -247,34 +247,33 @@ LOSSK_INLINE void LOSSK_FN(met_row)(const met_rows *r, int64_t row) {
     const real extra = has_extra ? (real)((real)r->extra[row] * it) : (real)0;
     /* the positive's logit, read before the row is overwritten */
     const double lp = has_extra ? (double)extra : pos >= 0 ? (double)(s[pos] * it) : NAN;
-    /* the excluded column as -inf: it drops out of every pass (exp gives 0) */
+    /* the logits in place, then the excluded column as -inf: it drops out of
+       every pass (exp gives 0; scaled after, so 1/tau rounding to 0 gives no NaN) */
+    for (int64_t j = 0; j < n; j++) s[j] = s[j] * it;
     if (ex >= 0) s[ex] = -INFINITY;
     real m = has_extra ? extra : -INFINITY;
-    for (int64_t j = 0; j < n; j++) {
-        const real v = s[j] * it;
-        m = v > m ? v : m;
-    }
+    for (int64_t j = 0; j < n; j++) m = s[j] > m ? s[j] : m;
     if (!(m > -INFINITY) || m == INFINITY) m = 0;   /* nothing, or +inf: no shift (inf, NaN propagate) */
     double acc[MET_LANES] = {0};
     const int64_t body = n / MET_LANES * MET_LANES;
     if (r->grad) {                                  /* keep exp(s - m) in the row: one exp per entry */
         for (int64_t j = 0; j < body; j += MET_LANES) {
             for (int l = 0; l < MET_LANES; l++) {
-                const real e = LOSSK_EXP(s[j + l] * it - m);
+                const real e = LOSSK_EXP(s[j + l] - m);
                 s[j + l] = e;
                 acc[l] += (double)e;
             }
         }
         for (int64_t j = body; j < n; j++) {
-            const real e = LOSSK_EXP(s[j] * it - m);
+            const real e = LOSSK_EXP(s[j] - m);
             s[j] = e;
             acc[j - body] += (double)e;
         }
     } else {
         for (int64_t j = 0; j < body; j += MET_LANES) {
-            for (int l = 0; l < MET_LANES; l++) acc[l] += (double)LOSSK_EXP(s[j + l] * it - m);
+            for (int l = 0; l < MET_LANES; l++) acc[l] += (double)LOSSK_EXP(s[j + l] - m);
         }
-        for (int64_t j = body; j < n; j++) acc[j - body] += (double)LOSSK_EXP(s[j] * it - m);
+        for (int64_t j = body; j < n; j++) acc[j - body] += (double)LOSSK_EXP(s[j] - m);
     }
     double sum = 0.0;
     for (int l = 0; l < MET_LANES; l++) sum += acc[l];

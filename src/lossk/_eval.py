@@ -27,7 +27,8 @@ CHUNK_BYTES = 64 << 20   # of prediction per chunk: the kernels' threads and blo
 def _checked(loss, reduction, options, pred, target, chunk_rows):
     """The checks of evaluate() and evaluate_dask(): (spec, options, rows)."""
     if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; the losses are: {', '.join(sorted(LOSSES))}")
+        streamed = sorted(n for n, spec in SPECS.items() if spec.split == "rows")
+        raise ValueError(f"unknown loss {loss!r}; the losses are: {', '.join(streamed)}")
     spec = SPECS[loss]
     if spec.split != "rows":
         raise ValueError(f"{loss} cannot be streamed in chunks of rows (its loss is not a sum over rows)")

@@ -73,7 +73,8 @@ def _run(p):
     return finish(p, total)
 
 
-@register(mean="weight[target]", peer="torch.nn.functional.cross_entropy", grads=("hidden", "weight"),
+@register(mean="weight[target]", peer="torch: F.cross_entropy(F.linear(hidden, weight, bias), target)",
+          grads=("hidden", "weight"),
           split="no")
 def linear_cross_entropy(hidden, weight, target, *, bias=None, ignore_index=-100, label_smoothing=0.0,
                          reduction="mean", chunk_size=None, return_grad=False, grad_out=None, n_threads=None,

@@ -56,7 +56,9 @@ _TORCHVISION_NAMES = {
 # Inputs that are not one tensor (the penalties: a list of parameters and lam).
 _INPUT_TYPES = {"arrays": "Tensor[]", "lam": "float"}
 # Options whose default is None but that are not arrays.
-_NONE_DEFAULT_TYPES = {"focal_gamma": "float?"}
+# (and `mode`, the segmentation losses' required option)
+_NONE_DEFAULT_TYPES = {"focal_gamma": "float?", "ignore_index": "int?", "block_rows": "int?",
+                       "chunk_size": "int?", "mode": "str"}
 # Keywords of the lossk functions that the op handles itself.
 _NOT_OPTIONS = ("return_grad", "grad_out", "n_threads", "backend", "upstream", "accumulate",
                 "reduction")
@@ -93,7 +95,9 @@ def none_backward_mode(spec):
     saved per-sample gradient times the upstream weight), or None (unsupported)."""
     if "upstream" in inspect.signature(spec.fn).parameters:
         return "upstream"
-    if spec.mean in _SAMPLE_KINDS and (spec.split == "rows" or spec.family == "pointwise"):
+    # independent samples: the losses that stream along rows, the pointwise family,
+    # and the listwise lists (split "no" there is about lossk eval's float32 chunk sums)
+    if spec.mean in _SAMPLE_KINDS and (spec.split == "rows" or spec.family in ("pointwise", "listwise")):
         return "product"
     return None
 
@@ -331,6 +335,12 @@ class _Loss:
         return fn
 
     def _apply(self, inputs, opts, reduction, n_threads):
+        if reduction == "none" and none_backward_mode(self.spec) is None:
+            # samples that depend on each other: without upstream= the backward of an
+            # arbitrary weighting is unknown (and so is the fake kernel's shape)
+            raise NotImplementedError(
+                f"lossk.torch.{self.name}: reduction='none' needs the loss to take upstream= "
+                f"(its samples depend on each other); use 'mean' or 'sum', or lossk.{self.name} on arrays")
         return self.op(*self._op_args(inputs, opts, reduction, n_threads))[0]
 
     def op_args(self, inputs, options):

@@ -63,7 +63,7 @@ def prepare_triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap
     pv = check_scalar(p, "p")
     if not (0 < pv < math.inf):
         raise ValueError(f"p must be finite and > 0, got {p!r}")
-    eps = check_finite(eps, "eps")
+    eps = check_finite(eps, "eps", 0.0)
     swap = check_bool(swap, "swap")
     c = prepare_inputs({"anchor": anchor, "positive": positive, "negative": negative}, reduction,
                        return_grad, grad_out, n_threads, backend)
