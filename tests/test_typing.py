@@ -74,5 +74,7 @@ def test_stubtest_finds_the_stubs_true_to_the_runtime(tmp_path):
     pytest.importorskip("dask")   # stubtest imports every module, lossk.dask and lossk.torch too
     pytest.importorskip("torch")
     out = _run(["mypy.stubtest", "--mypy-config-file", os.path.join(TYPING, "stubtest.ini"),
-                "--allowlist", os.path.join(TYPING, "stubtest_allowlist.txt"), "lossk"], cwd=tmp_path)
+                "--allowlist", os.path.join(TYPING, "stubtest_allowlist.txt"),
+                "--ignore-unused-allowlist",      # liblossk is there only in an installed package
+                "lossk"], cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
