@@ -391,8 +391,10 @@ int64_t LOSSK_FN(crf_decode_block)(const void *ctx, int64_t begin, int64_t end, 
     const crf_ctx *x = (const crf_ctx *)ctx;
     const int64_t T = x->T, K = x->K;
     const real *tr = (const real *)x->tr_raw, *st = (const real *)x->st_raw, *en = (const real *)x->en_raw;
-    int32_t *bp = (int32_t *)scratch;
-    real *score = (real *)(bp + T * K), *next = score + K;
+    /* the scores first: scratch is aligned for them, the int32 back-pointers after
+       them need only 4 bytes (after T*K of them a double could be misaligned) */
+    real *score = (real *)scratch, *next = score + K;
+    int32_t *bp = (int32_t *)(next + K);
     (void)acc;
     for (int64_t b = begin; b < end; b++) {
         const int64_t L = x->lengths ? x->lengths[b] : T;
