@@ -28,6 +28,8 @@ import numpy as np
 # arrays of prod(shape) elements in all (penalties), each with its gradient.
 MakeInputs = Callable[[np.random.Generator, tuple, np.dtype], tuple]
 
+SMOKE_BYTES = 4 << 20   # largest pred of a --quick row
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -50,6 +52,16 @@ class Workload:
 
     def inputs(self, seed: int = 0) -> tuple:
         return self.make_inputs(np.random.default_rng(seed), self.shape, np.dtype(self.dtype))
+
+    def smoke(self, max_bytes: int = SMOKE_BYTES) -> Workload:
+        """The workload with its first axis cut so that pred is at most `max_bytes`, for
+        `--quick` (CI's smoke run proves every row runs; a 16 Mi row's torch peer alone took
+        seconds there). A cut row says so in its name."""
+        if self.array_bytes <= max_bytes:
+            return self
+        rows = max(1, self.shape[0] * max_bytes // self.array_bytes)
+        shape = (rows,) + tuple(self.shape[1:])
+        return replace(self, name=f"{self.name} (smoke: {'×'.join(map(str, shape))})", shape=shape)
 
     def tiny(self) -> Workload:
         """The same workload on a few rows, for tests: 4096 elements of a 1-d
@@ -97,7 +109,7 @@ WORKLOADS: dict[str, list[Workload]] = {loss: rows for family in FAMILIES
 def select(only: str | None = None, quick: bool = False,
            workloads: dict[str, list[Workload]] = WORKLOADS) -> list[Workload]:
     """Workloads whose name or loss contains `only` (case-insensitive); with `quick`,
-    only the smallest of each loss."""
+    only the smallest of each loss, cut to at most SMOKE_BYTES (Workload.smoke)."""
     chosen = [w for rows in workloads.values() for w in rows
               if only is None or only.lower() in f"{w.name} {w.loss}".lower()]
     if quick:
@@ -105,5 +117,5 @@ def select(only: str | None = None, quick: bool = False,
         for w in chosen:
             if w.loss not in smallest or w.array_bytes < smallest[w.loss].array_bytes:
                 smallest[w.loss] = w
-        chosen = [w for w in chosen if smallest[w.loss] is w]
+        chosen = [w.smoke() for w in chosen if smallest[w.loss] is w]
     return chosen
