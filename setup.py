@@ -71,6 +71,8 @@ class ParallelBuildExt(build_ext):
 
 
 sources, incdirs, cflags = read_sources_list()
+# appended last, so they win (.ci/sanitize passes -O1: a shorter sanitized build)
+cflags += os.environ.get("LOSSK_EXTRA_CFLAGS", "").split()
 openmp = os.environ.get("LOSSK_OPENMP", "1") != "0" and compiler_has_openmp()
 omp_flags = ["-fopenmp"] if openmp else []
 info = "setuptools %s %s" % (sysconfig.get_config_var("CC") or "cc", " ".join(cflags + omp_flags))

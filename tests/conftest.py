@@ -18,10 +18,21 @@ def pytest_addoption(parser):
                      help="also run the tests marked slow (minutes, over 10 GiB of memory)")
 
 
+# Modules that test an adapter or harness over kernels the family and registry
+# tests already cover (torch ops, Dask, the benchmark harness, a compiled downstream
+# extension): marked `integration`, which the sanitizer job leaves out (its suite
+# under ASan is CI's longest stage; these add minutes there and no kernel coverage).
+INTEGRATION_MODULES = {"test_torch_ops", "test_dask", "test_bench_workloads", "test_bench_peers",
+                       "test_c_package"}
+
+
 def pytest_collection_modifyitems(config, items):
+    import pytest
+    for item in items:
+        if item.module is not None and item.module.__name__ in INTEGRATION_MODULES:
+            item.add_marker(pytest.mark.integration)
     if config.getoption("--run-slow"):
         return
-    import pytest
     skip = pytest.mark.skip(reason="slow and memory-hungry: opt in with --run-slow")
     for item in items:
         if "slow" in item.keywords:
