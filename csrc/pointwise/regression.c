@@ -92,6 +92,12 @@ const ew_loss lossk__ew_losses_regression[] = {
 
 #include "pass_helpers.h"
 
+#if LOSSK_F64
+#  define REG_COPYSIGN copysign
+#else
+#  define REG_COPYSIGN copysignf
+#endif
+
 /* sign(e) with sign(0) = 0 (torch's) and NaN for NaN */
 LOSSK_INLINE real LOSSK_FN(sign0)(real e) {
     return e > 0 ? (real)1 : e < 0 ? (real)-1 : e == 0 ? (real)0 : e;
@@ -135,9 +141,12 @@ LOSSK_INLINE void LOSSK_FN(l1_elem)(const real *prm, real x, real t, real aux, r
 LOSSK_INLINE void LOSSK_FN(huber_elem)(const real *prm, real x, real t, real aux, real *loss,
                                        real *grad) {
     (void)aux;
-    const real d = prm[REG_DELTA], e = x - t, a = LOSSK_ABS(e);
-    *loss = a < d ? (real)0.5 * e * e : d * (a - (real)0.5 * d);
-    *grad = e < -d ? -d : e > d ? d : e;
+    /* c = min(|e|, delta) (NaN stays NaN): the loss c (|e| - c / 2) and the
+       clamp copysign(c, e) take one select instead of four; the bits are the
+       two-sided form's (|e| - |e| / 2 is exact) */
+    const real d = prm[REG_DELTA], e = x - t, a = LOSSK_ABS(e), c = a > d ? d : a;
+    *loss = c * (a - (real)0.5 * c);
+    *grad = REG_COPYSIGN(c, e);
 }
 
 #define EW_NAME huber
@@ -148,14 +157,14 @@ LOSSK_INLINE void LOSSK_FN(huber_elem)(const real *prm, real x, real t, real aux
 
 /* smooth_l1_loss (beta > 0; beta = 0 runs l1): huber with delta = beta,
    divided by beta: e^2 / (2 beta) where |e| < beta, else |e| - beta / 2;
-   gradient clamp(e, -beta, beta) / beta. In huber's form (selects on e,
-   not on |e| < beta with sign(e)) the loop vectorizes: ~30x faster. */
+   gradient clamp(e, -beta, beta) / beta. In huber's form (selects and
+   copysign, not |e| < beta with sign(e)) the loop vectorizes: ~30x faster. */
 LOSSK_INLINE void LOSSK_FN(smooth_l1_elem)(const real *prm, real x, real t, real aux, real *loss,
                                            real *grad) {
     (void)aux;
     const real b = prm[REG_BETA], ib = prm[REG_INV_BETA], e = x - t, a = LOSSK_ABS(e);
     *loss = a < b ? (real)0.5 * e * e * ib : a - (real)0.5 * b;
-    *grad = (e < -b ? -b : e > b ? b : e) * ib;
+    *grad = REG_COPYSIGN(a > b ? b : a, e) * ib;   /* the clamp in one select (huber's) */
 }
 
 #define EW_NAME smooth_l1
@@ -195,8 +204,8 @@ LOSSK_INLINE void LOSSK_FN(log_cosh_elem)(const real *prm, real x, real t, real 
     const real log1p_u = lossk_log1pf_unit(u);
 #endif
     *loss = a + (log1p_u - (real)0.69314718055994530942);
-    const real th = (1 - u) * rd;
-    *grad = e < 0 ? -th : e > 0 ? th : e == 0 ? (real)0 : e;
+    /* tanh |e| carries e's sign (and NaN): 0 at e = 0 since u = 1 there */
+    *grad = REG_COPYSIGN((1 - u) * rd, e);
 }
 
 #define EW_NAME log_cosh
@@ -222,5 +231,7 @@ LOSSK_INLINE void LOSSK_FN(quantile_elem)(const real *prm, real x, real t, real 
 #define EW_WEIGHT 0
 #define EW_AUX 0
 #include "driver_loop.h"
+
+#undef REG_COPYSIGN
 
 #endif /* LOSSK_TEMPLATE_PASS */
