@@ -62,7 +62,7 @@ import dask.array as da
 from dask.highlevelgraph import HighLevelGraph
 
 from ._registry import SPECS
-from ._stream import divisor, fold, follows_rows, row_axis, shape_only, value
+from ._stream import call_blocks, divisor, divisor_blocks, fold, follows_rows, row_axis, shape_only, value
 
 __all__ = []
 SPLIT_EVERY = 8
@@ -82,31 +82,39 @@ def _call(name, arrays, options, reduction, n_threads, return_grad=False):
 
 
 def _chunk_sum(name, arrays, options, n_threads, mean):
-    """[[sum, divisor]] of one chunk, float64 (the divisor of the shape-only
-    kinds is known without the data: 0 here; and 0 unless `mean`)."""
-    s = _call(name, arrays, options, "sum", n_threads)
-    return np.array([[float(s), _value_divisor(SPECS[name], arrays, options) if mean else 0.0]])
+    """(sums, divisors) of one chunk: the float64 block sums of its "sum" and of
+    its divisor (_stream.call_blocks, divisor_blocks; the divisor of the
+    shape-only kinds is known without the data: none here; and none unless `mean`)."""
+    _, sums = call_blocks(lambda: _call(name, arrays, options, "sum", n_threads))
+    return sums, _value_divisor(SPECS[name], arrays, options) if mean else _NONE
+
+
+_NONE = np.zeros(0)
 
 
 def _value_divisor(spec, arrays, options):
     pred, target = arrays[0], _target(spec, arrays)
     if target is None or shape_only(spec.mean, target):
-        return 0.0
-    return float(divisor(spec.mean, pred, target, options))
+        return _NONE
+    return divisor_blocks(spec.mean, pred, target, options)
 
 
 def _chunk_divisor(name, arrays, options):
     return _value_divisor(SPECS[name], arrays, options)
 
 
+def _fold_divisors(*parts):
+    return fold(np.concatenate(parts))
+
+
 def _chunk_sum_grad(name, arrays, options, n_threads, mean, div=None):
     """_chunk_sum and the gradient of the chunk's "sum", from one kernel call;
     scaled here to the mean's when the global divisor `div` is known already
     (in place: the kernel's fresh array, which no other task sees)."""
-    s, grad = _call(name, arrays, options, "sum", n_threads, return_grad=True)
+    (_, grad), sums = call_blocks(lambda: _call(name, arrays, options, "sum", n_threads, return_grad=True))
     if div is not None:
         grad = _scale(grad, div, inplace=True)
-    return np.array([[float(s), _value_divisor(SPECS[name], arrays, options) if mean else 0.0]]), grad
+    return (sums, _value_divisor(SPECS[name], arrays, options) if mean else _NONE), grad
 
 
 def _target(spec, arrays):
@@ -129,12 +137,13 @@ def _first_row(a):
 
 
 def _concat(*parts):
-    return np.concatenate(parts)
+    """The (sums, divisors) of several chunks, in chunk order."""
+    return tuple(np.concatenate([p[k] for p in parts]) for k in range(2))
 
 
 def _finish(name, parts, known_div, reduction, rows, dtype, first_row, options, n_threads):
-    total = fold(parts[:, 0])
-    div = known_div + fold(parts[:, 1])
+    total = fold(parts[0])
+    div = known_div + fold(parts[1])
 
     def first_row_mean():
         return _call(name, first_row, options, "mean", n_threads)
@@ -274,8 +283,8 @@ def lazy(name, inputs, *, reduction="mean", return_grad=False, n_threads=None, s
                              (), dtype=dtype)
     grads = [t[1] for t in tasks]
     if not known:       # the class-weight means: the weights of the kept targets, from the targets first
-        div = dask.delayed(fold, pure=True)([dask.delayed(_chunk_divisor, pure=True)(name, a, o)
-                                             for a, o in per_task])
+        div = dask.delayed(_fold_divisors, pure=True)(*[dask.delayed(_chunk_divisor, pure=True)(name, a, o)
+                                                        for a, o in per_task])
         grads = [dask.delayed(_scale, pure=True)(g, div) for g in grads]
     return result, _grads(spec, inputs, pieces, grads, rows, cut, loss_dtype)
 
