@@ -23,8 +23,7 @@ double backward raises.
 ``reduction="none"``: the gradient of ``sum_i w_i loss_i`` for any upstream
 ``w`` is
 
-* for losses whose samples are independent (registry ``split="rows"``, and the
-  pointwise family, whose every element is its own term), each sample's saved
+* for losses whose samples are independent (registry ``independent``), each sample's saved
   gradient times ``w_i``: per element (mean kind ``"elements"``), per box
   (``"boxes"``: over the last axis of 4), per sample and position (class kinds:
   ``w`` broadcast over the class axis 1 and any trailing feature axes);
@@ -95,9 +94,7 @@ def none_backward_mode(spec):
     saved per-sample gradient times the upstream weight), or None (unsupported)."""
     if "upstream" in inspect.signature(spec.fn).parameters:
         return "upstream"
-    # independent samples: the losses that stream along rows, the pointwise family,
-    # and the listwise lists (split "no" there is about lossk eval's float32 chunk sums)
-    if spec.mean in _SAMPLE_KINDS and (spec.split == "rows" or spec.family in ("pointwise", "listwise")):
+    if spec.independent and spec.mean in _SAMPLE_KINDS:    # the registry's independent samples
         return "product"
     return None
 
