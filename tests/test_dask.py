@@ -128,6 +128,19 @@ def test_bitwise_cross_entropy_for_chunks_of_whole_blocks():
     assert loss.compute(scheduler="threads") == whole
 
 
+def test_block_sums_are_the_kernels_and_otherwise_the_value():
+    from lossk import _kernels
+    from lossk._stream import call_blocks, fold
+    rng = np.random.default_rng(8)
+    x, t = rng.standard_normal((64, 1024)), rng.standard_normal((64, 1024))
+    value, parts = call_blocks(lambda: lossk.mse_loss(x, t, reduction="sum"))
+    assert len(parts) == 4 and fold(parts) == value          # 16384 elements a block
+    assert list(parts) == [lossk.mse_loss(x[i:i + 16], t[i:i + 16], reduction="sum") for i in range(0, 64, 16)]
+    value, parts = call_blocks(lambda: lossk.mse_loss(x, t, reduction="sum", backend="numpy"))
+    assert list(parts) == [value]                            # no kernel: the value itself
+    assert _kernels.block_sums() is None                     # recording ends with the call
+
+
 def test_weighted_means_over_unequal_chunks():
     """cross_entropy with class weights and ignore_index: the mean divides by the
     weights of the kept targets of every chunk, some of them all ignored."""
