@@ -86,12 +86,16 @@ def test_independent_samples_depend_on_their_own_rows_only(name):
     for g in spec.grads:
         assert cut[spec.inputs.index(g)], f"{name}: {g} is not cut with the rows, yet independent=True"
     none = spec.fn(*args, **kwargs, reduction="none")
+    for k in sorted({0, pred.shape[0] - 1}):
+        one = [a[k:k + 1] if c else a for a, c in zip(args, cut)]
+        opts = {o: v[k:k + 1] if opt_cut[o] else v for o, v in kwargs.items()}
+        np.testing.assert_allclose(spec.fn(*one, **opts, reduction="none"), none[k:k + 1], rtol=1e-12, atol=0)
+    assert "sum" in spec.reductions
     _, grads = spec.fn(*args, **kwargs, reduction="sum", return_grad=True)
     grads = grads if isinstance(grads, tuple) else (grads,)
     for k in sorted({0, pred.shape[0] - 1}):
         one = [a[k:k + 1] if c else a for a, c in zip(args, cut)]
         opts = {o: v[k:k + 1] if opt_cut[o] else v for o, v in kwargs.items()}
-        np.testing.assert_allclose(spec.fn(*one, **opts, reduction="none"), none[k:k + 1], rtol=1e-12, atol=0)
         _, g1 = spec.fn(*one, **opts, reduction="sum", return_grad=True)
         for g_all, g_one in zip(grads, g1 if isinstance(g1, tuple) else (g1,)):
             np.testing.assert_allclose(g_one, g_all[k:k + 1], rtol=1e-12, atol=1e-300)
