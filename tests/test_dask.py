@@ -71,7 +71,8 @@ def test_registry_losses_equal_the_in_memory_call(name):
                 assert got[0].chunks[0] == chunks and loss.shape == np.shape(whole[0])
             else:
                 assert loss.dtype == np.asarray(whole[0]).dtype and loss.shape == ()
-                # without the gradient: the same value
+            if reduction != "none" and dtype == np.float64:
+                # without the gradient: the same value (float32's path: the bitwise tests)
                 assert_close(getattr(ld, name)(*dargs, reduction=reduction, **kw).compute(scheduler="sync"),
                              whole[0], dtype)
 
