@@ -71,35 +71,75 @@ def test_registry_losses_equal_the_in_memory_call(name):
                 assert got[0].chunks[0] == chunks and loss.shape == np.shape(whole[0])
             else:
                 assert loss.dtype == np.asarray(whole[0]).dtype and loss.shape == ()
-                # without the gradient: the same value
+            if reduction != "none" and dtype == np.float64:
+                # without the gradient: the same value (float32's path: the bitwise tests)
                 assert_close(getattr(ld, name)(*dargs, reduction=reduction, **kw).compute(scheduler="sync"),
                              whole[0], dtype)
 
 
-def test_bitwise_when_each_chunk_is_one_block_and_the_same_on_every_split_and_scheduler():
-    """float64, 16 rows of 1024 = one pointwise block (16384 elements) a chunk:
-    the chunks' sums are the kernel's block sums, added in the same order."""
+# (split_every, scheduler) pairs tried on every chunking
+SPLITS_SCHEDULERS = ((2, "sync"), (3, "threads"), (8, "threads"))
+
+
+def _all_equal(fn, dargs, whole, pairs=SPLITS_SCHEDULERS, **kw):
+    for s, sch in pairs:
+        got = fn(*dargs, split_every=s, **kw).compute(scheduler=sch)
+        assert got.dtype == np.asarray(whole).dtype and got == whole, (s, sch, got, whole)
+
+
+@pytest.mark.parametrize("name,dtype", [("sigmoid_focal_loss", np.float32), ("sigmoid_focal_loss", np.float64),
+                                        ("mse_loss", np.float32)])
+def test_bitwise_for_chunks_of_whole_blocks(name, dtype):
+    """Pointwise blocks are 16384 elements: 16 rows of 1024. Chunks of 1, 2, 3
+    blocks and ragged ones of whole blocks (an empty one too) give the in-memory
+    bits on every split and scheduler, float32 included (the chunks hand out
+    their float64 block sums)."""
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((64, 1024))
-    t = (rng.random(x.shape) < 0.3).astype(np.float64)
+    x = rng.standard_normal((96, 1024)).astype(dtype)
+    t = (rng.random(x.shape) < 0.3).astype(dtype)
     for reduction in ("mean", "sum"):
-        whole = lossk.sigmoid_focal_loss(x, t, reduction=reduction)
-        dx, dt = da.from_array(x, chunks=(16, 1024)), da.from_array(t, chunks=(16, 1024))
-        values = {float(ld.sigmoid_focal_loss(dx, dt, reduction=reduction, split_every=s).compute(scheduler=sch))
-                  for s in (2, 3, 8) for sch in ("sync", "threads")}
-        assert values == {float(whole)}
-        # ragged chunks: within rounding, and still one value for every split and scheduler
-        rx, rt = dx.rechunk(((5, 30, 20, 9), 1024)), dt.rechunk(((5, 30, 20, 9), 1024))
-        values = {float(ld.sigmoid_focal_loss(rx, rt, reduction=reduction, split_every=s).compute(scheduler=sch))
-                  for s in (2, 3) for sch in ("sync", "threads")}
-        assert len(values) == 1
-        assert_close(values.pop(), whole, np.float64)
-    # cross-entropy over (N, 64): a block is 65536 // 64 = 1024 rows
+        whole = getattr(lossk, name)(x, t, reduction=reduction)
+        for k, rows in enumerate((16, 32, 48, (16, 48, 0, 32))):
+            dx, dt = da.from_array(x, chunks=(rows, 1024)), da.from_array(t, chunks=(rows, 1024))
+            # every split and scheduler on the ragged chunks, one pair on the others
+            pairs = SPLITS_SCHEDULERS if k == 3 else SPLITS_SCHEDULERS[k % 3:k % 3 + 1]
+            _all_equal(getattr(ld, name), (dx, dt), whole, pairs, reduction=reduction)
+
+
+def test_bitwise_cross_entropy_for_chunks_of_whole_blocks():
+    """(N, 64): a block is 65536 // 64 = 1024 rows; class-weighted means also add
+    the kept targets' weights in blocks of 16384 samples ((N, 4): 4096 rows a
+    loss block), so chunks of 16384 rows give the in-memory bits, gradient path too."""
+    rng = np.random.default_rng(6)
     x = rng.standard_normal((3072, 64))
     t = rng.integers(0, 64, 3072)
     for reduction in ("mean", "sum"):
-        got = ld.cross_entropy(da.from_array(x, chunks=(1024, 64)), t, reduction=reduction).compute()
-        assert float(got) == float(lossk.cross_entropy(x, t, reduction=reduction))
+        whole = lossk.cross_entropy(x, t, reduction=reduction)
+        for k, rows in enumerate((1024, 2048, (1024, 0, 2048))):
+            _all_equal(ld.cross_entropy, (da.from_array(x, chunks=(rows, 64)), t), whole,
+                       SPLITS_SCHEDULERS[k:k + 1], reduction=reduction)
+    x = rng.standard_normal((3 * 16384, 4)).astype(np.float32)
+    t = rng.integers(0, 4, x.shape[0])
+    t[::7] = 1
+    w = rng.random(4).astype(np.float32)
+    whole = lossk.cross_entropy(x, t, weight=w, ignore_index=1)
+    dx = da.from_array(x, chunks=((16384, 32768), 4))
+    _all_equal(ld.cross_entropy, (dx, t), whole, weight=w, ignore_index=1)
+    loss, _ = ld.cross_entropy(dx, t, weight=w, ignore_index=1, return_grad=True)
+    assert loss.compute(scheduler="threads") == whole
+
+
+def test_block_sums_are_the_kernels_and_otherwise_the_value():
+    from lossk import _kernels
+    from lossk._stream import call_blocks, fold
+    rng = np.random.default_rng(8)
+    x, t = rng.standard_normal((64, 1024)), rng.standard_normal((64, 1024))
+    value, parts = call_blocks(lambda: lossk.mse_loss(x, t, reduction="sum"))
+    assert len(parts) == 4 and fold(parts) == value          # 16384 elements a block
+    assert list(parts) == [lossk.mse_loss(x[i:i + 16], t[i:i + 16], reduction="sum") for i in range(0, 64, 16)]
+    value, parts = call_blocks(lambda: lossk.mse_loss(x, t, reduction="sum", backend="numpy"))
+    assert list(parts) == [value]                            # no kernel: the value itself
+    assert _kernels.block_sums() is None                     # recording ends with the call
 
 
 def test_weighted_means_over_unequal_chunks():
@@ -166,13 +206,14 @@ def test_distributed_cluster(cluster):
     rng = np.random.default_rng(4)
     x = rng.standard_normal((64, 1024)).astype(np.float32)
     t = (rng.random(x.shape) < 0.3).astype(np.float32)
-    dx, dt = da.from_array(x, chunks=((16, 16, 0, 20, 12), 1024)), da.from_array(t, chunks=((16, 16, 0, 20, 12), 1024))
+    rows = (16, 32, 0, 16)              # whole blocks of 16 rows: the in-memory bits
+    dx, dt = da.from_array(x, chunks=(rows, 1024)), da.from_array(t, chunks=(rows, 1024))
     loss, grad = ld.sigmoid_focal_loss(dx, dt, return_grad=True)
-    got = cluster.compute([loss, grad], sync=True)
+    got = cluster.compute([loss, grad, ld.mse_loss(dx, dt, reduction="sum", split_every=3)], sync=True)
     ref = lossk.sigmoid_focal_loss(x, t, return_grad=True)
     local = dask.compute(loss, grad, scheduler="sync")
     assert got[0] == local[0] and np.array_equal(got[1], local[1])     # identical on every scheduler
-    assert_close(got[0], ref[0], np.float32)
+    assert got[0] == ref[0] and got[2] == lossk.mse_loss(x, t, reduction="sum")
     assert_close(got[1], ref[1], np.float32)
     from lossk import dask as mod
     assert cluster.submit(mod._threads, None, pure=False).result() == 1     # a worker's task: one thread

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "block_sums.h"
 
 #ifdef _OPENMP
 #  include <omp.h>
@@ -80,6 +81,41 @@ int lossk__threads_for(int n_threads, int64_t work, int64_t n_blocks) {
 #endif
 }
 
+/* The block sums recorded for the calling thread (block_sums.h). */
+#if defined(_MSC_VER)
+#  define LOSSK_THREAD_LOCAL __declspec(thread)
+#else
+#  define LOSSK_THREAD_LOCAL __thread
+#endif
+static LOSSK_THREAD_LOCAL int rec_on;
+static LOSSK_THREAD_LOCAL double *rec_buf;
+static LOSSK_THREAD_LOCAL int64_t rec_n = -1, rec_cap;
+
+void lossk__block_sums_record(int on) {
+    free(rec_buf);
+    rec_buf = NULL;
+    rec_n = -1;
+    rec_cap = 0;
+    rec_on = on != 0;
+}
+
+int64_t lossk__block_sums(double *out, int64_t cap) {
+    for (int64_t b = 0; b < rec_n && b < cap; b++) out[b] = rec_buf[b];
+    return rec_n;
+}
+
+/* Keeps one accumulator's block sums (a failed allocation records nothing: -1). */
+static void record_blocks(const double *partials, int64_t n_blocks) {
+    if (n_blocks > rec_cap) {
+        free(rec_buf);
+        rec_buf = (double *)malloc((size_t)n_blocks * sizeof(double));
+        rec_cap = rec_buf ? n_blocks : 0;
+        if (!rec_buf) { rec_n = -1; return; }
+    }
+    for (int64_t b = 0; b < n_blocks; b++) rec_buf[b] = partials[b];
+    rec_n = n_blocks;
+}
+
 /* One block: zeroes its accumulators, runs fn, records its first invalid item. */
 static void run_block(int64_t b, int64_t block, int64_t n_items, int n_acc, int acc_stride,
                       lossk_block_fn fn, const void *ctx, void *scratch,
@@ -97,7 +133,10 @@ lossk_status lossk__run_blocks(int64_t n_items, int64_t block, int n_threads,
                                double *out, int64_t *first_invalid) {
     for (int k = 0; k < n_acc; k++) out[k] = 0.0;
     if (first_invalid) *first_invalid = -1;
-    if (n_items <= 0) return LOSSK_OK;
+    if (n_items <= 0) {
+        if (rec_on && n_acc == 1) rec_n = 0;
+        return LOSSK_OK;
+    }
     if (block < 1) block = 1;
     const int64_t n_blocks = (n_items - 1) / block + 1;
     const int acc_stride = n_acc > 0 ? n_acc : 1;
@@ -149,6 +188,7 @@ lossk_status lossk__run_blocks(int64_t n_items, int64_t block, int n_threads,
             for (int k = 0; k < n_acc; k++) out[k] += partials[b * acc_stride + k];
             if (first_invalid && *first_invalid < 0 && invalid[b] >= 0) *first_invalid = invalid[b];
         }
+        if (rec_on && n_acc == 1) record_blocks(partials, n_blocks);
     }
     if (on_heap) { free(partials); free(invalid); }
     return status;

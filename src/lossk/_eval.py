@@ -1,11 +1,10 @@
 """`lossk eval`: one loss over prediction and target arrays larger than memory.
 
 The arrays are ``.npy`` files, memory-mapped, and go through the loss in
-chunks of rows (axis 0 of the prediction). Each chunk gives its ``"sum"``;
-``"mean"`` divides the sum of the chunks' sums by the sum of their divisors,
+chunks of rows (axis 0 of the prediction). Each chunk gives its ``"sum"``
+(as its kernel's float64 block sums: _stream); ``"mean"`` divides the sum of the chunks' sums by the sum of their divisors,
 which the loss's registry entry names (``_registry.SPECS[name].mean``), so the result
-is the whole arrays' mean however they are cut. Each chunk's sum comes back
-rounded to the prediction's dtype (the kernels add in double); the chunks' sums
+is the whole arrays' mean however they are cut. The chunks' block sums
 add in double, left to right in chunk order, as IEEE arithmetic does (as the
 kernels combine their blocks): sums that overflow give inf, +inf and -inf NaN,
 as the in-memory call does, where math.fsum would raise. The pieces shared with
@@ -19,7 +18,7 @@ import time
 import numpy as np
 
 from ._registry import LOSSES, SPECS
-from ._stream import divisor, fold, follows_rows, row_axis, value
+from ._stream import call_blocks, divisor_blocks, fold, follows_rows, row_axis, value
 
 CHUNK_BYTES = 64 << 20   # of prediction per chunk: the kernels' threads and blocks stay busy
 
@@ -78,14 +77,14 @@ def evaluate(loss, pred, target, *, reduction="mean", options=None, chunk_rows=N
         chunk_rows = _default_rows(pred)
     per_row = {name: follows_rows(v, pred, kind, False) for name, v in options.items()}
     target_rows = follows_rows(target, pred, kind, True)
-    sums, div, chunks = [], 0.0, 0
+    sums, divs, chunks = [], [], 0
     for start in range(0, n, chunk_rows):
         rows = slice(start, min(n, start + chunk_rows))
         p, t = pred[rows], target[rows] if target_rows else target
         opts = {name: v[rows] if per_row[name] else v for name, v in options.items()}
-        sums.append(fn(p, t, reduction="sum", **opts, **kw))
+        sums.append(call_blocks(lambda: fn(p, t, reduction="sum", **opts, **kw))[1])
         if reduction == "mean":
-            div += divisor(kind, p, t, opts)
+            divs.append(divisor_blocks(kind, p, t, opts))
         chunks += 1
         if progress:
             progress(rows.stop, n)
@@ -93,7 +92,8 @@ def evaluate(loss, pred, target, *, reduction="mean", options=None, chunk_rows=N
     def first_row_mean():
         return fn(pred[:1], target[:1] if target_rows else target, reduction="mean",
                   **{name: v[:1] if per_row[name] else v for name, v in options.items()}, **kw)
-    return value(reduction, fold(sums), div, n, first_row_mean), chunks
+    div = fold(np.concatenate(divs)) if divs else 0.0
+    return value(reduction, fold(np.concatenate(sums)), div, n, first_row_mean), chunks
 
 
 class _NpyFile:

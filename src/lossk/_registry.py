@@ -29,6 +29,14 @@ eval` and the adapters enumerate (nothing else keeps a list of loss names).
   ``"sum"`` of that chunk, so the loss streams along axis 0 (`lossk eval`, the
   Dask adapter); ``"no"`` if it does not (batch Dice, NT-Xent, listwise sums
   over a whole batch);
+* ``independent``: True if each sample's loss (an element's, a box's, a
+  sample's and position's: the ``"none"`` output's entries) depends only on
+  that sample's part of every differentiated input, so that the gradient of
+  ``sum_i w_i loss_i`` is each sample's own gradient times ``w_i`` (lossk.torch's
+  ``reduction="none"`` backward). Default: ``split == "rows"``; a loss that does
+  not stream but whose samples are independent (listwise lists, the GAN
+  generator losses) says so; one that streams but whose samples share a
+  differentiated input would say False;
 * ``peer``: the function whose numbers it matches (tests compare with it), or
   None for a loss that no installed peer computes.
 """
@@ -54,6 +62,7 @@ class LossSpec:
     mean: str
     split: str
     peer: Optional[str]
+    independent: bool = False
 
     @property
     def reference(self):
@@ -67,13 +76,14 @@ SPECS = {}
 MEAN_OVER = {}   # name -> spec.mean (kept for the callers that read only that)
 
 
-def register(*, mean, peer, grads=None, target="target", reductions=REDUCTIONS, split="rows"):
+def register(*, mean, peer, grads=None, target="target", reductions=REDUCTIONS, split="rows", independent=None):
     """Decorator: add a public loss function to the registry under its name.
 
     mean : one of MEAN_KINDS; peer : the peer function's dotted name, or None (a
     required argument, so that "no peer" is said, not forgotten); grads : the
     differentiated inputs (default: the first input); target : the target
-    input's name or None; reductions, split : see the module's docstring."""
+    input's name or None; reductions, split, independent (default: split ==
+    "rows") : see the module's docstring."""
     if mean not in MEAN_KINDS:
         raise ValueError(f"mean must be one of {MEAN_KINDS}, got {mean!r}")
     if split not in SPLITS:
@@ -87,7 +97,8 @@ def register(*, mean, peer, grads=None, target="target", reductions=REDUCTIONS, 
         inputs = tuple(p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD)
         spec = LossSpec(name=name, family=fn.__module__.rsplit(".", 1)[-1], fn=fn, inputs=inputs,
                         grads=tuple(grads) if grads is not None else inputs[:1], target=target,
-                        reductions=tuple(reductions), mean=mean, split=split, peer=peer)
+                        reductions=tuple(reductions), mean=mean, split=split, peer=peer,
+                        independent=split == "rows" if independent is None else bool(independent))
         if not set(spec.grads) <= set(inputs) or (target is not None and target not in inputs):
             raise ValueError(f"{name}: grads {spec.grads} and target {target!r} must be among "
                              f"its inputs {inputs}")

@@ -3,9 +3,10 @@
 with the rows, what each chunk's mean divides by, and how the chunks' float64
 sums and divisors become the whole arrays' value.
 
-Each chunk gives its ``"sum"`` and divisor (``_registry.SPECS[name].mean``);
-the chunks' values are added in float64, left to right in chunk order, as the
-kernels combine their blocks (IEEE arithmetic: sums that overflow give inf,
+Each chunk gives its ``"sum"`` and divisor (``_registry.SPECS[name].mean``),
+as the float64 sums of the kernel's blocks (call_blocks, divisor_blocks); all
+chunks' block sums are added in float64, left to right, as the kernels combine
+their blocks (so chunks of whole blocks give the in-memory value bit for bit) (IEEE arithmetic: sums that overflow give inf,
 +inf and -inf NaN, as the in-memory call does, where math.fsum would raise).
 """
 import math
@@ -63,6 +64,49 @@ def divisor(kind, pred, target, options):
     if weight is None:
         return kept.size
     return float(np.sum(np.asarray(weight, np.float64)[kept]))   # inf and NaN weights propagate
+
+
+TARGET_BLOCK = 16384   # samples a block when the kernels add the kept targets' weights (csrc/core/common.c)
+
+
+def divisor_blocks(kind, pred, target, options):
+    """divisor() as float64 parts whose left-to-right fold is it: for the
+    class-weight kinds with weights, the kernels' own parts (each block of
+    TARGET_BLOCK samples adds its kept targets' weights left to right), so
+    that chunks of whole blocks fold to the in-memory divisor bit for bit;
+    otherwise one part (a count: exact)."""
+    weight = options.get("weight" if kind == "weight[target]" else "alpha")
+    if (kind not in ("weight[target]", "alpha[target]") or weight is None or _dtype(target).kind == "f"
+            or (len(pred.shape) >= 2 and pred.shape[1] == 0)):
+        return np.array([float(divisor(kind, pred, target, options))])
+    t = np.asarray(target).reshape(-1)
+    w = np.asarray(weight, np.float64)
+    kept = t != options.get("ignore_index", -100)
+    vals = np.zeros(-(-t.size // TARGET_BLOCK) * TARGET_BLOCK)
+    vals[:t.size][kept] = w[t[kept]]             # an ignored target adds +0.0: no change
+    return np.add.accumulate(vals.reshape(-1, TARGET_BLOCK), axis=1)[:, -1] if vals.size else vals
+
+
+def call_blocks(call):
+    """``(result, parts)``: call() (a lossk function with reduction="sum") and
+    the float64 block sums that its kernel added left to right into the value
+    (csrc/core/block_sums.h), so that a chunk of whole blocks contributes
+    exactly the in-memory call's additions; ``[value]`` when the kernel gives
+    none that fold to it (several accumulators, a value computed afterwards,
+    backend="numpy")."""
+    from . import _kernels
+    _kernels.block_sums_record(True)
+    try:
+        result = call()
+        parts = _kernels.block_sums()
+    finally:
+        _kernels.block_sums_record(False)
+    s = np.asarray(result[0] if isinstance(result, tuple) else result)
+    if parts is not None:
+        total = np.asarray(fold(parts)).astype(s.dtype)
+        if total == s or (np.isnan(total) and np.isnan(s)):
+            return result, parts
+    return result, np.array([float(s)])
 
 
 def fold(values):

@@ -12,27 +12,35 @@ How a call is cut (each task is one chunk of rows of every input):
   array that broadcasts along the rows) go whole to every task. Axes other
   than 0 are rechunked to one chunk each (a class axis, box coordinates and a
   row's elements must be whole in one call); NumPy inputs are wrapped.
-* Each task calls lossk with ``reduction="sum"`` and returns that sum and the
-  chunk's share of the mean's divisor (elements, samples, boxes, or the weights
-  of the kept class-index targets: ``_registry.MEAN_KINDS``) as float64. The
+* Each task calls lossk with ``reduction="sum"`` and returns the float64
+  sums of the kernel's reduction blocks (recorded as the kernel adds them:
+  csrc/core/block_sums.h, _stream.call_blocks) and the chunk's share of the
+  mean's divisor (elements, samples, boxes, or the weights of the kept
+  class-index targets: ``_registry.MEAN_KINDS``), also as block sums. The
   partials travel up a tree of fixed shape (``split_every`` children a node,
   default 8) that only concatenates them in chunk order; the last node adds
   them left to right in float64 and divides, as the kernels add their blocks
   and as `lossk eval` adds its chunks. So the value is the same on every
   scheduler and for every ``split_every``.
-* The kernels add fixed blocks of items left to right (csrc/core/common.c,
-  ``lossk__run_blocks``): 16384 elements a block for the pointwise losses
-  under 2**22 elements (65536 from there on, csrc/pointwise/driver.h),
-  65536 // C rows for the softmax and class-index losses over (N, C), 1024
-  boxes for the box losses. When each chunk is exactly one such block of the
-  whole array's call, the chunks' sums are the call's block sums, added in
-  the same order, and a float64 result is bitwise the in-memory one
-  (tests/test_dask.py checks it). Otherwise (a chunk of several blocks, whose
-  own fold groups the block sums differently; pointwise arrays of 2**22
-  elements or more, whose 65536-element blocks a smaller chunk's call does not
-  use; float32, whose chunk sums come back rounded to float32) the value
-  agrees within rounding of the partial sums. Bitwise results for whole
-  multiples of the block would need the kernels to hand out their block sums.
+* **Bitwise equal to the in-memory call** (float32 and float64) whenever every
+  chunk but the last is a whole number of the kernel's reduction blocks: each
+  chunk's call then cuts the same blocks as the whole array's, and their sums
+  are added in the same order. The block (csrc/core/common.c,
+  ``lossk__run_blocks``; a function of the shapes, never of the threads):
+
+  - pointwise losses (MSE, L1, BCE, sigmoid focal, ...): 16384 elements (for
+    (N, 1024): 16 rows) while the whole array has fewer than 2**22 elements;
+    65536 from there on, so then every chunk must also hold 2**22 elements or
+    more (csrc/pointwise/driver.h);
+  - cross-entropy and softmax focal over (N, C): 65536 // C rows for C > 47;
+    for C <= 47, tile * max(1, 16384 // (tile * C)) rows with tile =
+    min(256, max(16, 16384 // C)) (4096 rows for C = 4; csrc/softmax/softmax.c);
+  - the class-weight means (``weight=`` / ``alpha=`` with class-index
+    targets): also 16384 samples (rows times spatial positions) for the divisor;
+  - box losses: 1024 boxes.
+
+  Other chunkings (and a tail chunk that is not) agree within rounding of the
+  block sums' grouping.
 * ``reduction="none"``: the per-sample (or per-element) losses, a Dask array
   chunked like the prediction's rows.
 * ``return_grad=True``: ``(loss, grad)``, the gradient lazy and with the
@@ -62,7 +70,7 @@ import dask.array as da
 from dask.highlevelgraph import HighLevelGraph
 
 from ._registry import SPECS
-from ._stream import divisor, fold, follows_rows, row_axis, shape_only, value
+from ._stream import call_blocks, divisor, divisor_blocks, fold, follows_rows, row_axis, shape_only, value
 
 __all__ = []
 SPLIT_EVERY = 8
@@ -82,31 +90,39 @@ def _call(name, arrays, options, reduction, n_threads, return_grad=False):
 
 
 def _chunk_sum(name, arrays, options, n_threads, mean):
-    """[[sum, divisor]] of one chunk, float64 (the divisor of the shape-only
-    kinds is known without the data: 0 here; and 0 unless `mean`)."""
-    s = _call(name, arrays, options, "sum", n_threads)
-    return np.array([[float(s), _value_divisor(SPECS[name], arrays, options) if mean else 0.0]])
+    """(sums, divisors) of one chunk: the float64 block sums of its "sum" and of
+    its divisor (_stream.call_blocks, divisor_blocks; the divisor of the
+    shape-only kinds is known without the data: none here; and none unless `mean`)."""
+    _, sums = call_blocks(lambda: _call(name, arrays, options, "sum", n_threads))
+    return sums, _value_divisor(SPECS[name], arrays, options) if mean else _NONE
+
+
+_NONE = np.zeros(0)
 
 
 def _value_divisor(spec, arrays, options):
     pred, target = arrays[0], _target(spec, arrays)
     if target is None or shape_only(spec.mean, target):
-        return 0.0
-    return float(divisor(spec.mean, pred, target, options))
+        return _NONE
+    return divisor_blocks(spec.mean, pred, target, options)
 
 
 def _chunk_divisor(name, arrays, options):
     return _value_divisor(SPECS[name], arrays, options)
 
 
+def _fold_divisors(*parts):
+    return fold(np.concatenate(parts))
+
+
 def _chunk_sum_grad(name, arrays, options, n_threads, mean, div=None):
     """_chunk_sum and the gradient of the chunk's "sum", from one kernel call;
     scaled here to the mean's when the global divisor `div` is known already
     (in place: the kernel's fresh array, which no other task sees)."""
-    s, grad = _call(name, arrays, options, "sum", n_threads, return_grad=True)
+    (_, grad), sums = call_blocks(lambda: _call(name, arrays, options, "sum", n_threads, return_grad=True))
     if div is not None:
         grad = _scale(grad, div, inplace=True)
-    return np.array([[float(s), _value_divisor(SPECS[name], arrays, options) if mean else 0.0]]), grad
+    return (sums, _value_divisor(SPECS[name], arrays, options) if mean else _NONE), grad
 
 
 def _target(spec, arrays):
@@ -129,12 +145,13 @@ def _first_row(a):
 
 
 def _concat(*parts):
-    return np.concatenate(parts)
+    """The (sums, divisors) of several chunks, in chunk order."""
+    return tuple(np.concatenate([p[k] for p in parts]) for k in range(2))
 
 
 def _finish(name, parts, known_div, reduction, rows, dtype, first_row, options, n_threads):
-    total = fold(parts[:, 0])
-    div = known_div + fold(parts[:, 1])
+    total = fold(parts[0])
+    div = known_div + fold(parts[1])
 
     def first_row_mean():
         return _call(name, first_row, options, "mean", n_threads)
@@ -274,8 +291,8 @@ def lazy(name, inputs, *, reduction="mean", return_grad=False, n_threads=None, s
                              (), dtype=dtype)
     grads = [t[1] for t in tasks]
     if not known:       # the class-weight means: the weights of the kept targets, from the targets first
-        div = dask.delayed(fold, pure=True)([dask.delayed(_chunk_divisor, pure=True)(name, a, o)
-                                             for a, o in per_task])
+        div = dask.delayed(_fold_divisors, pure=True)(*[dask.delayed(_chunk_divisor, pure=True)(name, a, o)
+                                                        for a, o in per_task])
         grads = [dask.delayed(_scale, pure=True)(g, div) for g in grads]
     return result, _grads(spec, inputs, pieces, grads, rows, cut, loss_dtype)
 

@@ -22,7 +22,7 @@ from ._registry import register
 # split "no", as the registry's docstring lists the listwise losses: a list's
 # loss can exceed the float32 range where the mean over the batch does not
 # (ListMLE at scores near float32's max), so chunk sums would overflow.
-_SPEC = dict(mean="samples", grads=("scores",), target="relevance", split="no")
+_SPEC = dict(mean="samples", grads=("scores",), target="relevance", split="no", independent=True)
 
 
 def _run(name, scores, relevance, mask, eps, alpha, reduction, return_grad, grad_out, n_threads, backend):

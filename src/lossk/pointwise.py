@@ -408,7 +408,7 @@ def lsgan_discriminator_loss(d_real, d_fake, *, a=0.0, b=1.0, reduction="mean", 
     return gan_result(p, 0.5 * loss)
 
 
-@register(mean="elements", peer=None, target=None, split="no")
+@register(mean="elements", peer=None, target=None, split="no", independent=True)
 def lsgan_generator_loss(d_fake, *, c=1.0, reduction="mean", return_grad=False, grad_out=None,
                          n_threads=None, backend="c"):
     r"""Least-squares GAN generator loss ``1/2 mean((d_fake - c)**2)`` (torchgan's
@@ -454,7 +454,7 @@ def wasserstein_discriminator_loss(d_real, d_fake, *, reduction="mean", return_g
     return gan_result(p, loss)
 
 
-@register(mean="elements", peer=None, target=None, split="no")
+@register(mean="elements", peer=None, target=None, split="no", independent=True)
 def wasserstein_generator_loss(d_fake, *, reduction="mean", return_grad=False, grad_out=None,
                                n_threads=None, backend="c"):
     r"""Wasserstein GAN generator loss ``-mean(d_fake)``, gradient ``-1/n``;

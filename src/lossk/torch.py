@@ -23,8 +23,7 @@ double backward raises.
 ``reduction="none"``: the gradient of ``sum_i w_i loss_i`` for any upstream
 ``w`` is
 
-* for losses whose samples are independent (registry ``split="rows"``, and the
-  pointwise family, whose every element is its own term), each sample's saved
+* for losses whose samples are independent (registry ``independent``), each sample's saved
   gradient times ``w_i``: per element (mean kind ``"elements"``), per box
   (``"boxes"``: over the last axis of 4), per sample and position (class kinds:
   ``w`` broadcast over the class axis 1 and any trailing feature axes);
@@ -95,9 +94,7 @@ def none_backward_mode(spec):
     saved per-sample gradient times the upstream weight), or None (unsupported)."""
     if "upstream" in inspect.signature(spec.fn).parameters:
         return "upstream"
-    # independent samples: the losses that stream along rows, the pointwise family,
-    # and the listwise lists (split "no" there is about lossk eval's float32 chunk sums)
-    if spec.mean in _SAMPLE_KINDS and (spec.split == "rows" or spec.family in ("pointwise", "listwise")):
+    if spec.independent and spec.mean in _SAMPLE_KINDS:    # the registry's independent samples
         return "product"
     return None
 
@@ -142,6 +139,7 @@ class _Loss:
         self.options = [(k, p.default) for k, p in params.items()
                         if p.kind == p.KEYWORD_ONLY and k not in _NOT_OPTIONS]
         self.option_types = [_option_type(k, d) for k, d in self.options]
+        self.tensor_options = [j for j, t in enumerate(self.option_types) if t == "Tensor?"]
         self.has_reduction = "reduction" in params
         self.default_reduction = params["reduction"].default if self.has_reduction else spec.reductions[0]
         self.mode = none_backward_mode(spec)
@@ -193,7 +191,7 @@ class _Loss:
         loss, got = self.fn(*np_inputs, return_grad=True, grad_out=grad_out, n_threads=n_threads, **kw)
         got = list(got) if isinstance(got, (list, tuple)) else [got]
         # lossk writes grad_out; copy only if a gradient came back elsewhere
-        out = [g if np.shares_memory(a, b) else torch.from_numpy(np.ascontiguousarray(a))
+        out = [g if a is b or np.shares_memory(a, b) else torch.from_numpy(np.ascontiguousarray(a))
                for g, a, b in zip(grads, got, g_np)]
         return loss, out
 
@@ -202,7 +200,8 @@ class _Loss:
         return ts[0].dtype if ts else torch.float64
 
     def _loss_tensor(self, inputs, loss):
-        return torch.from_numpy(np.array(loss)).to(self._dtype(inputs))
+        # the kernel's fresh value, no copy (a copy only when torch's dtype differs)
+        return torch.from_numpy(np.asarray(loss)).to(self._dtype(inputs))
 
     def _forward_impl(self, *args):
         need_grad = args[-1]
@@ -335,7 +334,7 @@ class _Loss:
         return fn
 
     def _apply(self, inputs, opts, reduction, n_threads):
-        if reduction == "none" and none_backward_mode(self.spec) is None:
+        if reduction == "none" and self.mode is None:
             # samples that depend on each other: without upstream= the backward of an
             # arbitrary weighting is unknown (and so is the fake kernel's shape)
             raise NotImplementedError(
@@ -358,11 +357,11 @@ class _Loss:
                              f"got {reduction!r}")
         grad_on = torch.is_grad_enabled()
         need = False
+        Tensor = torch.Tensor
         for i, x in enumerate(inputs):
-            ts = x if isinstance(x, (list, tuple)) else [x]
-            for t in ts:
-                if isinstance(t, torch.Tensor):
-                    if t.device.type != "cpu":
+            for t in (x if self.input_types[i] == "Tensor[]" and isinstance(x, (list, tuple)) else (x,)):
+                if isinstance(t, Tensor):
+                    if t.is_cuda or t.device.type != "cpu":
                         raise ValueError(f"lossk.torch.{self.name}: {self.names[i]} is on {t.device}; "
                                          "lossk runs on CPU tensors")
                     if grad_on and t.requires_grad:
@@ -370,14 +369,18 @@ class _Loss:
                             raise ValueError(f"lossk.torch.{self.name} gives no gradient for "
                                              f"{self.names[i]!r}: pass it detached")
                         need = True
-        if self.input_types[0] == "Tensor" and not isinstance(inputs[0], torch.Tensor):
-            raise TypeError(f"lossk.torch.{self.name}: {self.names[0]} must be a tensor")
-        inputs = [torch.as_tensor(x) if t == "Tensor" and not isinstance(x, torch.Tensor) else x
-                  for t, x in zip(self.input_types, inputs)]
-        opts = [torch.as_tensor(v) if t == "Tensor?" and v is not None and not isinstance(v, torch.Tensor)
-                else v for t, v in zip(self.option_types, opts)]
-        if grad_on and any(isinstance(v, torch.Tensor) and v.requires_grad for v in opts):
-            raise ValueError(f"lossk.torch.{self.name} gives no gradient for its options: pass them detached")
+                elif self.input_types[i] == "Tensor":
+                    if i == 0:
+                        raise TypeError(f"lossk.torch.{self.name}: {self.names[0]} must be a tensor")
+                    inputs[i] = torch.as_tensor(t)
+        for j in self.tensor_options:       # only the Tensor? options need a look
+            v = opts[j]
+            if v is not None:
+                if not isinstance(v, Tensor):
+                    opts[j] = torch.as_tensor(v)
+                elif grad_on and v.requires_grad:
+                    raise ValueError(f"lossk.torch.{self.name} gives no gradient for its options: "
+                                     "pass them detached")
         need_grad = need and not (reduction == "none" and self.mode == "upstream")
         if need and reduction == "none" and spec.mean == "elements" and self.mode == "product":
             # a differentiated input smaller than the broadcast loss (kl_div): expand it, so
