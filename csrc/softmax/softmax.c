@@ -256,7 +256,9 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
                per-position arrays of ce_columns (none of it when the rows stay
                in registers) */
             const size_t cols = (size_t)tile * CE_COL_ARRAYS * 8;
-            const size_t scratch = 64 + (inner > 1           ? cols
+            /* spatial layout, large gradient: made in a tile, streamed out */
+            a->nt = inner > 1 && a->grad && elems * (int64_t)elem >= LOSSK_NT_STORE_MIN_BYTES;
+            const size_t scratch = 64 + (inner > 1           ? cols + (a->nt ? tile_bytes : 0)
                                          : kern->narrow_tiles ? tile_bytes * (a->soft ? 3 : 2) + cols
                                                               : 0);
             lossk_status s = lossk__run_blocks(items, block, lossk__threads_for(n_threads, elems, n_blocks),
@@ -554,11 +556,18 @@ static LOSSK_NOINLINE void LOSSK_FN(ce_focal_positions)(int64_t width, float gam
    (one chunk: lse = m + log s). g may be x (in place): x[y] is gathered and
    each x element is read before its gradient is written. Returns the sum of
    the losses (8 lanes by position, then a fixed tree), and writes them to
-   loss_out. */
+   loss_out. ebuf (NULL: the exps go to g): the exps and the gradient are
+   made in this L1-resident tile (rows of es) and streamed out to g row by
+   row with non-temporal stores (no read-for-ownership of g). pf: positions
+   of the next tile, prefetched class by class during the max pass (the
+   spatial layout's C strided streams defeat the hardware prefetcher). */
 static double LOSSK_FN(ce_columns)(const ce_args *a, const real *x, int64_t cs, const void *target,
                                    int64_t target_off, const real *soft, int64_t width, real *g,
-                                   real *loss_out, void *scratch) {
+                                   real *loss_out, void *scratch, real *ebuf, int64_t es, int64_t pf) {
     const int64_t c = a->c;
+    real *const gout = g;   /* the destination; g: where the gradient is made */
+    if (ebuf && g) g = ebuf;
+    else es = cs;
     const real *w = (const real *)a->weight;
     double *arr = (double *)scratch;
     real *m = (real *)(arr), *s = (real *)(arr + width), *wx = (real *)(arr + 2 * width);
@@ -587,13 +596,19 @@ static double LOSSK_FN(ce_columns)(const ce_args *a, const real *x, int64_t cs, 
             if (w) wy[i] = w[t];
         }
     }
-    for (int64_t k = 1; k < c; k++) {
+    for (int64_t k = 0; k < c; k++) {
         const real *xk = x + k * cs;
+        if (pf > 0) {   /* an address, not a pointer past the end of x: no access */
+            const uintptr_t ahead = (uintptr_t)(xk + width);
+            for (uintptr_t o = 0; o < (uintptr_t)pf * sizeof(real); o += 64)
+                __builtin_prefetch((const void *)(ahead + o), 0, 3);
+        }
+        if (k == 0) continue;
         for (int64_t i = 0; i < width; i++) m[i] = xk[i] > m[i] ? xk[i] : m[i];
     }
     for (int64_t k = 0; k < c; k++) {
         const real *xk = x + k * cs;
-        real *gk = g ? g + k * cs : NULL;
+        real *gk = g ? g + k * es : NULL;
         const real wk = w ? w[k] : (real)1;
         if (soft) {
             const real *tk = soft + k * cs;
@@ -668,7 +683,7 @@ static double LOSSK_FN(ce_columns)(const ce_args *a, const real *x, int64_t cs, 
                          ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
     if (!g) return total;
     for (int64_t k = 0; k < c; k++) {
-        real *gk = g + k * cs;
+        real *gk = g + k * es;
         if (soft) {
             const real *tk = soft + k * cs;
             const real rk = (real)keep, sp = (real)spread, sw = (real)a->scale * (w ? w[k] : (real)1);
@@ -681,13 +696,15 @@ static double LOSSK_FN(ce_columns)(const ce_args *a, const real *x, int64_t cs, 
         }
     }
     for (int64_t i = 0; i < width; i++) {
-        if (y[i] >= 0) g[y[i] * cs + i] -= (real)(a->scale * keep * (double)wy[i]);
+        if (y[i] >= 0) g[y[i] * es + i] -= (real)(a->scale * keep * (double)wy[i]);
     }
     if (n_ignored) {
         for (int64_t i = 0; i < width; i++)
             if (act[i] == 0)
-                for (int64_t k = 0; k < c; k++) g[k * cs + i] = 0;
+                for (int64_t k = 0; k < c; k++) g[k * es + i] = 0;
     }
+    if (g != gout)
+        for (int64_t k = 0; k < c; k++) LOSSK_FN(stream_copy)(gout + k * cs, g + k * es, width);
     return total;
 }
 
@@ -925,17 +942,22 @@ static int64_t LOSSK_FN(ce_columns_block)(const void *ctx, int64_t begin, int64_
     const int64_t c = a->c, tile = a->tile;
     double total = 0.0;
     if (a->inner > 1) {
-        const int64_t inner = a->inner;
+        const int64_t inner = a->inner, es = ce_tile_stride(tile);
+        /* streamed gradient: its tile after the per-position arrays */
+        real *ebuf = a->nt ? (real *)((char *)scratch + (size_t)tile * CE_COL_ARRAYS * 8) : NULL;
         real loss_tile[CE_TILE_MAX];
         for (int64_t item = begin; item < end; item++) {
             const int64_t smp = item / a->tiles_per_sample, i0 = (item % a->tiles_per_sample) * tile;
             const int64_t width = inner - i0 < tile ? inner - i0 : tile;
             const int64_t base = smp * c * inner + i0;
             real *lo = a->loss_rows ? (real *)a->loss_rows + smp * inner + i0 : loss_tile;
+            const int64_t next = inner - i0 - width < tile ? inner - i0 - width : tile;
             total += LOSSK_FN(ce_columns)(a, (const real *)a->x + base, inner, a->target, smp * inner + i0,
                                           a->soft ? (const real *)a->soft + base : NULL, width,
-                                          a->grad ? (real *)a->grad + base : NULL, lo, scratch);
+                                          a->grad ? (real *)a->grad + base : NULL, lo, scratch,
+                                          ebuf, es, next);
         }
+        if (ebuf) lossk__stream_fence();
         acc[0] = total;
         return -1;
     }
@@ -966,7 +988,8 @@ static int64_t LOSSK_FN(ce_columns_block)(const void *ctx, int64_t begin, int64_
                 for (int64_t k = 0; k < c; k++) tt[k * cs + i] = ts[i * c + k];
         }
         real *lo = a->loss_rows ? (real *)a->loss_rows + r0 : loss_tile;
-        total += LOSSK_FN(ce_columns)(a, xt, cs, a->target, r0, tt, width, a->grad ? gt : NULL, lo, cols);
+        total += LOSSK_FN(ce_columns)(a, xt, cs, a->target, r0, tt, width, a->grad ? gt : NULL, lo, cols,
+                                      NULL, 0, 0);
         if (a->grad) {
             real *gs = (real *)a->grad + r0 * c;
             for (int64_t i = 0; i < width; i++)
