@@ -64,8 +64,8 @@ typedef struct crf_ctx {
 } crf_ctx;
 
 /* Scratch doubles of one thread for the NLL: alpha, p, S (T x K each), the
-   rank-1 sums W (K x K) and 5 vectors of K. */
-static int64_t crf_scratch_doubles(int64_t T, int64_t K) { return 3 * T * K + K * K + 5 * K; }
+   rank-1 sums W (K x K) and 6 vectors of K. */
+static int64_t crf_scratch_doubles(int64_t T, int64_t K) { return 3 * T * K + K * K + 6 * K; }
 
 #define LOSSK_TEMPLATE_FILE "crf/crf.c"
 #include "multiarch.h"
@@ -247,7 +247,7 @@ int64_t LOSSK_FN(crf_nll_block)(const void *ctx, int64_t begin, int64_t end, dou
     const int64_t T = x->T, K = x->K;
     const int grads = x->grad_em != NULL;
     double *alpha = (double *)scratch, *P = alpha + T * K, *S = P + T * K, *W = S + T * K;
-    double *beta = W + K * K, *nbeta = beta + K, *tmp = nbeta + K, *gam = tmp + K, *row = gam + K;
+    double *beta = W + K * K, *nbeta = beta + K, *tmp = nbeta + K, *gam = tmp + K, *row = gam + K, *gq = row + K;
     double *gtr = acc + 1, *gst = acc + 1 + K * K, *gen = gst + K;
     const double *tr = x->tr, *E = x->E, *Ft = x->Ft, *c = x->c, *r = x->r;
     if (grads) memset(W, 0, (size_t)(K * K) * sizeof(double));
@@ -337,16 +337,22 @@ int64_t LOSSK_FN(crf_nll_block)(const void *ctx, int64_t begin, int64_t end, dou
                 const int scaled = x->fast && !nan && isfinite(Bm);
                 for (int64_t i = 0; i < K; i++) nbeta[i] = 0.0;
                 if (scaled) {
+                    /* the exps first, a vector loop (inside the product they ran one by one) */
+                    for (int64_t j = 0; j < K; j++) gq[j] = lossk_exp(tmp[j] - Bm);
                     for (int64_t j = 0; j < K; j++) {
-                        const double qj = lossk_exp(tmp[j] - Bm);
+                        const double qj = gq[j];
                         const double *Fj = Ft + j * K;
                         for (int64_t i = 0; i < K; i++) nbeta[i] += qj * Fj[i];
                     }
                 }
                 /* pair marginals of steps (t - 1, t) */
                 const double *St = S + t * K, *p = P + (t - 1) * K, *ap = alpha + (t - 1) * K;
-                for (int64_t j = 0; j < K; j++) {
-                    row[j] = St[j] > 0.0 ? u * gam[j] / St[j] : 0.0;    /* v_j of a scaled column */
+                int exact_col = 0;
+                for (int64_t j = 0; j < K; j++) {                   /* v_j of a scaled column */
+                    row[j] = St[j] > 0.0 ? u * gam[j] / St[j] : 0.0;
+                    exact_col |= !(St[j] > 0.0);
+                }
+                for (int64_t j = 0; j < K && exact_col; j++) {
                     if (St[j] > 0.0) continue;
                     const double wj = tmp[j] - loss;
                     for (int64_t i = 0; i < K; i++) gtr[i * K + j] += u * exp(ap[i] + (tr[i * K + j] - gt) + wj);
