@@ -242,3 +242,65 @@ def test_bad_input():
         lossk.crf_decode(em, tr, st, en, mask=np.roll(mask, 1, axis=1))
     with pytest.raises(ValueError, match="transitions"):
         lossk.crf_decode(em, tr[:2], st, en)
+
+
+# ---- upstream= (reduction="none"): the gradient of sum_b upstream[b] loss_b ---------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_upstream_equals_reference_and_pytorch_crf(dtype):
+    args, mask = _problem(np.random.default_rng(13), dtype, B=6, T=9, K=5, lengths=(9, 4, 1, 8, 9, 2))
+    u = np.random.default_rng(14).standard_normal(6)
+    kw = dict(mask=mask, reduction="none", return_grad=True, upstream=u)
+    loss, grads = lossk.crf_nll_loss(*args, **kw)
+    ref_loss, ref_grads = reference.crf_nll_loss(*args, **kw)
+    assert_close(loss, ref_loss)
+    assert np.array_equal(loss, lossk.crf_nll_loss(*args, mask=mask, reduction="none"))   # losses unweighted
+    for g, r in zip(grads, ref_grads):
+        assert_close(g, r)
+    for t in (2, 3):   # bitwise for every thread count, upstream included
+        _, gt = lossk.crf_nll_loss(*args, n_threads=t, **kw)
+        assert all(a.tobytes() == b.tobytes() for a, b in zip(grads, gt))
+    ones = lossk.crf_nll_loss(*args, mask=mask, reduction="none", return_grad=True, upstream=np.ones(6))[1]
+    plain = lossk.crf_nll_loss(*args, mask=mask, reduction="none", return_grad=True)[1]
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(ones, plain))
+    torchcrf = pytest.importorskip("torchcrf")
+    if torch is None:
+        pytest.skip("torch is not installed")
+    em, tags, tr, st, en = args
+    crf = torchcrf.CRF(5, batch_first=True).to(torch.from_numpy(em).dtype)
+    with torch.no_grad():
+        for name, v in zip(GRADS[1:], (tr, st, en)):
+            getattr(crf, name).copy_(torch.from_numpy(v))
+    et = torch.from_numpy(em.copy()).requires_grad_()
+    nll = -crf(et, torch.from_numpy(tags), torch.from_numpy(mask), reduction="none")
+    nll.backward(torch.from_numpy(u.astype(dtype)))       # a random grad_output
+    peer = (et.grad, crf.transitions.grad, crf.start_transitions.grad, crf.end_transitions.grad)
+    for g, pg in zip(grads, peer):
+        assert_close(g, pg.numpy())
+
+
+def test_upstream_gradients_equal_finite_differences():
+    (em, tags, tr, st, en), mask = _problem(np.random.default_rng(15), np.float64, B=3, T=4, K=3,
+                                            lengths=(4, 2, 1))
+    args = [em, tags, tr, st, en]
+    u = np.array([0.5, -2.0, 1.5])
+    _, grads = lossk.crf_nll_loss(*args, mask=mask, reduction="none", return_grad=True, upstream=u)
+    for k, g in zip((0, 2, 3, 4), grads):
+        def f(x, k=k):
+            a = list(args)
+            a[k] = x
+            return np.dot(u, reference.crf_nll_loss(*a, mask=mask, reduction="none"))
+        assert_close(g, finite_difference_grad(f, args[k]), rtol=1e-6, atol=1e-8)
+
+
+def test_upstream_bad_input():
+    args, mask = _problem(np.random.default_rng(16), np.float64)
+    call = lossk.crf_nll_loss
+    for kw in (dict(reduction="mean", return_grad=True), dict(reduction="none", return_grad=False)):
+        for fn in (call, reference.crf_nll_loss):
+            with pytest.raises(ValueError, match="upstream"):
+                fn(*args, mask=mask, upstream=np.ones(5), **kw)
+    with pytest.raises(ValueError, match="upstream"):
+        call(*args, mask=mask, reduction="none", return_grad=True, upstream=np.ones(4))
+    with pytest.raises(TypeError, match="upstream"):
+        call(*args, mask=mask, reduction="none", return_grad=True, upstream=np.ones(5, complex))

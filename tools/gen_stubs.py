@@ -192,7 +192,8 @@ def kernels_stub() -> str:
             parts.append(f"class {n}({obj.__bases__[0].__name__}):\n"
                          f"    def __init__(self, {ps}) -> None: ...\n")
         elif callable(obj):
-            ps = ", ".join(f"{p}: Any" for p in inspect.signature(obj).parameters)
+            ps = ", ".join(f"{p.name}: Any" + (" = ..." if p.default is not p.empty else "")
+                           for p in inspect.signature(obj).parameters.values())
             parts.append(f"def {n}({ps}) -> Any: ...\n")
     return "".join(parts)
 

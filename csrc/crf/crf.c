@@ -58,13 +58,14 @@ typedef struct crf_ctx {
     const void *tr_raw, *st_raw, *en_raw;  /* the dtype's own values (decode) */
     void *loss_none;                /* B losses, or NULL */
     void *grad_em;                  /* B x T x K, or NULL: no gradient work */
+    const double *upstream;         /* B weights of the losses in the gradients, or NULL: all 1 */
     double scale;                   /* d(returned loss) / d(sum of the losses) */
     int64_t *paths;                 /* decode: B x T */
 } crf_ctx;
 
 /* Scratch doubles of one thread for the NLL: alpha, p, S (T x K each), the
-   rank-1 sums W (K x K) and 5 vectors of K. */
-static int64_t crf_scratch_doubles(int64_t T, int64_t K) { return 3 * T * K + K * K + 5 * K; }
+   rank-1 sums W (K x K) and 6 vectors of K. */
+static int64_t crf_scratch_doubles(int64_t T, int64_t K) { return 3 * T * K + K * K + 6 * K; }
 
 #define LOSSK_TEMPLATE_FILE "crf/crf.c"
 #include "multiarch.h"
@@ -143,6 +144,8 @@ lossk_status lossk_crf(const char *op, lossk_crf_args *a) {
         if (any && (!(args.grad_emissions || B == 0) || !args.grad_transitions || !args.grad_start ||
                     !args.grad_end))
             return LOSSK_ERR_INVALID_ARGUMENT;               /* all four gradients or none */
+        if (args.upstream && (red != LOSSK_REDUCTION_NONE || !any || (B > 0 && !args.grad_emissions)))
+            return LOSSK_ERR_INVALID_ARGUMENT;               /* weights of "none" losses' gradients */
     }
 
     crf_ctx x;
@@ -173,6 +176,7 @@ lossk_status lossk_crf(const char *op, lossk_crf_args *a) {
     x.scale = 1.0 / denom;          /* mean of nothing: inf, the loss is then NaN */
     x.loss_none = red == LOSSK_REDUCTION_NONE ? args.loss_none : NULL;
     x.grad_em = grads ? args.grad_emissions : NULL;
+    x.upstream = args.upstream;
 
     double *buf = NULL;
     lossk_status s = crf_prepare(&x, args.dtype, args.transitions, args.start_transitions,
@@ -243,7 +247,7 @@ int64_t LOSSK_FN(crf_nll_block)(const void *ctx, int64_t begin, int64_t end, dou
     const int64_t T = x->T, K = x->K;
     const int grads = x->grad_em != NULL;
     double *alpha = (double *)scratch, *P = alpha + T * K, *S = P + T * K, *W = S + T * K;
-    double *beta = W + K * K, *nbeta = beta + K, *tmp = nbeta + K, *gam = tmp + K, *row = gam + K;
+    double *beta = W + K * K, *nbeta = beta + K, *tmp = nbeta + K, *gam = tmp + K, *row = gam + K, *gq = row + K;
     double *gtr = acc + 1, *gst = acc + 1 + K * K, *gen = gst + K;
     const double *tr = x->tr, *E = x->E, *Ft = x->Ft, *c = x->c, *r = x->r;
     if (grads) memset(W, 0, (size_t)(K * K) * sizeof(double));
@@ -307,7 +311,8 @@ int64_t LOSSK_FN(crf_nll_block)(const void *ctx, int64_t begin, int64_t end, dou
 
         /* backward, relative to the gold path's score after t (beta'), the
            gradients written step by step from the last */
-        const double sc = x->scale;
+        /* u weights this sequence's share of every gradient (upstream=) */
+        const double u = x->upstream ? x->upstream[b] : 1.0, sc = x->scale * u;
         real *g = (real *)x->grad_em + b * T * K;
         for (int64_t k = (int64_t)L * K; k < T * K; k++) g[k] = (real)0;    /* masked steps */
         for (int64_t j = 0; j < K; j++) beta[j] = x->en[j] - x->en[last];
@@ -332,19 +337,25 @@ int64_t LOSSK_FN(crf_nll_block)(const void *ctx, int64_t begin, int64_t end, dou
                 const int scaled = x->fast && !nan && isfinite(Bm);
                 for (int64_t i = 0; i < K; i++) nbeta[i] = 0.0;
                 if (scaled) {
+                    /* the exps first, a vector loop (inside the product they ran one by one) */
+                    for (int64_t j = 0; j < K; j++) gq[j] = lossk_exp(tmp[j] - Bm);
                     for (int64_t j = 0; j < K; j++) {
-                        const double qj = lossk_exp(tmp[j] - Bm);
+                        const double qj = gq[j];
                         const double *Fj = Ft + j * K;
                         for (int64_t i = 0; i < K; i++) nbeta[i] += qj * Fj[i];
                     }
                 }
                 /* pair marginals of steps (t - 1, t) */
                 const double *St = S + t * K, *p = P + (t - 1) * K, *ap = alpha + (t - 1) * K;
-                for (int64_t j = 0; j < K; j++) {
-                    row[j] = St[j] > 0.0 ? gam[j] / St[j] : 0.0;        /* v_j of a scaled column */
+                int exact_col = 0;
+                for (int64_t j = 0; j < K; j++) {                   /* v_j of a scaled column */
+                    row[j] = St[j] > 0.0 ? u * gam[j] / St[j] : 0.0;
+                    exact_col |= !(St[j] > 0.0);
+                }
+                for (int64_t j = 0; j < K && exact_col; j++) {
                     if (St[j] > 0.0) continue;
                     const double wj = tmp[j] - loss;
-                    for (int64_t i = 0; i < K; i++) gtr[i * K + j] += exp(ap[i] + (tr[i * K + j] - gt) + wj);
+                    for (int64_t i = 0; i < K; i++) gtr[i * K + j] += u * exp(ap[i] + (tr[i * K + j] - gt) + wj);
                 }
                 for (int64_t i = 0; i < K; i++) {                       /* W += p v^T, rows contiguous */
                     const double pi = p[i];
@@ -363,14 +374,14 @@ int64_t LOSSK_FN(crf_nll_block)(const void *ctx, int64_t begin, int64_t end, dou
                     for (int64_t j = 0; j < K; j++) row[j] = (tr[i * K + j] - gt) + tmp[j];
                     beta[i] = crf_lse(row, K);
                 }
-                gtr[yp * K + y] -= 1.0;
+                gtr[yp * K + y] -= u;
             } else {
-                for (int64_t j = 0; j < K; j++) gst[j] += gam[j];
-                gst[y] -= 1.0;
+                for (int64_t j = 0; j < K; j++) gst[j] += u * gam[j];
+                gst[y] -= u;
             }
             if (t == L - 1) {
-                for (int64_t j = 0; j < K; j++) gen[j] += gam[j];
-                gen[y] -= 1.0;
+                for (int64_t j = 0; j < K; j++) gen[j] += u * gam[j];
+                gen[y] -= u;
             }
             real *gt = g + t * K;
             for (int64_t j = 0; j < K; j++) gt[j] = (real)(sc * gam[j]);

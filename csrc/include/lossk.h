@@ -714,6 +714,10 @@ LOSSK_API lossk_status lossk_segmentation(const char *loss, lossk_segmentation_a
  *   own input (in place: the transitions are read once, before any write, and
  *   an emission step before its gradient), and grad_emissions is 0 beyond each
  *   length. Bitwise identical for every n_threads.
+ *   upstream (appended field; NONE with gradients only, else
+ *   LOSSK_ERR_INVALID_ARGUMENT): batch weights, the gradients are then
+ *   d(sum_b upstream[b] loss_b)/d(inputs) (the transitions' are sums over the
+ *   sequences, not a per-sequence product); NULL means all 1.
  * crf_decode: paths batch x steps int64, the Viterbi path of each sequence
  *   (pytorch-crf's decode: its order of operations in `dtype`, the first
  *   maximum on ties), -1 beyond its length. tags, reduction, loss and
@@ -735,6 +739,7 @@ typedef struct lossk_crf_args {
     int64_t *paths;
     int n_threads;
     int64_t bad_index;
+    const double *upstream;
 } lossk_crf_args;
 
 LOSSK_API lossk_status lossk_crf(const char *op, lossk_crf_args *args);

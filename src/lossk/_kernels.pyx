@@ -179,6 +179,7 @@ cdef extern from "lossk.h" nogil:
         int64_t *paths
         int n_threads
         int64_t bad_index
+        const double *upstream
     lossk_status lossk_crf(const char *op, lossk_crf_args *args)
     ctypedef struct lossk_metric_args:
         size_t size
@@ -777,11 +778,11 @@ def segmentation(bytes loss, pred, target, loss_none, grad, int64_t n, int64_t c
 
 
 def crf(bytes op, emissions, tags, lengths, transitions, start, end, int reduction, loss_none,
-        grads, paths, int n_threads):
+        grads, paths, int n_threads, upstream=None):
     """lossk_crf(op, ...): emissions (B, T, K) and the transitions of one float
     dtype, tags (B, T) int32/int64 or None (decode), lengths (B,) int64 or None
-    (all T), grads None or 4 outputs, paths (B, T) int64 or None. Returns the
-    reduced loss (a double; "none" fills loss_none)."""
+    (all T), grads None or 4 outputs, paths (B, T) int64 or None, upstream
+    (B,) float64 or None. Returns the reduced loss (a double; "none" fills loss_none)."""
     cdef lossk_crf_args a
     cdef cnp.ndarray em = <cnp.ndarray?>emissions
     cdef int typenum = cnp.PyArray_TYPE(em)
@@ -812,6 +813,7 @@ def crf(bytes op, emissions, tags, lengths, transitions, start, end, int reducti
     a.paths = <int64_t *>_data(paths, cnp.NPY_INT64, "paths")
     a.n_threads = n_threads
     a.bad_index = -1
+    a.upstream = <const double *>_data(upstream, cnp.NPY_FLOAT64, "upstream")
     with nogil:
         status = lossk_crf(name, &a)
     check_status(status, a.bad_index)

@@ -12,7 +12,7 @@ from ._registry import register
           grads=("emissions", "transitions", "start_transitions", "end_transitions"),
           reductions=CRF_REDUCTIONS, split="no")
 def crf_nll_loss(emissions, tags, transitions, start_transitions, end_transitions, *, mask=None,
-                 reduction="mean", return_grad=False, grad_out=None, n_threads=None, backend="c"):
+                 reduction="mean", return_grad=False, grad_out=None, upstream=None, n_threads=None, backend="c"):
     r"""Negative log-likelihood of a linear-chain CRF, = ``-torchcrf.CRF(K, batch_first=True)
     .forward(emissions, tags, mask, reduction)`` (pytorch-crf 0.7.2).
 
@@ -41,6 +41,10 @@ def crf_nll_loss(emissions, tags, transitions, start_transitions, end_transition
     grad_out : None or a tuple of four arrays (the gradients' shapes and the
         result dtype), as the other losses of several inputs; each may be its own
         input (in place).
+    upstream : None or (B,) weights, with reduction="none" and return_grad=True only
+        (else ValueError): the gradients are then those of ``sum_b upstream[b] loss[b]``
+        (what ``lossk.torch`` needs for any upstream gradient of "none": the
+        transitions' gradients are sums over the sequences, not per-sequence rows).
 
     Computed in float64 for both dtypes (forward-backward in log space, scaled
     products where exact, log-sum-exp where not: finite for transitions of -1e4),
@@ -48,14 +52,14 @@ def crf_nll_loss(emissions, tags, transitions, start_transitions, end_transition
     ``n_threads``. Non-finite emissions propagate to their sequence's loss.
     """
     p = prepare_crf_nll_loss(emissions, tags, transitions, start_transitions, end_transitions, mask,
-                             reduction, return_grad, grad_out, n_threads, backend)
+                             reduction, return_grad, grad_out, n_threads, backend, upstream)
     if p.backend == "numpy":
         from .reference import crf as ref
         return ref.crf_nll_loss_prepared(p)
     xs = p.xs
     loss = _kernels.crf(b"crf_nll_loss", p.em, p.tags, p.lengths, xs["transitions"], xs["start_transitions"],
                         xs["end_transitions"], CRF_REDUCTION_CODES[p.reduction], p.loss_none, p.grads, None,
-                        p.n_threads)
+                        p.n_threads, p.upstream)
     return nll_result(p, loss)
 
 

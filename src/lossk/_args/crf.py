@@ -3,7 +3,7 @@ transitions (K, K), start and end transitions (K,), an optional mask (B, T)
 that must be on for a prefix of each sequence (its first step included)."""
 import numpy as np
 
-from .._checks import as_array, as_index, check_shape, empty_aligned
+from .._checks import as_array, as_index, as_real, check_shape, empty_aligned
 from .pointwise import prepare_inputs
 
 CRF_REDUCTIONS = ("mean", "sum", "none", "token_mean")
@@ -63,9 +63,10 @@ def _check_tags(tags, lengths, K):
 
 
 def prepare_crf_nll_loss(emissions, tags, transitions, start_transitions, end_transitions, mask, reduction,
-                         return_grad, grad_out, n_threads, backend):
+                         return_grad, grad_out, n_threads, backend, upstream=None):
     """p.xs the four differentiable inputs in one float dtype (p.grads their
-    gradients or None), p.tags, p.lengths (None: all T), p.loss_none."""
+    gradients or None), p.tags, p.lengths (None: all T), p.loss_none, p.upstream
+    (None or (B,) float64 weights of the "none" losses in the gradients)."""
     p = prepare_inputs({"emissions": emissions, "transitions": transitions,
                         "start_transitions": start_transitions, "end_transitions": end_transitions},
                        reduction, return_grad, grad_out, n_threads, backend, CRF_REDUCTIONS)
@@ -76,6 +77,15 @@ def prepare_crf_nll_loss(emissions, tags, transitions, start_transitions, end_tr
     _check_tags(t, p.lengths, K)
     p.em, p.tags, p.B, p.T, p.K = em, t, B, T, K
     p.loss_none = empty_aligned((B,), p.dtype) if reduction == "none" else None
+    p.upstream = None
+    if upstream is not None:
+        if reduction != "none" or not return_grad:
+            raise ValueError("upstream weights the per-sequence losses' gradients: it needs reduction='none' "
+                             f"and return_grad=True, got reduction={reduction!r}, return_grad={return_grad}")
+        p.upstream = as_real(upstream, "upstream", np.dtype(np.float64))
+        if p.upstream.shape != (B,):
+            raise ValueError(f"upstream must have shape ({B},) (one per sequence of emissions), "
+                             f"got {p.upstream.shape}")
     return p
 
 

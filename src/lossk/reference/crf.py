@@ -44,12 +44,14 @@ def crf_nll_loss_prepared(p):
         if p.reduction == "none":
             p.loss_none[...] = loss
         if p.return_grad:
-            _gradients(p, emr, trr, enr, y, on, L, alpha, loss, 1.0 / div)
+            u = p.upstream if p.upstream is not None else np.ones(B)
+            _gradients(p, emr, trr, enr, y, on, L, alpha, loss, u, 1.0 / div)
     return nll_result(p, value)
 
 
-def _gradients(p, emr, trr, enr, y, on, L, alpha, loss, scale):
-    """Marginals minus the gold path's counts, times scale, into p.grads; beta'
+def _gradients(p, emr, trr, enr, y, on, L, alpha, loss, u, scale):
+    """Marginals minus the gold path's counts, each sequence's weighted by u[b]
+    (upstream), their sums times scale (the reduction's), into p.grads; beta'
     relative to the gold path's score after t, as alpha'."""
     B, T, K = p.B, p.T, p.K
     beta = np.empty((B, T, K))
@@ -59,15 +61,16 @@ def _gradients(p, emr, trr, enr, y, on, L, alpha, loss, scale):
         beta[:, t] = np.where((t < L - 1)[:, None], nxt, enr)
     gamma = np.where(on[:, :, None], np.exp(alpha + beta - loss[:, None, None]), 0.0)   # 0 when masked
     onehot = np.eye(K)[y] * on[:, :, None]
+    w = u[:, None]
     # pair marginals of steps (t - 1, t), t in [1, L)
     xi = np.exp(alpha[:, :-1, :, None] + trr + (emr[:, 1:] + beta[:, 1:])[:, :, None, :]
                 - loss[:, None, None, None])
-    g_tr = np.sum(np.where(on[:, 1:, None, None], xi, 0.0), axis=(0, 1))
-    np.add.at(g_tr, (y[:, :-1][on[:, 1:]], y[:, 1:][on[:, 1:]]), -1.0)
+    g_tr = np.sum(np.where(on[:, 1:, None, None], xi * w[:, :, None, None], 0.0), axis=(0, 1))
+    np.add.at(g_tr, (y[:, :-1][on[:, 1:]], y[:, 1:][on[:, 1:]]), -np.broadcast_to(w, on[:, 1:].shape)[on[:, 1:]])
     rows = np.arange(B)
-    g_st = gamma[:, 0].sum(axis=0) - np.bincount(y[:, 0], minlength=K)
-    g_en = gamma[rows, L - 1].sum(axis=0) - np.bincount(y[rows, L - 1], minlength=K)
-    for out, g in zip(p.grads, (gamma - onehot, g_tr, g_st, g_en)):
+    g_st = (gamma[:, 0] * w).sum(axis=0) - np.bincount(y[:, 0], weights=u, minlength=K)
+    g_en = (gamma[rows, L - 1] * w).sum(axis=0) - np.bincount(y[rows, L - 1], weights=u, minlength=K)
+    for out, g in zip(p.grads, ((gamma - onehot) * w[:, :, None], g_tr, g_st, g_en)):
         out[...] = g * scale
 
 
@@ -99,11 +102,11 @@ def crf_decode_prepared(p):
 
 
 def crf_nll_loss(emissions, tags, transitions, start_transitions, end_transitions, *, mask=None,
-                 reduction="mean", return_grad=False, grad_out=None, n_threads=None):
+                 reduction="mean", return_grad=False, grad_out=None, upstream=None, n_threads=None):
     """NumPy reference of :func:`lossk.crf_nll_loss` (n_threads is ignored)."""
     return crf_nll_loss_prepared(prepare_crf_nll_loss(
         emissions, tags, transitions, start_transitions, end_transitions, mask, reduction, return_grad,
-        grad_out, n_threads, "numpy"))
+        grad_out, n_threads, "numpy", upstream))
 
 
 def crf_decode(emissions, transitions, start_transitions, end_transitions, *, mask=None, n_threads=None):
