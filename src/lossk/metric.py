@@ -123,7 +123,7 @@ def _contrastive_blocks(a, b, inv_tau, pos_shift, exclude_self, extra, weights, 
 
 @register(mean="none", peer=None, grads=("z1", "z2"), target=None, split="no")
 def nt_xent_loss(z1, z2, *, temperature=0.5, block_rows=None, reduction="mean", return_grad=False,
-                 grad_out=None, n_threads=None, backend="c"):
+                 grad_out=None, n_threads=None, backend="c", upstream=None):
     r"""NT-Xent (SimCLR): z = [z1; z2] (2N rows), u = z / max(||z||, 1e-12) (torch's
     ``F.normalize``), ``s_ij = u_i . u_j / temperature``; anchor i's positive is
     i + N (mod 2N), every other sample but i itself a negative:
@@ -135,15 +135,19 @@ def nt_xent_loss(z1, z2, *, temperature=0.5, block_rows=None, reduction="mean", 
     and its gradient is ``d loss / d u`` divided by 1e-12 (finite, large), as torch
     autograd gives. ``temperature`` finite and > 0; N >= 2.
 
+    ``upstream``: None or (2N,) weights, only with ``reduction="none"`` and
+    ``return_grad=True``: the gradients are then those of ``sum_i upstream_i loss_i``
+    (the backward of any ``grad_output``; anchor i's loss depends on every row).
+
     The 2N x 2N similarities are never held: ``block_rows`` anchor rows at a time
-    (None: about 4 Mi similarities a block; else a positive multiple of 256), so
+    (None: about 1 Mi similarities a block; else a positive multiple of 256), so
     the extra memory is one block plus a few (2N, D) arrays. The result does not
     depend on ``block_rows`` or ``n_threads`` (bitwise; see the module's docstring).
     Unlike pytorch-metric-learning's ``NTXentLoss`` (temperature 0.07, mean over
     positive pairs, ``+ finfo.tiny`` inside the log), lossk follows SimCLR.
     """
     c = prepare_nt_xent_loss(z1, z2, temperature, block_rows, reduction, return_grad, grad_out,
-                             n_threads, backend)
+                             n_threads, backend, upstream)
     if c.backend == "numpy":
         from .reference import metric as reference
         return reference.nt_xent_loss_prepared(c)
@@ -163,11 +167,15 @@ def nt_xent_loss(z1, z2, *, temperature=0.5, block_rows=None, reduction="mean", 
     return finish(c, loss, (g[:n], g[n:]))
 
 
+# lossk.torch's fake kernel: the 2N anchors of z1 and z2
+nt_xent_loss.none_shape = lambda shapes, options: (2 * shapes[0][0],)
+
+
 @register(mean="none", peer=None, grads=("query", "positive_key", "negative_keys"), target=None,
           split="no")
 def info_nce_loss(query, positive_key, negative_keys=None, *, temperature=0.1, normalize=True,
                   block_rows=None, reduction="mean", return_grad=False, grad_out=None, n_threads=None,
-                  backend="c"):
+                  backend="c", upstream=None):
     r"""InfoNCE (the ``info-nce-pytorch`` formulation, unpaired negatives).
 
     With ``normalize=True`` each row of every input is divided by max(||row||, 1e-12)
@@ -181,13 +189,14 @@ def info_nce_loss(query, positive_key, negative_keys=None, *, temperature=0.1, n
     ``return_grad=True`` returns ``(loss, (g_query, g_positive_key))``, or with
     ``negative_keys`` ``(loss, (g_query, g_positive_key, g_negative_keys))``. Zero
     rows: the limit of F.normalize as in :func:`nt_xent_loss`. ``temperature`` finite
-    and > 0; N >= 2 without ``negative_keys``; M >= 1.
+    and > 0; N >= 2 without ``negative_keys``; M >= 1. ``upstream``: None or (N,)
+    weights of the per-query losses, as in :func:`nt_xent_loss`.
 
     Blocked as :func:`nt_xent_loss` (``block_rows`` query rows at a time; results
     independent of ``block_rows`` and ``n_threads``).
     """
     c = prepare_info_nce_loss(query, positive_key, negative_keys, temperature, normalize, block_rows,
-                              reduction, return_grad, grad_out, n_threads, backend)
+                              reduction, return_grad, grad_out, n_threads, backend, upstream)
     if c.backend == "numpy":
         from .reference import metric as reference
         return reference.info_nce_loss_prepared(c)
