@@ -243,3 +243,14 @@ def test_upstream(name):
     # non-finite weights propagate
     g = f(x, t, mode="multiclass", upstream=[np.nan, 1, 1], reduction="none", return_grad=True)[1]
     assert np.isnan(g).any()
+
+
+def test_bad_index_writes_nothing_in_place():
+    # pass 1 stores the softmax in grad: the class indices are checked before it
+    rng = np.random.default_rng(7)
+    x, t = make(rng, "multiclass", (2, 3, 40, 40), np.float32)
+    t[1, 39, 39] = 3
+    before = x.copy()
+    with pytest.raises(ValueError, match=r"target\[1, 39, 39\] = 3"):
+        lossk.dice_loss(x, t, mode="multiclass", return_grad=True, grad_out=x)
+    assert x.tobytes() == before.tobytes()
