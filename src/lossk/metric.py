@@ -74,15 +74,17 @@ def _normalized(z, normalize=True):
 
 
 def _normalize_backward(z, r, du):
-    """d loss / d z from d loss / d u (float64) through u = z / max(||z||, eps):
-    (du - u (u . du)) / ||z|| where ||z|| >= eps (torch's clamp_min passes there),
-    du / eps below."""
+    """d loss / d z from d loss / d u (float64, overwritten) through
+    u = z / max(||z||, eps): (du - u (u . du)) / ||z|| where ||z|| >= eps (torch's
+    clamp_min passes there), du / eps below. With u = z / r that is
+    (du - z (z . du) / r^2) / r, in place: one (N, D) float64 temporary."""
     if r is None:
         return du
-    u = z / r[:, None]
-    proj = np.einsum("ij,ij->i", u, du)
     inside = r > NORMALIZE_EPS
-    return np.where(inside[:, None], (du - u * proj[:, None]) / r[:, None], du / NORMALIZE_EPS)
+    coef = np.where(inside, np.einsum("ij,ij->i", z, du, dtype=np.float64) / (r * r), 0.0)
+    du -= z * coef[:, None]
+    du /= np.where(inside, r, NORMALIZE_EPS)[:, None]
+    return du
 
 
 def _contrastive_blocks(a, b, inv_tau, pos_shift, exclude_self, extra, weights, grad, block_rows, n_threads):
@@ -163,7 +165,7 @@ def nt_xent_loss(z1, z2, *, temperature=0.5, block_rows=None, reduction="mean", 
     # s = u u^T / tau is symmetric: d/du = (G + G^T) u / tau
     acc += du
     acc *= inv_tau
-    g = _normalize_backward(z.astype(np.float64), r, acc)
+    g = _normalize_backward(z, r, acc)
     return finish(c, loss, (g[:n], g[n:]))
 
 
@@ -211,10 +213,10 @@ def info_nce_loss(query, positive_key, negative_keys=None, *, temperature=0.1, n
                                               c.block_rows, c.n_threads)
         if not c.return_grad:
             return finish(c, loss, ())
-        dq = dq.astype(np.float64) * inv_tau
+        dq = dq.astype(np.float64)
+        dq *= inv_tau
         dk *= inv_tau
-        return finish(c, loss, (_normalize_backward(q.astype(np.float64), rq, dq),
-                                _normalize_backward(k.astype(np.float64), rk, dk)))
+        return finish(c, loss, (_normalize_backward(q, rq, dq), _normalize_backward(k, rk, dk)))
     un, rn = _normalized(c.neg, c.normalize)
     extra = np.einsum("ij,ij->i", uq, uk, dtype=np.float64)      # the positives' dot products
     loss, dq, dn, eg = _contrastive_blocks(uq, un, inv_tau, -1, False, extra, w, c.return_grad,
@@ -222,12 +224,13 @@ def info_nce_loss(query, positive_key, negative_keys=None, *, temperature=0.1, n
     if not c.return_grad:
         return finish(c, loss, ())
     egs = (eg * inv_tau)[:, None]
-    dq = dq.astype(np.float64) * inv_tau + egs * uk
+    dq = dq.astype(np.float64)
+    dq *= inv_tau
+    dq += egs * uk
     dk = egs * uq
     dn *= inv_tau
-    return finish(c, loss, (_normalize_backward(q.astype(np.float64), rq, dq),
-                            _normalize_backward(k.astype(np.float64), rk, dk),
-                            _normalize_backward(c.neg.astype(np.float64), rn, dn)))
+    return finish(c, loss, (_normalize_backward(q, rq, dq), _normalize_backward(k, rk, dk),
+                            _normalize_backward(c.neg, rn, dn)))
 
 
 __all__ = family("metric")
