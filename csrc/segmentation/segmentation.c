@@ -64,9 +64,10 @@ static int64_t seg_tile(const seg_ctx *a, int64_t t, int64_t *img, int64_t *j0) 
     return a->inner - *j0 < a->tile ? a->inner - *j0 : a->tile;
 }
 
-/* Scratch of a thread: the tile's exps (c x tile) and six per-pixel rows. */
+/* Scratch of a thread: the tile's exps (c x tile), six per-pixel rows (the
+   int32 class row y in one), then c per-class counts. */
 static size_t seg_scratch_bytes(int64_t c, int64_t tile) {
-    return (size_t)((c + 6) * tile) * sizeof(double) + 64;
+    return (size_t)((c + 7) * tile + c) * sizeof(double) + 64;
 }
 
 #define LOSSK_TEMPLATE_FILE "segmentation/segmentation.c"
@@ -236,6 +237,7 @@ lossk_status lossk_segmentation(const char *loss, lossk_segmentation_args *args)
 typedef struct LOSSK_FN(seg_rows) {
     real *e, *r, *mk, *p, *d, *tv;
     int32_t *y;   /* c <= INT_MAX / 3; as wide as a float lane, so the one-hot compares vectorize */
+    int64_t *count;   /* c: the tile's pixels of each class */
 } LOSSK_FN(seg_rows);
 
 LOSSK_INLINE LOSSK_FN(seg_rows) LOSSK_FN(seg_rows_of)(void *scratch, int64_t c, int64_t tile) {
@@ -248,6 +250,7 @@ LOSSK_INLINE LOSSK_FN(seg_rows) LOSSK_FN(seg_rows_of)(void *scratch, int64_t c, 
     w.d = w.p + tile;
     w.tv = w.d + tile;
     w.y = (int32_t *)(w.tv + tile);
+    w.count = (int64_t *)(base + (c + 6) * tile);
     return w;
 }
 
@@ -315,10 +318,13 @@ int64_t LOSSK_FN(seg_sums_block)(const void *ctx, int64_t begin, int64_t end, do
             if (bad >= 0) return bad;
             if (c == 0) continue;
             if (a->act == SEG_SOFTMAX) LOSSK_FN(seg_softmax)(x, inner, c, tile, w, &s);
+            /* St by a histogram of the tile's classes: one step per pixel, not per element */
+            for (int64_t k = 0; k < c; k++) s.count[k] = 0;
+            for (int64_t j = 0; j < w; j++)
+                if (s.y[j] >= 0) s.count[s.y[j]]++;
             real *gp = a->store_p ? (real *)a->grad + img * c * inner + j0 : NULL;
             for (int64_t k = 0; k < c; k++) {
                 const real *xk = x + k * inner, *ek = s.e + k * tile;
-                int64_t count = 0;
                 if (gp) {                               /* the softmax kept for pass 2 */
                     real *gk = gp + k * inner;
                     for (int64_t j = 0; j < w; j++) gk[j] = ek[j] * s.r[j];
@@ -328,10 +334,9 @@ int64_t LOSSK_FN(seg_sums_block)(const void *ctx, int64_t begin, int64_t end, do
                     const real pm = p * s.mk[j], tk = s.y[j] == (int32_t)k ? (real)1 : (real)0;
                     s.p[j] = pm;
                     s.d[j] = LOSSK_ABS(pm - tk);
-                    count += s.y[j] == (int32_t)k;
                 }
                 out[k] += LOSSK_FN(lane_sum)(s.p, w);
-                out[c + k] += (double)count;
+                out[c + k] += (double)s.count[k];
                 out[2 * c + k] += LOSSK_FN(lane_sum)(s.d, w);
             }
         } else {
