@@ -307,3 +307,55 @@ def test_bad_input():
     # one query with separate negatives is fine; none gives the mean of nothing
     assert np.isfinite(lossk.info_nce_loss(z1[:1], z2[:1], neg))
     assert np.isnan(lossk.info_nce_loss(z1[:0], z2[:0], neg)) and lossk.info_nce_loss(z1[:0], z2[:0], neg, reduction="sum") == 0
+
+
+# ---- upstream= (the "none" backward of any grad_output) -----------------------------------
+
+@pytest.mark.parametrize("name, kw, m", CONTRASTIVE[:2] + CONTRASTIVE[3:4])
+def test_contrastive_upstream(name, kw, m):
+    """d(sum_i u_i loss_i): kernel = reference (float32, float64), = finite differences
+    of sum_i u_i loss_i, = torch autograd with grad_output u; bitwise for every
+    thread count and block size."""
+    fn, ref = getattr(lossk, name), getattr(reference, name)
+    rng = np.random.default_rng(10)
+    for dtype in DTYPES:
+        args = _embeddings(rng, dtype, n=9, d=5, m=m)
+        rows = 2 * 9 if name == "nt_xent_loss" else 9
+        u = rng.standard_normal(rows)
+        res = fn(*args, reduction="none", return_grad=True, upstream=u, **kw)
+        _assert_all_close(res, ref(*args, reduction="none", return_grad=True, upstream=u, **kw), dtype)
+        if torch is not None:
+            peer = _torch_nt_xent if name == "nt_xent_loss" else _torch_info_nce
+            ts = [to_torch(x, True) for x in args]
+            loss = peer(*ts, reduction="none", **kw)
+            loss.backward(torch.from_numpy(u.astype(dtype)))
+            _assert_all_close(res, (loss.detach().numpy(), tuple(t.grad.numpy() for t in ts)), dtype)
+    _, grads = res                                     # float64
+    for k in range(len(args)):
+        def f(x, k=k):
+            a = list(args)
+            a[k] = x
+            return float(u @ ref(*a, reduction="none", **kw))
+        np.testing.assert_allclose(grads[k], finite_difference_grad(f, args[k]), rtol=1e-6, atol=1e-8)
+    big = _embeddings(rng, np.float32, n=300, d=4, m=m and 50)
+    ub = rng.standard_normal(600 if name == "nt_xent_loss" else 300).astype(np.float32).astype(np.float64)
+    first = fn(*big, reduction="none", return_grad=True, upstream=ub, block_rows=UNIT_ROWS, n_threads=1, **kw)
+    _assert_bitwise(fn(*big, reduction="none", return_grad=True, upstream=ub.astype(np.float32), n_threads=2,
+                       **kw), first)
+
+
+def test_contrastive_upstream_bad_input():
+    z1, z2 = _embeddings(np.random.default_rng(11), np.float64, n=3, d=2)
+    u = np.ones(6)
+    f = lossk.nt_xent_loss
+    assert_all_raise([
+        (lambda: f(z1, z2, upstream=u, return_grad=True), ValueError, "upstream"),            # mean
+        (lambda: f(z1, z2, upstream=u, reduction="none"), ValueError, "upstream"),            # no gradient
+        (lambda: f(z1, z2, upstream=u[:3], reduction="none", return_grad=True), ValueError, "upstream"),
+        (lambda: f(z1, z2, upstream=u.astype(complex), reduction="none", return_grad=True), TypeError,
+         "upstream")])
+    with pytest.raises(ValueError, match="upstream"):
+        lossk.info_nce_loss(z1, z2, reduction="none", return_grad=True, upstream=u)
+    # non-finite weights propagate
+    _, (g1, _) = lossk.info_nce_loss(z1, z2, reduction="none", return_grad=True, upstream=[1, np.nan, 1])
+    assert np.isnan(g1).any()

@@ -207,3 +207,50 @@ def test_bad_input():
         (lambda: lossk.dice_loss(x, m, mode="multilabel", return_grad=True, grad_out=m), ValueError, "overlaps"),
     ]
     assert_all_raise(cases)
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_upstream(name):
+    """upstream=: d(sum_k u_k L_k)/d(pred), kernel = reference over modes and dtypes,
+    = finite differences of sum_k u_k L_k (float64), bitwise for 1 and 2 threads;
+    u = 1 is the plain "none" gradient. SMP's per-class backward: test_segmentation_smp.py."""
+    fn, ref = getattr(lossk, name), getattr(reference, name)
+    rng = np.random.default_rng(6)
+    for mode, per_image in (("multiclass", False), ("multilabel", True), ("binary", True)):
+        for dtype in DTYPES:
+            x, t = make(rng, mode, (2, 1 if mode == "binary" else 3, 3, 4), dtype, ignore=-1)
+            kw = options(name, mode=mode, ignore_index=-1, per_image=per_image, reduction="none", return_grad=True)
+            shape = fn(x, t, **kw)[0].shape
+            u = rng.standard_normal(shape)
+            loss, grad = fn(x, t, upstream=u, **kw)
+            rloss, rgrad = ref(x, t, upstream=u, **kw)
+            assert_close(loss, rloss)
+            assert_close(grad, rgrad)
+            assert fn(x, t, upstream=u, n_threads=2, **kw)[1].tobytes() == grad.tobytes()
+            assert fn(x, t, upstream=np.ones(shape, np.float32), **kw)[1].tobytes() == fn(x, t, **kw)[1].tobytes()
+        kw.pop("return_grad")
+        fd = finite_difference_grad(lambda z: float(np.sum(u * ref(z, t, **kw))), x)
+        np.testing.assert_allclose(fn(x, t, upstream=u, return_grad=True, **kw)[1], fd, rtol=1e-6, atol=1e-9)
+    x, t = make(rng, "multiclass", (2, 3, 2, 2), np.float64)
+    f = getattr(lossk, name)
+    assert_all_raise([
+        (lambda: f(x, t, mode="multiclass", upstream=np.ones(3), return_grad=True), ValueError, "upstream"),
+        (lambda: f(x, t, mode="multiclass", upstream=np.ones(3), reduction="none"), ValueError, "upstream"),
+        (lambda: f(x, t, mode="multiclass", upstream=np.ones((2, 3)), reduction="none", return_grad=True),
+         ValueError, "upstream"),
+        (lambda: f(x, t, mode="multiclass", upstream=["a"] * 3, reduction="none", return_grad=True), TypeError,
+         "upstream")])
+    # non-finite weights propagate
+    g = f(x, t, mode="multiclass", upstream=[np.nan, 1, 1], reduction="none", return_grad=True)[1]
+    assert np.isnan(g).any()
+
+
+def test_bad_index_writes_nothing_in_place():
+    # pass 1 stores the softmax in grad: the class indices are checked before it
+    rng = np.random.default_rng(7)
+    x, t = make(rng, "multiclass", (2, 3, 40, 40), np.float32)
+    t[1, 39, 39] = 3
+    before = x.copy()
+    with pytest.raises(ValueError, match=r"target\[1, 39, 39\] = 3"):
+        lossk.dice_loss(x, t, mode="multiclass", return_grad=True, grad_out=x)
+    assert x.tobytes() == before.tobytes()

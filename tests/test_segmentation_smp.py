@@ -61,3 +61,23 @@ def test_binary_target_without_class_axis_equals_smp():
     peer_loss, peer_grad = smp_loss_and_grad("dice_loss", "binary", x, t)
     assert_close(loss, peer_loss)
     assert_close(grad, peer_grad)
+
+
+@pytest.mark.parametrize("name", ("dice_loss", "tversky_loss"))
+def test_upstream_equals_smp_per_class_backward(name):
+    """upstream=: SMP's per-class losses (its aggregate_loss made the identity)
+    backpropagated with a random grad_output."""
+    rng = np.random.default_rng(12)
+    for mode, dtype in (("multiclass", np.float64), ("multilabel", np.float32)):
+        x, t = make(rng, mode, (2, 4, 5, 3), dtype, ignore=-1)
+        kw = dict(TVERSKY, gamma=1.0) if name == "tversky_loss" else {}
+        fn = getattr(SMP, CLASSES[name])(mode, ignore_index=-1, **kw)
+        fn.aggregate_loss = lambda loss: loss                   # SMP's per-class losses
+        u = rng.standard_normal(4)
+        xt = torch.from_numpy(x.copy()).requires_grad_()
+        peer = fn(xt, torch.from_numpy(t))
+        peer.backward(torch.from_numpy(u.astype(dtype)))
+        loss, grad = getattr(lossk, name)(x, t, mode=mode, ignore_index=-1, reduction="none", return_grad=True,
+                                          upstream=u, **kw)
+        assert_close(loss, peer.detach().numpy(), dtype)
+        assert_close(grad, xt.grad.numpy(), dtype)

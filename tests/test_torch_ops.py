@@ -33,8 +33,7 @@ GRADCHECK = [(n, r) for n, r in RED_CASES if n not in CONSTANT_FACTOR]
 # Losses whose samples depend on each other and that do not take upstream= yet:
 # their "none" backward raises NotImplementedError (test_coupled_none_backward_raises)
 # rather than give a wrong gradient.
-COUPLED_WITHOUT_UPSTREAM = {"dice_loss", "tversky_loss", "nt_xent_loss", "info_nce_loss",
-                            "linear_cross_entropy"}
+COUPLED_WITHOUT_UPSTREAM = {"linear_cross_entropy"}
 RED_CASES = [(n, r) for n, r in RED_CASES if not (r == "none" and n in COUPLED_WITHOUT_UPSTREAM)]
 GRADCHECK = [(n, r) for n, r in GRADCHECK if not (r == "none" and n in COUPLED_WITHOUT_UPSTREAM)]
 
@@ -130,9 +129,9 @@ def test_equals_lossk_scaled_backward_and_leaves_inputs_alone(name, reduction):
 
 
 def _lossk_numpy_weighted(name, inputs, opts, w):
-    """d(sum_i w_i loss_i)/d(input) for independent samples: lossk's "none" gradient
-    of each sample (element, box, or row and position) times its weight; the
-    loss's own upstream= where it takes one (coupled samples)."""
+    """d(sum_i w_i loss_i)/d(input): lossk's upstream=w where the loss takes it, else
+    (independent samples) the "none" gradient of each sample (element, box, or row
+    and position) times its weight."""
     spec = SPECS[name]
     if "upstream" in inspect.signature(spec.fn).parameters:
         return _lossk_numpy(name, inputs, dict(opts, upstream=w))[1]

@@ -16,11 +16,15 @@
  * Two passes over the pixels. Pass 1 computes p and the three sums in tiles
  * of a fixed number of pixels of one image (a function of c only), tiles
  * grouped into blocks of a fixed size, blocks added in order: the sums do not
- * depend on the thread count. Pass 2 recomputes p from the logits (one more
- * exp per element, cheaper here than writing p out in pass 1 and reading it
- * back: the logits are read again anyway, and grad may be pred itself) and
- * writes dL/dpred = dL/dpm chained through the activation, with
+ * depend on the thread count. Pass 2 writes dL/dpred = dL/dpm chained through
+ * the activation, with
  *   dL/dpm = a_k + b_k sign(pm - t)   (dSp/dpm = 1, dD/dpm = sign, torch's 0 at 0).
+ * The softmax (multiclass from logits, half the time of the two passes when
+ * recomputed) is computed once: pass 1 stores p in grad (which has pred's
+ * shape; each tile reads its own logits before writing them, so grad may be
+ * pred), pass 2 reads p back. The class indices are then checked before pass 1,
+ * so that nothing is written when one is out of range. Sigmoid and identity
+ * are recomputed in pass 2 (cheaper than the store and the read).
  */
 #ifndef LOSSK_TEMPLATE_PASS
 
@@ -50,6 +54,7 @@ typedef struct seg_ctx {
     const double *coef;      /* pass 2: a then b, c each (per_image: per image) */
     int per_image;
     void *grad;
+    int store_p;             /* pass 1 writes the softmax into grad, pass 2 reads it */
 } seg_ctx;
 
 /* Tile `t`: its image and first pixel; returns its width. */
@@ -59,9 +64,10 @@ static int64_t seg_tile(const seg_ctx *a, int64_t t, int64_t *img, int64_t *j0) 
     return a->inner - *j0 < a->tile ? a->inner - *j0 : a->tile;
 }
 
-/* Scratch of a thread: the tile's exps (c x tile) and six per-pixel rows. */
+/* Scratch of a thread: the tile's exps (c x tile), six per-pixel rows (the
+   int32 class row y in one), then c per-class counts. */
 static size_t seg_scratch_bytes(int64_t c, int64_t tile) {
-    return (size_t)((c + 6) * tile) * sizeof(double) + 64;
+    return (size_t)((c + 7) * tile + c) * sizeof(double) + 64;
 }
 
 #define LOSSK_TEMPLATE_FILE "segmentation/segmentation.c"
@@ -145,7 +151,16 @@ lossk_status lossk_segmentation(const char *loss, lossk_segmentation_args *args)
     const seg_kernels *kern = A->dtype == LOSSK_DTYPE_F32 ? LOSSK_SELECT(seg_f32) : LOSSK_SELECT(seg_f64);
     const int act = !A->from_logits ? SEG_NONE : A->index_target ? SEG_SOFTMAX : SEG_SIGMOID;
     seg_ctx ctx = {A->pred, A->target, n, c, inner, tile, tpi, A->index_target != 0, A->target_type,
-                   (seg_act)act, A->has_ignore != 0, A->ignore_index, NULL, NULL, A->per_image != 0, A->grad};
+                   (seg_act)act, A->has_ignore != 0, A->ignore_index, NULL, NULL, A->per_image != 0, A->grad,
+                   A->grad && elems > 0 && act == SEG_SOFTMAX};
+    if (ctx.store_p) {
+        /* every class index checked before pass 1 writes p into grad (maybe pred) */
+        double unused = 0.0;
+        const lossk_status st = lossk__class_targets(A->target, A->target_type, pixels, c, A->has_ignore != 0,
+                                                     A->ignore_index, NULL, 0, A->n_threads, &unused,
+                                                     &A->bad_index);
+        if (st != LOSSK_OK) return st;
+    }
 
     /* sums[0..K) = Sp, [K..2K) = St, [2K..3K) = D */
     double *sums = (double *)calloc((size_t)(3 * (K > 0 ? K : 1)), sizeof(double));
@@ -222,6 +237,7 @@ lossk_status lossk_segmentation(const char *loss, lossk_segmentation_args *args)
 typedef struct LOSSK_FN(seg_rows) {
     real *e, *r, *mk, *p, *d, *tv;
     int32_t *y;   /* c <= INT_MAX / 3; as wide as a float lane, so the one-hot compares vectorize */
+    int64_t *count;   /* c: the tile's pixels of each class */
 } LOSSK_FN(seg_rows);
 
 LOSSK_INLINE LOSSK_FN(seg_rows) LOSSK_FN(seg_rows_of)(void *scratch, int64_t c, int64_t tile) {
@@ -234,6 +250,7 @@ LOSSK_INLINE LOSSK_FN(seg_rows) LOSSK_FN(seg_rows_of)(void *scratch, int64_t c, 
     w.d = w.p + tile;
     w.tv = w.d + tile;
     w.y = (int32_t *)(w.tv + tile);
+    w.count = (int64_t *)(base + (c + 6) * tile);
     return w;
 }
 
@@ -301,18 +318,25 @@ int64_t LOSSK_FN(seg_sums_block)(const void *ctx, int64_t begin, int64_t end, do
             if (bad >= 0) return bad;
             if (c == 0) continue;
             if (a->act == SEG_SOFTMAX) LOSSK_FN(seg_softmax)(x, inner, c, tile, w, &s);
+            /* St by a histogram of the tile's classes: one step per pixel, not per element */
+            for (int64_t k = 0; k < c; k++) s.count[k] = 0;
+            for (int64_t j = 0; j < w; j++)
+                if (s.y[j] >= 0) s.count[s.y[j]]++;
+            real *gp = a->store_p ? (real *)a->grad + img * c * inner + j0 : NULL;
             for (int64_t k = 0; k < c; k++) {
                 const real *xk = x + k * inner, *ek = s.e + k * tile;
-                int64_t count = 0;
+                if (gp) {                               /* the softmax kept for pass 2 */
+                    real *gk = gp + k * inner;
+                    for (int64_t j = 0; j < w; j++) gk[j] = ek[j] * s.r[j];
+                }
                 for (int64_t j = 0; j < w; j++) {
                     const real p = a->act == SEG_SOFTMAX ? ek[j] * s.r[j] : xk[j];
                     const real pm = p * s.mk[j], tk = s.y[j] == (int32_t)k ? (real)1 : (real)0;
                     s.p[j] = pm;
                     s.d[j] = LOSSK_ABS(pm - tk);
-                    count += s.y[j] == (int32_t)k;
                 }
                 out[k] += LOSSK_FN(lane_sum)(s.p, w);
-                out[c + k] += (double)count;
+                out[c + k] += (double)s.count[k];
                 out[2 * c + k] += LOSSK_FN(lane_sum)(s.d, w);
             }
         } else {
@@ -358,28 +382,27 @@ int64_t LOSSK_FN(seg_grad_block)(const void *ctx, int64_t begin, int64_t end, do
             (void)LOSSK_FN(seg_load_index)(a, img * inner + j0, w, &s);   /* checked in pass 1 */
             if (a->act == SEG_SOFTMAX) {
                 /* q_k = G_k p_k, Q = sum_k q_k; dL/dx_k = q_k - p_k Q (torch's
-                   exp and log_softmax backward). p goes into e, Q into p. */
-                LOSSK_FN(seg_softmax)(x, inner, c, tile, w, &s);
+                   exp and log_softmax backward). p is in g (pass 1), G into e, Q into p. */
                 real *Q = s.p;
                 for (int64_t j = 0; j < w; j++) Q[j] = 0;
                 for (int64_t k = 0; k < c; k++) {
                     const real ak = (real)ca[k], bk = (real)cb[k];
+                    const real *gk = g + k * inner;
                     real *ek = s.e + k * tile;
                     for (int64_t j = 0; j < w; j++) {
-                        const real p = ek[j] * s.r[j], tk = s.y[j] == (int32_t)k ? (real)1 : (real)0;
+                        const real p = gk[j], tk = s.y[j] == (int32_t)k ? (real)1 : (real)0;
                         const real G = (ak + bk * LOSSK_FN(seg_sign)(p * s.mk[j] - tk)) * s.mk[j];
-                        ek[j] = p;
+                        ek[j] = G;
                         Q[j] += G * p;
                     }
                 }
                 for (int64_t k = 0; k < c; k++) {
-                    const real ak = (real)ca[k], bk = (real)cb[k];
                     const real *ek = s.e + k * tile;
                     real *gk = g + k * inner;
+                    LOSSK_IVDEP
                     for (int64_t j = 0; j < w; j++) {
-                        const real p = ek[j], tk = s.y[j] == (int32_t)k ? (real)1 : (real)0;
-                        const real G = (ak + bk * LOSSK_FN(seg_sign)(p * s.mk[j] - tk)) * s.mk[j];
-                        gk[j] = G * p - p * Q[j];
+                        const real p = gk[j];
+                        gk[j] = ek[j] * p - p * Q[j];
                     }
                 }
             } else {

@@ -289,6 +289,24 @@ class Call:
         self.__dict__.update(fields)
 
 
+def check_upstream(upstream, shape, reduction, return_grad):
+    """upstream= of the losses whose samples depend on each other (lossk.h's
+    "Upstream weights"): None, or a real array of the "none" output's shape,
+    only with reduction="none" and return_grad=True; float64, contiguous.
+    Non-finite weights are allowed (they propagate)."""
+    if upstream is None:
+        return None
+    if reduction != "none" or not return_grad:
+        raise ValueError(f"upstream is only taken with reduction='none' and return_grad=True, got "
+                         f"reduction={reduction!r}, return_grad={return_grad!r}")
+    a = as_array(upstream, "upstream")
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"upstream must be a real floating-point array, got dtype {a.dtype}")
+    if a.shape != tuple(shape):
+        raise ValueError(f"upstream must have the shape of the 'none' losses {tuple(shape)}, got {a.shape}")
+    return _contiguous(a, _F64)
+
+
 def finish(loss, loss_none, grad, reduction, dtype, return_grad):
     """The call's result: a scalar of the result dtype, or the per-sample array."""
     out = loss_none if reduction == "none" else dtype.type(loss)
@@ -297,5 +315,5 @@ def finish(loss, loss_none, grad, reduction, dtype, return_grad):
 
 __all__ = ["REDUCTIONS", "REDUCTION_CODES", "Call", "check_backend", "check_reduction", "as_array",
            "as_pred", "as_real", "as_index", "as_operand", "broadcast_shapes", "operand_layout",
-           "check_scalar", "check_finite", "check_bool", "check_shape", "check_int", "check_output",
+           "check_scalar", "check_finite", "check_bool", "check_shape", "check_int", "check_output", "check_upstream",
            "empty_aligned", "flat", "format_position", "grad_output", "finish", "resolve_n_threads"]

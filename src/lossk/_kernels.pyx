@@ -748,9 +748,11 @@ def block_sums():
     return out
 def segmentation(bytes loss, pred, target, loss_none, grad, int64_t n, int64_t c, int64_t inner,
                  bint from_logits, bint has_ignore, int64_t ignore_index, double smooth, double eps,
-                 double alpha, double beta, double gamma, bint per_image, int reduction, int n_threads):
+                 double alpha, double beta, double gamma, bint per_image, int reduction, int n_threads,
+                 upstream):
     """dice_loss / tversky_loss (lossk_segmentation) by name; target: int32/int64
-    class indices ("multiclass") or masks of pred's dtype. Returns the reduced loss."""
+    class indices ("multiclass") or masks of pred's dtype; upstream None or the
+    "none" losses' float64 weights. Returns the reduced loss."""
     cdef lossk_segmentation_args a
     cdef double loss_value = 0.0
     cdef const char *cname = loss
@@ -771,6 +773,7 @@ def segmentation(bytes loss, pred, target, loss_none, grad, int64_t n, int64_t c
     a.reduction, a.loss_out, a.n_threads = <lossk_reduction>reduction, &loss_value, n_threads
     a.loss_none = array_data(loss_none, a.dtype, True)
     a.grad = array_data(grad, a.dtype, True)
+    a.upstream = <const double *>array_data(upstream, LOSSK_DTYPE_F64, False)
     with nogil:
         status = lossk_segmentation(cname, &a)
     check_status(status, a.bad_index)

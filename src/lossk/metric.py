@@ -74,15 +74,17 @@ def _normalized(z, normalize=True):
 
 
 def _normalize_backward(z, r, du):
-    """d loss / d z from d loss / d u (float64) through u = z / max(||z||, eps):
-    (du - u (u . du)) / ||z|| where ||z|| >= eps (torch's clamp_min passes there),
-    du / eps below."""
+    """d loss / d z from d loss / d u (float64, overwritten) through
+    u = z / max(||z||, eps): (du - u (u . du)) / ||z|| where ||z|| >= eps (torch's
+    clamp_min passes there), du / eps below. With u = z / r that is
+    (du - z (z . du) / r^2) / r, in place: one (N, D) float64 temporary."""
     if r is None:
         return du
-    u = z / r[:, None]
-    proj = np.einsum("ij,ij->i", u, du)
     inside = r > NORMALIZE_EPS
-    return np.where(inside[:, None], (du - u * proj[:, None]) / r[:, None], du / NORMALIZE_EPS)
+    coef = np.where(inside, np.einsum("ij,ij->i", z, du, dtype=np.float64) / (r * r), 0.0)
+    du -= z * coef[:, None]
+    du /= np.where(inside, r, NORMALIZE_EPS)[:, None]
+    return du
 
 
 def _contrastive_blocks(a, b, inv_tau, pos_shift, exclude_self, extra, weights, grad, block_rows, n_threads):
@@ -123,7 +125,7 @@ def _contrastive_blocks(a, b, inv_tau, pos_shift, exclude_self, extra, weights, 
 
 @register(mean="none", peer=None, grads=("z1", "z2"), target=None, split="no")
 def nt_xent_loss(z1, z2, *, temperature=0.5, block_rows=None, reduction="mean", return_grad=False,
-                 grad_out=None, n_threads=None, backend="c"):
+                 grad_out=None, n_threads=None, backend="c", upstream=None):
     r"""NT-Xent (SimCLR): z = [z1; z2] (2N rows), u = z / max(||z||, 1e-12) (torch's
     ``F.normalize``), ``s_ij = u_i . u_j / temperature``; anchor i's positive is
     i + N (mod 2N), every other sample but i itself a negative:
@@ -135,15 +137,19 @@ def nt_xent_loss(z1, z2, *, temperature=0.5, block_rows=None, reduction="mean", 
     and its gradient is ``d loss / d u`` divided by 1e-12 (finite, large), as torch
     autograd gives. ``temperature`` finite and > 0; N >= 2.
 
+    ``upstream``: None or (2N,) weights, only with ``reduction="none"`` and
+    ``return_grad=True``: the gradients are then those of ``sum_i upstream_i loss_i``
+    (the backward of any ``grad_output``; anchor i's loss depends on every row).
+
     The 2N x 2N similarities are never held: ``block_rows`` anchor rows at a time
-    (None: about 4 Mi similarities a block; else a positive multiple of 256), so
+    (None: about 1 Mi similarities a block; else a positive multiple of 256), so
     the extra memory is one block plus a few (2N, D) arrays. The result does not
     depend on ``block_rows`` or ``n_threads`` (bitwise; see the module's docstring).
     Unlike pytorch-metric-learning's ``NTXentLoss`` (temperature 0.07, mean over
     positive pairs, ``+ finfo.tiny`` inside the log), lossk follows SimCLR.
     """
     c = prepare_nt_xent_loss(z1, z2, temperature, block_rows, reduction, return_grad, grad_out,
-                             n_threads, backend)
+                             n_threads, backend, upstream)
     if c.backend == "numpy":
         from .reference import metric as reference
         return reference.nt_xent_loss_prepared(c)
@@ -159,15 +165,19 @@ def nt_xent_loss(z1, z2, *, temperature=0.5, block_rows=None, reduction="mean", 
     # s = u u^T / tau is symmetric: d/du = (G + G^T) u / tau
     acc += du
     acc *= inv_tau
-    g = _normalize_backward(z.astype(np.float64), r, acc)
+    g = _normalize_backward(z, r, acc)
     return finish(c, loss, (g[:n], g[n:]))
+
+
+# lossk.torch's fake kernel: the 2N anchors of z1 and z2
+nt_xent_loss.none_shape = lambda shapes, options: (2 * shapes[0][0],)
 
 
 @register(mean="none", peer=None, grads=("query", "positive_key", "negative_keys"), target=None,
           split="no")
 def info_nce_loss(query, positive_key, negative_keys=None, *, temperature=0.1, normalize=True,
                   block_rows=None, reduction="mean", return_grad=False, grad_out=None, n_threads=None,
-                  backend="c"):
+                  backend="c", upstream=None):
     r"""InfoNCE (the ``info-nce-pytorch`` formulation, unpaired negatives).
 
     With ``normalize=True`` each row of every input is divided by max(||row||, 1e-12)
@@ -181,13 +191,14 @@ def info_nce_loss(query, positive_key, negative_keys=None, *, temperature=0.1, n
     ``return_grad=True`` returns ``(loss, (g_query, g_positive_key))``, or with
     ``negative_keys`` ``(loss, (g_query, g_positive_key, g_negative_keys))``. Zero
     rows: the limit of F.normalize as in :func:`nt_xent_loss`. ``temperature`` finite
-    and > 0; N >= 2 without ``negative_keys``; M >= 1.
+    and > 0; N >= 2 without ``negative_keys``; M >= 1. ``upstream``: None or (N,)
+    weights of the per-query losses, as in :func:`nt_xent_loss`.
 
     Blocked as :func:`nt_xent_loss` (``block_rows`` query rows at a time; results
     independent of ``block_rows`` and ``n_threads``).
     """
     c = prepare_info_nce_loss(query, positive_key, negative_keys, temperature, normalize, block_rows,
-                              reduction, return_grad, grad_out, n_threads, backend)
+                              reduction, return_grad, grad_out, n_threads, backend, upstream)
     if c.backend == "numpy":
         from .reference import metric as reference
         return reference.info_nce_loss_prepared(c)
@@ -202,10 +213,10 @@ def info_nce_loss(query, positive_key, negative_keys=None, *, temperature=0.1, n
                                               c.block_rows, c.n_threads)
         if not c.return_grad:
             return finish(c, loss, ())
-        dq = dq.astype(np.float64) * inv_tau
+        dq = dq.astype(np.float64)
+        dq *= inv_tau
         dk *= inv_tau
-        return finish(c, loss, (_normalize_backward(q.astype(np.float64), rq, dq),
-                                _normalize_backward(k.astype(np.float64), rk, dk)))
+        return finish(c, loss, (_normalize_backward(q, rq, dq), _normalize_backward(k, rk, dk)))
     un, rn = _normalized(c.neg, c.normalize)
     extra = np.einsum("ij,ij->i", uq, uk, dtype=np.float64)      # the positives' dot products
     loss, dq, dn, eg = _contrastive_blocks(uq, un, inv_tau, -1, False, extra, w, c.return_grad,
@@ -213,12 +224,13 @@ def info_nce_loss(query, positive_key, negative_keys=None, *, temperature=0.1, n
     if not c.return_grad:
         return finish(c, loss, ())
     egs = (eg * inv_tau)[:, None]
-    dq = dq.astype(np.float64) * inv_tau + egs * uk
+    dq = dq.astype(np.float64)
+    dq *= inv_tau
+    dq += egs * uk
     dk = egs * uq
     dn *= inv_tau
-    return finish(c, loss, (_normalize_backward(q.astype(np.float64), rq, dq),
-                            _normalize_backward(k.astype(np.float64), rk, dk),
-                            _normalize_backward(c.neg.astype(np.float64), rn, dn)))
+    return finish(c, loss, (_normalize_backward(q, rq, dq), _normalize_backward(k, rk, dk),
+                            _normalize_backward(c.neg, rn, dn)))
 
 
 __all__ = family("metric")

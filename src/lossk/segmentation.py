@@ -22,7 +22,7 @@ def _run(name, p):
         value = _kernels.segmentation(name.encode(), flat(p.x), flat(p.target), flat(p.loss_none), flat(p.grad),
                                       p.n, p.c, p.inner, p.from_logits, p.ignore is not None,
                                       0 if p.ignore is None else p.ignore, p.smooth, p.eps, p.alpha, p.beta,
-                                      p.gamma, p.per_image, REDUCTION_CODES[p.reduction], p.n_threads)
+                                      p.gamma, p.per_image, REDUCTION_CODES[p.reduction], p.n_threads, p.upstream)
     except _kernels.TargetIndexError as e:
         raise target_range_error(p, e.position) from None
     return finish(p, value)
@@ -31,7 +31,7 @@ def _run(name, p):
 @register(peer="segmentation_models_pytorch.losses.DiceLoss", **_SPEC)
 def dice_loss(pred, target, *, mode, from_logits=True, smooth=0.0, eps=1e-7, ignore_index=None,
               per_image=False, reduction="mean", return_grad=False, grad_out=None, n_threads=None,
-              backend="c"):
+              backend="c", upstream=None):
     r"""Soft Dice loss, = ``segmentation_models_pytorch.losses.DiceLoss`` (0.6).
 
     Probabilities ``p``: ``softmax(pred)`` over the class axis (``"multiclass"``),
@@ -71,16 +71,21 @@ def dice_loss(pred, target, *, mode, from_logits=True, smooth=0.0, eps=1e-7, ign
     return_grad, grad_out, n_threads, backend : as for every lossk loss; the gradient is
         w.r.t. ``pred`` (the logits when ``from_logits``); for ``"none"`` of the sum of
         the ``L_k``. Bitwise identical for every ``n_threads``.
+    upstream : None or an array of the ``"none"`` output's shape ((C,), or (N, C) with
+        ``per_image``), only with ``reduction="none"`` and ``return_grad=True``: the
+        gradient is then that of ``sum_k upstream_k L_k`` (the backward of any
+        ``grad_output``; the classes share every pixel, so it is not the sum's
+        gradient scaled).
     """
     p = prepare(pred, target, mode, from_logits, smooth, eps, ignore_index, per_image, reduction,
-                return_grad, grad_out, n_threads, backend)
+                return_grad, grad_out, n_threads, backend, upstream=upstream)
     return _run("dice_loss", p)
 
 
 @register(peer="segmentation_models_pytorch.losses.TverskyLoss", **_SPEC)
 def tversky_loss(pred, target, *, mode, alpha=0.5, beta=0.5, gamma=1.0, from_logits=True, smooth=0.0,
                  eps=1e-7, ignore_index=None, per_image=False, reduction="mean", return_grad=False,
-                 grad_out=None, n_threads=None, backend="c"):
+                 grad_out=None, n_threads=None, backend="c", upstream=None):
     r"""Tversky loss, = ``segmentation_models_pytorch.losses.TverskyLoss`` (0.6).
 
     As :func:`dice_loss` with ``score_k = (I + smooth) / max(I + alpha FP + beta FN + smooth, eps)``,
@@ -94,11 +99,22 @@ def tversky_loss(pred, target, *, mode, alpha=0.5, beta=0.5, gamma=1.0, from_log
 
     alpha, beta : floats >= 0 (weights of false positives and false negatives)
     gamma : float > 0
-    Other arguments as :func:`dice_loss`.
+    Other arguments (``upstream`` too) as :func:`dice_loss`.
     """
     p = prepare(pred, target, mode, from_logits, smooth, eps, ignore_index, per_image, reduction,
-                return_grad, grad_out, n_threads, backend, alpha=alpha, beta=beta, gamma=gamma)
+                return_grad, grad_out, n_threads, backend, alpha=alpha, beta=beta, gamma=gamma,
+                upstream=upstream)
     return _run("tversky_loss", p)
 
+
+def _none_shape(shapes, options):
+    """The "none" output's shape from pred's shape and the options (lossk.torch's
+    fake kernel): (K,) classes, (N, K) per image; binary mode is one class."""
+    pred = shapes[0]
+    k = 1 if options.get("mode") == "binary" else pred[1]
+    return (pred[0], k) if options.get("per_image") else (k,)
+
+
+dice_loss.none_shape = tversky_loss.none_shape = _none_shape
 
 __all__ = ["dice_loss", "tversky_loss"]

@@ -99,9 +99,13 @@ def none_backward_mode(spec):
     return None
 
 
-def _none_shape(spec, grad_shape):
+def _none_shape(spec, grad_shape, shapes=None, options=None):
     """The shape of the "none" output, from the first differentiated input's (also
-    what the fake kernel gives torch.compile)."""
+    what the fake kernel gives torch.compile); a loss whose "none" shape depends on
+    other inputs or options says it by a `none_shape(shapes, options)` attribute."""
+    hook = getattr(spec.fn, "none_shape", None)
+    if hook is not None and shapes is not None:
+        return tuple(hook(shapes, options))
     if spec.mean == "elements":
         return tuple(grad_shape)
     if spec.mean == "boxes":
@@ -164,6 +168,11 @@ class _Loss:
         k, m = len(self.spec.inputs), len(self.options)
         return args[:k], args[k:k + m], args[k + m], args[k + m + 1]
 
+    def _shapes(self, inputs, args):
+        """(the inputs' shapes, the options by name): what a none_shape hook reads."""
+        shapes = [tuple(x.shape) if isinstance(x, torch.Tensor) else None for x in inputs]
+        return shapes, {k: v for (k, _), v in zip(self.options, self._split(args)[1])}
+
     def _grad_inputs(self, inputs):
         """The differentiated tensors, flattened (a Tensor[] input counts each)."""
         out = []
@@ -213,7 +222,7 @@ class _Loss:
         loss, grads = self._call(args, grads)
         loss = self._loss_tensor(inputs, loss)
         if reduction == "none":
-            expect = _none_shape(self.spec, self._grad_inputs(inputs)[0].shape)
+            expect = _none_shape(self.spec, self._grad_inputs(inputs)[0].shape, *self._shapes(inputs, args))
             if tuple(loss.shape) != expect:
                 raise NotImplementedError(
                     f"lossk.torch.{self.name}: reduction='none' gave shape {tuple(loss.shape)}, but "
@@ -224,7 +233,7 @@ class _Loss:
         need_grad = args[-1]
         inputs, _, reduction, _ = self._split(args[:-1])
         ts = self._grad_inputs(inputs)
-        shape = _none_shape(self.spec, ts[0].shape) if reduction == "none" else ()
+        shape = _none_shape(self.spec, ts[0].shape, *self._shapes(inputs, args[:-1])) if reduction == "none" else ()
         loss = ts[0].new_empty(shape, dtype=self._dtype(inputs)) if ts else torch.empty(())
         return loss, ([torch.empty_like(t, memory_format=torch.contiguous_format) for t in ts]
                       if need_grad else [])

@@ -6,15 +6,17 @@ import sys
 
 import numpy as np
 
-from .._checks import check_bool, check_finite, check_scalar
+from .._checks import check_bool, check_finite, check_scalar, check_upstream
 from .pointwise import prepare_inputs
 
 # Rows of the contrastive losses' column products: fixed units, so that the
 # sums over anchors that reach every row of the keys are grouped the same for
 # every block size (block_rows is a multiple of it).
 UNIT_ROWS = 256
-# The default block holds about this many similarities (16 MiB in float32).
-BLOCK_ELEMS = 1 << 22
+# The default block holds about this many similarities (4 MiB in float32). The
+# products are made per unit whatever the block, so a small block costs no BLAS
+# speed, only more (cheap) row-kernel calls, and bounds the peak memory.
+BLOCK_ELEMS = 1 << 20
 
 
 def _embeddings(p, names, what="an (N, D) array"):
@@ -80,7 +82,7 @@ def prepare_triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap
 
 
 def prepare_nt_xent_loss(z1, z2, temperature, block_rows, reduction, return_grad, grad_out, n_threads,
-                         backend):
+                         backend, upstream=None):
     """z1, z2 (N, D) of one shape, N >= 2 (the negatives come from the batch; N = 0
     is the empty batch, whose mean is NaN)."""
     temperature = check_temperature(temperature)
@@ -94,11 +96,12 @@ def prepare_nt_xent_loss(z1, z2, temperature, block_rows, reduction, return_grad
                          f"got N = {z1a.shape[0]}")
     c.temperature = temperature
     c.block_rows = check_block_rows(block_rows, 2 * z1a.shape[0], 2 * z1a.shape[0])
+    c.upstream = check_upstream(upstream, (2 * z1a.shape[0],), reduction, return_grad)
     return c
 
 
 def prepare_info_nce_loss(query, positive_key, negative_keys, temperature, normalize, block_rows, reduction,
-                          return_grad, grad_out, n_threads, backend):
+                          return_grad, grad_out, n_threads, backend, upstream=None):
     """query and positive_key (N, D); negative_keys None (N >= 2: the other
     positives are the negatives) or (M, D), M >= 1, shared by every query."""
     temperature = check_temperature(temperature)
@@ -121,11 +124,15 @@ def prepare_info_nce_loss(query, positive_key, negative_keys, temperature, norma
     c.temperature, c.normalize = temperature, normalize
     n_cols = q.shape[0] if c.neg is None else c.neg.shape[0]
     c.block_rows = check_block_rows(block_rows, q.shape[0], n_cols)
+    c.upstream = check_upstream(upstream, (q.shape[0],), reduction, return_grad)
     return c
 
 
 def row_weights(c, n):
-    """d(returned loss) / d(loss_i): 1/n for the mean, else 1."""
+    """d(returned loss) / d(loss_i): 1/n for the mean, upstream (given with
+    "none"), else 1."""
+    if getattr(c, "upstream", None) is not None:
+        return c.upstream
     return np.full(n, (1.0 / n if n else np.nan) if c.reduction == "mean" else 1.0)
 
 

@@ -5,7 +5,8 @@ import math
 import numpy as np
 
 from .._checks import (Call, as_array, as_index, as_pred, as_real, check_backend, check_bool, check_finite,
-                       check_int, check_reduction, format_position, grad_output, resolve_n_threads)
+                       check_int, check_reduction, check_upstream, format_position, grad_output,
+                       resolve_n_threads)
 
 MODES = ("binary", "multiclass", "multilabel")
 REDUCTIONS = ("mean", "none")
@@ -19,11 +20,12 @@ def _nonnegative(value, name):
 
 
 def prepare(pred, target, mode, from_logits, smooth, eps, ignore_index, per_image, reduction, return_grad,
-            grad_out, n_threads, backend, alpha=0.5, beta=0.5, gamma=1.0):
+            grad_out, n_threads, backend, alpha=0.5, beta=0.5, gamma=1.0, upstream=None):
     """The checked call. The kernels' layout: p.x (N, C, inner) as p.n, p.c,
     p.inner (binary: C = 1 over all of an image's elements, as SMP's reshape);
     p.target class indices (multiclass) or a mask of p.x's dtype; p.ignore
-    (None or the int); p.loss_none of shape p.none_shape for "none"."""
+    (None or the int); p.loss_none of shape p.none_shape for "none"; p.upstream
+    None or float64 of that shape (the weights of the "none" losses in the gradient)."""
     check_backend(backend)
     check_reduction(reduction, REDUCTIONS)
     if not isinstance(mode, str) or mode not in MODES:
@@ -61,10 +63,11 @@ def prepare(pred, target, mode, from_logits, smooth, eps, ignore_index, per_imag
         k_classes, inner = 1, c * inner
     grad = grad_output(x, dtype, return_grad, grad_out, {"pred": x, "target": t})
     none_shape = (n, k_classes) if per_image else (k_classes,)
+    upstream = check_upstream(upstream, none_shape, reduction, return_grad)
     return Call(x=x, dtype=dtype, target=t, mode=mode, n=n, c=k_classes, inner=inner, from_logits=from_logits,
                 smooth=smooth, eps=eps, alpha=alpha, beta=beta, gamma=gamma, ignore=ignore,
                 per_image=per_image, reduction=reduction, return_grad=return_grad, grad=grad,
-                none_shape=none_shape,
+                none_shape=none_shape, upstream=upstream,
                 loss_none=np.empty(none_shape, dtype) if reduction == "none" else None,
                 n_threads=resolve_n_threads(n_threads), backend=backend)
 

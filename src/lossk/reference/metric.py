@@ -150,19 +150,21 @@ def triplet_margin_loss(anchor, positive, negative, *, margin=1.0, p=2.0, eps=1e
 
 
 def nt_xent_loss(z1, z2, *, temperature=0.5, block_rows=None, reduction="mean", return_grad=False,
-                 grad_out=None, n_threads=None):
+                 grad_out=None, n_threads=None, upstream=None):
     """NumPy reference of :func:`lossk.nt_xent_loss` (unblocked; block_rows is checked
     and ignored, as n_threads)."""
     return nt_xent_loss_prepared(prepare_nt_xent_loss(z1, z2, temperature, block_rows, reduction,
-                                                      return_grad, grad_out, n_threads, "numpy"))
+                                                      return_grad, grad_out, n_threads, "numpy",
+                                                      upstream))
 
 
 def info_nce_loss(query, positive_key, negative_keys=None, *, temperature=0.1, normalize=True,
-                  block_rows=None, reduction="mean", return_grad=False, grad_out=None, n_threads=None):
+                  block_rows=None, reduction="mean", return_grad=False, grad_out=None, n_threads=None,
+                  upstream=None):
     """NumPy reference of :func:`lossk.info_nce_loss` (unblocked)."""
     return info_nce_loss_prepared(prepare_info_nce_loss(query, positive_key, negative_keys, temperature,
                                                         normalize, block_rows, reduction, return_grad,
-                                                        grad_out, n_threads, "numpy"))
+                                                        grad_out, n_threads, "numpy", upstream))
 
 
 __all__ = ["triplet_margin_loss", "nt_xent_loss", "info_nce_loss"]

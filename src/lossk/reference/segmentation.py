@@ -59,7 +59,7 @@ def segmentation_prepared(p):
                 slope = 0.0 if mean == 0 and p.gamma < 1 else p.gamma * mean ** (p.gamma - 1.0)
                 w = (1.0 if p.gamma == 1.0 else slope) / max(losses.size, 1)
             else:
-                w = 1.0
+                w = 1.0 if p.upstream is None else p.upstream.reshape(losses.shape)
             g_score = -(w * present)
             g_num = g_score / den
             g_den = np.where(den_raw >= p.eps, -g_score * (score / den), 0.0)
@@ -72,19 +72,20 @@ def segmentation_prepared(p):
 
 
 def dice_loss(pred, target, *, mode, from_logits=True, smooth=0.0, eps=1e-7, ignore_index=None,
-              per_image=False, reduction="mean", return_grad=False, grad_out=None, n_threads=None):
+              per_image=False, reduction="mean", return_grad=False, grad_out=None, n_threads=None, upstream=None):
     """NumPy reference of :func:`lossk.dice_loss` (n_threads is ignored)."""
     return segmentation_prepared(prepare(pred, target, mode, from_logits, smooth, eps, ignore_index, per_image,
-                                         reduction, return_grad, grad_out, n_threads, "numpy"))
+                                         reduction, return_grad, grad_out, n_threads, "numpy",
+                                         upstream=upstream))
 
 
 def tversky_loss(pred, target, *, mode, alpha=0.5, beta=0.5, gamma=1.0, from_logits=True, smooth=0.0,
                  eps=1e-7, ignore_index=None, per_image=False, reduction="mean", return_grad=False,
-                 grad_out=None, n_threads=None):
+                 grad_out=None, n_threads=None, upstream=None):
     """NumPy reference of :func:`lossk.tversky_loss` (n_threads is ignored)."""
     return segmentation_prepared(prepare(pred, target, mode, from_logits, smooth, eps, ignore_index, per_image,
                                          reduction, return_grad, grad_out, n_threads, "numpy",
-                                         alpha=alpha, beta=beta, gamma=gamma))
+                                         alpha=alpha, beta=beta, gamma=gamma, upstream=upstream))
 
 
 __all__ = ["dice_loss", "tversky_loss"]
