@@ -3,7 +3,7 @@ transitions (K, K), start and end transitions (K,), an optional mask (B, T)
 that must be on for a prefix of each sequence (its first step included)."""
 import numpy as np
 
-from .._checks import as_array, as_index, as_real, check_shape, empty_aligned
+from .._checks import as_array, as_index, check_shape, check_upstream, empty_aligned
 from .pointwise import prepare_inputs
 
 CRF_REDUCTIONS = ("mean", "sum", "none", "token_mean")
@@ -77,15 +77,7 @@ def prepare_crf_nll_loss(emissions, tags, transitions, start_transitions, end_tr
     _check_tags(t, p.lengths, K)
     p.em, p.tags, p.B, p.T, p.K = em, t, B, T, K
     p.loss_none = empty_aligned((B,), p.dtype) if reduction == "none" else None
-    p.upstream = None
-    if upstream is not None:
-        if reduction != "none" or not return_grad:
-            raise ValueError("upstream weights the per-sequence losses' gradients: it needs reduction='none' "
-                             f"and return_grad=True, got reduction={reduction!r}, return_grad={return_grad}")
-        p.upstream = as_real(upstream, "upstream", np.dtype(np.float64))
-        if p.upstream.shape != (B,):
-            raise ValueError(f"upstream must have shape ({B},) (one per sequence of emissions), "
-                             f"got {p.upstream.shape}")
+    p.upstream = check_upstream(upstream, (B,), reduction, return_grad)
     return p
 
 
