@@ -362,7 +362,7 @@ def quantile_loss(pred, target, *, q=0.5, reduction="mean", return_grad=False, g
     return _family_entry(p, "quantile_loss")
 
 
-# ---- GAN losses (torchgan's conventions), composed from the mse_loss kernel -----------
+# ---- GAN losses (torchgan's conventions), one C call per input -----------------------
 # d_real and d_fake may have different shapes; "mean" averages each over its own size.
 
 
@@ -371,17 +371,11 @@ def _reference(name, p):
     return getattr(reference, name + "_prepared")(p)
 
 
-def _squares_to(x, c, reduction, loss_none, grad, n_threads):
-    """mean/sum/none of (x - c)^2 and its gradient, c a scalar target: the mse_loss
-    kernel with a broadcast target (x is not copied)."""
-    t = operand_layout(np.asarray(c, x.dtype), x.shape)
-    return _kernels.pointwise(b"mse_loss", x, t, None, None, (), -1, REDUCTION_CODES[reduction],
-                              loss_none, grad, None, n_threads)
-
-
-def _halve(p):
-    for g in p.grads or ():
-        np.multiply(g, 0.5, out=g)
+def _gan_term(name, x, t, reduction, loss_none, grad, n_threads):
+    """One input's term through the family entry (csrc/pointwise/gan.c): t, the
+    input's label (LSGAN) or sign (WGAN), a scalar broadcast to x (not expanded)."""
+    return _kernels.pointwise(name, x, (np.asarray(t, x.dtype).reshape(1), 1, 1), None, None, (), -1,
+                              REDUCTION_CODES[reduction], loss_none, grad, None, n_threads)
 
 
 @register(mean="none", peer=None, grads=("d_real", "d_fake"), target=None,
@@ -402,10 +396,10 @@ def lsgan_discriminator_loss(d_real, d_fake, *, a=0.0, b=1.0, reduction="mean", 
     if p.backend == "numpy":
         return _reference("lsgan_discriminator_loss", p)
     g_real, g_fake = p.grads or (None, None)
-    loss = (_squares_to(p.xs["d_real"], p.b, p.reduction, None, g_real, p.n_threads)
-            + _squares_to(p.xs["d_fake"], p.a, p.reduction, None, g_fake, p.n_threads))
-    _halve(p)
-    return gan_result(p, 0.5 * loss)
+    name = b"lsgan_discriminator_loss"
+    loss = (_gan_term(name, p.xs["d_real"], p.b, p.reduction, None, g_real, p.n_threads)
+            + _gan_term(name, p.xs["d_fake"], p.a, p.reduction, None, g_fake, p.n_threads))
+    return gan_result(p, loss)
 
 
 @register(mean="elements", peer=None, target=None, split="no")
@@ -418,22 +412,9 @@ def lsgan_generator_loss(d_fake, *, c=1.0, reduction="mean", return_grad=False, 
     p = prepare_lsgan_generator_loss(d_fake, c, reduction, return_grad, grad_out, n_threads, backend)
     if p.backend == "numpy":
         return _reference("lsgan_generator_loss", p)
-    loss = _squares_to(p.xs["d_fake"], p.c, p.reduction, p.loss_none, p.grads and p.grads[0],
-                       p.n_threads)
-    _halve(p)
-    if p.loss_none is not None:
-        np.multiply(p.loss_none, 0.5, out=p.loss_none)
-    return gan_result(p, 0.5 * loss, p.loss_none)
-
-
-def _signed_mean(x, sign, reduction, grad):
-    """sign * mean(x) (or sum) in float64 and its gradient sign / n (or sign)."""
-    divisor = np.float64(x.size if reduction == "mean" else 1)
-    with np.errstate(invalid="ignore"):
-        value = sign * np.sum(x, dtype=np.float64) / divisor     # mean of nothing: NaN
-    if grad is not None:
-        grad.fill(sign / divisor)
-    return value
+    loss = _gan_term(b"lsgan_generator_loss", p.xs["d_fake"], p.c, p.reduction, p.loss_none,
+                     p.grads and p.grads[0], p.n_threads)
+    return gan_result(p, loss, p.loss_none)
 
 
 @register(mean="none", peer=None, grads=("d_real", "d_fake"), target=None,
@@ -442,15 +423,15 @@ def wasserstein_discriminator_loss(d_real, d_fake, *, reduction="mean", return_g
                                    grad_out=None, n_threads=None, backend="c"):
     r"""Wasserstein GAN critic loss ``mean(d_fake) - mean(d_real)`` (``"sum"``: the
     sums); gradients ``-1/n_real`` and ``1/n_fake``, returned as ``(grad_real, grad_fake)``.
-    One pass of NumPy over each input (a sum needs no kernel).
     """
     p = prepare_wasserstein_discriminator_loss(d_real, d_fake, reduction, return_grad, grad_out,
                                                n_threads, backend)
     if p.backend == "numpy":
         return _reference("wasserstein_discriminator_loss", p)
     g_real, g_fake = p.grads or (None, None)
-    loss = (_signed_mean(p.xs["d_fake"], 1.0, p.reduction, g_fake)
-            + _signed_mean(p.xs["d_real"], -1.0, p.reduction, g_real))
+    name = b"wasserstein_discriminator_loss"
+    loss = (_gan_term(name, p.xs["d_fake"], 1.0, p.reduction, None, g_fake, p.n_threads)
+            + _gan_term(name, p.xs["d_real"], -1.0, p.reduction, None, g_real, p.n_threads))
     return gan_result(p, loss)
 
 
@@ -462,13 +443,9 @@ def wasserstein_generator_loss(d_fake, *, reduction="mean", return_grad=False, g
     p = prepare_generator(d_fake, reduction, return_grad, grad_out, n_threads, backend)
     if p.backend == "numpy":
         return _reference("wasserstein_generator_loss", p)
-    x = p.xs["d_fake"]
-    if p.reduction == "none":
-        np.negative(x, out=p.loss_none)
-        if p.grads:
-            p.grads[0].fill(-1.0)
-        return gan_result(p, 0.0, p.loss_none)
-    return gan_result(p, _signed_mean(x, -1.0, p.reduction, p.grads and p.grads[0]))
+    loss = _gan_term(b"wasserstein_generator_loss", p.xs["d_fake"], -1.0, p.reduction, p.loss_none,
+                     p.grads and p.grads[0], p.n_threads)
+    return gan_result(p, loss, p.loss_none)
 
 
 # ---- margin ranking ------------------------------------------------------------------
