@@ -138,26 +138,57 @@ LOSSK_INLINE pen_v4df LOSSK_FN(pen_term)(pen_v4df d, const int l2) {
     return l2 ? d * d : (pen_v4df)((pen_v4di)d & no_sign);   /* |d| */
 }
 
-/* PEN_GRAD of a lane vector: the same operations, as selects */
-LOSSK_INLINE LOSSK_VREAL LOSSK_FN(pen_gradv)(LOSSK_VREAL v, real scale, const int l2) {
-    const LOSSK_VREAL zero = {0};
+/* The gradient in 32-byte vectors (one ymm; 64-byte ones went through the
+   stack on AVX2): PEN_VN elements. */
+#  if LOSSK_F64
+typedef pen_v4df LOSSK_FN(pen_vr);
+typedef pen_v4di LOSSK_FN(pen_vm);
+#  else
+typedef float LOSSK_FN(pen_vr) __attribute__((vector_size(32)));
+typedef int32_t LOSSK_FN(pen_vm) __attribute__((vector_size(32)));
+#  endif
+#  undef PEN_VN
+#  define PEN_VN ((int)(32 / sizeof(real)))
+
+/* PEN_GRAD of PEN_VN elements at x: the same operations, as selects (a
+   scalar loop over a group of 16 compiled to branches) */
+LOSSK_INLINE LOSSK_FN(pen_vr) LOSSK_FN(pen_gradv)(const real *x, real scale, const int l2) {
+    LOSSK_FN(pen_vr) v;
+    memcpy(&v, x, sizeof v);
     if (l2) return v * scale;
-    const LOSSK_VREAL s = zero + scale;
-    const LOSSK_VMASK pos = v > zero, neg = v < zero;
-    return (LOSSK_VREAL)((pos & (LOSSK_VMASK)s) | (neg & (LOSSK_VMASK)(-s)) |
-                         (~(pos | neg) & (LOSSK_VMASK)(v * zero)));
+    const LOSSK_FN(pen_vr) zero = {0}, s = zero + scale;
+    const LOSSK_FN(pen_vm) pos = v > zero, neg = v < zero;
+    return (LOSSK_FN(pen_vr))((pos & (LOSSK_FN(pen_vm))s) | (neg & (LOSSK_FN(pen_vm))(-s)) |
+                              (~(pos | neg) & (LOSSK_FN(pen_vm))(v * zero)));
 }
 
-/* the gradient of LOSSK_LANES elements stored to g: streamed (g 64-byte
-   aligned), added, or written */
-LOSSK_INLINE void LOSSK_FN(pen_store)(real *g, LOSSK_VREAL v, const int accumulate, const int nt) {
+/* PEN_VN gradients stored to g: streamed (g 32-byte aligned), added, or written */
+LOSSK_INLINE void LOSSK_FN(pen_store)(real *g, LOSSK_FN(pen_vr) v, const int accumulate, const int nt) {
 #  if LOSSK_MULTIARCH
     if (nt) {
-        LOSSK_FN(vstream)(g, v);
+#    if LOSSK_LEVEL >= 1 && LOSSK_F64
+        _mm256_stream_pd(g, (__m256d)v);
+#    elif LOSSK_LEVEL >= 1
+        _mm256_stream_ps(g, (__m256)v);
+#    elif LOSSK_F64
+        __m128d h[2];
+        memcpy(h, &v, sizeof h);
+        _mm_stream_pd(g, h[0]);
+        _mm_stream_pd(g + 2, h[1]);
+#    else
+        __m128 h[2];
+        memcpy(h, &v, sizeof h);
+        _mm_stream_ps(g, h[0]);
+        _mm_stream_ps(g + 4, h[1]);
+#    endif
         return;
     }
 #  endif
-    if (accumulate) v += LOSSK_FN(vload)(g);
+    if (accumulate) {
+        LOSSK_FN(pen_vr) old;
+        memcpy(&old, g, sizeof old);
+        v += old;
+    }
     memcpy(g, &v, sizeof v);
 }
 #endif
@@ -195,9 +226,8 @@ LOSSK_INLINE double LOSSK_FN(pen_run)(const real *LOSSK_RESTRICT x, real *LOSSK_
         a2 += LOSSK_FN(pen_term)(LOSSK_FN(pen_load4)(x + i + 8), l2);
         a3 += LOSSK_FN(pen_term)(LOSSK_FN(pen_load4)(x + i + 12), l2);
         if (has_g) {
-            for (int h = 0; h < PEN_LANES; h += LOSSK_LANES)
-                LOSSK_FN(pen_store)(g + i + h, LOSSK_FN(pen_gradv)(LOSSK_FN(vload)(x + i + h), scale, l2),
-                                    accumulate, nt);
+            for (int h = 0; h < PEN_LANES; h += PEN_VN)
+                LOSSK_FN(pen_store)(g + i + h, LOSSK_FN(pen_gradv)(x + i + h, scale, l2), accumulate, nt);
         }
     }
     a[0] = a0;
