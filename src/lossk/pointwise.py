@@ -18,6 +18,8 @@ from ._args.pointwise import (gan_result, margin_ranking_domain_error, prepare_m
                               prepare_lsgan_discriminator_loss, prepare_lsgan_generator_loss,
                               prepare_quantile_loss, prepare_regression, prepare_smooth_l1_loss,
                               prepare_wasserstein_discriminator_loss)
+import math
+
 import numpy as np
 
 from ._checks import REDUCTION_CODES, finish, flat, operand_layout
@@ -50,8 +52,9 @@ def _family_entry(p, name):
     if p.backend == "numpy":
         from .reference import pointwise as reference
         return getattr(reference, name + "_prepared")(p)
-    t = operand_layout(p.t, p.x.shape)
-    loss = _kernels.pointwise(name.encode(), p.x, t, None, None, p.params, -1,
+    x, t = p.x, p.t
+    t = (t, 1, t.size or 1) if t.shape == x.shape else operand_layout(t, x.shape)   # same shape: as it is
+    loss = _kernels.pointwise(name.encode(), x, t, None, None, p.params, -1,
                               REDUCTION_CODES[p.reduction], p.loss_none, p.grad, None, p.n_threads)
     return _finish(p, loss)
 
@@ -371,10 +374,24 @@ def _reference(name, p):
     return getattr(reference, name + "_prepared")(p)
 
 
+_SCALARS = {}   # (value, dtype) -> a read-only 1-element array: built once, not per call
+
+
+def _scalar(value, dtype):
+    key = (value, math.copysign(1.0, value), dtype.char)   # -0.0 apart from 0.0
+    a = _SCALARS.get(key)
+    if a is None:
+        if len(_SCALARS) > 256:
+            _SCALARS.clear()
+        a = _SCALARS[key] = np.full(1, value, dtype)
+        a.flags.writeable = False
+    return a
+
+
 def _gan_term(name, x, t, reduction, loss_none, grad, n_threads):
     """One input's term through the family entry (csrc/pointwise/gan.c): t, the
     input's label (LSGAN) or sign (WGAN), a scalar broadcast to x (not expanded)."""
-    return _kernels.pointwise(name, x, (np.asarray(t, x.dtype).reshape(1), 1, 1), None, None, (), -1,
+    return _kernels.pointwise(name, x, (_scalar(t, x.dtype), 1, 1), None, None, (), -1,
                               REDUCTION_CODES[reduction], loss_none, grad, None, n_threads)
 
 

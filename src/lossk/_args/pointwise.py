@@ -2,8 +2,9 @@
 one shape (kl_div: shapes that broadcast, as in torch), broadcast weights."""
 import numpy as np
 
+from .._checks import _NATIVE_FLOATS
 from .._checks import (REDUCTIONS, Call, as_operand, as_pred, as_real, broadcast_shapes, check_backend,
-                       check_bool, check_finite, check_reduction, check_shape, empty_aligned,
+                       check_bool, check_finite, check_output, check_reduction, check_shape, empty_aligned,
                        format_position, grad_output, resolve_n_threads)
 
 
@@ -16,11 +17,18 @@ def prepare(pred, target, pred_name, reduction, return_grad, grad_out, n_threads
     checked, to the result."""
     check_backend(backend)
     check_reduction(reduction, reductions)
-    x, dtype = as_pred(pred, pred_name)
-    if broadcast_target:
-        t = as_operand(target, "target", dtype, x.shape)
+    if (type(pred) is np.ndarray and type(target) is np.ndarray and pred.dtype in _NATIVE_FLOATS
+            and target.dtype is pred.dtype and target.shape == pred.shape and pred.flags.carray
+            and target.flags.carray):
+        # the common case (ndarrays of one native float dtype and shape, writeable,
+        # aligned, C-contiguous): what as_pred and as_operand would conclude, cheaply
+        x, t, dtype = pred, target, pred.dtype
     else:
-        t = check_shape(as_real(target, "target", dtype), "target", x.shape, pred_name)
+        x, dtype = as_pred(pred, pred_name)
+        if broadcast_target:
+            t = as_operand(target, "target", dtype, x.shape)
+        else:
+            t = check_shape(as_real(target, "target", dtype), "target", x.shape, pred_name)
     ops = {}
     inputs = {"pred": x, "target": t}
     for name, value in operands.items() if operands else ():
@@ -175,6 +183,11 @@ def prepare_inputs(inputs, reduction, return_grad, grad_out, n_threads, backend,
         if dtype is None:
             dtype = dt
         xs[name] = a if dt == dtype else as_real(a, name, dtype)
+    if return_grad is False and grad_out is None:      # no gradients: nothing to check
+        p = Call()
+        p.xs, p.dtype, p.reduction, p.return_grad, p.grads = xs, dtype, reduction, False, None
+        p.n_threads, p.backend = resolve_n_threads(n_threads), backend
+        return p
     if grad_out is None or not return_grad:
         outs = (grad_out,) + (None,) * (len(xs) - 1)    # grad_out without return_grad raises below
     elif not isinstance(grad_out, tuple) or len(grad_out) != len(xs):
@@ -182,7 +195,12 @@ def prepare_inputs(inputs, reduction, return_grad, grad_out, n_threads, backend,
     else:
         outs = grad_out
     grads = []
-    for (name, x), g in zip(xs.items(), outs):
+    if return_grad is True and grad_out is not None and _own_distinct((*xs.values(), *outs)):
+        # owning, distinct arrays cannot overlap: only each output itself to check
+        for x, g in zip(xs.values(), outs):
+            check_output(g, "grad_out", dtype, x.shape)
+        grads = outs
+    for (name, x), g in zip(xs.items(), outs) if not grads else ():
         others = {o: xo for o, xo in xs.items() if o != name}
         grads.append(grad_output(x, dtype, return_grad, g, {"pred": x, **others, **{
             f"the gradient of {o}": go for o, go in zip(xs, grads)}}))
@@ -191,6 +209,16 @@ def prepare_inputs(inputs, reduction, return_grad, grad_out, n_threads, backend,
     p.grads = tuple(grads) if return_grad else None
     p.n_threads, p.backend = resolve_n_threads(n_threads), backend
     return p
+
+
+def _own_distinct(arrays):
+    """Every one an ndarray owning its memory, none twice."""
+    ids = set()
+    for a in arrays:
+        if type(a) is not np.ndarray or not a.flags.owndata:
+            return False
+        ids.add(id(a))
+    return len(ids) == len(arrays)
 
 
 GAN_REDUCTIONS = ("mean", "sum")
