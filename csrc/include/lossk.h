@@ -406,7 +406,7 @@ LOSSK_API lossk_status lossk_kl_div_f64(
  *   pred       n elements (x1 for margin_ranking_loss)
  *   target     broadcast to pred (lossk_operand; same shape: inner 1, period n)
  *   weight     unused by these losses (data NULL)
- *   aux        margin_ranking_loss's x2 (full shape), else data NULL
+ *   aux        margin_ranking_loss's x2, broadcast to pred, else data NULL
  *   param      the scalar options in the order of the Python signature:
  *              huber_loss delta (finite, > 0), smooth_l1_loss beta (finite,
  *              >= 0), quantile_loss q (in [0, 1]), margin_ranking_loss margin

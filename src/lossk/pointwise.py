@@ -14,6 +14,7 @@ from ._args.pointwise import (KL_REDUCTIONS, bce_domain_error, hinge_domain_erro
                               prepare_binary_cross_entropy, prepare_binary_cross_entropy_with_logits,
                               prepare_hinge_loss, prepare_kl_div, prepare_sigmoid_focal_loss)
 from ._args.pointwise import (gan_result, margin_ranking_domain_error, prepare_margin_ranking_loss,
+                              sum_to,
                               prepare_generator, prepare_huber_loss,
                               prepare_lsgan_discriminator_loss, prepare_lsgan_generator_loss,
                               prepare_quantile_loss, prepare_regression, prepare_smooth_l1_loss,
@@ -477,22 +478,25 @@ def margin_ranking_loss(x1, x2, y, *, margin=0.0, reduction="mean", return_grad=
 
     Gradients (``return_grad=True`` returns ``(loss, (g1, g2))``): ``-y`` for ``x1`` and
     ``y`` for ``x2`` where ``-y (x1 - x2) + margin >= 0`` (torch autograd's at the kink),
-    0 elsewhere. ``x1`` and ``x2`` have one shape; ``y`` holds -1/1 labels and broadcasts
-    to it (any other value raises ValueError naming its position). ``margin`` finite (NaN
+    0 elsewhere. ``x1``, ``x2`` and ``y`` broadcast together as in torch (which also
+    requires one number of dimensions), each gradient summed back to its input's shape;
+    an ``x1`` smaller than the broadcast shape is expanded once (a copy). ``y`` holds
+    -1/1 labels (any other value raises ValueError naming its position). ``margin`` finite (NaN
     raises; negative is allowed, as torch). ``grad_out``: a tuple of two arrays or None.
     """
     p = prepare_margin_ranking_loss(x1, x2, y, margin, reduction, return_grad, grad_out, n_threads,
                                     backend)
     if p.backend == "numpy":
         return _reference("margin_ranking_loss", p)
-    g1, g2 = p.grads or (None, None)
-    x2a = p.xs["x2"]
+    g1, g2 = p.full_grads if p.grads else (None, None)
     try:
-        loss = _kernels.pointwise(b"margin_ranking_loss", p.x, operand_layout(p.t, p.x.shape), None,
-                                  (x2a, 1, max(x2a.size, 1)), p.params, -1,
+        loss = _kernels.pointwise(b"margin_ranking_loss", p.x, operand_layout(p.t, p.shape), None,
+                                  operand_layout(p.xs["x2"], p.shape), p.params, -1,
                                   REDUCTION_CODES[p.reduction], p.loss_none, g1, g2, p.n_threads)
     except _kernels.DomainError:
         raise margin_ranking_domain_error(p) from None
+    for full, out in zip(p.full_grads if p.grads else (), p.grads or ()):
+        sum_to(full, out)
     return gan_result(p, loss, p.loss_none)
 
 

@@ -264,20 +264,40 @@ def gan_result(p, loss, loss_none=None):
 
 def prepare_margin_ranking_loss(x1, x2, y, margin, reduction, return_grad, grad_out, n_threads,
                                 backend):
-    """x1 and x2 of one shape, y (-1/1 labels) broadcast to it as a target."""
+    """x1, x2 and y (-1/1 labels) broadcast together as in torch (torch also asks
+    for one number of dimensions; lossk does not). p.shape is the broadcast shape,
+    p.x x1 (expanded to it, a copy, only where x1 itself is broadcast), p.t y,
+    p.full_grads the kernel's outputs of that shape (p.grads where an input has
+    it, else temporaries that sum_to reduces back)."""
     margin = check_finite(margin, "margin")                  # NaN raises; negative is allowed
     p = prepare_inputs({"x1": x1, "x2": x2}, reduction, return_grad, grad_out, n_threads, backend)
     x, x2a = p.xs["x1"], p.xs["x2"]
-    if x2a.shape != x.shape:
-        raise ValueError(f"x2 must have the shape of x1 {x.shape}, got {x2a.shape}")
-    p.x, p.t = x, as_operand(y, "y", p.dtype, x.shape)
+    shape = x.shape if x2a.shape == x.shape else broadcast_shapes(x.shape, x2a.shape, "x1", "x2")
+    yv = as_real(y, "y", p.dtype)
+    if yv.shape != shape:
+        shape = broadcast_shapes(shape, yv.shape, "x1 and x2", "y")
+    p.shape = shape
+    p.x = x if x.shape == shape else np.ascontiguousarray(np.broadcast_to(x, shape))
+    p.t = as_operand(yv, "y", p.dtype, shape)
     if p.grads is not None:
         for name, g in zip(("x1", "x2"), p.grads):
             if np.may_share_memory(g, p.t):
                 raise ValueError(f"grad_out for {name} overlaps y")
+        p.full_grads = tuple(g if g.shape == shape else np.empty(shape, p.dtype) for g in p.grads)
     p.margin, p.params = margin, (margin,)
-    p.loss_none = empty_aligned(x.shape, p.dtype) if reduction == "none" else None
+    p.loss_none = empty_aligned(shape, p.dtype) if reduction == "none" else None
     return p
+
+
+def sum_to(full, out):
+    """out = full summed over the dimensions out was broadcast along (the gradient
+    of a broadcast input), in float64; nothing when full is out."""
+    if full is out:
+        return
+    lead = full.ndim - out.ndim
+    axes = tuple(range(lead)) + tuple(lead + d for d, n in enumerate(out.shape)
+                                      if n == 1 and full.shape[lead + d] != 1)
+    np.copyto(out, np.sum(full, axis=axes, dtype=np.float64).reshape(out.shape), casting="unsafe")
 
 
 def margin_ranking_domain_error(p):
