@@ -125,4 +125,22 @@ def test_means_of_nothing_are_nan():
     empty = np.zeros(0)
     assert np.isnan(lossk.lsgan_discriminator_loss(r, empty))
     assert np.isnan(lossk.wasserstein_generator_loss(empty))
-    assert lossk.wasserstein_discriminator_loss(r, empty, reduction="sum") == -r.sum()
+    assert_close(lossk.wasserstein_discriminator_loss(r, empty, reduction="sum"), -r.sum())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kernels_are_bitwise_equal_for_1_and_2_threads(dtype):
+    # > 2 blocks of the pointwise driver (16384 elements), so that 2 threads split them
+    rng = np.random.default_rng(3)
+    r, f = rng.standard_normal(40_000).astype(dtype), rng.standard_normal((90, 411)).astype(dtype)
+    for name, kw in {**DISCRIMINATORS, **GENERATORS}.items():
+        args = (r, f) if name in DISCRIMINATORS else (f,)
+        fn, ref = getattr(lossk, name), getattr(lossk.reference, name)
+        for reduction in ("mean", "sum"):
+            one = fn(*args, reduction=reduction, return_grad=True, n_threads=1, **kw)
+            two = fn(*args, reduction=reduction, return_grad=True, n_threads=2, **kw)
+            assert one[0].tobytes() == two[0].tobytes()
+            for g1, g2 in zip(*(o[1] if isinstance(o[1], tuple) else (o[1],) for o in (one, two))):
+                assert g1.tobytes() == g2.tobytes()
+            expected = ref(*args, reduction=reduction, return_grad=True, **kw)
+            assert_close(one[0], expected[0])

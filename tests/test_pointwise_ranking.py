@@ -91,3 +91,30 @@ def test_bad_options_and_shapes_raise():
     with pytest.raises(TypeError, match="grad_out"):
         lossk.margin_ranking_loss(x1, x2, y, return_grad=True, grad_out=np.empty_like(x1))
     assert lossk.margin_ranking_loss(x1, x2, y, margin=-1.0) >= 0
+
+
+@pytest.mark.parametrize("shapes", [((5, 1), (1, 4), (5, 4)), ((5, 4), (1, 4), (5, 1)),
+                                    ((1, 4), (5, 4), (1, 1))])
+def test_inputs_broadcast_as_torch_with_gradients_summed_back(shapes):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    x1, x2 = (rng.standard_normal(s) for s in shapes[:2])
+    y = np.where(rng.random(shapes[2]) < 0.5, -1.0, 1.0)
+    for dtype in (np.float32, np.float64):
+        a, b = x1.astype(dtype), x2.astype(dtype)
+        g1, g2 = np.full(a.shape, np.nan, dtype), np.full(b.shape, np.nan, dtype)
+        for reduction in ("mean", "sum", "none"):
+            loss, (r1, r2) = lossk.margin_ranking_loss(a, b, y.astype(dtype), margin=0.2, reduction=reduction,
+                                                       return_grad=True, grad_out=(g1, g2))
+            ta, tb = (torch.from_numpy(v.copy()).requires_grad_() for v in (a, b))
+            peer = torch.nn.functional.margin_ranking_loss(ta, tb, torch.from_numpy(y.astype(dtype)),
+                                                           margin=0.2, reduction=reduction)
+            peer.sum().backward()
+            assert_close(loss, peer.detach().numpy())
+            assert r1 is g1 and r2 is g2
+            assert_close(g1, ta.grad.numpy())
+            assert_close(g2, tb.grad.numpy())
+            ref = lossk.reference.margin_ranking_loss(a, b, y.astype(dtype), margin=0.2, reduction=reduction,
+                                                      return_grad=True)
+            assert_close(loss, ref[0])
+            assert_close(g2, ref[1][1])

@@ -397,14 +397,16 @@ LOSSK_API lossk_status lossk_kl_div_f64(
  * have their own term, the loss named as in Python, arrays untyped of
  * `dtype`. A loss added to the family needs no new prototype. It knows
  * mse_loss, l1_loss, huber_loss, smooth_l1_loss, rmse_loss, log_cosh_loss,
- * quantile_loss and margin_ranking_loss (the classification losses above
+ * quantile_loss, margin_ranking_loss, and the GAN losses
+ * lsgan_discriminator_loss, lsgan_generator_loss, wasserstein_discriminator_loss
+ * and wasserstein_generator_loss, one input per call (the classification losses above
  * keep their typed entries); an unknown name is LOSSK_ERR_INVALID_ARGUMENT.
  *   size       sizeof(lossk_pointwise_args) as the caller compiled it (fields
  *              are only appended; one beyond `size` takes its default)
  *   pred       n elements (x1 for margin_ranking_loss)
  *   target     broadcast to pred (lossk_operand; same shape: inner 1, period n)
  *   weight     unused by these losses (data NULL)
- *   aux        margin_ranking_loss's x2 (full shape), else data NULL
+ *   aux        margin_ranking_loss's x2, broadcast to pred, else data NULL
  *   param      the scalar options in the order of the Python signature:
  *              huber_loss delta (finite, > 0), smooth_l1_loss beta (finite,
  *              >= 0), quantile_loss q (in [0, 1]), margin_ranking_loss margin
@@ -418,6 +420,10 @@ LOSSK_API lossk_status lossk_kl_div_f64(
  * smooth_l1 as torch; log_cosh |e| + log1p(exp(-2|e|)) - log 2 (gradient
  * tanh(e)); quantile max(q r, (q - 1) r), r = -e (gradient 1/2 - q at r = 0);
  * margin_ranking max(0, margin - y (x1 - x2)) (gradient -y where that is >= 0).
+ * GAN losses, target a scalar: lsgan_* (x - t)^2 / 2 (gradient x - t), t the
+ * input's label; wasserstein_* t x (gradient t), t the input's sign (+1 for
+ * d_fake in the critic, -1 for d_real and for the generator). A discriminator
+ * is one call per input, each "mean" over its own n, the losses added.
  * rmse_loss = sqrt(mean(e^2)) takes MEAN only; its gradient is e / (n rmse),
  * 0 where rmse = 0 (two passes: the sum, then the gradient).
  */

@@ -105,16 +105,12 @@ lossk_status lossk_penalty(const char *penalty, lossk_dtype dtype, int64_t n_arr
 #undef PEN_LANES
 #define PEN_LANES 16
 
-/* Elements per chunk: the gradient of a streamed chunk goes through an L1
-   buffer of this size. A multiple of PEN_LANES, so that chunking never
-   changes which lane sums an element. */
-#undef PEN_CHUNK
-#define PEN_CHUNK 1024
-
 /* The gradient of one element: lam sign(x) (selects: 0 at 0, NaN kept; they
    vectorize) or 2 lam x, scale being lam or 2 lam. */
 #undef PEN_GRAD
 #define PEN_GRAD(v) (l2 ? scale * (v) : ((v) > 0 ? scale : (v) < 0 ? -scale : (v) * (real)0))
+#undef PEN_TERM
+#define PEN_TERM(d) (l2 ? (d) * (d) : fabs(d))
 
 #if LOSSK_VECTOR_EXT
 #  ifndef PEN_VEC_DEFINED
@@ -124,9 +120,6 @@ typedef double pen_v4df __attribute__((vector_size(32)));
 typedef int64_t pen_v4di __attribute__((vector_size(32)));
 typedef float pen_v4sf __attribute__((vector_size(16)));
 #  endif
-/* The 16 lanes as four vectors in registers: a double[16] was spilled to
-   the stack between chunks (value and gradient of 64 MiB: 12 ms, now 9). */
-typedef struct { pen_v4df v[4]; } LOSSK_FN(pen_lanes);
 
 LOSSK_INLINE pen_v4df LOSSK_FN(pen_load4)(const real *p) {
 #  if LOSSK_F64
@@ -145,69 +138,116 @@ LOSSK_INLINE pen_v4df LOSSK_FN(pen_term)(pen_v4df d, const int l2) {
     return l2 ? d * d : (pen_v4df)((pen_v4di)d & no_sign);   /* |d| */
 }
 
-/* lanes[l] += term(x[i + l]) over [0, n), n a multiple of PEN_LANES */
-LOSSK_INLINE void LOSSK_FN(pen_sum)(LOSSK_FN(pen_lanes) *a, const real *x, int64_t n, const int l2) {
-    pen_v4df a0 = a->v[0], a1 = a->v[1], a2 = a->v[2], a3 = a->v[3];
-    for (int64_t i = 0; i < n; i += PEN_LANES) {
-        a0 += LOSSK_FN(pen_term)(LOSSK_FN(pen_load4)(x + i), l2);
-        a1 += LOSSK_FN(pen_term)(LOSSK_FN(pen_load4)(x + i + 4), l2);
-        a2 += LOSSK_FN(pen_term)(LOSSK_FN(pen_load4)(x + i + 8), l2);
-        a3 += LOSSK_FN(pen_term)(LOSSK_FN(pen_load4)(x + i + 12), l2);
+/* The gradient in 32-byte vectors (one ymm; 64-byte ones went through the
+   stack on AVX2): PEN_VN elements. */
+#  if LOSSK_F64
+typedef pen_v4df LOSSK_FN(pen_vr);
+typedef pen_v4di LOSSK_FN(pen_vm);
+#  else
+typedef float LOSSK_FN(pen_vr) __attribute__((vector_size(32)));
+typedef int32_t LOSSK_FN(pen_vm) __attribute__((vector_size(32)));
+#  endif
+#  undef PEN_VN
+#  define PEN_VN ((int)(32 / sizeof(real)))
+
+/* PEN_GRAD of PEN_VN elements at x: the same operations, as selects (a
+   scalar loop over a group of 16 compiled to branches) */
+LOSSK_INLINE LOSSK_FN(pen_vr) LOSSK_FN(pen_gradv)(const real *x, real scale, const int l2) {
+    LOSSK_FN(pen_vr) v;
+    memcpy(&v, x, sizeof v);
+    if (l2) return v * scale;
+    const LOSSK_FN(pen_vr) zero = {0}, s = zero + scale;
+    const LOSSK_FN(pen_vm) pos = v > zero, neg = v < zero;
+    return (LOSSK_FN(pen_vr))((pos & (LOSSK_FN(pen_vm))s) | (neg & (LOSSK_FN(pen_vm))(-s)) |
+                              (~(pos | neg) & (LOSSK_FN(pen_vm))(v * zero)));
+}
+
+/* PEN_VN gradients stored to g: streamed (g 32-byte aligned), added, or written */
+LOSSK_INLINE void LOSSK_FN(pen_store)(real *g, LOSSK_FN(pen_vr) v, const int accumulate, const int nt) {
+#  if LOSSK_MULTIARCH
+    if (nt) {
+#    if LOSSK_LEVEL >= 1 && LOSSK_F64
+        _mm256_stream_pd(g, (__m256d)v);
+#    elif LOSSK_LEVEL >= 1
+        _mm256_stream_ps(g, (__m256)v);
+#    elif LOSSK_F64
+        __m128d h[2];
+        memcpy(h, &v, sizeof h);
+        _mm_stream_pd(g, h[0]);
+        _mm_stream_pd(g + 2, h[1]);
+#    else
+        __m128 h[2];
+        memcpy(h, &v, sizeof h);
+        _mm_stream_ps(g, h[0]);
+        _mm_stream_ps(g + 4, h[1]);
+#    endif
+        return;
     }
-    a->v[0] = a0;
-    a->v[1] = a1;
-    a->v[2] = a2;
-    a->v[3] = a3;
+#  endif
+    if (accumulate) {
+        LOSSK_FN(pen_vr) old;
+        memcpy(&old, g, sizeof old);
+        v += old;
+    }
+    memcpy(g, &v, sizeof v);
 }
 #endif
 
-/* sum |x| or x^2 over n elements in double; the gradient g (NULL: none)
-   receives (through an L1 buffer and non-temporal stores when nt) or, with
-   accumulate, has added lam sign(x) or 2 lam x. The flags are constants
-   after inlining: each combination is its own loop. */
+/* sum |x| or x^2 over n elements in double, and (has_g) the gradient written
+   to g (streamed when nt) or, with accumulate, added into it: one read of x,
+   one write of g, the sum in the same loop. Element i is summed in lane
+   i % PEN_LANES up to the last whole group of lanes, the rest in order after
+   the lanes: the same sum whatever the path. Streamed, the vector loop
+   starts where g is 64-byte aligned (head elements before it go to their
+   lanes one by one) and its accumulators hold the lanes rotated by head.
+   The flags are constants after inlining: each combination is its own loop. */
 LOSSK_INLINE double LOSSK_FN(pen_run)(const real *LOSSK_RESTRICT x, real *LOSSK_RESTRICT g, int64_t n,
                                       real scale, const int l2, const int has_g, const int accumulate,
                                       const int nt) {
     double acc[PEN_LANES] = {0};
-    real buf[PEN_CHUNK];
     const int64_t body = n / PEN_LANES * PEN_LANES;
+    int64_t i = 0;
 #if LOSSK_VECTOR_EXT
-    LOSSK_FN(pen_lanes) lanes = {{{0}, {0}, {0}, {0}}};
-    if (!has_g) LOSSK_FN(pen_sum)(&lanes, x, body, l2);    /* no chunks to cut the loop */
-#endif
-    for (int64_t c = 0; c < n && (has_g || !LOSSK_VECTOR_EXT); c += PEN_CHUNK) {
-        const int64_t len = n - c < PEN_CHUNK ? n - c : PEN_CHUNK;
-        const int64_t sum_end = c + len < body ? c + len : body;
-#if LOSSK_VECTOR_EXT
-        if (sum_end > c) LOSSK_FN(pen_sum)(&lanes, x + c, sum_end - c, l2);
-#else
-        for (int64_t i = c; i < sum_end; i += PEN_LANES) {
-            for (int l = 0; l < PEN_LANES; l++) {
-                const double d = (double)x[i + l];
-                acc[l] += l2 ? d * d : fabs(d);
-            }
-        }
-#endif
-        if (!has_g) continue;
-        const real *xc = x + c;
-        real *gc = g + c;
-        if (nt) {
-            for (int64_t k = 0; k < len; k++) buf[k] = PEN_GRAD(xc[k]);
-            LOSSK_FN(stream_copy)(gc, buf, len);
-        } else if (accumulate) {
-            for (int64_t k = 0; k < len; k++) gc[k] += PEN_GRAD(xc[k]);
-        } else {
-            for (int64_t k = 0; k < len; k++) gc[k] = PEN_GRAD(xc[k]);
+    int64_t head = nt ? (int64_t)(((64u - ((uintptr_t)g & 63u)) & 63u) / sizeof(real)) : 0;
+    if (head > body) head = body;
+    for (; i < head; i++) {
+        const double d = (double)x[i];
+        acc[i] += PEN_TERM(d);
+        if (has_g) g[i] = accumulate ? g[i] + PEN_GRAD(x[i]) : PEN_GRAD(x[i]);
+    }
+    double rot[PEN_LANES];
+    for (int j = 0; j < PEN_LANES; j++) rot[j] = acc[(head + j) % PEN_LANES];
+    pen_v4df a[4];
+    memcpy(a, rot, sizeof a);
+    pen_v4df a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];   /* in registers */
+    for (; i + PEN_LANES <= body; i += PEN_LANES) {
+        a0 += LOSSK_FN(pen_term)(LOSSK_FN(pen_load4)(x + i), l2);
+        a1 += LOSSK_FN(pen_term)(LOSSK_FN(pen_load4)(x + i + 4), l2);
+        a2 += LOSSK_FN(pen_term)(LOSSK_FN(pen_load4)(x + i + 8), l2);
+        a3 += LOSSK_FN(pen_term)(LOSSK_FN(pen_load4)(x + i + 12), l2);
+        if (has_g) {
+            for (int h = 0; h < PEN_LANES; h += PEN_VN)
+                LOSSK_FN(pen_store)(g + i + h, LOSSK_FN(pen_gradv)(x + i + h, scale, l2), accumulate, nt);
         }
     }
-#if LOSSK_VECTOR_EXT
-    memcpy(acc, lanes.v, sizeof lanes.v);
+    a[0] = a0;
+    a[1] = a1;
+    a[2] = a2;
+    a[3] = a3;
+    memcpy(rot, a, sizeof a);
+    for (int j = 0; j < PEN_LANES; j++) acc[(head + j) % PEN_LANES] = rot[j];
 #endif
+    for (; i < body; i++) {          /* what the vector loop left before the tail */
+        const double d = (double)x[i];
+        acc[i % PEN_LANES] += PEN_TERM(d);
+        if (has_g) g[i] = accumulate ? g[i] + PEN_GRAD(x[i]) : PEN_GRAD(x[i]);
+    }
     double s = 0.0;
     for (int l = 0; l < PEN_LANES; l++) s += acc[l];
-    for (int64_t i = body; i < n; i++) {
+    for (; i < n; i++) {
         const double d = (double)x[i];
-        s += l2 ? d * d : fabs(d);
+        s += PEN_TERM(d);
+        if (has_g) g[i] = accumulate ? g[i] + PEN_GRAD(x[i]) : PEN_GRAD(x[i]);
     }
     return s;
 }
@@ -230,7 +270,7 @@ int64_t LOSSK_FN(penalty_block)(const void *ctx, int64_t begin, int64_t end, dou
             : LOSSK_FN(pen_run)(x, g, n, scale, 0, has_g, accumulate, nt))
         if (!g) total += PEN_CALL(0, 0, 0);
         else if (p->accumulate) total += PEN_CALL(1, 1, 0);
-        else if (p->nt) total += PEN_CALL(1, 0, 1);
+        else if (p->nt && (uintptr_t)g % sizeof(real) == 0) total += PEN_CALL(1, 0, 1);
         else total += PEN_CALL(1, 0, 0);
 #undef PEN_CALL
     }

@@ -151,7 +151,8 @@ const void *lossk__ew_operand_values(const ew_operand *op, size_t elem, int64_t 
 
 /* ---- the family entry ------------------------------------------------------ */
 
-static const ew_loss *const ew_tables[] = {lossk__ew_losses_regression, lossk__ew_losses_ranking};
+static const ew_loss *const ew_tables[] = {lossk__ew_losses_regression, lossk__ew_losses_ranking,
+                                           lossk__ew_losses_gan};
 
 static const ew_loss *ew_find(const char *name) {
     for (size_t k = 0; k < sizeof ew_tables / sizeof ew_tables[0]; k++)

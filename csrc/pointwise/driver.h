@@ -93,7 +93,7 @@ typedef struct ew_loss {
     unsigned takes;
     lossk_status (*run)(ew_args *a, lossk_block_fn block, lossk_pointwise_args *in);
 } ew_loss;
-extern const ew_loss lossk__ew_losses_regression[], lossk__ew_losses_ranking[];
+extern const ew_loss lossk__ew_losses_regression[], lossk__ew_losses_ranking[], lossk__ew_losses_gan[];
 
 /* The block function of a setup for in's dtype (name: EW_NAME of the loop). */
 #define EW_BLOCK_OF(in, name) \

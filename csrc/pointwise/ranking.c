@@ -1,7 +1,7 @@
 /*
  * margin_ranking_loss (= torch), element by element (driver.h), through the
- * family entry: x1 the prediction, x2 the aux operand (full shape), y the
- * target (-1 or 1, broadcast to x1):
+ * family entry: x1 the prediction, x2 the aux operand and y the target
+ * (-1 or 1), both broadcast to x1:
  *   z = margin - y (x1 - x2), loss = max(0, z),
  *   d/dx1 = -y where z >= 0 (torch's clamp passes the gradient at z = 0), else 0;
  *   d/dx2 = -d/dx1 (the driver's grad2).

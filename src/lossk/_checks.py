@@ -222,7 +222,7 @@ def check_output(out, name, dtype, shape):
     and C-contiguous."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
-    if out.dtype != dtype:
+    if out.dtype is not dtype and out.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype} (the result dtype), got {out.dtype}")
     if out.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {out.shape}")
@@ -237,6 +237,8 @@ def grad_output(pred, dtype, return_grad, grad_out, inputs):
     and compute dtype. It may be pred itself (in place) but must not otherwise
     overlap pred or any other input.
     """
+    if return_grad is False and grad_out is None:  # the common case, nothing to check
+        return None
     return_grad = check_bool(return_grad, "return_grad")  # here: every prepare calls this
     if not return_grad:
         if grad_out is not None:
@@ -245,13 +247,13 @@ def grad_output(pred, dtype, return_grad, grad_out, inputs):
     if grad_out is None:
         return np.empty(pred.shape, dtype)
     check_output(grad_out, "grad_out", dtype, pred.shape)
-    owns_data = grad_out.flags.owndata
+    owns_data = grad_out.base is None and grad_out.flags.owndata
     for name, arr in inputs.items():
         if arr is None or arr is grad_out and name == "pred":
             continue
         # Distinct arrays that each own their memory cannot overlap: a cheaper
         # test than np.may_share_memory (0.35 us a call, two calls on every loss call).
-        disjoint = owns_data and arr is not grad_out and arr.flags.owndata
+        disjoint = owns_data and arr is not grad_out and arr.base is None and arr.flags.owndata
         if disjoint or not np.may_share_memory(grad_out, arr):
             continue
         same = (name == "pred" and grad_out.__array_interface__["data"][0] == arr.__array_interface__["data"][0]

@@ -14,10 +14,13 @@ from ._args.pointwise import (KL_REDUCTIONS, bce_domain_error, hinge_domain_erro
                               prepare_binary_cross_entropy, prepare_binary_cross_entropy_with_logits,
                               prepare_hinge_loss, prepare_kl_div, prepare_sigmoid_focal_loss)
 from ._args.pointwise import (gan_result, margin_ranking_domain_error, prepare_margin_ranking_loss,
+                              sum_to,
                               prepare_generator, prepare_huber_loss,
                               prepare_lsgan_discriminator_loss, prepare_lsgan_generator_loss,
                               prepare_quantile_loss, prepare_regression, prepare_smooth_l1_loss,
                               prepare_wasserstein_discriminator_loss)
+import math
+
 import numpy as np
 
 from ._checks import REDUCTION_CODES, finish, flat, operand_layout
@@ -50,8 +53,9 @@ def _family_entry(p, name):
     if p.backend == "numpy":
         from .reference import pointwise as reference
         return getattr(reference, name + "_prepared")(p)
-    t = operand_layout(p.t, p.x.shape)
-    loss = _kernels.pointwise(name.encode(), p.x, t, None, None, p.params, -1,
+    x, t = p.x, p.t
+    t = (t, 1, t.size or 1) if t.shape == x.shape else operand_layout(t, x.shape)   # same shape: as it is
+    loss = _kernels.pointwise(name.encode(), x, t, None, None, p.params, -1,
                               REDUCTION_CODES[p.reduction], p.loss_none, p.grad, None, p.n_threads)
     return _finish(p, loss)
 
@@ -362,7 +366,7 @@ def quantile_loss(pred, target, *, q=0.5, reduction="mean", return_grad=False, g
     return _family_entry(p, "quantile_loss")
 
 
-# ---- GAN losses (torchgan's conventions), composed from the mse_loss kernel -----------
+# ---- GAN losses (torchgan's conventions), one C call per input -----------------------
 # d_real and d_fake may have different shapes; "mean" averages each over its own size.
 
 
@@ -371,17 +375,25 @@ def _reference(name, p):
     return getattr(reference, name + "_prepared")(p)
 
 
-def _squares_to(x, c, reduction, loss_none, grad, n_threads):
-    """mean/sum/none of (x - c)^2 and its gradient, c a scalar target: the mse_loss
-    kernel with a broadcast target (x is not copied)."""
-    t = operand_layout(np.asarray(c, x.dtype), x.shape)
-    return _kernels.pointwise(b"mse_loss", x, t, None, None, (), -1, REDUCTION_CODES[reduction],
-                              loss_none, grad, None, n_threads)
+_SCALARS = {}   # (value, dtype) -> a read-only 1-element array: built once, not per call
 
 
-def _halve(p):
-    for g in p.grads or ():
-        np.multiply(g, 0.5, out=g)
+def _scalar(value, dtype):
+    key = (value, math.copysign(1.0, value), dtype.char)   # -0.0 apart from 0.0
+    a = _SCALARS.get(key)
+    if a is None:
+        if len(_SCALARS) > 256:
+            _SCALARS.clear()
+        a = _SCALARS[key] = np.full(1, value, dtype)
+        a.flags.writeable = False
+    return a
+
+
+def _gan_term(name, x, t, reduction, loss_none, grad, n_threads):
+    """One input's term through the family entry (csrc/pointwise/gan.c): t, the
+    input's label (LSGAN) or sign (WGAN), a scalar broadcast to x (not expanded)."""
+    return _kernels.pointwise(name, x, (_scalar(t, x.dtype), 1, 1), None, None, (), -1,
+                              REDUCTION_CODES[reduction], loss_none, grad, None, n_threads)
 
 
 @register(mean="none", peer=None, grads=("d_real", "d_fake"), target=None,
@@ -402,10 +414,10 @@ def lsgan_discriminator_loss(d_real, d_fake, *, a=0.0, b=1.0, reduction="mean", 
     if p.backend == "numpy":
         return _reference("lsgan_discriminator_loss", p)
     g_real, g_fake = p.grads or (None, None)
-    loss = (_squares_to(p.xs["d_real"], p.b, p.reduction, None, g_real, p.n_threads)
-            + _squares_to(p.xs["d_fake"], p.a, p.reduction, None, g_fake, p.n_threads))
-    _halve(p)
-    return gan_result(p, 0.5 * loss)
+    name = b"lsgan_discriminator_loss"
+    loss = (_gan_term(name, p.xs["d_real"], p.b, p.reduction, None, g_real, p.n_threads)
+            + _gan_term(name, p.xs["d_fake"], p.a, p.reduction, None, g_fake, p.n_threads))
+    return gan_result(p, loss)
 
 
 @register(mean="elements", peer=None, target=None, split="no", independent=True)
@@ -418,22 +430,9 @@ def lsgan_generator_loss(d_fake, *, c=1.0, reduction="mean", return_grad=False, 
     p = prepare_lsgan_generator_loss(d_fake, c, reduction, return_grad, grad_out, n_threads, backend)
     if p.backend == "numpy":
         return _reference("lsgan_generator_loss", p)
-    loss = _squares_to(p.xs["d_fake"], p.c, p.reduction, p.loss_none, p.grads and p.grads[0],
-                       p.n_threads)
-    _halve(p)
-    if p.loss_none is not None:
-        np.multiply(p.loss_none, 0.5, out=p.loss_none)
-    return gan_result(p, 0.5 * loss, p.loss_none)
-
-
-def _signed_mean(x, sign, reduction, grad):
-    """sign * mean(x) (or sum) in float64 and its gradient sign / n (or sign)."""
-    divisor = np.float64(x.size if reduction == "mean" else 1)
-    with np.errstate(invalid="ignore"):
-        value = sign * np.sum(x, dtype=np.float64) / divisor     # mean of nothing: NaN
-    if grad is not None:
-        grad.fill(sign / divisor)
-    return value
+    loss = _gan_term(b"lsgan_generator_loss", p.xs["d_fake"], p.c, p.reduction, p.loss_none,
+                     p.grads and p.grads[0], p.n_threads)
+    return gan_result(p, loss, p.loss_none)
 
 
 @register(mean="none", peer=None, grads=("d_real", "d_fake"), target=None,
@@ -442,15 +441,15 @@ def wasserstein_discriminator_loss(d_real, d_fake, *, reduction="mean", return_g
                                    grad_out=None, n_threads=None, backend="c"):
     r"""Wasserstein GAN critic loss ``mean(d_fake) - mean(d_real)`` (``"sum"``: the
     sums); gradients ``-1/n_real`` and ``1/n_fake``, returned as ``(grad_real, grad_fake)``.
-    One pass of NumPy over each input (a sum needs no kernel).
     """
     p = prepare_wasserstein_discriminator_loss(d_real, d_fake, reduction, return_grad, grad_out,
                                                n_threads, backend)
     if p.backend == "numpy":
         return _reference("wasserstein_discriminator_loss", p)
     g_real, g_fake = p.grads or (None, None)
-    loss = (_signed_mean(p.xs["d_fake"], 1.0, p.reduction, g_fake)
-            + _signed_mean(p.xs["d_real"], -1.0, p.reduction, g_real))
+    name = b"wasserstein_discriminator_loss"
+    loss = (_gan_term(name, p.xs["d_fake"], 1.0, p.reduction, None, g_fake, p.n_threads)
+            + _gan_term(name, p.xs["d_real"], -1.0, p.reduction, None, g_real, p.n_threads))
     return gan_result(p, loss)
 
 
@@ -462,13 +461,9 @@ def wasserstein_generator_loss(d_fake, *, reduction="mean", return_grad=False, g
     p = prepare_generator(d_fake, reduction, return_grad, grad_out, n_threads, backend)
     if p.backend == "numpy":
         return _reference("wasserstein_generator_loss", p)
-    x = p.xs["d_fake"]
-    if p.reduction == "none":
-        np.negative(x, out=p.loss_none)
-        if p.grads:
-            p.grads[0].fill(-1.0)
-        return gan_result(p, 0.0, p.loss_none)
-    return gan_result(p, _signed_mean(x, -1.0, p.reduction, p.grads and p.grads[0]))
+    loss = _gan_term(b"wasserstein_generator_loss", p.xs["d_fake"], -1.0, p.reduction, p.loss_none,
+                     p.grads and p.grads[0], p.n_threads)
+    return gan_result(p, loss, p.loss_none)
 
 
 # ---- margin ranking ------------------------------------------------------------------
@@ -483,22 +478,25 @@ def margin_ranking_loss(x1, x2, y, *, margin=0.0, reduction="mean", return_grad=
 
     Gradients (``return_grad=True`` returns ``(loss, (g1, g2))``): ``-y`` for ``x1`` and
     ``y`` for ``x2`` where ``-y (x1 - x2) + margin >= 0`` (torch autograd's at the kink),
-    0 elsewhere. ``x1`` and ``x2`` have one shape; ``y`` holds -1/1 labels and broadcasts
-    to it (any other value raises ValueError naming its position). ``margin`` finite (NaN
+    0 elsewhere. ``x1``, ``x2`` and ``y`` broadcast together as in torch (which also
+    requires one number of dimensions), each gradient summed back to its input's shape;
+    an ``x1`` smaller than the broadcast shape is expanded once (a copy). ``y`` holds
+    -1/1 labels (any other value raises ValueError naming its position). ``margin`` finite (NaN
     raises; negative is allowed, as torch). ``grad_out``: a tuple of two arrays or None.
     """
     p = prepare_margin_ranking_loss(x1, x2, y, margin, reduction, return_grad, grad_out, n_threads,
                                     backend)
     if p.backend == "numpy":
         return _reference("margin_ranking_loss", p)
-    g1, g2 = p.grads or (None, None)
-    x2a = p.xs["x2"]
+    g1, g2 = p.full_grads if p.grads else (None, None)
     try:
-        loss = _kernels.pointwise(b"margin_ranking_loss", p.x, operand_layout(p.t, p.x.shape), None,
-                                  (x2a, 1, max(x2a.size, 1)), p.params, -1,
+        loss = _kernels.pointwise(b"margin_ranking_loss", p.x, operand_layout(p.t, p.shape), None,
+                                  operand_layout(p.xs["x2"], p.shape), p.params, -1,
                                   REDUCTION_CODES[p.reduction], p.loss_none, g1, g2, p.n_threads)
     except _kernels.DomainError:
         raise margin_ranking_domain_error(p) from None
+    for full, out in zip(p.full_grads if p.grads else (), p.grads or ()):
+        sum_to(full, out)
     return gan_result(p, loss, p.loss_none)
 
 

@@ -17,10 +17,24 @@ def _byte_range(a):
     return lo, hi + a.itemsize
 
 
+def _all_own_distinct(arrays, grads):
+    """True when every array owns its memory and none is passed twice: such
+    arrays cannot overlap (a model's parameters and gradients, the common case;
+    reading each one's byte range costs microseconds an array)."""
+    seen = set()
+    for a in (*arrays, *grads):
+        if not a.flags.owndata or id(a) in seen:
+            return False
+        seen.add(id(a))
+    return True
+
+
 def _check_no_overlap(arrays, grads):
     """ValueError if a gradient output overlaps an input or another output. One
     sort and sweep: a model's hundreds of parameters would take O(n^2)
     np.may_share_memory calls."""
+    if _all_own_distinct(arrays, grads):
+        return
     spans = sorted((*_byte_range(a), kind, i) for kind, group in (("arrays", arrays), ("grad_out", grads))
                    for i, a in enumerate(group) if a.size)
     reach = {"arrays": (0, None), "grad_out": (0, None)}   # the highest end so far, and whose
@@ -65,8 +79,8 @@ def prepare(arrays, lam, return_grad, grad_out, accumulate, n_threads, backend):
         a = as_array(value, name)
         x, dtype_i = as_pred(a, name)
         if given is None:
-            given, dtype = a.dtype.newbyteorder("="), dtype_i
-        elif a.dtype.newbyteorder("=") != given:     # byte order aside
+            first, given, dtype = a.dtype, a.dtype.newbyteorder("="), dtype_i
+        elif a.dtype is not first and a.dtype.newbyteorder("=") != given:     # byte order aside
             raise TypeError(f"every array must have the same float dtype: arrays[0] is {given}, "
                             f"{name} is {a.dtype}")
         originals.append(a)

@@ -2,8 +2,9 @@
 one shape (kl_div: shapes that broadcast, as in torch), broadcast weights."""
 import numpy as np
 
+from .._checks import _NATIVE_FLOATS
 from .._checks import (REDUCTIONS, Call, as_operand, as_pred, as_real, broadcast_shapes, check_backend,
-                       check_bool, check_finite, check_reduction, check_shape, empty_aligned,
+                       check_bool, check_finite, check_output, check_reduction, check_shape, empty_aligned,
                        format_position, grad_output, resolve_n_threads)
 
 
@@ -16,11 +17,18 @@ def prepare(pred, target, pred_name, reduction, return_grad, grad_out, n_threads
     checked, to the result."""
     check_backend(backend)
     check_reduction(reduction, reductions)
-    x, dtype = as_pred(pred, pred_name)
-    if broadcast_target:
-        t = as_operand(target, "target", dtype, x.shape)
+    if (type(pred) is np.ndarray and type(target) is np.ndarray and pred.dtype in _NATIVE_FLOATS
+            and target.dtype is pred.dtype and target.shape == pred.shape and pred.flags.carray
+            and target.flags.carray):
+        # the common case (ndarrays of one native float dtype and shape, writeable,
+        # aligned, C-contiguous): what as_pred and as_operand would conclude, cheaply
+        x, t, dtype = pred, target, pred.dtype
     else:
-        t = check_shape(as_real(target, "target", dtype), "target", x.shape, pred_name)
+        x, dtype = as_pred(pred, pred_name)
+        if broadcast_target:
+            t = as_operand(target, "target", dtype, x.shape)
+        else:
+            t = check_shape(as_real(target, "target", dtype), "target", x.shape, pred_name)
     ops = {}
     inputs = {"pred": x, "target": t}
     for name, value in operands.items() if operands else ():
@@ -175,6 +183,11 @@ def prepare_inputs(inputs, reduction, return_grad, grad_out, n_threads, backend,
         if dtype is None:
             dtype = dt
         xs[name] = a if dt == dtype else as_real(a, name, dtype)
+    if return_grad is False and grad_out is None:      # no gradients: nothing to check
+        p = Call()
+        p.xs, p.dtype, p.reduction, p.return_grad, p.grads = xs, dtype, reduction, False, None
+        p.n_threads, p.backend = resolve_n_threads(n_threads), backend
+        return p
     if grad_out is None or not return_grad:
         outs = (grad_out,) + (None,) * (len(xs) - 1)    # grad_out without return_grad raises below
     elif not isinstance(grad_out, tuple) or len(grad_out) != len(xs):
@@ -182,7 +195,12 @@ def prepare_inputs(inputs, reduction, return_grad, grad_out, n_threads, backend,
     else:
         outs = grad_out
     grads = []
-    for (name, x), g in zip(xs.items(), outs):
+    if return_grad is True and grad_out is not None and _own_distinct((*xs.values(), *outs)):
+        # owning, distinct arrays cannot overlap: only each output itself to check
+        for x, g in zip(xs.values(), outs):
+            check_output(g, "grad_out", dtype, x.shape)
+        grads = outs
+    for (name, x), g in zip(xs.items(), outs) if not grads else ():
         others = {o: xo for o, xo in xs.items() if o != name}
         grads.append(grad_output(x, dtype, return_grad, g, {"pred": x, **others, **{
             f"the gradient of {o}": go for o, go in zip(xs, grads)}}))
@@ -191,6 +209,16 @@ def prepare_inputs(inputs, reduction, return_grad, grad_out, n_threads, backend,
     p.grads = tuple(grads) if return_grad else None
     p.n_threads, p.backend = resolve_n_threads(n_threads), backend
     return p
+
+
+def _own_distinct(arrays):
+    """Every one an ndarray owning its memory, none twice."""
+    ids = set()
+    for a in arrays:
+        if type(a) is not np.ndarray or not a.flags.owndata:
+            return False
+        ids.add(id(a))
+    return len(ids) == len(arrays)
 
 
 GAN_REDUCTIONS = ("mean", "sum")
@@ -236,20 +264,40 @@ def gan_result(p, loss, loss_none=None):
 
 def prepare_margin_ranking_loss(x1, x2, y, margin, reduction, return_grad, grad_out, n_threads,
                                 backend):
-    """x1 and x2 of one shape, y (-1/1 labels) broadcast to it as a target."""
+    """x1, x2 and y (-1/1 labels) broadcast together as in torch (torch also asks
+    for one number of dimensions; lossk does not). p.shape is the broadcast shape,
+    p.x x1 (expanded to it, a copy, only where x1 itself is broadcast), p.t y,
+    p.full_grads the kernel's outputs of that shape (p.grads where an input has
+    it, else temporaries that sum_to reduces back)."""
     margin = check_finite(margin, "margin")                  # NaN raises; negative is allowed
     p = prepare_inputs({"x1": x1, "x2": x2}, reduction, return_grad, grad_out, n_threads, backend)
     x, x2a = p.xs["x1"], p.xs["x2"]
-    if x2a.shape != x.shape:
-        raise ValueError(f"x2 must have the shape of x1 {x.shape}, got {x2a.shape}")
-    p.x, p.t = x, as_operand(y, "y", p.dtype, x.shape)
+    shape = x.shape if x2a.shape == x.shape else broadcast_shapes(x.shape, x2a.shape, "x1", "x2")
+    yv = as_real(y, "y", p.dtype)
+    if yv.shape != shape:
+        shape = broadcast_shapes(shape, yv.shape, "x1 and x2", "y")
+    p.shape = shape
+    p.x = x if x.shape == shape else np.ascontiguousarray(np.broadcast_to(x, shape))
+    p.t = as_operand(yv, "y", p.dtype, shape)
     if p.grads is not None:
         for name, g in zip(("x1", "x2"), p.grads):
             if np.may_share_memory(g, p.t):
                 raise ValueError(f"grad_out for {name} overlaps y")
+        p.full_grads = tuple(g if g.shape == shape else np.empty(shape, p.dtype) for g in p.grads)
     p.margin, p.params = margin, (margin,)
-    p.loss_none = empty_aligned(x.shape, p.dtype) if reduction == "none" else None
+    p.loss_none = empty_aligned(shape, p.dtype) if reduction == "none" else None
     return p
+
+
+def sum_to(full, out):
+    """out = full summed over the dimensions out was broadcast along (the gradient
+    of a broadcast input), in float64; nothing when full is out."""
+    if full is out:
+        return
+    lead = full.ndim - out.ndim
+    axes = tuple(range(lead)) + tuple(lead + d for d, n in enumerate(out.shape)
+                                      if n == 1 and full.shape[lead + d] != 1)
+    np.copyto(out, np.sum(full, axis=axes, dtype=np.float64).reshape(out.shape), casting="unsafe")
 
 
 def margin_ranking_domain_error(p):

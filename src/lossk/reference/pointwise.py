@@ -4,6 +4,7 @@ form 0 * inf. Same arguments and errors as the kernels (both check them with los
 import numpy as np
 
 from .._args.pointwise import (gan_result, margin_ranking_domain_error, prepare_margin_ranking_loss,
+                               sum_to,
                                prepare_generator, prepare_lsgan_discriminator_loss,
                                prepare_lsgan_generator_loss, prepare_wasserstein_discriminator_loss)
 from .._args.pointwise import (bce_domain_error, hinge_domain_error, kl_div_result,
@@ -347,7 +348,7 @@ def wasserstein_generator_loss(d_fake, *, reduction="mean", return_grad=False, g
 
 
 def margin_ranking_loss_prepared(p):
-    y = np.broadcast_to(p.t.astype(np.float64), p.x.shape)
+    y = np.broadcast_to(p.t.astype(np.float64), p.shape)
     if not np.all((y == 1) | (y == -1)):
         raise margin_ranking_domain_error(p)
     z = p.margin - y * (p.x.astype(np.float64) - p.xs["x2"].astype(np.float64))
@@ -356,7 +357,11 @@ def margin_ranking_loss_prepared(p):
         g1 = np.where(z >= 0, -y, np.where(z < 0, 0.0, z))           # torch: the kink passes
         per = 1.0 / z.size if p.reduction == "mean" and z.size else 1.0
         value = _mean_or_sum(p, loss)
-    return _gan_out(p, value, (g1 * per, -g1 * per), loss if p.reduction == "none" else None)
+    grads = []
+    for full, x in zip((g1 * per, -g1 * per), p.xs.values()):   # back to each input's shape
+        grads.append(full if full.shape == x.shape else np.empty(x.shape))
+        sum_to(full, grads[-1])
+    return _gan_out(p, value, grads, loss if p.reduction == "none" else None)
 
 
 def margin_ranking_loss(x1, x2, y, *, margin=0.0, reduction="mean", return_grad=False,
