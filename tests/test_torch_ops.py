@@ -34,7 +34,7 @@ GRADCHECK = [(n, r) for n, r in RED_CASES if n not in CONSTANT_FACTOR]
 # their "none" backward raises NotImplementedError (test_coupled_none_backward_raises)
 # rather than give a wrong gradient.
 COUPLED_WITHOUT_UPSTREAM = {"dice_loss", "tversky_loss", "nt_xent_loss", "info_nce_loss",
-                            "linear_cross_entropy", "crf_nll_loss"}
+                            "crf_nll_loss"}
 RED_CASES = [(n, r) for n, r in RED_CASES if not (r == "none" and n in COUPLED_WITHOUT_UPSTREAM)]
 GRADCHECK = [(n, r) for n, r in GRADCHECK if not (r == "none" and n in COUPLED_WITHOUT_UPSTREAM)]
 
@@ -93,14 +93,14 @@ def test_gradcheck(name, reduction):
                                     fast_mode=True, atol=1e-6, rtol=1e-5)
 
 
-def _lossk_numpy(name, inputs, opts):
+def _lossk_numpy(name, inputs, opts, **extra):
     spec = SPECS[name]
     args = [[t.detach().numpy() for t in a] if isinstance(a, list) else
             a.detach().numpy() if isinstance(a, torch.Tensor) else a for a in inputs]
     kw = {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in opts.items()}
     if "reduction" not in inspect.signature(spec.fn).parameters:
         kw.pop("reduction", None)
-    loss, grads = spec.fn(*args, return_grad=True, **kw)
+    loss, grads = spec.fn(*args, return_grad=True, **kw, **extra)
     return loss, (list(grads) if isinstance(grads, (list, tuple)) else [grads])
 
 
@@ -131,8 +131,11 @@ def test_equals_lossk_scaled_backward_and_leaves_inputs_alone(name, reduction):
 
 def _lossk_numpy_weighted(name, inputs, opts, w):
     """d(sum_i w_i loss_i)/d(input) for independent samples: lossk's "none" gradient
-    of each sample (element, box, or row and position) times its weight."""
+    of each sample (element, box, or row and position) times its weight; the
+    losses that take upstream= are given w."""
     spec = SPECS[name]
+    if lt.none_backward_mode(spec) == "upstream":
+        return _lossk_numpy(name, inputs, opts, upstream=w)[1]
     _, grads = _lossk_numpy(name, inputs, opts)
     out = []
     for g in grads:
