@@ -163,7 +163,7 @@ def linear_cross_entropy(hidden, weight, target, *, bias=None, ignore_index=-100
 
     ``n_threads`` is the cross-entropy kernel's: results are bitwise identical for
     every ``n_threads`` at a fixed ``chunk_size`` (the default depends only on V and
-    the dtype: chunks of at most 128 MiB of logits) and a fixed BLAS setting, and
+    the dtype: 128 MiB of logits, or 1024 rows up to 512 MiB) and a fixed BLAS setting, and
     equal those of another ``chunk_size`` within rounding. The matrix products run
     on NumPy's BLAS with its own threads (``OPENBLAS_NUM_THREADS``, threadpoolctl);
     OpenBLAS's results change with its thread count by rounding (measured,
@@ -178,7 +178,8 @@ def linear_cross_entropy(hidden, weight, target, *, bias=None, ignore_index=-100
     ignore_index : int
     label_smoothing : float in [0, 1]
     reduction : "mean", "sum" or "none" (per-row losses, (N,))
-    chunk_size : rows per chunk, int > 0; None: chunks of at most 128 MiB of logits
+    chunk_size : rows per chunk, int > 0; None: 128 MiB of logits, or 1024 rows when
+        that is more and at most 512 MiB (at V = 128256, float32: 1024 rows, 501 MiB)
     return_grad : also return ``(d_hidden, d_weight)`` (``+ (d_bias,)`` with a bias),
         of the summed losses for ``"none"``
     grad_out : a tuple of arrays of those shapes receiving the gradients (sharing

@@ -6,12 +6,18 @@ from .._checks import (Call, as_index, as_pred, as_real, check_backend, check_bo
                        check_output, check_reduction, check_scalar, resolve_n_threads)
 
 CHUNK_BYTES = 128 << 20   # the default chunk: at most this many bytes of logits (benchmarks/recorded)
+MIN_ROWS = 1024           # ... but at least this many rows while they fit in MAX_CHUNK_BYTES:
+MAX_CHUNK_BYTES = 512 << 20  # d_hidden's product (rows x V by V x D) costs OpenBLAS a fixed part per call
 
 
 def default_chunk_rows(v, itemsize):
-    """Rows per chunk so that one chunk of logits (rows x V) is at most CHUNK_BYTES;
-    it depends on V and the dtype only, never on the thread count."""
-    return max(1, CHUNK_BYTES // max(1, v * itemsize))
+    """Rows per chunk: one chunk of logits (rows x V) of at most CHUNK_BYTES, or
+    MIN_ROWS rows when they fit in MAX_CHUNK_BYTES (the d_hidden product with few
+    rows and K = V cost 2.7x its flops at 256 rows, 1.6x at 512: measured in
+    benchmarks/recorded/2026-12-07-linear-ce.md). It depends on V and the dtype
+    only, never on the thread count."""
+    row = max(1, v * itemsize)
+    return max(1, CHUNK_BYTES // row, min(MIN_ROWS, MAX_CHUNK_BYTES // row))
 
 
 def _matrix(x, name, what):
