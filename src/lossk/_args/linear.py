@@ -12,8 +12,8 @@ MAX_CHUNK_BYTES = 512 << 20  # d_hidden's product (rows x V by V x D) costs Open
 
 def default_chunk_rows(v, itemsize):
     """Rows per chunk: one chunk of logits (rows x V) of at most CHUNK_BYTES, or
-    MIN_ROWS rows when they fit in MAX_CHUNK_BYTES (the d_hidden product with few
-    rows and K = V cost 2.7x its flops at 256 rows, 1.6x at 512: measured in
+    MIN_ROWS rows when they fit in MAX_CHUNK_BYTES (the d_hidden products with few
+    rows and K = V cost 2.7x one 1024-row product at 256 rows, 1.6x at 512: in
     benchmarks/recorded/2026-12-07-linear-ce.md). It depends on V and the dtype
     only, never on the thread count."""
     row = max(1, v * itemsize)
