@@ -7,7 +7,10 @@ peak RSS minus the RSS with the inputs and the gradient buffers in place).
                                    [--no-torch] [--no-memory]
 
 --quick runs one small shape; the default runs "quick" and "full"; "slow"
-(8192×2048→128256) needs minutes and, for torch, more memory than it may have.
+(8192×2048→128256) needs minutes and, for torch, more memory than it may have:
+it runs only when named, each method in its own subprocess (time and peak
+memory of one call, --reps calls), so that torch being killed for memory
+cannot end the benchmark.
 """
 import argparse
 import glob
@@ -79,13 +82,52 @@ def memory_child(name, shape, threads):
     print(json.dumps({"extra": _rss("VmHWM") - base - returned}))
 
 
-def peak_extra(name, shape, threads):
+def isolated_child(name, shape, threads, reps):
+    """The peak extra memory of the first call and the times of `reps` more."""
+    h, w, t = inputs(*shape)
+    call, returned = runners(name, h, w, t, threads)
+    base = _rss("VmRSS")
+    t0 = time.perf_counter()
+    call()
+    first = time.perf_counter() - t0
+    extra = _rss("VmHWM") - base - returned
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    print(json.dumps({"extra": extra, "first": first, "times": times}))
+
+
+def _child(func, *args):
     code = (f"import sys; sys.argv = ['x']; sys.path.insert(0, {str(HERE)!r}); import linear_ce; "
-            f"linear_ce.memory_child({name!r}, {tuple(shape)!r}, {threads})")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600)
+            f"linear_ce.{func}{tuple(args)!r}")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=6 * 3600)
     if out.returncode != 0:
-        return f"failed ({out.returncode}: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else 'killed'})"
-    return json.loads(out.stdout.strip().splitlines()[-1])["extra"]
+        err = out.stderr.strip().splitlines()
+        return f"failed (exit {out.returncode}: {err[-1] if err else 'killed, no message: out of memory?'})"
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def peak_extra(name, shape, threads):
+    got = _child("memory_child", name, tuple(shape), threads)
+    return got if isinstance(got, str) else got["extra"]
+
+
+def isolated_row(row, shape, names, args):
+    n, d, v = shape
+    print(f"\n{row}: N={n} D={d} V={v} float32, each method in its own subprocess, one call for the "
+          f"peak memory then {args.reps} timed; load average before: {os.getloadavg()[0]:.2f}")
+    for name in names:
+        got = _child("isolated_child", name, tuple(shape), args.threads, args.reps)
+        if isinstance(got, str):
+            print(f"  {name:6s} {got}")
+        else:
+            ts = got["times"] or [got["first"]]
+            print(f"  {name:6s} median {statistics.median(ts):8.3f} s  (first call {got['first']:.3f}, "
+                  f"times {', '.join(f'{x:.3f}' for x in ts)}), peak extra memory {got['extra'] / 2**20:9.1f} MiB"
+                  f"  load {os.getloadavg()[0]:.2f}")
+        sys.stdout.flush()
 
 
 def main():
@@ -103,6 +145,9 @@ def main():
           f"BLAS threads: NumPy's default (OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')})")
     for row in rows:
         shape = SHAPES[row]
+        if row == "slow":
+            isolated_row(row, shape, names, args)
+            continue
         h, w, t = inputs(*shape)
         calls = {}
         for name in names:

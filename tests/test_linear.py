@@ -183,6 +183,44 @@ def test_float16_and_torch_inputs_compute_in_float32():
     _close(loss, rloss, np.float32)
 
 
+@requires_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_upstream_equals_torch_autograd_and_reference(dtype):
+    """reduction="none" with upstream u: the gradients of sum_i u_i loss_i, as
+    torch's backward(gradient=u); d_weight and d_bias sum the weighted rows."""
+    h, w, t, b = _inputs(dtype)
+    up = np.random.default_rng(5).standard_normal(N)
+    kw = dict(bias=b, label_smoothing=0.1, reduction="none", return_grad=True, upstream=up)
+    loss, grads = lossk.linear_cross_entropy(h, w, t, chunk_size=8, **kw)
+    rloss, rgrads = reference.linear_cross_entropy(h, w, t, **kw)
+    ht, wt, bt = to_torch(h, True), to_torch(w, True), to_torch(b, True)
+    tl = F.cross_entropy(F.linear(ht, wt, bt), torch.from_numpy(t), reduction="none", label_smoothing=0.1)
+    tl.backward(gradient=torch.from_numpy(up.astype(dtype)))
+    _close(loss, tl.detach().numpy(), dtype)
+    _close(rloss, tl.detach().numpy(), dtype)
+    plain = lossk.linear_cross_entropy(h, w, t, bias=b, label_smoothing=0.1, reduction="none", chunk_size=8)
+    assert loss.tobytes() == plain.tobytes()                           # upstream weighs gradients only
+    for g, r, tg in zip(grads, rgrads, (ht.grad, wt.grad, bt.grad)):
+        _close(g, tg.numpy(), dtype)
+        _close(r, tg.numpy(), dtype)
+
+
+def test_cblas_path_and_fallback_agree(monkeypatch):
+    """d_weight accumulates by the BLAS's GEMM with beta = 1 when NumPy's OpenBLAS
+    exposes it, else by column blocks of a temporary: the same within rounding."""
+    from lossk import linear
+    if np.__config__.CONFIG["Build Dependencies"]["blas"]["name"] == "scipy-openblas":
+        assert linear._cblas_gemm(np.dtype(np.float32)) is not None       # the wheels' BLAS: found
+    h, w, t, b = _inputs(np.float32, n=100, v=60)
+    kw = dict(bias=b, chunk_size=7, return_grad=True, reduction="none", upstream=np.linspace(-1, 2, 100))
+    fast = lossk.linear_cross_entropy(h, w, t, **kw)
+    monkeypatch.setattr(linear, "USE_CBLAS", False)
+    slow = lossk.linear_cross_entropy(h, w, t, **kw)
+    assert fast[0].tobytes() == slow[0].tobytes()                       # the losses take no d_weight
+    for g, s in zip(fast[1], slow[1]):
+        _close(g, s, np.float32, n=100, v=60)
+
+
 def test_weight_is_computed_in_hiddens_dtype():
     h, w, t, b = _inputs(np.float64)
     loss, grads = lossk.linear_cross_entropy(h, w.astype(np.float32), t, bias=b, return_grad=True)
@@ -221,6 +259,12 @@ def _bad(dtype=np.float64):
         (dict(reduction="batchmean"), ValueError, "reduction"),
         (dict(n_threads=0), ValueError, "n_threads"),
         (dict(grad_out=(h, w)), ValueError, "return_grad=False"),
+        (dict(upstream=np.ones(N)), ValueError, "upstream .*reduction='none'"),
+        (dict(upstream=np.ones(N), reduction="none"), ValueError, "upstream .*return_grad=True"),
+        (dict(upstream=np.ones(N - 1), reduction="none", return_grad=True), ValueError,
+         "upstream must have shape \\(37,\\)"),
+        (dict(upstream=np.ones(N, complex), reduction="none", return_grad=True), TypeError,
+         "upstream must be a real"),
     ]
 
 

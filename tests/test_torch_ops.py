@@ -3,6 +3,7 @@
 peers' losses and autograd gradients, any upstream gradient for "none", inputs left
 alone, no gradient work when none is wanted, opcheck and torch.compile on a few
 representative losses, and the protocol for losses whose samples depend on each other."""
+import dataclasses
 import inspect
 import subprocess
 import sys
@@ -30,12 +31,6 @@ RED_CASES = [(n, r) for n in NAMES for r in SPECS[n].reductions]
 CONSTANT_FACTOR = {"ciou_loss": "alpha (torchvision's no_grad)", "eiou_loss": "IoU^gamma (focal)",
                    "wiou_loss": "the enclosing diagonal (l2_box.detach())"}
 GRADCHECK = [(n, r) for n, r in RED_CASES if n not in CONSTANT_FACTOR]
-# Losses whose samples depend on each other and that do not take upstream= yet:
-# their "none" backward raises NotImplementedError (test_coupled_none_backward_raises)
-# rather than give a wrong gradient.
-COUPLED_WITHOUT_UPSTREAM = {"linear_cross_entropy"}
-RED_CASES = [(n, r) for n, r in RED_CASES if not (r == "none" and n in COUPLED_WITHOUT_UPSTREAM)]
-GRADCHECK = [(n, r) for n, r in GRADCHECK if not (r == "none" and n in COUPLED_WITHOUT_UPSTREAM)]
 
 
 def to_torch(x):
@@ -92,14 +87,14 @@ def test_gradcheck(name, reduction):
                                     fast_mode=True, atol=1e-6, rtol=1e-5)
 
 
-def _lossk_numpy(name, inputs, opts):
+def _lossk_numpy(name, inputs, opts, **extra):
     spec = SPECS[name]
     args = [[t.detach().numpy() for t in a] if isinstance(a, list) else
             a.detach().numpy() if isinstance(a, torch.Tensor) else a for a in inputs]
     kw = {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in opts.items()}
     if "reduction" not in inspect.signature(spec.fn).parameters:
         kw.pop("reduction", None)
-    loss, grads = spec.fn(*args, return_grad=True, **kw)
+    loss, grads = spec.fn(*args, return_grad=True, **kw, **extra)
     return loss, (list(grads) if isinstance(grads, (list, tuple)) else [grads])
 
 
@@ -185,8 +180,6 @@ def test_equals_peer_loss(name):
     """Every peer of tests/cases.py (torchvision's formulas too), per reduction."""
     compared = 0
     for reduction in SPECS[name].reductions:
-        if reduction == "none" and name in COUPLED_WITHOUT_UPSTREAM:
-            continue
         inputs, opts = case(name, reduction, grad=False)
         args, kwargs = CASES[name](np.random.default_rng(0), np.float64)
         kwargs["reduction"] = reduction
@@ -337,18 +330,22 @@ def test_every_registered_loss_has_an_op():
 
 
 def test_mode_of_every_registered_loss():
-    """Every loss with reduction="none" has a correct backward for it, except the
-    coupled ones still without upstream= (listed, so that no other loss loses it)."""
-    missing = {name for name, spec in SPECS.items()
-               if "none" in spec.reductions and lt.none_backward_mode(spec) is None}
-    assert missing == COUPLED_WITHOUT_UPSTREAM & set(SPECS)
+    """Every loss with reduction="none" has a correct backward for it: the product
+    rule where samples are independent, else the loss's upstream=."""
+    modes = {name: lt.none_backward_mode(spec) for name, spec in SPECS.items() if "none" in spec.reductions}
+    assert None not in modes.values()
+    for name in ("dice_loss", "tversky_loss", "nt_xent_loss", "info_nce_loss", "crf_nll_loss",
+                 "linear_cross_entropy"):
+        assert modes[name] == "upstream", name
 
 
-@pytest.mark.parametrize("name", sorted(COUPLED_WITHOUT_UPSTREAM & set(SPECS)))
-def test_coupled_none_backward_raises(name):
-    inputs, opts = case(name, "none")
-    with pytest.raises(NotImplementedError, match="upstream"):
-        getattr(lt, name)(*inputs, **opts)
+def test_coupled_loss_without_upstream_has_no_none_backward():
+    """A loss whose samples depend on each other and that took no upstream= would get
+    no "none" backward (lossk.torch refuses it rather than give a wrong gradient)."""
+    def no_upstream(pred, target, reduction="mean", return_grad=False):
+        raise AssertionError("not called")
+    spec = dataclasses.replace(SPECS["dice_loss"], fn=no_upstream, independent=False)
+    assert lt.none_backward_mode(spec) is None
 
 
 # ---- torch.library and torch.compile, on representative losses -----------------------

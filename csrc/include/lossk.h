@@ -831,7 +831,9 @@ LOSSK_API lossk_status lossk_contrastive_rows(const lossk_contrastive_rows_args 
  *     db += column sums of L
  * mean: loss = total / count (NaN when count is 0), and dH, dW, db scaled by
  * 1 / count (or pass alpha = 1 / count to the two gradient sgemms). NONE:
- * LOSSK_REDUCTION_NONE with loss_none + c0 instead of SUM.
+ * LOSSK_REDUCTION_NONE with loss_none + c0 instead of SUM; upstream weights
+ * u (n) of the per-row losses: scale row i of L by u[c0 + i] before the two
+ * gradient sgemms (dW and db sum over rows: scaling afterwards cannot).
  */
 
 #ifdef __cplusplus

@@ -15,9 +15,67 @@ from ._checks import REDUCTION_CODES
 from ._registry import register
 
 
+def _find_cblas_gemm():
+    """{dtype: cblas_?gemm} of the BLAS NumPy itself loaded, or {}: a GEMM with
+    beta = 1 adds each chunk's d_weight product into the output (np.matmul cannot).
+    Looked up only under the OpenBLAS ILP64 names (the ``64_`` suffix fixes the
+    integer width, so a wrong ABI cannot be called), through the handle of NumPy's
+    extension, whose dependencies dlsym searches; checked once on a small product.
+    Elsewhere (MKL, Accelerate, Windows) {}: the column-block fallback."""
+    import ctypes
+    try:
+        from numpy._core import _multiarray_umath as mod
+    except ImportError:                                      # NumPy 1.x
+        from numpy.core import _multiarray_umath as mod
+    try:
+        lib = ctypes.CDLL(mod.__file__)
+    except OSError:
+        return {}
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    found = {}
+    for dtype, letter, real in ((np.float32, "s", ctypes.c_float), (np.float64, "d", ctypes.c_double)):
+        for prefix in ("scipy_cblas_", "cblas_"):
+            fn = getattr(lib, f"{prefix}{letter}gemm64_", None)
+            if fn is not None:
+                fn.restype = None
+                fn.argtypes = [ctypes.c_int] * 3 + [i64] * 3 + [real, ptr, i64, ptr, i64, real, ptr, i64]
+                found[np.dtype(dtype)] = fn
+                break
+    rng = np.random.default_rng(0)
+    for dtype in list(found):
+        a, b = rng.standard_normal((5, 3)).astype(dtype), rng.standard_normal((5, 4)).astype(dtype)
+        c = np.ones((3, 4), dtype)
+        _gemm_tn(found[dtype], c, a, b, 1.0)
+        if not np.allclose(c, 1 + a.T @ b, rtol=1e-4):
+            del found[dtype]
+    return found
+
+
+def _gemm_tn(fn, c, a, b, beta):
+    """c = a.T @ b + beta c for C-contiguous c (M, N), a (K, M), b (K, N): CBLAS
+    row-major (101), a transposed (112), b not (111); leading dimensions >= 1."""
+    k, m = a.shape
+    n = c.shape[1]
+    fn(101, 112, 111, m, n, k, 1.0, a.ctypes.data, max(1, m), b.ctypes.data, max(1, n), beta,
+       c.ctypes.data, max(1, n))
+
+
+_CBLAS = None
+USE_CBLAS = True      # False: the fallback everywhere (tests compare the two paths)
+
+
+def _cblas_gemm(dtype):
+    global _CBLAS
+    if not USE_CBLAS:
+        return None
+    if _CBLAS is None:
+        _CBLAS = _find_cblas_gemm()
+    return _CBLAS.get(dtype)
+
+
 def _accumulate(dw, dl, hc, tmp):
-    """dw += dl.T @ hc without a (V, D) temporary: NumPy's matmul cannot add into
-    its output, so the product is taken in column blocks of tmp's width."""
+    """dw += dl.T @ hc without the BLAS's beta: the product taken in column blocks
+    of tmp's width and added (tmp is at most one chunk of logits)."""
     cols = tmp.shape[1]
     for j in range(0, dw.shape[1], cols):
         block = tmp[:, :min(cols, dw.shape[1] - j)]
@@ -27,7 +85,7 @@ def _accumulate(dw, dl, hc, tmp):
 
 def _run(p):
     n, v, rows, dtype = p.n, p.v, p.rows, p.dtype
-    grads, b = p.grads, p.b
+    grads, b, up = p.grads, p.b, p.upstream
     # per chunk the kernel sums ("sum", or "none": per-row losses) and the
     # gradient of that sum; the mean's 1/count scales the products afterwards
     code = REDUCTION_CODES["none" if p.reduction == "none" else "sum"]
@@ -35,7 +93,8 @@ def _run(p):
     buf = np.empty((min(rows, n), v), dtype)
     if grads is not None:
         dh, dw = grads[0], grads[1]
-        tmp = np.empty((v, max(1, min(p.d, rows))) if n > rows else (0, 1), dtype)  # <= one chunk of logits
+        gemm = _cblas_gemm(dtype)
+        tmp = np.empty((v, max(1, min(p.d, rows))) if n > rows and gemm is None else (0, 1), dtype)
         db = np.zeros(v) if b is not None else None           # float64 column sums
     total = 0.0
     for c0 in range(0, n, rows):
@@ -51,9 +110,13 @@ def _run(p):
             c1 - c0, v, 1, p.ignore_index, p.eps, 0.0, 1, 0.0, code, p.n_threads)
         if grads is None:
             continue
+        if up is not None:      # d(sum_i up_i loss_i)/d(logits): row i's gradient times up_i
+            np.multiply(logits, up[c0:c1, None], out=logits)
         # logits now hold dL = d(chunk's loss sum)/d(logits); d_weight first: it
         # reads the chunk's hidden rows, which d_hidden may overwrite (in place)
-        if c0 == 0:
+        if gemm is not None:
+            _gemm_tn(gemm, dw, logits, hc, 0.0 if c0 == 0 else 1.0)
+        elif c0 == 0:
             np.matmul(logits.T, hc, out=dw)
         else:
             _accumulate(dw, logits, hc, tmp)
@@ -77,8 +140,8 @@ def _run(p):
           grads=("hidden", "weight"),
           split="no")
 def linear_cross_entropy(hidden, weight, target, *, bias=None, ignore_index=-100, label_smoothing=0.0,
-                         reduction="mean", chunk_size=None, return_grad=False, grad_out=None, n_threads=None,
-                         backend="c"):
+                         reduction="mean", chunk_size=None, return_grad=False, grad_out=None, upstream=None,
+                         n_threads=None, backend="c"):
     r"""Cross-entropy of a linear layer's logits, = ``F.cross_entropy(F.linear(hidden,
     weight, bias), target, ...)`` in torch, without the (N, V) logits in memory.
 
@@ -91,13 +154,16 @@ def linear_cross_entropy(hidden, weight, target, *, bias=None, ignore_index=-100
     matrix product (NumPy's BLAS) into a reused buffer, the softmax family's fused
     kernel overwriting them with d(loss)/d(logits), then ``d_hidden[chunk] = dL @
     weight`` and ``d_weight += dL.T @ hidden[chunk]`` (``d_bias += dL.sum(0)``, in
-    float64). Extra memory: one chunk of logits, a block of at most that size for
-    the ``d_weight`` sums, O(N + V). The loss is the float64 sum of the chunks' sums
-    in chunk order.
+    float64). ``d_weight`` accumulates by a GEMM with beta = 1 from the CBLAS of
+    the OpenBLAS NumPy loaded (its ILP64 ``cblas_?gemm64_``, found at run time):
+    extra memory one chunk of logits + O(N + V). With another BLAS (MKL,
+    Accelerate) the products go through a temporary of at most one chunk more,
+    added in column blocks (slower at large V). The loss is the float64 sum of the
+    chunks' sums in chunk order.
 
     ``n_threads`` is the cross-entropy kernel's: results are bitwise identical for
     every ``n_threads`` at a fixed ``chunk_size`` (the default depends only on V and
-    the dtype: chunks of at most 128 MiB of logits) and a fixed BLAS setting, and
+    the dtype: 128 MiB of logits, or 1024 rows up to 512 MiB) and a fixed BLAS setting, and
     equal those of another ``chunk_size`` within rounding. The matrix products run
     on NumPy's BLAS with its own threads (``OPENBLAS_NUM_THREADS``, threadpoolctl);
     OpenBLAS's results change with its thread count by rounding (measured,
@@ -112,16 +178,22 @@ def linear_cross_entropy(hidden, weight, target, *, bias=None, ignore_index=-100
     ignore_index : int
     label_smoothing : float in [0, 1]
     reduction : "mean", "sum" or "none" (per-row losses, (N,))
-    chunk_size : rows per chunk, int > 0; None: chunks of at most 128 MiB of logits
+    chunk_size : rows per chunk, int > 0; None: 128 MiB of logits, or 1024 rows when
+        that is more and at most 512 MiB (at V = 128256, float32: 1024 rows, 501 MiB)
     return_grad : also return ``(d_hidden, d_weight)`` (``+ (d_bias,)`` with a bias),
         of the summed losses for ``"none"``
     grad_out : a tuple of arrays of those shapes receiving the gradients (sharing
         no memory with the inputs, except ``grad_out[0]`` = ``hidden`` itself: in place)
+    upstream : float (N,), optional, with ``reduction="none"`` and ``return_grad=True``:
+        the gradients are those of ``sum_i upstream[i] loss_i`` (lossk.h's upstream
+        convention: d_weight and d_bias sum over rows, so scaling the "none"
+        gradients afterwards cannot give them); each row's d(logits) is scaled
+        before the products
     n_threads : int, default ``lossk.get_num_threads()``
     backend : "c" (chunks) or "numpy" (``lossk.reference.linear_cross_entropy``)
     """
     p = prepare_linear_cross_entropy(hidden, weight, target, bias, ignore_index, label_smoothing, reduction,
-                                     chunk_size, return_grad, grad_out, n_threads, backend)
+                                     chunk_size, return_grad, grad_out, n_threads, backend, upstream)
     if p.backend == "numpy":
         from .reference.linear import linear_cross_entropy_prepared
         return linear_cross_entropy_prepared(p)

@@ -6,12 +6,18 @@ from .._checks import (Call, as_index, as_pred, as_real, check_backend, check_bo
                        check_output, check_reduction, check_scalar, resolve_n_threads)
 
 CHUNK_BYTES = 128 << 20   # the default chunk: at most this many bytes of logits (benchmarks/recorded)
+MIN_ROWS = 1024           # ... but at least this many rows while they fit in MAX_CHUNK_BYTES:
+MAX_CHUNK_BYTES = 512 << 20  # d_hidden's product (rows x V by V x D) costs OpenBLAS a fixed part per call
 
 
 def default_chunk_rows(v, itemsize):
-    """Rows per chunk so that one chunk of logits (rows x V) is at most CHUNK_BYTES;
-    it depends on V and the dtype only, never on the thread count."""
-    return max(1, CHUNK_BYTES // max(1, v * itemsize))
+    """Rows per chunk: one chunk of logits (rows x V) of at most CHUNK_BYTES, or
+    MIN_ROWS rows when they fit in MAX_CHUNK_BYTES (the d_hidden products with few
+    rows and K = V cost 2.7x one 1024-row product at 256 rows, 1.6x at 512: in
+    benchmarks/recorded/2026-12-07-linear-ce.md). It depends on V and the dtype
+    only, never on the thread count."""
+    row = max(1, v * itemsize)
+    return max(1, CHUNK_BYTES // row, min(MIN_ROWS, MAX_CHUNK_BYTES // row))
 
 
 def _matrix(x, name, what):
@@ -48,10 +54,11 @@ def _grad_outputs(grad_out, shapes, dtype, inputs):
 
 
 def prepare_linear_cross_entropy(hidden, weight, target, bias, ignore_index, label_smoothing, reduction,
-                                 chunk_size, return_grad, grad_out, n_threads, backend):
+                                 chunk_size, return_grad, grad_out, n_threads, backend, upstream=None):
     """The checked call: p.h (N, D), p.w (V, D), p.b (V,) or None, p.target (N,)
     every value in [0, V) or ignore_index, p.count (non-ignored rows), p.rows
-    (rows per chunk), p.grads (the outputs, or None), p.loss_none."""
+    (rows per chunk), p.grads (the outputs, or None), p.loss_none, p.upstream
+    (float64 (N,) or None)."""
     check_backend(backend)
     check_reduction(reduction)
     return_grad = check_bool(return_grad, "return_grad")
@@ -89,13 +96,20 @@ def prepare_linear_cross_entropy(hidden, weight, target, bias, ignore_index, lab
     shapes = [h.shape, w.shape] + ([b.shape] if b is not None else [])
     if grad_out is not None and not return_grad:
         raise ValueError("grad_out was given but return_grad=False: pass return_grad=True")
+    if upstream is not None:
+        if reduction != "none" or not return_grad:
+            raise ValueError("upstream weights the per-row losses' gradients: it needs reduction='none' "
+                             f"and return_grad=True, got reduction={reduction!r}, return_grad={return_grad}")
+        upstream = as_real(upstream, "upstream", np.dtype(np.float64))
+        if upstream.shape != (n,):
+            raise ValueError(f"upstream must have shape ({n},) (one per row of hidden), got {upstream.shape}")
     grads = None
     if return_grad:
         grads = (tuple(np.empty(s, dtype) for s in shapes) if grad_out is None
                  else _grad_outputs(grad_out, shapes, dtype, {"hidden": h, "weight": w, "bias": b, "target": t}))
     return Call(h=h, w=w, b=b, dtype=dtype, n=n, d=d, v=v, target=t, count=int(np.count_nonzero(kept)),
                 ignore_index=ignore_index, eps=eps, reduction=reduction, rows=min(rows, max(n, 1)),
-                return_grad=return_grad, grads=grads,
+                return_grad=return_grad, grads=grads, upstream=upstream,
                 loss_none=np.empty(n, dtype) if reduction == "none" else None,
                 n_threads=resolve_n_threads(n_threads), backend=backend)
 

@@ -21,6 +21,8 @@ def linear_cross_entropy_prepared(p):
         if p.grads is not None:
             if p.reduction == "mean" and p.count:
                 g /= p.count
+            if p.upstream is not None:                   # d(sum_i up_i loss_i)/d(logits)
+                g *= p.upstream[:, None]
             p.grads[0][...] = g @ w
             p.grads[1][...] = g.T @ h
             if p.b is not None:
@@ -29,9 +31,9 @@ def linear_cross_entropy_prepared(p):
 
 
 def linear_cross_entropy(hidden, weight, target, *, bias=None, ignore_index=-100, label_smoothing=0.0,
-                         reduction="mean", chunk_size=None, return_grad=False, grad_out=None, n_threads=None):
+                         reduction="mean", chunk_size=None, return_grad=False, grad_out=None, upstream=None, n_threads=None):
     """NumPy reference of :func:`lossk.linear_cross_entropy` (chunk_size and
     n_threads are checked and ignored)."""
     return linear_cross_entropy_prepared(prepare_linear_cross_entropy(
         hidden, weight, target, bias, ignore_index, label_smoothing, reduction, chunk_size, return_grad,
-        grad_out, n_threads, "numpy"))
+        grad_out, n_threads, "numpy", upstream))
