@@ -3,7 +3,7 @@ classifier, an optional (V,) bias and N class indices."""
 import numpy as np
 
 from .._checks import (Call, as_index, as_pred, as_real, check_backend, check_bool, check_int,
-                       check_output, check_reduction, check_scalar, resolve_n_threads)
+                       check_output, check_reduction, check_scalar, check_upstream, resolve_n_threads)
 
 CHUNK_BYTES = 128 << 20   # the default chunk: at most this many bytes of logits (benchmarks/recorded)
 MIN_ROWS = 1024           # ... but at least this many rows while they fit in MAX_CHUNK_BYTES:
@@ -96,13 +96,7 @@ def prepare_linear_cross_entropy(hidden, weight, target, bias, ignore_index, lab
     shapes = [h.shape, w.shape] + ([b.shape] if b is not None else [])
     if grad_out is not None and not return_grad:
         raise ValueError("grad_out was given but return_grad=False: pass return_grad=True")
-    if upstream is not None:
-        if reduction != "none" or not return_grad:
-            raise ValueError("upstream weights the per-row losses' gradients: it needs reduction='none' "
-                             f"and return_grad=True, got reduction={reduction!r}, return_grad={return_grad}")
-        upstream = as_real(upstream, "upstream", np.dtype(np.float64))
-        if upstream.shape != (n,):
-            raise ValueError(f"upstream must have shape ({n},) (one per row of hidden), got {upstream.shape}")
+    upstream = check_upstream(upstream, (n,), reduction, return_grad)
     grads = None
     if return_grad:
         grads = (tuple(np.empty(s, dtype) for s in shapes) if grad_out is None
