@@ -375,7 +375,7 @@ def _reference(name, p):
     return getattr(reference, name + "_prepared")(p)
 
 
-_SCALARS = {}   # (value, dtype) -> a read-only 1-element array: built once, not per call
+_SCALARS: dict[tuple[float, float, str], np.ndarray] = {}   # (value, dtype) -> a read-only 1-element array: built once, not per call
 
 
 def _scalar(value, dtype):
