@@ -48,17 +48,19 @@ class Lossk(Peer):
         return lambda: fn(*inputs, **kw)
 
 
-def differentiated(lossk, loss: str) -> list:
-    """The positions among a loss's inputs of those it differentiates (registry)."""
+def differentiated(lossk, loss: str, n_given: int) -> list:
+    """The positions among a loss's inputs of those it differentiates (registry),
+    of the first `n_given` (a workload may leave optional inputs out: InfoNCE's
+    negative_keys)."""
     spec = lossk._registry.SPECS[loss]
-    return [spec.inputs.index(name) for name in spec.grads]
+    return [i for i in (spec.inputs.index(name) for name in spec.grads) if i < n_given]
 
 
 def grad_buffers(lossk, loss: str, inputs):
     """grad_out for `loss`: one buffer, or a tuple of one per differentiated input
     (a list of buffers for a list of arrays)."""
     bufs = tuple([np.empty_like(a) for a in inputs[i]] if isinstance(inputs[i], list) else np.empty_like(inputs[i])
-                 for i in differentiated(lossk, loss))
+                 for i in differentiated(lossk, loss, len(inputs)))
     return bufs[0] if len(bufs) == 1 else bufs
 
 
@@ -104,7 +106,7 @@ class Torch(Peer):
         import lossk
         tensors = [self.tensor(x) for x in inputs]
         # the differentiated tensors; a list of arrays (penalties) differentiates each
-        diff = [t for i in differentiated(lossk, wl.loss)
+        diff = [t for i in differentiated(lossk, wl.loss, len(tensors))
                 for t in (tensors[i] if isinstance(tensors[i], list) else [tensors[i]])]
         for t in diff:
             t.requires_grad_()
