@@ -50,7 +50,7 @@ def contrastive(loss: str, n: int, d: int, label: str, torch_loss: Callable, **k
 
 WORKLOADS = {
     "triplet_margin_loss": [Workload("triplet 65536×128", "triplet_margin_loss", (65536, 128), embeddings(3),
-                                     "copy", torch_functional("triplet_margin_loss"))],
+                                     "r3w3", torch_functional("triplet_margin_loss"))],
     "nt_xent_loss": [contrastive("nt_xent_loss", n, 128, "NT-Xent", torch_nt_xent(0.5), temperature=0.5)
                      for n in (4096, 16384)],
     "info_nce_loss": [contrastive("info_nce_loss", n, 128, "InfoNCE", torch_info_nce(0.1), temperature=0.1)
