@@ -6,8 +6,9 @@ sums and divisors become the whole arrays' value.
 Each chunk gives its ``"sum"`` and divisor (``_registry.SPECS[name].mean``),
 as the float64 sums of the kernel's blocks (call_blocks, divisor_blocks); all
 chunks' block sums are added in float64, left to right, as the kernels combine
-their blocks (so chunks of whole blocks give the in-memory value bit for bit) (IEEE arithmetic: sums that overflow give inf,
-+inf and -inf NaN, as the in-memory call does, where math.fsum would raise).
+their blocks, so chunks of whole blocks give the in-memory value bit for bit
+(IEEE arithmetic: sums that overflow give inf, +inf and -inf NaN, as the
+in-memory call does, where math.fsum would raise).
 """
 import math
 
