@@ -2,7 +2,6 @@
 #include <stdlib.h>
 
 #include "internal.h"
-#include "block_sums.h"
 
 #ifdef _OPENMP
 #  include <omp.h>
@@ -81,7 +80,7 @@ int lossk__threads_for(int n_threads, int64_t work, int64_t n_blocks) {
 #endif
 }
 
-/* The block sums recorded for the calling thread (block_sums.h). */
+/* The block sums recorded for the calling thread (lossk.h: lossk_block_sums). */
 #if defined(_MSC_VER)
 #  define LOSSK_THREAD_LOCAL __declspec(thread)
 #else
@@ -91,7 +90,7 @@ static LOSSK_THREAD_LOCAL int rec_on;
 static LOSSK_THREAD_LOCAL double *rec_buf;
 static LOSSK_THREAD_LOCAL int64_t rec_n = -1, rec_cap;
 
-void lossk__block_sums_record(int on) {
+void lossk_block_sums_record(int on) {
     free(rec_buf);
     rec_buf = NULL;
     rec_n = -1;
@@ -99,7 +98,7 @@ void lossk__block_sums_record(int on) {
     rec_on = on != 0;
 }
 
-int64_t lossk__block_sums(double *out, int64_t cap) {
+int64_t lossk_block_sums(double *out, int64_t cap) {
     for (int64_t b = 0; b < rec_n && b < cap; b++) out[b] = rec_buf[b];
     return rec_n;
 }

@@ -836,6 +836,20 @@ LOSSK_API lossk_status lossk_contrastive_rows(const lossk_contrastive_rows_args 
  * gradient sgemms (dW and db sum over rows: scaling afterwards cannot).
  */
 
+#ifdef LOSSK_UNSTABLE_API
+/* Block sums, for streaming callers (lossk.dask, `lossk eval`). Every loss's
+ * value is a float64 sum of fixed blocks added left to right; a caller that
+ * cuts the rows into chunks of whole blocks and adds every chunk's block sums
+ * left to right gets the whole call's value bit for bit.
+ * lossk_block_sums_record(1): from now on, the calling thread's calls whose
+ * value is one such sum record their block sums (the last call's replace the
+ * previous); (0): stop and free the record. lossk_block_sums: how many block
+ * sums the last such call recorded (-1: none since recording began), and up
+ * to cap of them copied into out. */
+LOSSK_API void lossk_block_sums_record(int on);
+LOSSK_API int64_t lossk_block_sums(double *out, int64_t cap);
+#endif
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -726,26 +726,28 @@ def openmp_default_threads():
     return lossk_default_threads()
 
 
-cdef extern from "block_sums.h" nogil:
-    void lossk__block_sums_record(int on)
-    int64_t lossk__block_sums(double *out, int64_t cap)
+cdef extern from "lossk.h" nogil:
+    void lossk_block_sums_record(int on)
+    int64_t lossk_block_sums(double *out, int64_t cap)
 
 
 def block_sums_record(bint on):
     """Start (True) or stop (False) recording, for this thread, the per-block sums
-    of the kernels' one-accumulator reductions (csrc/core/block_sums.h)."""
-    lossk__block_sums_record(on)
+    of the kernels' one-accumulator reductions (lossk.h: lossk_block_sums)."""
+    lossk_block_sums_record(on)
 
 
 def block_sums():
     """The block sums recorded last on this thread (float64), or None."""
-    cdef int64_t n = lossk__block_sums(NULL, 0)
+    cdef int64_t n = lossk_block_sums(NULL, 0)
     if n < 0:
         return None
     cdef cnp.npy_intp dims = n
     cdef cnp.ndarray out = cnp.PyArray_EMPTY(1, &dims, cnp.NPY_FLOAT64, 0)
-    lossk__block_sums(<double *>cnp.PyArray_DATA(out), n)
+    lossk_block_sums(<double *>cnp.PyArray_DATA(out), n)
     return out
+
+
 def segmentation(bytes loss, pred, target, loss_none, grad, int64_t n, int64_t c, int64_t inner,
                  bint from_logits, bint has_ignore, int64_t ignore_index, double smooth, double eps,
                  double alpha, double beta, double gamma, bint per_image, int reduction, int n_threads,

@@ -91,7 +91,7 @@ def divisor_blocks(kind, pred, target, options):
 def call_blocks(call):
     """``(result, parts)``: call() (a lossk function with reduction="sum") and
     the float64 block sums that its kernel added left to right into the value
-    (csrc/core/block_sums.h), so that a chunk of whole blocks contributes
+    (lossk.h: lossk_block_sums), so that a chunk of whole blocks contributes
     exactly the in-memory call's additions; ``[value]`` when the kernel gives
     none that fold to it (several accumulators, a value computed afterwards,
     backend="numpy")."""

@@ -14,7 +14,7 @@ How a call is cut (each task is one chunk of rows of every input):
   row's elements must be whole in one call); NumPy inputs are wrapped.
 * Each task calls lossk with ``reduction="sum"`` and returns the float64
   sums of the kernel's reduction blocks (recorded as the kernel adds them:
-  csrc/core/block_sums.h, _stream.call_blocks) and the chunk's share of the
+  lossk.h lossk_block_sums, _stream.call_blocks) and the chunk's share of the
   mean's divisor (elements, samples, boxes, or the weights of the kept
   class-index targets: ``_registry.MEAN_KINDS``), also as block sums. The
   partials travel up a tree of fixed shape (``split_every`` children a node,
