@@ -62,19 +62,26 @@ def test_gradients_equal_finite_differences(reduction):
         assert_close(grads[(0, 2, 3, 4).index(k)], finite_difference_grad(f, args[k]), rtol=1e-6, atol=1e-8)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_equals_pytorch_crf_values_and_autograd(dtype, reduction):
+def _pytorch_crf(args):
+    """pytorch-crf's CRF holding the problem's transitions (skips without the
+    peer), and the emissions as a tensor that requires grad."""
     torchcrf = pytest.importorskip("torchcrf")
     if torch is None:
         pytest.skip("torch is not installed")
-    args, mask = _problem(np.random.default_rng(2), dtype, B=6, T=9, K=5, lengths=(9, 4, 1, 8, 9, 2))
-    em, tags, tr, st, en = args
-    crf = torchcrf.CRF(5, batch_first=True).to(torch.from_numpy(em).dtype)
+    em, _, tr, st, en = args
+    crf = torchcrf.CRF(em.shape[2], batch_first=True).to(torch.from_numpy(em).dtype)
     with torch.no_grad():
         for name, v in zip(GRADS[1:], (tr, st, en)):
             getattr(crf, name).copy_(torch.from_numpy(v))
-    et = torch.from_numpy(em.copy()).requires_grad_()
+    return crf, torch.from_numpy(em.copy()).requires_grad_()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_equals_pytorch_crf_values_and_autograd(dtype, reduction):
+    args, mask = _problem(np.random.default_rng(2), dtype, B=6, T=9, K=5, lengths=(9, 4, 1, 8, 9, 2))
+    tags = args[1]
+    crf, et = _pytorch_crf(args)
     nll = -crf(et, torch.from_numpy(tags), torch.from_numpy(mask), reduction=reduction)   # tags -1 wrap there
     nll.sum().backward()
     loss, grads = lossk.crf_nll_loss(*args, mask=mask, reduction=reduction, return_grad=True)
@@ -263,15 +270,8 @@ def test_upstream_equals_reference_and_pytorch_crf(dtype):
     ones = lossk.crf_nll_loss(*args, mask=mask, reduction="none", return_grad=True, upstream=np.ones(6))[1]
     plain = lossk.crf_nll_loss(*args, mask=mask, reduction="none", return_grad=True)[1]
     assert all(a.tobytes() == b.tobytes() for a, b in zip(ones, plain))
-    torchcrf = pytest.importorskip("torchcrf")
-    if torch is None:
-        pytest.skip("torch is not installed")
-    em, tags, tr, st, en = args
-    crf = torchcrf.CRF(5, batch_first=True).to(torch.from_numpy(em).dtype)
-    with torch.no_grad():
-        for name, v in zip(GRADS[1:], (tr, st, en)):
-            getattr(crf, name).copy_(torch.from_numpy(v))
-    et = torch.from_numpy(em.copy()).requires_grad_()
+    tags = args[1]
+    crf, et = _pytorch_crf(args)
     nll = -crf(et, torch.from_numpy(tags), torch.from_numpy(mask), reduction="none")
     nll.backward(torch.from_numpy(u.astype(dtype)))       # a random grad_output
     peer = (et.grad, crf.transitions.grad, crf.start_transitions.grad, crf.end_transitions.grad)
