@@ -99,3 +99,24 @@ def test_the_read_write_limit_kernel_moves_every_array(reads, writes, nt):
     for out in outs:
         np.testing.assert_array_equal(out, want)
     assert kernel._lib.stream_rw(5, 1, 0, in_p, out_p, n, 1) == -1   # more arrays than it has
+
+
+def test_a_raising_lossk_row_fails_the_run_and_a_raising_peer_does_not():
+    """bench.main returns 1 when one of lossk's own rows raised (CI's smoke run must
+    not pass with a broken workload); a peer that raises is only noted."""
+    from lossk._bench import bench, peers
+
+    class Raising(peers.Peer):
+        def runner(self, wl, inputs, n_threads):
+            raise IndexError("tuple index out of range")
+
+    wl = ALL[0].tiny()
+    base = dict(workload=wl.name, loss=wl.loss, shape=wl.shape, dtype=wl.dtype, threads=1,
+                bytes_moved=8, limit_s=1.0)
+    rows = []
+    for name in (peers.LOSSK_GRAD_OUT, "torch"):
+        peer = Raising()
+        peer.name = name
+        rows.append(bench.run_case(peer, wl, wl.inputs(), 1, None, base))
+    assert [r.note for r in rows] == ["error: IndexError: tuple index out of range"] * 2
+    assert bench.lossk_failures(rows) == rows[:1]

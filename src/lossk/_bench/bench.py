@@ -222,7 +222,17 @@ def main(argv=None, default_out: Path = Path("lossk-bench")) -> int:
     info["other_cpus_before"] = None if contention.before is None else round(contention.before, 2)
     info["other_cpus_during"] = None if during is None else round(during, 2)
     write_outputs(args.out, info, proto, rows, limits)
-    return 0
+    return 1 if lossk_failures(rows) else 0
+
+
+def lossk_failures(rows: list[report.Row]) -> list[report.Row]:
+    """lossk's own rows that raised: a bug, not a skipped peer, so the run fails
+    (CI's smoke run would otherwise pass with a broken workload in its table)."""
+    failed = [r for r in rows if r.peer in (peers_mod.LOSSK_GRAD_OUT, "lossk")
+              and (r.note or "").startswith("error:")]
+    for r in failed:
+        progress(f"FAILED: {r.workload} T={r.threads} {r.peer}: {r.note}")
+    return failed
 
 
 if __name__ == "__main__":
