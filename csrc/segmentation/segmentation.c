@@ -67,7 +67,8 @@ static int64_t seg_tile(const seg_ctx *a, int64_t t, int64_t *img, int64_t *j0) 
 /* Scratch of a thread: the tile's exps (c x tile), six per-pixel rows (the
    int32 class row y in one), then c per-class counts. */
 static size_t seg_scratch_bytes(int64_t c, int64_t tile) {
-    return (size_t)((c + 7) * tile + c) * sizeof(double) + 64;
+    /* + the strip kernels' four c x 16 rows (two accumulators, a padded strip, G) */
+    return (size_t)((c + 7) * tile + c + 4 * 16 * c) * sizeof(double) + 128;
 }
 
 #define LOSSK_TEMPLATE_FILE "segmentation/segmentation.c"
@@ -238,6 +239,7 @@ typedef struct LOSSK_FN(seg_rows) {
     real *e, *r, *mk, *p, *d, *tv;
     int32_t *y;   /* c <= INT_MAX / 3; as wide as a float lane, so the one-hot compares vectorize */
     int64_t *count;   /* c: the tile's pixels of each class */
+    real *acc_p, *acc_d, *pad, *G;   /* c x LOSSK_LANES each: the strip kernels' rows */
 } LOSSK_FN(seg_rows);
 
 LOSSK_INLINE LOSSK_FN(seg_rows) LOSSK_FN(seg_rows_of)(void *scratch, int64_t c, int64_t tile) {
@@ -251,6 +253,10 @@ LOSSK_INLINE LOSSK_FN(seg_rows) LOSSK_FN(seg_rows_of)(void *scratch, int64_t c, 
     w.tv = w.d + tile;
     w.y = (int32_t *)(w.tv + tile);
     w.count = (int64_t *)(base + (c + 6) * tile);
+    w.acc_p = (real *)(((uintptr_t)(w.count + c) + 63) & ~(uintptr_t)63);
+    w.acc_d = w.acc_p + c * LOSSK_LANES;
+    w.pad = w.acc_d + c * LOSSK_LANES;
+    w.G = w.pad + c * LOSSK_LANES;
     return w;
 }
 
@@ -290,6 +296,202 @@ static void LOSSK_FN(seg_softmax)(const real *x, int64_t inner, int64_t c, int64
     for (int64_t j = 0; j < w; j++) m[j] = (real)1 / sum[j];
 }
 
+#if LOSSK_VECTOR_EXT
+/* Multiclass from logits, vectorised across pixels: a strip of LOSSK_LANES
+   neighbouring pixels of one image in one vector, the classes in a loop (a
+   class row is `inner` elements further). Every step is lane-wise, so a lane's
+   result does not depend on its neighbours. */
+#if LOSSK_F64
+typedef uint64_t LOSSK_FN(seg_vu) __attribute__((vector_size(64)));
+typedef int32_t LOSSK_FN(seg_vy) __attribute__((vector_size(32)));
+#else
+typedef uint32_t LOSSK_FN(seg_vu) __attribute__((vector_size(64)));
+typedef int32_t LOSSK_FN(seg_vy) __attribute__((vector_size(64)));
+#endif
+#define SEG_V LOSSK_VREAL
+#define SEG_VU LOSSK_FN(seg_vu)
+
+LOSSK_INLINE SEG_V LOSSK_FN(seg_splat)(real v) {
+    SEG_V r = {0};
+    return r + v;
+}
+
+LOSSK_INLINE void LOSSK_FN(seg_vstore)(real *p, SEG_V v) { memcpy(p, &v, sizeof v); }
+
+/* where m: a, else b (m all ones or zeros per lane) */
+LOSSK_INLINE SEG_V LOSSK_FN(seg_select)(SEG_VU m, SEG_V a, SEG_V b) {
+    return (SEG_V)(((SEG_VU)a & m) | ((SEG_VU)b & ~m));
+}
+
+/* The class row y (int32) as a mask-width integer vector. */
+LOSSK_INLINE LOSSK_VMASK LOSSK_FN(seg_vload_y)(const int32_t *y) {
+    LOSSK_FN(seg_vy) v;
+    memcpy(&v, y, sizeof v);
+#if LOSSK_F64
+    return __builtin_convertvector(v, LOSSK_VMASK);
+#else
+    return v;
+#endif
+}
+
+/* exp(x) for x <= 0 or NaN, lane-wise: the vector form of simd_math.h's
+   lossk_expf_nonpositive / lossk_exp_nonpositive (same reduction, same
+   polynomial, same flush to 0 below the low bound), since a vector
+   extension type cannot call the scalar function. */
+LOSSK_INLINE SEG_V LOSSK_FN(seg_vexp)(SEG_V x) {
+#if LOSSK_F64
+    const double lo = -708.0, shifter = 6755399441055744.0;
+    const SEG_VU under = (SEG_VU)(x < lo);
+    const SEG_V xc = LOSSK_FN(seg_select)(under, LOSSK_FN(seg_splat)(lo), x);
+    const SEG_V z = xc * 1.4426950408889634074 + shifter, kf = z - shifter;
+    SEG_V r = xc - kf * 6.93147180369123816490e-01;
+    r = r - kf * 1.90821492927058770002e-10;
+    SEG_V p = LOSSK_FN(seg_splat)(1.0 / 6227020800.0);
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    const SEG_VU y = (SEG_VU)p + ((SEG_VU)z << 52);
+#else
+    const float lo = -86.6f, shifter = 12582912.0f;
+    const SEG_VU under = (SEG_VU)(x < lo);
+    const SEG_V xc = LOSSK_FN(seg_select)(under, LOSSK_FN(seg_splat)(lo), x);
+    const SEG_V z = xc * 1.44269504088896341f + shifter, kf = z - shifter;
+    SEG_V r = xc - kf * 0.693359375f;
+    r = r - kf * -2.12194440e-4f;
+    SEG_V p = LOSSK_FN(seg_splat)(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    const SEG_VU y = (SEG_VU)p + ((SEG_VU)z << 23);
+#endif
+    return (SEG_V)(y & ~under);
+}
+
+/* Pass 1 on one strip: p = softmax over the c rows of x (row stride xs) into
+   the rows of g (stride gs; g may be x: each row is read before it is
+   written), and per class the lanes of sum pm and sum |pm - t| added to the
+   strip accumulators acc_p, acc_d. */
+LOSSK_INLINE void LOSSK_FN(seg_strip_sums)(const real *x, int64_t xs, real *g, int64_t gs, int64_t c,
+                                           const int32_t *y, const real *mk, LOSSK_FN(seg_rows) *s) {
+    SEG_V m = LOSSK_FN(vload)(x);
+    for (int64_t k = 1; k < c; k++) m = LOSSK_FN(vmax)(m, LOSSK_FN(vload)(x + k * xs));
+    SEG_V sum = {0};
+    for (int64_t k = 0; k < c; k++) {
+        const SEG_V e = LOSSK_FN(seg_vexp)(LOSSK_FN(vload)(x + k * xs) - m);
+        LOSSK_FN(seg_vstore)(g + k * gs, e);
+        sum += e;
+    }
+    const SEG_V r = LOSSK_FN(seg_splat)(1) / sum, mkv = LOSSK_FN(vload)(mk), one = LOSSK_FN(seg_splat)(1);
+    const LOSSK_VMASK yv = LOSSK_FN(seg_vload_y)(y);
+#if LOSSK_F64
+    const SEG_VU absm = (SEG_VU){0} + 0x7fffffffffffffffull;   /* all bits but the sign */
+#else
+    const SEG_VU absm = (SEG_VU){0} + 0x7fffffffu;
+#endif
+    for (int64_t k = 0; k < c; k++) {
+        const SEG_V p = LOSSK_FN(vload)(g + k * gs) * r, pm = p * mkv;
+        LOSSK_FN(seg_vstore)(g + k * gs, p);
+        const SEG_V t = (SEG_V)((SEG_VU)one & (SEG_VU)(yv == (LOSSK_VMASK){0} + (int32_t)k));
+        real *ap = s->acc_p + k * LOSSK_LANES, *ad = s->acc_d + k * LOSSK_LANES;
+        LOSSK_FN(seg_vstore)(ap, LOSSK_FN(vload)(ap) + pm);
+        LOSSK_FN(seg_vstore)(ad, LOSSK_FN(vload)(ad) + (SEG_V)((SEG_VU)(pm - t) & absm));
+    }
+}
+
+/* Pass 2 on one strip: p from g (pass 1), G_k = (a_k + b_k sign(pm_k - t_k)) m,
+   Q = sum_k G_k p_k, and g_k = G_k p_k - p_k Q (softmax's backward). */
+LOSSK_INLINE void LOSSK_FN(seg_strip_grad)(real *g, int64_t gs, int64_t c, const int32_t *y, const real *mk,
+                                           const double *ca, const double *cb, LOSSK_FN(seg_rows) *s) {
+    const SEG_V mkv = LOSSK_FN(vload)(mk), one = LOSSK_FN(seg_splat)(1), mone = LOSSK_FN(seg_splat)(-1);
+    const LOSSK_VMASK yv = LOSSK_FN(seg_vload_y)(y);
+    SEG_V Q = {0};
+    for (int64_t k = 0; k < c; k++) {
+        const SEG_V p = LOSSK_FN(vload)(g + k * gs);
+        const SEG_V t = (SEG_V)((SEG_VU)one & (SEG_VU)(yv == (LOSSK_VMASK){0} + (int32_t)k));
+        const SEG_V d = p * mkv - t;
+        /* torch's sign: 0 at 0 (and here at NaN, whose p makes the result NaN anyway) */
+        const SEG_V sg = (SEG_V)(((SEG_VU)one & (SEG_VU)(d > 0)) | ((SEG_VU)mone & (SEG_VU)(d < 0)));
+        const SEG_V G = ((real)ca[k] + (real)cb[k] * sg) * mkv;
+        LOSSK_FN(seg_vstore)(s->G + k * LOSSK_LANES, G);
+        Q += G * p;
+    }
+    for (int64_t k = 0; k < c; k++) {
+        const SEG_V p = LOSSK_FN(vload)(g + k * gs), G = LOSSK_FN(vload)(s->G + k * LOSSK_LANES);
+        LOSSK_FN(seg_vstore)(g + k * gs, G * p - p * Q);
+    }
+}
+
+/* The tile's last w - j0 (< LOSSK_LANES) pixels as a strip: rows copied into
+   pad (zeros after them), the class row -1 and the mask 0 there, so the
+   padding adds nothing to any sum and gets a zero gradient. */
+LOSSK_INLINE void LOSSK_FN(seg_pad_strip)(const real *src, int64_t stride, int64_t c, int64_t rem,
+                                          LOSSK_FN(seg_rows) *s, int64_t j0) {
+    for (int64_t k = 0; k < c; k++) {
+        real *pk = s->pad + k * LOSSK_LANES;
+        for (int64_t l = 0; l < LOSSK_LANES; l++) pk[l] = l < rem ? src[k * stride + l] : (real)0;
+    }
+    for (int64_t l = rem; l < LOSSK_LANES; l++) {
+        s->y[j0 + l] = -1;
+        s->mk[j0 + l] = 0;
+    }
+}
+
+LOSSK_INLINE void LOSSK_FN(seg_unpad_strip)(real *dst, int64_t stride, int64_t c, int64_t rem,
+                                            const LOSSK_FN(seg_rows) *s) {
+    for (int64_t k = 0; k < c; k++)
+        for (int64_t l = 0; l < rem; l++) dst[k * stride + l] = s->pad[k * LOSSK_LANES + l];
+}
+
+/* Pass 1 of a tile of w pixels (multiclass from logits): p into gp (or the
+   scratch when there is no gradient), the tile's Sp and D added to out. */
+static void LOSSK_FN(seg_tile_sums_strips)(const real *x, real *gp, int64_t inner, int64_t c, int64_t w,
+                                           LOSSK_FN(seg_rows) *s, double *out) {
+    memset(s->acc_p, 0, (size_t)(2 * c * LOSSK_LANES) * sizeof(real));
+    int64_t j = 0;
+    for (; j + LOSSK_LANES <= w; j += LOSSK_LANES)
+        LOSSK_FN(seg_strip_sums)(x + j, inner, gp ? gp + j : s->pad, gp ? inner : LOSSK_LANES, c, s->y + j,
+                                 s->mk + j, s);
+    if (j < w) {
+        LOSSK_FN(seg_pad_strip)(x + j, inner, c, w - j, s, j);
+        LOSSK_FN(seg_strip_sums)(s->pad, LOSSK_LANES, s->pad, LOSSK_LANES, c, s->y + j, s->mk + j, s);
+        if (gp) LOSSK_FN(seg_unpad_strip)(gp + j, inner, c, w - j, s);
+    }
+    for (int64_t k = 0; k < c; k++) {
+        out[k] += LOSSK_FN(vsum)(LOSSK_FN(vload)(s->acc_p + k * LOSSK_LANES));
+        out[2 * c + k] += LOSSK_FN(vsum)(LOSSK_FN(vload)(s->acc_d + k * LOSSK_LANES));
+    }
+}
+
+/* Pass 2 of a tile (multiclass from logits): g holds p, receives dL/dx. */
+static void LOSSK_FN(seg_tile_grad_strips)(real *g, int64_t inner, int64_t c, int64_t w, const double *ca,
+                                           const double *cb, LOSSK_FN(seg_rows) *s) {
+    int64_t j = 0;
+    for (; j + LOSSK_LANES <= w; j += LOSSK_LANES)
+        LOSSK_FN(seg_strip_grad)(g + j, inner, c, s->y + j, s->mk + j, ca, cb, s);
+    if (j < w) {
+        LOSSK_FN(seg_pad_strip)(g + j, inner, c, w - j, s, j);
+        LOSSK_FN(seg_strip_grad)(s->pad, LOSSK_LANES, c, s->y + j, s->mk + j, ca, cb, s);
+        LOSSK_FN(seg_unpad_strip)(g + j, inner, c, w - j, s);
+    }
+}
+#undef SEG_V
+#undef SEG_VU
+#endif /* LOSSK_VECTOR_EXT */
+
 /* sigmoid(v) and p (1 - p) = z / (1 + z)^2 from z = exp(-|v|), both without
    cancellation (torch takes exp(logsigmoid)). */
 LOSSK_INLINE real LOSSK_FN(seg_sigmoid)(real v, real *dp) {
@@ -317,12 +519,19 @@ int64_t LOSSK_FN(seg_sums_block)(const void *ctx, int64_t begin, int64_t end, do
             const int64_t bad = LOSSK_FN(seg_load_index)(a, img * inner + j0, w, &s);
             if (bad >= 0) return bad;
             if (c == 0) continue;
-            if (a->act == SEG_SOFTMAX) LOSSK_FN(seg_softmax)(x, inner, c, tile, w, &s);
             /* St by a histogram of the tile's classes: one step per pixel, not per element */
             for (int64_t k = 0; k < c; k++) s.count[k] = 0;
             for (int64_t j = 0; j < w; j++)
                 if (s.y[j] >= 0) s.count[s.y[j]]++;
             real *gp = a->store_p ? (real *)a->grad + img * c * inner + j0 : NULL;
+#if LOSSK_VECTOR_EXT
+            if (a->act == SEG_SOFTMAX) {
+                LOSSK_FN(seg_tile_sums_strips)(x, gp, inner, c, w, &s, out);
+                for (int64_t k = 0; k < c; k++) out[c + k] += (double)s.count[k];
+                continue;
+            }
+#endif
+            if (a->act == SEG_SOFTMAX) LOSSK_FN(seg_softmax)(x, inner, c, tile, w, &s);
             for (int64_t k = 0; k < c; k++) {
                 const real *xk = x + k * inner, *ek = s.e + k * tile;
                 if (gp) {                               /* the softmax kept for pass 2 */
@@ -380,6 +589,12 @@ int64_t LOSSK_FN(seg_grad_block)(const void *ctx, int64_t begin, int64_t end, do
         real *g = (real *)a->grad + img * c * inner + j0;
         if (a->index_target) {
             (void)LOSSK_FN(seg_load_index)(a, img * inner + j0, w, &s);   /* checked in pass 1 */
+#if LOSSK_VECTOR_EXT
+            if (a->act == SEG_SOFTMAX) {
+                LOSSK_FN(seg_tile_grad_strips)(g, inner, c, w, ca, cb, &s);
+                continue;
+            }
+#endif
             if (a->act == SEG_SOFTMAX) {
                 /* q_k = G_k p_k, Q = sum_k q_k; dL/dx_k = q_k - p_k Q (torch's
                    exp and log_softmax backward). p is in g (pass 1), G into e, Q into p. */
