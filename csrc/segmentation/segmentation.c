@@ -298,37 +298,71 @@ static void LOSSK_FN(seg_softmax)(const real *x, int64_t inner, int64_t c, int64
 
 #if LOSSK_VECTOR_EXT
 /* Multiclass from logits, vectorised across pixels: a strip of LOSSK_LANES
-   neighbouring pixels of one image in one vector, the classes in a loop (a
-   class row is `inner` elements further). Every step is lane-wise, so a lane's
-   result does not depend on its neighbours. */
-#if LOSSK_F64
-typedef uint64_t LOSSK_FN(seg_vu) __attribute__((vector_size(64)));
-typedef int32_t LOSSK_FN(seg_vy) __attribute__((vector_size(32)));
+   neighbouring pixels of one image, the classes in a loop (a class row is
+   `inner` elements further). The strip is SEG_H vectors of the level's native
+   width (64-byte vector types below AVX-512 spill to the stack); every step is
+   lane-wise and the per-class accumulators have LOSSK_LANES lanes on every
+   level, so the sums do not depend on the level's width. */
+#undef SEG_VB
+#if LOSSK_MULTIARCH && LOSSK_LEVEL == 2
+#  define SEG_VB 64
 #else
-typedef uint32_t LOSSK_FN(seg_vu) __attribute__((vector_size(64)));
-typedef int32_t LOSSK_FN(seg_vy) __attribute__((vector_size(64)));
+#  define SEG_VB 32
 #endif
-#define SEG_V LOSSK_VREAL
+#if LOSSK_F64
+typedef double LOSSK_FN(seg_v) __attribute__((vector_size(SEG_VB)));
+typedef int64_t LOSSK_FN(seg_vi) __attribute__((vector_size(SEG_VB)));
+typedef uint64_t LOSSK_FN(seg_vu) __attribute__((vector_size(SEG_VB)));
+typedef int32_t LOSSK_FN(seg_vy) __attribute__((vector_size(SEG_VB / 2)));
+#else
+typedef float LOSSK_FN(seg_v) __attribute__((vector_size(SEG_VB)));
+typedef int32_t LOSSK_FN(seg_vi) __attribute__((vector_size(SEG_VB)));
+typedef uint32_t LOSSK_FN(seg_vu) __attribute__((vector_size(SEG_VB)));
+typedef int32_t LOSSK_FN(seg_vy) __attribute__((vector_size(SEG_VB)));
+#endif
+#define SEG_V LOSSK_FN(seg_v)
+#define SEG_VI LOSSK_FN(seg_vi)
 #define SEG_VU LOSSK_FN(seg_vu)
+#define SEG_W ((int64_t)(SEG_VB / sizeof(real)))
+#define SEG_H ((int)(LOSSK_LANES / SEG_W))
+/* software prefetch distance along a class row, elements */
+#ifndef SEG_PF
+#  define SEG_PF ((int64_t)(1024 / sizeof(real)))
+#endif
+
+LOSSK_INLINE SEG_V LOSSK_FN(seg_ld)(const real *p) {
+    SEG_V v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+LOSSK_INLINE void LOSSK_FN(seg_st)(real *p, SEG_V v) { memcpy(p, &v, sizeof v); }
 
 LOSSK_INLINE SEG_V LOSSK_FN(seg_splat)(real v) {
     SEG_V r = {0};
     return r + v;
 }
 
-LOSSK_INLINE void LOSSK_FN(seg_vstore)(real *p, SEG_V v) { memcpy(p, &v, sizeof v); }
-
 /* where m: a, else b (m all ones or zeros per lane) */
 LOSSK_INLINE SEG_V LOSSK_FN(seg_select)(SEG_VU m, SEG_V a, SEG_V b) {
     return (SEG_V)(((SEG_VU)a & m) | ((SEG_VU)b & ~m));
 }
 
-/* The class row y (int32) as a mask-width integer vector. */
-LOSSK_INLINE LOSSK_VMASK LOSSK_FN(seg_vload_y)(const int32_t *y) {
+/* b > a ? b : a (a NaN in b loses, as x86's max(b, a)) */
+LOSSK_INLINE SEG_V LOSSK_FN(seg_max)(SEG_V a, SEG_V b) {
+#if LOSSK_MULTIARCH && LOSSK_LEVEL == 1
+    return LOSSK_F64 ? (SEG_V)_mm256_max_pd((__m256d)b, (__m256d)a) : (SEG_V)_mm256_max_ps((__m256)b, (__m256)a);
+#else
+    return LOSSK_FN(seg_select)((SEG_VU)(b > a), b, a);
+#endif
+}
+
+/* SEG_W class indices (int32) as a mask-width integer vector */
+LOSSK_INLINE SEG_VI LOSSK_FN(seg_ld_y)(const int32_t *y) {
     LOSSK_FN(seg_vy) v;
     memcpy(&v, y, sizeof v);
 #if LOSSK_F64
-    return __builtin_convertvector(v, LOSSK_VMASK);
+    return __builtin_convertvector(v, SEG_VI);
 #else
     return v;
 #endif
@@ -382,33 +416,50 @@ LOSSK_INLINE SEG_V LOSSK_FN(seg_vexp)(SEG_V x) {
 }
 
 /* Pass 1 on one strip: p = softmax over the c rows of x (row stride xs) into
-   the rows of g (stride gs; g may be x: each row is read before it is
-   written), and per class the lanes of sum pm and sum |pm - t| added to the
-   strip accumulators acc_p, acc_d. */
+   the rows of g (stride gs; none when g is NULL; g may be x: the rows are
+   read before any is written), and per class the lanes of sum pm and sum |pm - t| added to the
+   accumulators acc_p, acc_d. */
 LOSSK_INLINE void LOSSK_FN(seg_strip_sums)(const real *x, int64_t xs, real *g, int64_t gs, int64_t c,
                                            const int32_t *y, const real *mk, LOSSK_FN(seg_rows) *s) {
-    SEG_V m = LOSSK_FN(vload)(x);
-    for (int64_t k = 1; k < c; k++) m = LOSSK_FN(vmax)(m, LOSSK_FN(vload)(x + k * xs));
-    SEG_V sum = {0};
-    for (int64_t k = 0; k < c; k++) {
-        const SEG_V e = LOSSK_FN(seg_vexp)(LOSSK_FN(vload)(x + k * xs) - m);
-        LOSSK_FN(seg_vstore)(g + k * gs, e);
-        sum += e;
+    SEG_V m[SEG_H], sum[SEG_H], r[SEG_H], mkv[SEG_H];
+    SEG_VI yv[SEG_H];
+    for (int h = 0; h < SEG_H; h++) m[h] = LOSSK_FN(seg_ld)(x + h * SEG_W);
+    for (int64_t k = 1; k < c; k++)
+        for (int h = 0; h < SEG_H; h++) m[h] = LOSSK_FN(seg_max)(m[h], LOSSK_FN(seg_ld)(x + k * xs + h * SEG_W));
+    /* c rows at once are more streams than the hardware prefetcher follows */
+    if (xs > SEG_PF)
+        for (int64_t k = 0; k < c; k++) __builtin_prefetch(x + k * xs + SEG_PF, 0, 0);
+    for (int h = 0; h < SEG_H; h++) sum[h] = LOSSK_FN(seg_splat)(0);
+    /* the exps go to the contiguous scratch rows, not to g: a load of x's next
+       row right after a store to g's row, both 4 KiB multiples apart, stalls
+       on the false store-to-load dependence (4K aliasing) */
+    for (int64_t k = 0; k < c; k++)
+        for (int h = 0; h < SEG_H; h++) {
+            const SEG_V e = LOSSK_FN(seg_vexp)(LOSSK_FN(seg_ld)(x + k * xs + h * SEG_W) - m[h]);
+            LOSSK_FN(seg_st)(s->G + k * LOSSK_LANES + h * SEG_W, e);
+            sum[h] += e;
+        }
+    for (int h = 0; h < SEG_H; h++) {
+        r[h] = LOSSK_FN(seg_splat)(1) / sum[h];
+        mkv[h] = LOSSK_FN(seg_ld)(mk + h * SEG_W);
+        yv[h] = LOSSK_FN(seg_ld_y)(y + h * SEG_W);
     }
-    const SEG_V r = LOSSK_FN(seg_splat)(1) / sum, mkv = LOSSK_FN(vload)(mk), one = LOSSK_FN(seg_splat)(1);
-    const LOSSK_VMASK yv = LOSSK_FN(seg_vload_y)(y);
+    const SEG_V one = LOSSK_FN(seg_splat)(1);
 #if LOSSK_F64
     const SEG_VU absm = (SEG_VU){0} + 0x7fffffffffffffffull;   /* all bits but the sign */
 #else
     const SEG_VU absm = (SEG_VU){0} + 0x7fffffffu;
 #endif
     for (int64_t k = 0; k < c; k++) {
-        const SEG_V p = LOSSK_FN(vload)(g + k * gs) * r, pm = p * mkv;
-        LOSSK_FN(seg_vstore)(g + k * gs, p);
-        const SEG_V t = (SEG_V)((SEG_VU)one & (SEG_VU)(yv == (LOSSK_VMASK){0} + (int32_t)k));
-        real *ap = s->acc_p + k * LOSSK_LANES, *ad = s->acc_d + k * LOSSK_LANES;
-        LOSSK_FN(seg_vstore)(ap, LOSSK_FN(vload)(ap) + pm);
-        LOSSK_FN(seg_vstore)(ad, LOSSK_FN(vload)(ad) + (SEG_V)((SEG_VU)(pm - t) & absm));
+        const SEG_VI kv = (SEG_VI){0} + (int32_t)k;
+        for (int h = 0; h < SEG_H; h++) {
+            const SEG_V p = LOSSK_FN(seg_ld)(s->G + k * LOSSK_LANES + h * SEG_W) * r[h], pm = p * mkv[h];
+            if (g) LOSSK_FN(seg_st)(g + k * gs + h * SEG_W, p);
+            const SEG_V t = (SEG_V)((SEG_VU)one & (SEG_VU)(yv[h] == kv));
+            real *ap = s->acc_p + k * LOSSK_LANES + h * SEG_W, *ad = s->acc_d + k * LOSSK_LANES + h * SEG_W;
+            LOSSK_FN(seg_st)(ap, LOSSK_FN(seg_ld)(ap) + pm);
+            LOSSK_FN(seg_st)(ad, LOSSK_FN(seg_ld)(ad) + (SEG_V)((SEG_VU)(pm - t) & absm));
+        }
     }
 }
 
@@ -416,23 +467,38 @@ LOSSK_INLINE void LOSSK_FN(seg_strip_sums)(const real *x, int64_t xs, real *g, i
    Q = sum_k G_k p_k, and g_k = G_k p_k - p_k Q (softmax's backward). */
 LOSSK_INLINE void LOSSK_FN(seg_strip_grad)(real *g, int64_t gs, int64_t c, const int32_t *y, const real *mk,
                                            const double *ca, const double *cb, LOSSK_FN(seg_rows) *s) {
-    const SEG_V mkv = LOSSK_FN(vload)(mk), one = LOSSK_FN(seg_splat)(1), mone = LOSSK_FN(seg_splat)(-1);
-    const LOSSK_VMASK yv = LOSSK_FN(seg_vload_y)(y);
-    SEG_V Q = {0};
-    for (int64_t k = 0; k < c; k++) {
-        const SEG_V p = LOSSK_FN(vload)(g + k * gs);
-        const SEG_V t = (SEG_V)((SEG_VU)one & (SEG_VU)(yv == (LOSSK_VMASK){0} + (int32_t)k));
-        const SEG_V d = p * mkv - t;
-        /* torch's sign: 0 at 0 (and here at NaN, whose p makes the result NaN anyway) */
-        const SEG_V sg = (SEG_V)(((SEG_VU)one & (SEG_VU)(d > 0)) | ((SEG_VU)mone & (SEG_VU)(d < 0)));
-        const SEG_V G = ((real)ca[k] + (real)cb[k] * sg) * mkv;
-        LOSSK_FN(seg_vstore)(s->G + k * LOSSK_LANES, G);
-        Q += G * p;
+    SEG_V Q[SEG_H], mkv[SEG_H];
+    SEG_VI yv[SEG_H];
+    for (int h = 0; h < SEG_H; h++) {
+        Q[h] = LOSSK_FN(seg_splat)(0);
+        mkv[h] = LOSSK_FN(seg_ld)(mk + h * SEG_W);
+        yv[h] = LOSSK_FN(seg_ld_y)(y + h * SEG_W);
     }
+    const SEG_V one = LOSSK_FN(seg_splat)(1), mone = LOSSK_FN(seg_splat)(-1);
+    if (gs > SEG_PF)
+        for (int64_t k = 0; k < c; k++) __builtin_prefetch(g + k * gs + SEG_PF, 1, 0);
     for (int64_t k = 0; k < c; k++) {
-        const SEG_V p = LOSSK_FN(vload)(g + k * gs), G = LOSSK_FN(vload)(s->G + k * LOSSK_LANES);
-        LOSSK_FN(seg_vstore)(g + k * gs, G * p - p * Q);
+        const SEG_VI kv = (SEG_VI){0} + (int32_t)k;
+        const real ak = (real)ca[k], bk = (real)cb[k];
+        for (int h = 0; h < SEG_H; h++) {
+            const SEG_V p = LOSSK_FN(seg_ld)(g + k * gs + h * SEG_W);
+            const SEG_V t = (SEG_V)((SEG_VU)one & (SEG_VU)(yv[h] == kv));
+            const SEG_V d = p * mkv[h] - t;
+            /* torch's sign: 0 at 0 (and here at NaN, whose p makes the result NaN anyway) */
+            const SEG_V sg = (SEG_V)(((SEG_VU)one & (SEG_VU)(d > 0)) | ((SEG_VU)mone & (SEG_VU)(d < 0)));
+            const SEG_V G = (ak + bk * sg) * mkv[h];
+            LOSSK_FN(seg_st)(s->G + k * LOSSK_LANES + h * SEG_W, G);
+            LOSSK_FN(seg_st)(s->pad + k * LOSSK_LANES + h * SEG_W, p);   /* (no 4K aliasing, as pass 1) */
+            Q[h] += G * p;
+        }
     }
+    for (int64_t k = 0; k < c; k++)
+        for (int h = 0; h < SEG_H; h++) {
+            real *gk = g + k * gs + h * SEG_W;
+            const SEG_V p = LOSSK_FN(seg_ld)(s->pad + k * LOSSK_LANES + h * SEG_W);
+            const SEG_V G = LOSSK_FN(seg_ld)(s->G + k * LOSSK_LANES + h * SEG_W);
+            LOSSK_FN(seg_st)(gk, G * p - p * Q[h]);
+        }
 }
 
 /* The tile's last w - j0 (< LOSSK_LANES) pixels as a strip: rows copied into
@@ -463,8 +529,7 @@ static void LOSSK_FN(seg_tile_sums_strips)(const real *x, real *gp, int64_t inne
     memset(s->acc_p, 0, (size_t)(2 * c * LOSSK_LANES) * sizeof(real));
     int64_t j = 0;
     for (; j + LOSSK_LANES <= w; j += LOSSK_LANES)
-        LOSSK_FN(seg_strip_sums)(x + j, inner, gp ? gp + j : s->pad, gp ? inner : LOSSK_LANES, c, s->y + j,
-                                 s->mk + j, s);
+        LOSSK_FN(seg_strip_sums)(x + j, inner, gp ? gp + j : NULL, inner, c, s->y + j, s->mk + j, s);
     if (j < w) {
         LOSSK_FN(seg_pad_strip)(x + j, inner, c, w - j, s, j);
         LOSSK_FN(seg_strip_sums)(s->pad, LOSSK_LANES, s->pad, LOSSK_LANES, c, s->y + j, s->mk + j, s);
@@ -489,7 +554,11 @@ static void LOSSK_FN(seg_tile_grad_strips)(real *g, int64_t inner, int64_t c, in
     }
 }
 #undef SEG_V
+#undef SEG_VI
 #undef SEG_VU
+#undef SEG_W
+#undef SEG_H
+#undef SEG_PF
 #endif /* LOSSK_VECTOR_EXT */
 
 /* sigmoid(v) and p (1 - p) = z / (1 + z)^2 from z = exp(-|v|), both without
