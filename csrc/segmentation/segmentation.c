@@ -376,7 +376,7 @@ LOSSK_INLINE SEG_V LOSSK_FN(seg_vexp)(SEG_V x) {
 #if LOSSK_F64
     const double lo = -708.0, shifter = 6755399441055744.0;
     const SEG_VU under = (SEG_VU)(x < lo);
-    const SEG_V xc = LOSSK_FN(seg_select)(under, LOSSK_FN(seg_splat)(lo), x);
+    const SEG_V xc = LOSSK_FN(seg_max)(x, LOSSK_FN(seg_splat)(lo));   /* a NaN x stays */
     const SEG_V z = xc * 1.4426950408889634074 + shifter, kf = z - shifter;
     SEG_V r = xc - kf * 6.93147180369123816490e-01;
     r = r - kf * 1.90821492927058770002e-10;
@@ -398,7 +398,7 @@ LOSSK_INLINE SEG_V LOSSK_FN(seg_vexp)(SEG_V x) {
 #else
     const float lo = -86.6f, shifter = 12582912.0f;
     const SEG_VU under = (SEG_VU)(x < lo);
-    const SEG_V xc = LOSSK_FN(seg_select)(under, LOSSK_FN(seg_splat)(lo), x);
+    const SEG_V xc = LOSSK_FN(seg_max)(x, LOSSK_FN(seg_splat)(lo));   /* a NaN x stays */
     const SEG_V z = xc * 1.44269504088896341f + shifter, kf = z - shifter;
     SEG_V r = xc - kf * 0.693359375f;
     r = r - kf * -2.12194440e-4f;
