@@ -278,33 +278,68 @@ LOSSK_INLINE void LOSSK_FN(met_row)(const met_rows *r, int64_t row) {
     const real extra = has_extra ? (real)((real)r->extra[row] * it) : (real)0;
     /* the positive's logit, read before the row is overwritten */
     const double lp = has_extra ? (double)extra : pos >= 0 ? (double)(s[pos] * it) : NAN;
-    /* the logits in place, then the excluded column as -inf: it drops out of
-       every pass (exp gives 0; scaled after, so 1/tau rounding to 0 gives no NaN) */
-    for (int64_t j = 0; j < n; j++) s[j] = s[j] * it;
+    /* the excluded column as -inf: it drops out of every pass (exp gives 0) */
     if (ex >= 0) s[ex] = -INFINITY;
-    real m = has_extra ? extra : -INFINITY;
-    for (int64_t j = 0; j < n; j++) m = s[j] > m ? s[j] : m;
+    /* the max of the raw dot products, then scaled: x -> x / tau (rounded) is
+       monotonic, so that is the max of the logits; the logits themselves are
+       formed inside the exp loop (one pass less over the row) */
+    real mr = -INFINITY;
+    int64_t j0 = 0;
+#if LOSSK_MULTIARCH && LOSSK_LEVEL == 1
+    /* two native vectors (the 64-byte helper's spills made this loop a third of the kernel) */
+    if (n >= 16) {
+        real t[16 / (LOSSK_F64 ? 2 : 1)];
+#if LOSSK_F64
+        __m256d m0 = _mm256_set1_pd(-INFINITY), m1 = m0;
+        for (; j0 + 8 <= n; j0 += 8) {   /* max(v, m): m where v is NaN */
+            m0 = _mm256_max_pd(_mm256_loadu_pd(s + j0), m0);
+            m1 = _mm256_max_pd(_mm256_loadu_pd(s + j0 + 4), m1);
+        }
+        _mm256_storeu_pd(t, m0);
+        _mm256_storeu_pd(t + 4, m1);
+#else
+        __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0;
+        for (; j0 + 16 <= n; j0 += 16) {
+            m0 = _mm256_max_ps(_mm256_loadu_ps(s + j0), m0);
+            m1 = _mm256_max_ps(_mm256_loadu_ps(s + j0 + 8), m1);
+        }
+        _mm256_storeu_ps(t, m0);
+        _mm256_storeu_ps(t + 8, m1);
+#endif
+        for (int l = 0; l < (int)(sizeof t / sizeof t[0]); l++) mr = t[l] > mr ? t[l] : mr;
+    }
+#elif LOSSK_VECTOR_EXT
+    if (n >= LOSSK_LANES) {
+        LOSSK_VREAL mv = {0};
+        mv -= (real)INFINITY;
+        for (; j0 + LOSSK_LANES <= n; j0 += LOSSK_LANES) mv = LOSSK_FN(vmax)(mv, LOSSK_FN(vload)(s + j0));
+        for (int l = 0; l < LOSSK_LANES; l++) mr = mv[l] > mr ? mv[l] : mr;
+    }
+#endif
+    for (int64_t j = j0; j < n; j++) mr = s[j] > mr ? s[j] : mr;   /* a NaN never wins, as before */
+    real m = mr * it;
+    if (has_extra) m = extra > m ? extra : m;
     if (!(m > -INFINITY) || m == INFINITY) m = 0;   /* nothing, or +inf: no shift (inf, NaN propagate) */
     double acc[MET_LANES] = {0};
     const int64_t body = n / MET_LANES * MET_LANES;
     if (r->grad) {                                  /* keep exp(s - m) in the row: one exp per entry */
         for (int64_t j = 0; j < body; j += MET_LANES) {
             for (int l = 0; l < MET_LANES; l++) {
-                const real e = LOSSK_EXP(s[j + l] - m);
+                const real e = LOSSK_EXP((real)(s[j + l] * it) - m);
                 s[j + l] = e;
                 acc[l] += (double)e;
             }
         }
         for (int64_t j = body; j < n; j++) {
-            const real e = LOSSK_EXP(s[j] - m);
+            const real e = LOSSK_EXP((real)(s[j] * it) - m);
             s[j] = e;
             acc[j - body] += (double)e;
         }
     } else {
         for (int64_t j = 0; j < body; j += MET_LANES) {
-            for (int l = 0; l < MET_LANES; l++) acc[l] += (double)LOSSK_EXP(s[j + l] - m);
+            for (int l = 0; l < MET_LANES; l++) acc[l] += (double)LOSSK_EXP((real)(s[j + l] * it) - m);
         }
-        for (int64_t j = body; j < n; j++) acc[j - body] += (double)LOSSK_EXP(s[j] - m);
+        for (int64_t j = body; j < n; j++) acc[j - body] += (double)LOSSK_EXP((real)(s[j] * it) - m);
     }
     double sum = 0.0;
     for (int l = 0; l < MET_LANES; l++) sum += acc[l];
