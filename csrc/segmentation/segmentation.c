@@ -417,11 +417,16 @@ LOSSK_INLINE SEG_V LOSSK_FN(seg_vexp)(SEG_V x) {
 
 /* Pass 1 on one strip: p = softmax over the c rows of x (row stride xs) into
    the rows of g (stride gs; none when g is NULL; g may be x: the rows are
-   read before any is written), and per class the lanes of sum pm and sum |pm - t| added to the
-   accumulators acc_p, acc_d. */
+   read before any is written), per class the lanes of sum pm added to the
+   accumulators acc_p, and each pixel's p of its own class into py (0 where
+   ignored). D is not summed here: for p in [0, 1] (a softmax is, rounded
+   too: the sum is at least each term, and 1/sum and the product round
+   monotonically) |pm - t| is pm off the pixel's class and 1 - p on it, so
+   D = Sp + St - 2 sum py (seg_tile_sums_strips). */
 LOSSK_INLINE void LOSSK_FN(seg_strip_sums)(const real *x, int64_t xs, real *g, int64_t gs, int64_t c,
-                                           const int32_t *y, const real *mk, LOSSK_FN(seg_rows) *s) {
-    SEG_V m[SEG_H], sum[SEG_H], r[SEG_H], mkv[SEG_H];
+                                           const int32_t *y, const real *mk, real *py_out,
+                                           LOSSK_FN(seg_rows) *s) {
+    SEG_V m[SEG_H], sum[SEG_H], r[SEG_H], mkv[SEG_H], py[SEG_H];
     SEG_VI yv[SEG_H];
     for (int h = 0; h < SEG_H; h++) m[h] = LOSSK_FN(seg_ld)(x + h * SEG_W);
     for (int64_t k = 1; k < c; k++)
@@ -443,24 +448,19 @@ LOSSK_INLINE void LOSSK_FN(seg_strip_sums)(const real *x, int64_t xs, real *g, i
         r[h] = LOSSK_FN(seg_splat)(1) / sum[h];
         mkv[h] = LOSSK_FN(seg_ld)(mk + h * SEG_W);
         yv[h] = LOSSK_FN(seg_ld_y)(y + h * SEG_W);
+        py[h] = LOSSK_FN(seg_splat)(0);
     }
-    const SEG_V one = LOSSK_FN(seg_splat)(1);
-#if LOSSK_F64
-    const SEG_VU absm = (SEG_VU){0} + 0x7fffffffffffffffull;   /* all bits but the sign */
-#else
-    const SEG_VU absm = (SEG_VU){0} + 0x7fffffffu;
-#endif
     for (int64_t k = 0; k < c; k++) {
         const SEG_VI kv = (SEG_VI){0} + (int32_t)k;
         for (int h = 0; h < SEG_H; h++) {
             const SEG_V p = LOSSK_FN(seg_ld)(s->G + k * LOSSK_LANES + h * SEG_W) * r[h], pm = p * mkv[h];
             if (g) LOSSK_FN(seg_st)(g + k * gs + h * SEG_W, p);
-            const SEG_V t = (SEG_V)((SEG_VU)one & (SEG_VU)(yv[h] == kv));
-            real *ap = s->acc_p + k * LOSSK_LANES + h * SEG_W, *ad = s->acc_d + k * LOSSK_LANES + h * SEG_W;
+            real *ap = s->acc_p + k * LOSSK_LANES + h * SEG_W;
             LOSSK_FN(seg_st)(ap, LOSSK_FN(seg_ld)(ap) + pm);
-            LOSSK_FN(seg_st)(ad, LOSSK_FN(seg_ld)(ad) + (SEG_V)((SEG_VU)(pm - t) & absm));
+            py[h] += (SEG_V)((SEG_VU)p & (SEG_VU)(yv[h] == kv));
         }
     }
+    for (int h = 0; h < SEG_H; h++) LOSSK_FN(seg_st)(py_out + h * SEG_W, py[h]);
 }
 
 /* Pass 2 on one strip: p from g (pass 1), G_k = (a_k + b_k sign(pm_k - t_k)) m,
@@ -522,22 +522,29 @@ LOSSK_INLINE void LOSSK_FN(seg_unpad_strip)(real *dst, int64_t stride, int64_t c
         for (int64_t l = 0; l < rem; l++) dst[k * stride + l] = s->pad[k * LOSSK_LANES + l];
 }
 
-/* Pass 1 of a tile of w pixels (multiclass from logits): p into gp (or the
-   scratch when there is no gradient), the tile's Sp and D added to out. */
+/* Pass 1 of a tile of w pixels (multiclass from logits): p into gp (or
+   nowhere when there is no gradient), the tile's Sp, St (count: its pixels of
+   each class) and D added to out. */
 static void LOSSK_FN(seg_tile_sums_strips)(const real *x, real *gp, int64_t inner, int64_t c, int64_t w,
                                            LOSSK_FN(seg_rows) *s, double *out) {
-    memset(s->acc_p, 0, (size_t)(2 * c * LOSSK_LANES) * sizeof(real));
+    memset(s->acc_p, 0, (size_t)(c * LOSSK_LANES) * sizeof(real));
     int64_t j = 0;
     for (; j + LOSSK_LANES <= w; j += LOSSK_LANES)
-        LOSSK_FN(seg_strip_sums)(x + j, inner, gp ? gp + j : NULL, inner, c, s->y + j, s->mk + j, s);
+        LOSSK_FN(seg_strip_sums)(x + j, inner, gp ? gp + j : NULL, inner, c, s->y + j, s->mk + j, s->d + j, s);
     if (j < w) {
         LOSSK_FN(seg_pad_strip)(x + j, inner, c, w - j, s, j);
-        LOSSK_FN(seg_strip_sums)(s->pad, LOSSK_LANES, s->pad, LOSSK_LANES, c, s->y + j, s->mk + j, s);
+        LOSSK_FN(seg_strip_sums)(s->pad, LOSSK_LANES, s->pad, LOSSK_LANES, c, s->y + j, s->mk + j, s->d + j, s);
         if (gp) LOSSK_FN(seg_unpad_strip)(gp + j, inner, c, w - j, s);
     }
+    double *I = (double *)s->acc_d;   /* per class: sum of p over its pixels */
+    for (int64_t k = 0; k < c; k++) I[k] = 0.0;
+    for (int64_t q = 0; q < w; q++)
+        if (s->y[q] >= 0) I[s->y[q]] += (double)s->d[q];
     for (int64_t k = 0; k < c; k++) {
-        out[k] += LOSSK_FN(vsum)(LOSSK_FN(vload)(s->acc_p + k * LOSSK_LANES));
-        out[2 * c + k] += LOSSK_FN(vsum)(LOSSK_FN(vload)(s->acc_d + k * LOSSK_LANES));
+        const double sp = LOSSK_FN(vsum)(LOSSK_FN(vload)(s->acc_p + k * LOSSK_LANES)), st = (double)s->count[k];
+        out[k] += sp;
+        out[c + k] += st;
+        out[2 * c + k] += sp + st - 2.0 * I[k];
     }
 }
 
@@ -596,7 +603,6 @@ int64_t LOSSK_FN(seg_sums_block)(const void *ctx, int64_t begin, int64_t end, do
 #if LOSSK_VECTOR_EXT
             if (a->act == SEG_SOFTMAX) {
                 LOSSK_FN(seg_tile_sums_strips)(x, gp, inner, c, w, &s, out);
-                for (int64_t k = 0; k < c; k++) out[c + k] += (double)s.count[k];
                 continue;
             }
 #endif
