@@ -325,10 +325,6 @@ typedef int32_t LOSSK_FN(seg_vy) __attribute__((vector_size(SEG_VB)));
 #define SEG_VU LOSSK_FN(seg_vu)
 #define SEG_W ((int64_t)(SEG_VB / sizeof(real)))
 #define SEG_H ((int)(LOSSK_LANES / SEG_W))
-/* software prefetch distance along a class row, elements */
-#ifndef SEG_PF
-#  define SEG_PF ((int64_t)(1024 / sizeof(real)))
-#endif
 
 LOSSK_INLINE SEG_V LOSSK_FN(seg_ld)(const real *p) {
     SEG_V v;
@@ -431,9 +427,6 @@ LOSSK_INLINE void LOSSK_FN(seg_strip_sums)(const real *x, int64_t xs, real *g, i
     for (int h = 0; h < SEG_H; h++) m[h] = LOSSK_FN(seg_ld)(x + h * SEG_W);
     for (int64_t k = 1; k < c; k++)
         for (int h = 0; h < SEG_H; h++) m[h] = LOSSK_FN(seg_max)(m[h], LOSSK_FN(seg_ld)(x + k * xs + h * SEG_W));
-    /* c rows at once are more streams than the hardware prefetcher follows */
-    if (xs > SEG_PF)
-        for (int64_t k = 0; k < c; k++) __builtin_prefetch(x + k * xs + SEG_PF, 0, 0);
     for (int h = 0; h < SEG_H; h++) sum[h] = LOSSK_FN(seg_splat)(0);
     /* the exps go to the contiguous scratch rows, not to g: a load of x's next
        row right after a store to g's row, both 4 KiB multiples apart, stalls
@@ -475,8 +468,6 @@ LOSSK_INLINE void LOSSK_FN(seg_strip_grad)(real *g, int64_t gs, int64_t c, const
         yv[h] = LOSSK_FN(seg_ld_y)(y + h * SEG_W);
     }
     const SEG_V one = LOSSK_FN(seg_splat)(1), mone = LOSSK_FN(seg_splat)(-1);
-    if (gs > SEG_PF)
-        for (int64_t k = 0; k < c; k++) __builtin_prefetch(g + k * gs + SEG_PF, 1, 0);
     for (int64_t k = 0; k < c; k++) {
         const SEG_VI kv = (SEG_VI){0} + (int32_t)k;
         const real ak = (real)ca[k], bk = (real)cb[k];
@@ -565,7 +556,6 @@ static void LOSSK_FN(seg_tile_grad_strips)(real *g, int64_t inner, int64_t c, in
 #undef SEG_VU
 #undef SEG_W
 #undef SEG_H
-#undef SEG_PF
 #endif /* LOSSK_VECTOR_EXT */
 
 /* sigmoid(v) and p (1 - p) = z / (1 + z)^2 from z = exp(-|v|), both without
