@@ -278,6 +278,13 @@ LOSSK_INLINE void LOSSK_FN(met_row)(const met_rows *r, int64_t row) {
     const real extra = has_extra ? (real)((real)r->extra[row] * it) : (real)0;
     /* the positive's logit, read before the row is overwritten */
     const double lp = has_extra ? (double)extra : pos >= 0 ? (double)(s[pos] * it) : NAN;
+    /* 1/tau rounded to 0 (a huge tau in float32): the logits, all 0, formed
+       first, so that the excluded column's -inf is not multiplied by 0 */
+    real its = it;
+    if (!(it > 0)) {
+        for (int64_t j = 0; j < n; j++) s[j] = s[j] * it;
+        its = 1;
+    }
     /* the excluded column as -inf: it drops out of every pass (exp gives 0) */
     if (ex >= 0) s[ex] = -INFINITY;
     /* the max of the raw dot products, then scaled: x -> x / tau (rounded) is
@@ -317,7 +324,7 @@ LOSSK_INLINE void LOSSK_FN(met_row)(const met_rows *r, int64_t row) {
     }
 #endif
     for (int64_t j = j0; j < n; j++) mr = s[j] > mr ? s[j] : mr;   /* a NaN never wins, as before */
-    real m = mr * it;
+    real m = mr * its;
     if (has_extra) m = extra > m ? extra : m;
     if (!(m > -INFINITY) || m == INFINITY) m = 0;   /* nothing, or +inf: no shift (inf, NaN propagate) */
     double acc[MET_LANES] = {0};
@@ -325,21 +332,21 @@ LOSSK_INLINE void LOSSK_FN(met_row)(const met_rows *r, int64_t row) {
     if (r->grad) {                                  /* keep exp(s - m) in the row: one exp per entry */
         for (int64_t j = 0; j < body; j += MET_LANES) {
             for (int l = 0; l < MET_LANES; l++) {
-                const real e = LOSSK_EXP((real)(s[j + l] * it) - m);
+                const real e = LOSSK_EXP((real)(s[j + l] * its) - m);
                 s[j + l] = e;
                 acc[l] += (double)e;
             }
         }
         for (int64_t j = body; j < n; j++) {
-            const real e = LOSSK_EXP((real)(s[j] * it) - m);
+            const real e = LOSSK_EXP((real)(s[j] * its) - m);
             s[j] = e;
             acc[j - body] += (double)e;
         }
     } else {
         for (int64_t j = 0; j < body; j += MET_LANES) {
-            for (int l = 0; l < MET_LANES; l++) acc[l] += (double)LOSSK_EXP((real)(s[j + l] * it) - m);
+            for (int l = 0; l < MET_LANES; l++) acc[l] += (double)LOSSK_EXP((real)(s[j + l] * its) - m);
         }
-        for (int64_t j = body; j < n; j++) acc[j - body] += (double)LOSSK_EXP((real)(s[j] * it) - m);
+        for (int64_t j = body; j < n; j++) acc[j - body] += (double)LOSSK_EXP((real)(s[j] * its) - m);
     }
     double sum = 0.0;
     for (int l = 0; l < MET_LANES; l++) sum += acc[l];
