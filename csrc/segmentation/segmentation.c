@@ -25,6 +25,9 @@
  * pred), pass 2 reads p back. The class indices are then checked before pass 1,
  * so that nothing is written when one is out of range. Sigmoid and identity
  * are recomputed in pass 2 (cheaper than the store and the read).
+ * Multiclass from logits runs on strips (seg_strip_sums, seg_strip_grad):
+ * LOSSK_LANES neighbouring pixels in vectors, the classes in a loop, the
+ * exps and the softmax's backward lane-wise, per-class lane accumulators.
  */
 #ifndef LOSSK_TEMPLATE_PASS
 
