@@ -138,6 +138,23 @@ def test_triplet_grad_out_and_in_place():
     _assert_bitwise(res, expected)
 
 
+def test_triplet_streaming_stores_give_the_same_bits():
+    # gradients of >= 16 MiB that are 16-byte aligned (NumPy's) go out with streaming
+    # stores through a scratch row; 4-byte offset ones with plain stores; in place too
+    rng = np.random.default_rng(9)
+    shape = (32768, 128)
+    args = tuple(rng.random(shape, dtype=np.float32) for _ in range(3))
+    bufs = tuple(np.empty(shape[0] * shape[1] + 1, np.float32) for _ in range(3))
+    offset = tuple((b[1:] if b.ctypes.data % 16 == 0 else b[:-1]).reshape(shape) for b in bufs)
+    assert all(o.ctypes.data % 16 for o in offset)
+    streamed = lossk.triplet_margin_loss(*args, swap=True, return_grad=True, n_threads=2)
+    assert all(g.ctypes.data % 16 == 0 for g in streamed[1])
+    plain = lossk.triplet_margin_loss(*args, swap=True, return_grad=True, grad_out=offset, n_threads=1)
+    _assert_bitwise(streamed, plain)
+    copies = tuple(x.copy() for x in args)
+    _assert_bitwise(lossk.triplet_margin_loss(*copies, swap=True, return_grad=True, grad_out=copies), plain)
+
+
 def test_triplet_nonfinite_and_empty():
     a, p, n = _triplet(np.random.default_rng(5), np.float64, n=4, d=3)
     a[1, 0] = np.nan

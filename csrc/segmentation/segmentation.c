@@ -25,6 +25,9 @@
  * pred), pass 2 reads p back. The class indices are then checked before pass 1,
  * so that nothing is written when one is out of range. Sigmoid and identity
  * are recomputed in pass 2 (cheaper than the store and the read).
+ * Multiclass from logits runs on strips (seg_strip_sums, seg_strip_grad):
+ * LOSSK_LANES neighbouring pixels in vectors, the classes in a loop, the
+ * exps and the softmax's backward lane-wise, per-class lane accumulators.
  */
 #ifndef LOSSK_TEMPLATE_PASS
 
@@ -67,7 +70,8 @@ static int64_t seg_tile(const seg_ctx *a, int64_t t, int64_t *img, int64_t *j0) 
 /* Scratch of a thread: the tile's exps (c x tile), six per-pixel rows (the
    int32 class row y in one), then c per-class counts. */
 static size_t seg_scratch_bytes(int64_t c, int64_t tile) {
-    return (size_t)((c + 7) * tile + c) * sizeof(double) + 64;
+    /* + the strip kernels' four c x 16 rows (two accumulators, a padded strip, G) */
+    return (size_t)((c + 7) * tile + c + 4 * 16 * c) * sizeof(double) + 128;
 }
 
 #define LOSSK_TEMPLATE_FILE "segmentation/segmentation.c"
@@ -238,6 +242,7 @@ typedef struct LOSSK_FN(seg_rows) {
     real *e, *r, *mk, *p, *d, *tv;
     int32_t *y;   /* c <= INT_MAX / 3; as wide as a float lane, so the one-hot compares vectorize */
     int64_t *count;   /* c: the tile's pixels of each class */
+    real *acc_p, *acc_d, *pad, *G;   /* c x LOSSK_LANES each: the strip kernels' rows */
 } LOSSK_FN(seg_rows);
 
 LOSSK_INLINE LOSSK_FN(seg_rows) LOSSK_FN(seg_rows_of)(void *scratch, int64_t c, int64_t tile) {
@@ -251,6 +256,10 @@ LOSSK_INLINE LOSSK_FN(seg_rows) LOSSK_FN(seg_rows_of)(void *scratch, int64_t c, 
     w.tv = w.d + tile;
     w.y = (int32_t *)(w.tv + tile);
     w.count = (int64_t *)(base + (c + 6) * tile);
+    w.acc_p = (real *)(((uintptr_t)(w.count + c) + 63) & ~(uintptr_t)63);
+    w.acc_d = w.acc_p + c * LOSSK_LANES;
+    w.pad = w.acc_d + c * LOSSK_LANES;
+    w.G = w.pad + c * LOSSK_LANES;
     return w;
 }
 
@@ -290,6 +299,268 @@ static void LOSSK_FN(seg_softmax)(const real *x, int64_t inner, int64_t c, int64
     for (int64_t j = 0; j < w; j++) m[j] = (real)1 / sum[j];
 }
 
+#if LOSSK_VECTOR_EXT
+/* Multiclass from logits, vectorised across pixels: a strip of LOSSK_LANES
+   neighbouring pixels of one image, the classes in a loop (a class row is
+   `inner` elements further). The strip is SEG_H vectors of the level's native
+   width (64-byte vector types below AVX-512 spill to the stack); every step is
+   lane-wise and the per-class accumulators have LOSSK_LANES lanes on every
+   level, so the sums do not depend on the level's width. */
+#undef SEG_VB
+#if LOSSK_MULTIARCH && LOSSK_LEVEL == 2
+#  define SEG_VB 64
+#else
+#  define SEG_VB 32
+#endif
+#if LOSSK_F64
+typedef double LOSSK_FN(seg_v) __attribute__((vector_size(SEG_VB)));
+typedef int64_t LOSSK_FN(seg_vi) __attribute__((vector_size(SEG_VB)));
+typedef uint64_t LOSSK_FN(seg_vu) __attribute__((vector_size(SEG_VB)));
+typedef int32_t LOSSK_FN(seg_vy) __attribute__((vector_size(SEG_VB / 2)));
+#else
+typedef float LOSSK_FN(seg_v) __attribute__((vector_size(SEG_VB)));
+typedef int32_t LOSSK_FN(seg_vi) __attribute__((vector_size(SEG_VB)));
+typedef uint32_t LOSSK_FN(seg_vu) __attribute__((vector_size(SEG_VB)));
+typedef int32_t LOSSK_FN(seg_vy) __attribute__((vector_size(SEG_VB)));
+#endif
+#define SEG_V LOSSK_FN(seg_v)
+#define SEG_VI LOSSK_FN(seg_vi)
+#define SEG_VU LOSSK_FN(seg_vu)
+#define SEG_W ((int64_t)(SEG_VB / sizeof(real)))
+#define SEG_H ((int)(LOSSK_LANES / SEG_W))
+
+LOSSK_INLINE SEG_V LOSSK_FN(seg_ld)(const real *p) {
+    SEG_V v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+LOSSK_INLINE void LOSSK_FN(seg_st)(real *p, SEG_V v) { memcpy(p, &v, sizeof v); }
+
+LOSSK_INLINE SEG_V LOSSK_FN(seg_splat)(real v) {
+    SEG_V r = {0};
+    return r + v;
+}
+
+/* where m: a, else b (m all ones or zeros per lane) */
+LOSSK_INLINE SEG_V LOSSK_FN(seg_select)(SEG_VU m, SEG_V a, SEG_V b) {
+    return (SEG_V)(((SEG_VU)a & m) | ((SEG_VU)b & ~m));
+}
+
+/* b > a ? b : a (a NaN in b loses, as x86's max(b, a)) */
+LOSSK_INLINE SEG_V LOSSK_FN(seg_max)(SEG_V a, SEG_V b) {
+#if LOSSK_MULTIARCH && LOSSK_LEVEL == 1
+    return LOSSK_F64 ? (SEG_V)_mm256_max_pd((__m256d)b, (__m256d)a) : (SEG_V)_mm256_max_ps((__m256)b, (__m256)a);
+#else
+    return LOSSK_FN(seg_select)((SEG_VU)(b > a), b, a);
+#endif
+}
+
+/* SEG_W class indices (int32) as a mask-width integer vector */
+LOSSK_INLINE SEG_VI LOSSK_FN(seg_ld_y)(const int32_t *y) {
+    LOSSK_FN(seg_vy) v;
+    memcpy(&v, y, sizeof v);
+#if LOSSK_F64
+    return __builtin_convertvector(v, SEG_VI);
+#else
+    return v;
+#endif
+}
+
+/* exp(x) for x <= 0 or NaN, lane-wise: the vector form of simd_math.h's
+   lossk_expf_nonpositive / lossk_exp_nonpositive (same reduction, same
+   polynomial, same flush to 0 below the low bound), since a vector
+   extension type cannot call the scalar function. */
+LOSSK_INLINE SEG_V LOSSK_FN(seg_vexp)(SEG_V x) {
+#if LOSSK_F64
+    const double lo = -708.0, shifter = 6755399441055744.0;
+    const SEG_VU under = (SEG_VU)(x < lo);
+    const SEG_V xc = LOSSK_FN(seg_max)(x, LOSSK_FN(seg_splat)(lo));   /* a NaN x stays */
+    const SEG_V z = xc * 1.4426950408889634074 + shifter, kf = z - shifter;
+    SEG_V r = xc - kf * 6.93147180369123816490e-01;
+    r = r - kf * 1.90821492927058770002e-10;
+    SEG_V p = LOSSK_FN(seg_splat)(1.0 / 6227020800.0);
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    const SEG_VU y = (SEG_VU)p + ((SEG_VU)z << 52);
+#else
+    const float lo = -86.6f, shifter = 12582912.0f;
+    const SEG_VU under = (SEG_VU)(x < lo);
+    const SEG_V xc = LOSSK_FN(seg_max)(x, LOSSK_FN(seg_splat)(lo));   /* a NaN x stays */
+    const SEG_V z = xc * 1.44269504088896341f + shifter, kf = z - shifter;
+    SEG_V r = xc - kf * 0.693359375f;
+    r = r - kf * -2.12194440e-4f;
+    SEG_V p = LOSSK_FN(seg_splat)(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    const SEG_VU y = (SEG_VU)p + ((SEG_VU)z << 23);
+#endif
+    return (SEG_V)(y & ~under);
+}
+
+/* Pass 1 on one strip: p = softmax over the c rows of x (row stride xs) into
+   the rows of g (stride gs; none when g is NULL; g may be x: the rows are
+   read before any is written), per class the lanes of sum pm added to the
+   accumulators acc_p, and each pixel's p of its own class into py (0 where
+   ignored). D is not summed here: for p in [0, 1] (a softmax is, rounded
+   too: the sum is at least each term, and 1/sum and the product round
+   monotonically) |pm - t| is pm off the pixel's class and 1 - p on it, so
+   D = Sp + St - 2 sum py (seg_tile_sums_strips). */
+LOSSK_INLINE void LOSSK_FN(seg_strip_sums)(const real *x, int64_t xs, real *g, int64_t gs, int64_t c,
+                                           const int32_t *y, const real *mk, real *py_out,
+                                           LOSSK_FN(seg_rows) *s) {
+    SEG_V m[SEG_H], sum[SEG_H], r[SEG_H], mkv[SEG_H], py[SEG_H];
+    SEG_VI yv[SEG_H];
+    for (int h = 0; h < SEG_H; h++) m[h] = LOSSK_FN(seg_ld)(x + h * SEG_W);
+    for (int64_t k = 1; k < c; k++)
+        for (int h = 0; h < SEG_H; h++) m[h] = LOSSK_FN(seg_max)(m[h], LOSSK_FN(seg_ld)(x + k * xs + h * SEG_W));
+    for (int h = 0; h < SEG_H; h++) sum[h] = LOSSK_FN(seg_splat)(0);
+    /* the exps go to the contiguous scratch rows, not to g: a load of x's next
+       row right after a store to g's row, both 4 KiB multiples apart, stalls
+       on the false store-to-load dependence (4K aliasing) */
+    for (int64_t k = 0; k < c; k++)
+        for (int h = 0; h < SEG_H; h++) {
+            const SEG_V e = LOSSK_FN(seg_vexp)(LOSSK_FN(seg_ld)(x + k * xs + h * SEG_W) - m[h]);
+            LOSSK_FN(seg_st)(s->G + k * LOSSK_LANES + h * SEG_W, e);
+            sum[h] += e;
+        }
+    for (int h = 0; h < SEG_H; h++) {
+        r[h] = LOSSK_FN(seg_splat)(1) / sum[h];
+        mkv[h] = LOSSK_FN(seg_ld)(mk + h * SEG_W);
+        yv[h] = LOSSK_FN(seg_ld_y)(y + h * SEG_W);
+        py[h] = LOSSK_FN(seg_splat)(0);
+    }
+    for (int64_t k = 0; k < c; k++) {
+        const SEG_VI kv = (SEG_VI){0} + (int32_t)k;
+        for (int h = 0; h < SEG_H; h++) {
+            const SEG_V p = LOSSK_FN(seg_ld)(s->G + k * LOSSK_LANES + h * SEG_W) * r[h], pm = p * mkv[h];
+            if (g) LOSSK_FN(seg_st)(g + k * gs + h * SEG_W, p);
+            real *ap = s->acc_p + k * LOSSK_LANES + h * SEG_W;
+            LOSSK_FN(seg_st)(ap, LOSSK_FN(seg_ld)(ap) + pm);
+            py[h] += (SEG_V)((SEG_VU)p & (SEG_VU)(yv[h] == kv));
+        }
+    }
+    for (int h = 0; h < SEG_H; h++) LOSSK_FN(seg_st)(py_out + h * SEG_W, py[h]);
+}
+
+/* Pass 2 on one strip: p from g (pass 1), G_k = (a_k + b_k sign(pm_k - t_k)) m,
+   Q = sum_k G_k p_k, and g_k = G_k p_k - p_k Q (softmax's backward). */
+LOSSK_INLINE void LOSSK_FN(seg_strip_grad)(real *g, int64_t gs, int64_t c, const int32_t *y, const real *mk,
+                                           const double *ca, const double *cb, LOSSK_FN(seg_rows) *s) {
+    SEG_V Q[SEG_H], mkv[SEG_H];
+    SEG_VI yv[SEG_H];
+    for (int h = 0; h < SEG_H; h++) {
+        Q[h] = LOSSK_FN(seg_splat)(0);
+        mkv[h] = LOSSK_FN(seg_ld)(mk + h * SEG_W);
+        yv[h] = LOSSK_FN(seg_ld_y)(y + h * SEG_W);
+    }
+    const SEG_V one = LOSSK_FN(seg_splat)(1), mone = LOSSK_FN(seg_splat)(-1);
+    for (int64_t k = 0; k < c; k++) {
+        const SEG_VI kv = (SEG_VI){0} + (int32_t)k;
+        const real ak = (real)ca[k], bk = (real)cb[k];
+        for (int h = 0; h < SEG_H; h++) {
+            const SEG_V p = LOSSK_FN(seg_ld)(g + k * gs + h * SEG_W);
+            const SEG_V t = (SEG_V)((SEG_VU)one & (SEG_VU)(yv[h] == kv));
+            const SEG_V d = p * mkv[h] - t;
+            /* torch's sign: 0 at 0 (and here at NaN, whose p makes the result NaN anyway) */
+            const SEG_V sg = (SEG_V)(((SEG_VU)one & (SEG_VU)(d > 0)) | ((SEG_VU)mone & (SEG_VU)(d < 0)));
+            const SEG_V G = (ak + bk * sg) * mkv[h];
+            LOSSK_FN(seg_st)(s->G + k * LOSSK_LANES + h * SEG_W, G);
+            LOSSK_FN(seg_st)(s->pad + k * LOSSK_LANES + h * SEG_W, p);   /* (no 4K aliasing, as pass 1) */
+            Q[h] += G * p;
+        }
+    }
+    for (int64_t k = 0; k < c; k++)
+        for (int h = 0; h < SEG_H; h++) {
+            real *gk = g + k * gs + h * SEG_W;
+            const SEG_V p = LOSSK_FN(seg_ld)(s->pad + k * LOSSK_LANES + h * SEG_W);
+            const SEG_V G = LOSSK_FN(seg_ld)(s->G + k * LOSSK_LANES + h * SEG_W);
+            LOSSK_FN(seg_st)(gk, G * p - p * Q[h]);
+        }
+}
+
+/* The tile's last w - j0 (< LOSSK_LANES) pixels as a strip: rows copied into
+   pad (zeros after them), the class row -1 and the mask 0 there, so the
+   padding adds nothing to any sum and gets a zero gradient. */
+LOSSK_INLINE void LOSSK_FN(seg_pad_strip)(const real *src, int64_t stride, int64_t c, int64_t rem,
+                                          LOSSK_FN(seg_rows) *s, int64_t j0) {
+    for (int64_t k = 0; k < c; k++) {
+        real *pk = s->pad + k * LOSSK_LANES;
+        for (int64_t l = 0; l < LOSSK_LANES; l++) pk[l] = l < rem ? src[k * stride + l] : (real)0;
+    }
+    for (int64_t l = rem; l < LOSSK_LANES; l++) {
+        s->y[j0 + l] = -1;
+        s->mk[j0 + l] = 0;
+    }
+}
+
+LOSSK_INLINE void LOSSK_FN(seg_unpad_strip)(real *dst, int64_t stride, int64_t c, int64_t rem,
+                                            const LOSSK_FN(seg_rows) *s) {
+    for (int64_t k = 0; k < c; k++)
+        for (int64_t l = 0; l < rem; l++) dst[k * stride + l] = s->pad[k * LOSSK_LANES + l];
+}
+
+/* Pass 1 of a tile of w pixels (multiclass from logits): p into gp (or
+   nowhere when there is no gradient), the tile's Sp, St (count: its pixels of
+   each class) and D added to out. */
+static void LOSSK_FN(seg_tile_sums_strips)(const real *x, real *gp, int64_t inner, int64_t c, int64_t w,
+                                           LOSSK_FN(seg_rows) *s, double *out) {
+    memset(s->acc_p, 0, (size_t)(c * LOSSK_LANES) * sizeof(real));
+    int64_t j = 0;
+    for (; j + LOSSK_LANES <= w; j += LOSSK_LANES)
+        LOSSK_FN(seg_strip_sums)(x + j, inner, gp ? gp + j : NULL, inner, c, s->y + j, s->mk + j, s->d + j, s);
+    if (j < w) {
+        LOSSK_FN(seg_pad_strip)(x + j, inner, c, w - j, s, j);
+        LOSSK_FN(seg_strip_sums)(s->pad, LOSSK_LANES, s->pad, LOSSK_LANES, c, s->y + j, s->mk + j, s->d + j, s);
+        if (gp) LOSSK_FN(seg_unpad_strip)(gp + j, inner, c, w - j, s);
+    }
+    double *I = (double *)s->acc_d;   /* per class: sum of p over its pixels */
+    for (int64_t k = 0; k < c; k++) I[k] = 0.0;
+    for (int64_t q = 0; q < w; q++)
+        if (s->y[q] >= 0) I[s->y[q]] += (double)s->d[q];
+    for (int64_t k = 0; k < c; k++) {
+        const double sp = LOSSK_FN(vsum)(LOSSK_FN(vload)(s->acc_p + k * LOSSK_LANES)), st = (double)s->count[k];
+        out[k] += sp;
+        out[c + k] += st;
+        out[2 * c + k] += sp + st - 2.0 * I[k];
+    }
+}
+
+/* Pass 2 of a tile (multiclass from logits): g holds p, receives dL/dx. */
+static void LOSSK_FN(seg_tile_grad_strips)(real *g, int64_t inner, int64_t c, int64_t w, const double *ca,
+                                           const double *cb, LOSSK_FN(seg_rows) *s) {
+    int64_t j = 0;
+    for (; j + LOSSK_LANES <= w; j += LOSSK_LANES)
+        LOSSK_FN(seg_strip_grad)(g + j, inner, c, s->y + j, s->mk + j, ca, cb, s);
+    if (j < w) {
+        LOSSK_FN(seg_pad_strip)(g + j, inner, c, w - j, s, j);
+        LOSSK_FN(seg_strip_grad)(s->pad, LOSSK_LANES, c, s->y + j, s->mk + j, ca, cb, s);
+        LOSSK_FN(seg_unpad_strip)(g + j, inner, c, w - j, s);
+    }
+}
+#undef SEG_V
+#undef SEG_VI
+#undef SEG_VU
+#undef SEG_W
+#undef SEG_H
+#endif /* LOSSK_VECTOR_EXT */
+
 /* sigmoid(v) and p (1 - p) = z / (1 + z)^2 from z = exp(-|v|), both without
    cancellation (torch takes exp(logsigmoid)). */
 LOSSK_INLINE real LOSSK_FN(seg_sigmoid)(real v, real *dp) {
@@ -317,12 +588,18 @@ int64_t LOSSK_FN(seg_sums_block)(const void *ctx, int64_t begin, int64_t end, do
             const int64_t bad = LOSSK_FN(seg_load_index)(a, img * inner + j0, w, &s);
             if (bad >= 0) return bad;
             if (c == 0) continue;
-            if (a->act == SEG_SOFTMAX) LOSSK_FN(seg_softmax)(x, inner, c, tile, w, &s);
             /* St by a histogram of the tile's classes: one step per pixel, not per element */
             for (int64_t k = 0; k < c; k++) s.count[k] = 0;
             for (int64_t j = 0; j < w; j++)
                 if (s.y[j] >= 0) s.count[s.y[j]]++;
             real *gp = a->store_p ? (real *)a->grad + img * c * inner + j0 : NULL;
+#if LOSSK_VECTOR_EXT
+            if (a->act == SEG_SOFTMAX) {
+                LOSSK_FN(seg_tile_sums_strips)(x, gp, inner, c, w, &s, out);
+                continue;
+            }
+#endif
+            if (a->act == SEG_SOFTMAX) LOSSK_FN(seg_softmax)(x, inner, c, tile, w, &s);
             for (int64_t k = 0; k < c; k++) {
                 const real *xk = x + k * inner, *ek = s.e + k * tile;
                 if (gp) {                               /* the softmax kept for pass 2 */
@@ -380,6 +657,12 @@ int64_t LOSSK_FN(seg_grad_block)(const void *ctx, int64_t begin, int64_t end, do
         real *g = (real *)a->grad + img * c * inner + j0;
         if (a->index_target) {
             (void)LOSSK_FN(seg_load_index)(a, img * inner + j0, w, &s);   /* checked in pass 1 */
+#if LOSSK_VECTOR_EXT
+            if (a->act == SEG_SOFTMAX) {
+                LOSSK_FN(seg_tile_grad_strips)(g, inner, c, w, ca, cb, &s);
+                continue;
+            }
+#endif
             if (a->act == SEG_SOFTMAX) {
                 /* q_k = G_k p_k, Q = sum_k q_k; dL/dx_k = q_k - p_k Q (torch's
                    exp and log_softmax backward). p is in g (pass 1), G into e, Q into p. */

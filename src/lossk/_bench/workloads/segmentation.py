@@ -35,8 +35,8 @@ def smp_loss(cls: str, **kw) -> Callable:
 
 
 def segmentation(name: str, shape: tuple) -> Workload:
-    # reads the logits (twice: the gradient pass recomputes the softmax) and
-    # writes the gradient: the limit is a copy
+    # reads the logits and writes the gradient (the softmax kept in it between
+    # the two passes): the limit is a copy
     short, cls, kw = (("Dice", "DiceLoss", {}) if name == "dice_loss" else ("Tversky", "TverskyLoss", TVERSKY))
     return Workload(f"{short} multiclass {'×'.join(map(str, shape))}", name, shape, logits_and_class_maps,
                     "copy", smp_loss(cls, **kw), kwargs=dict(mode="multiclass", **kw))
