@@ -225,8 +225,9 @@ def aligned_empty_like(a):
 
 @pytest.mark.parametrize("name", ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"])
 def test_non_temporal_store_path(name):
-    """Outputs of 16 MiB and more, 64-byte aligned, are streamed from the chunk
-    buffers (unaligned ones are stored directly): the same numbers either way."""
+    """Outputs of 16 MiB and more are streamed from the chunk buffers, a
+    16-byte-aligned one from its first 64-byte boundary: the same numbers for
+    either alignment."""
     rng = np.random.default_rng(9)
     n = (16 << 20) // 4 + 4099
     x, t = make_inputs(name, rng, (n // 7, 7), np.float32)
