@@ -330,7 +330,7 @@ def prepare_margin_ranking_loss(x1, x2, y, margin, reduction, return_grad, grad_
                                 backend):
     """x1, x2 and y (-1/1 labels) broadcast together as in torch (torch also asks
     for one number of dimensions; lossk does not). p.shape is the broadcast shape,
-    p.x x1 (expanded to it, a copy, only where x1 itself is broadcast), p.t y,
+    p.x x1 (expanded to it, a copy, only where x1 and x2 are both broadcast), p.t y,
     p.full_grads the kernel's outputs of that shape (p.grads where an input has
     it, else temporaries that sum_to reduces back)."""
     margin = check_finite(margin, "margin")                  # NaN raises; negative is allowed
@@ -341,7 +341,9 @@ def prepare_margin_ranking_loss(x1, x2, y, margin, reduction, return_grad, grad_
     if yv.shape != shape:
         shape = broadcast_shapes(shape, yv.shape, "x1 and x2", "y")
     p.shape = shape
-    p.x = x if x.shape == shape else np.ascontiguousarray(np.broadcast_to(x, shape))
+    # a broadcast x1 beside a full x2 stays as it is (the kernel then takes x2 as its
+    # prediction); broadcast both, x1 is expanded
+    p.x = x if x.shape == shape or x2a.shape == shape else np.ascontiguousarray(np.broadcast_to(x, shape))
     p.t = as_operand(yv, "y", p.dtype, shape)
     if p.grads is not None:
         for name, g in zip(("x1", "x2"), p.grads):
