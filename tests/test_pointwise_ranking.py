@@ -118,3 +118,20 @@ def test_inputs_broadcast_as_torch_with_gradients_summed_back(shapes):
                                                       return_grad=True)
             assert_close(loss, ref[0])
             assert_close(g2, ref[1][1])
+
+
+def test_broadcast_x1_is_not_expanded():
+    """A broadcast x1 beside a full x2 is not copied: the kernel takes x2 as its
+    prediction, with bitwise the numbers of the expanded x1."""
+    from lossk._args.pointwise import prepare_margin_ranking_loss
+    x1, x2, y = _inputs(np.float32, (40, 7), seed=3)
+    row = x1[:1].copy()
+    p = prepare_margin_ranking_loss(row, x2, y, 0.1, "none", True, None, None, "c")
+    assert p.x is row
+    losses, (g1, g2) = lossk.margin_ranking_loss(row, x2, y, margin=0.1, reduction="none", return_grad=True)
+    full = np.broadcast_to(row, x2.shape).copy()
+    ref_l, (ref_g1, ref_g2) = lossk.margin_ranking_loss(full, x2, y, margin=0.1, reduction="none",
+                                                        return_grad=True)
+    np.testing.assert_array_equal(losses, ref_l)
+    np.testing.assert_array_equal(g2, ref_g2)
+    np.testing.assert_array_equal(g1, ref_g1.sum(axis=0, dtype=np.float64, keepdims=True).astype(np.float32))

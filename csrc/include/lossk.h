@@ -410,7 +410,8 @@ LOSSK_API lossk_status lossk_kl_div_f64(
  *   param      the scalar options in the order of the Python signature:
  *              huber_loss delta (finite, > 0), smooth_l1_loss beta (finite,
  *              >= 0), quantile_loss q (in [0, 1]), margin_ranking_loss margin
- *              (finite); out of range: LOSSK_ERR_INVALID_ARGUMENT
+ *              (finite) and, if param[1] < 0, x1 and x2 swapped (pred x2, aux
+ *              x1, grad2 d loss / d x1); out of range: LOSSK_ERR_INVALID_ARGUMENT
  *   batch_size unused by these losses
  *   grad       d loss / d pred, or NULL; may equal pred
  *   grad2      margin_ranking_loss: d loss / d x2 (= -grad), or NULL; needs grad

@@ -116,6 +116,7 @@ BINARY_ENTRIES(f64, double)
 #else /* LOSSK_TEMPLATE_PASS: one SIMD level, one dtype (real) */
 
 #include "pass_helpers.h"
+#include "vec_math.h"
 
 /* s = sigmoid(x), q = sigmoid(-x), and e, r, log1p(e) as at the top (float:
    log1p(e) by its polynomial on [0, 1]). */
@@ -524,8 +525,34 @@ LOSSK_INLINE void bce_vec(const __m512 *K, const __m512 p[2], const __m512 t[2],
 #endif
 #include "driver_loop.h"
 
+#if PW_VEC8
+/* bce_logits_vec (the AVX-512 kernel's regrouping) on 8 lanes, for the AVX2
+   pass: |x| <= 87 and finite t and pos_weight (the others go to
+   bce_logits_elem). The sign bit of x picks the side (x = -0 gives x >= 0's
+   terms: equal at e = 1). */
+LOSSK_INLINE __m256 LOSSK_FN(bce_logits_vec8)(const float *prm, __m256 x, __m256 t, __m256 pos_weight,
+                                              __m256 gs, __m256 *loss, __m256 *grad, const int has_aux) {
+    (void)prm;
+    const __m256 one = _mm256_set1_ps(1.0f), nax = _mm256_or_ps(x, _mm256_set1_ps(-0.0f));
+    const __m256 e = LOSSK_FN(pw_exp8)(nax);
+    const __m256 r = _mm256_div_ps(gs, _mm256_add_ps(one, e)), log1p_e = LOSSK_FN(pw_log1p8_unit)(e);
+    const __m256 a = _mm256_sub_ps(one, t), b = has_aux ? _mm256_mul_ps(pos_weight, t) : t;
+    const __m256 nb = _mm256_xor_ps(b, _mm256_set1_ps(-0.0f));
+    /* c |x| + (a + b) log1p(e), c = a (x >= 0) or b; a + b = 1 without pos_weight */
+    *loss = _mm256_fnmadd_ps(_mm256_blendv_ps(a, b, x), nax,
+                             has_aux ? _mm256_mul_ps(_mm256_add_ps(a, b), log1p_e) : log1p_e);
+    *grad = _mm256_mul_ps(r, _mm256_fmadd_ps(_mm256_blendv_ps(nb, a, x), e, _mm256_blendv_ps(a, nb, x)));
+    __m256 ok = _mm256_and_ps(LOSSK_FN(pw_abs_le8)(x, -PW_EXP8_X_MIN), LOSSK_FN(pw_abs_le8)(t, FLT_MAX));
+    if (has_aux) ok = _mm256_and_ps(ok, LOSSK_FN(pw_abs_le8)(pos_weight, FLT_MAX));
+    return ok;
+}
+#endif
+
 #define EW_NAME bce_logits
 #define EW_ELEM LOSSK_FN(bce_logits_elem)
+#if PW_VEC8
+#  define EW_VEC8 LOSSK_FN(bce_logits_vec8)
+#endif
 #define EW_WEIGHT 1
 #define EW_AUX 1
 #if LOSSK_AVX512_F32

@@ -54,12 +54,14 @@ lossk_status lossk__run_pointwise(ew_args *a, lossk_block_fn block, size_t elem,
         lossk__aliases(a->grad2, a->grad) || lossk__aliases(a->loss_none, a->grad2))
         return LOSSK_ERR_ALIASING;
     a->grad_scale = 1.0 / divisor;
-    /* Streaming pays only for whole cache lines: into outputs that are not
-       64-byte aligned (NumPy's large arrays are 16-byte aligned) it was slower
-       than regular stores (benchmarks/recorded/2026-12-07-comment-measurements.md).
-       The choice changes how results are stored, never their bits. */
+    /* Streaming pays only for whole cache lines: the block loop starts its
+       chunks where the streamed output is 64-byte aligned (NumPy's large
+       arrays are 16-byte aligned), so the outputs need only whole elements
+       and, when both are written, one offset within a cache line. The
+       choice changes how results are stored, never their bits. */
+    const uintptr_t gmis = (uintptr_t)a->grad, lmis = (uintptr_t)a->loss_none;
     a->nt = (a->grad || a->loss_none) && n * (int64_t)elem >= LOSSK_NT_STORE_MIN_BYTES &&
-            ((uintptr_t)a->grad & 63u) == 0 && ((uintptr_t)a->loss_none & 63u) == 0;
+            ((gmis | lmis) & (elem - 1)) == 0 && (!a->grad || !a->loss_none || ((gmis ^ lmis) & 63u) == 0);
 
     const int64_t block_elems = n < EW_BIG_BLOCKS_FROM ? EW_BLOCK_ELEMS : EW_BIG_BLOCK_ELEMS;
     const int64_t n_blocks = n > 0 ? (n - 1) / block_elems + 1 : 0;

@@ -2,7 +2,8 @@
  * margin_ranking_loss (= torch), element by element (driver.h), through the
  * family entry: x1 the prediction, x2 the aux operand and y the target
  * (-1 or 1), both broadcast to x1:
- *   z = margin - y (x1 - x2), loss = max(0, z),
+ *   z = margin - y (x1 - x2), loss = max(0, z) (param[1] < 0: x2 the
+ *   prediction and x1 the aux operand, the same z),
  *   d/dx1 = -y where z >= 0 (torch's clamp passes the gradient at z = 0), else 0;
  *   d/dx2 = -d/dx1 (the driver's grad2).
  * Any y other than -1 and 1 (NaN included) is LOSSK_ERR_DOMAIN.
@@ -11,7 +12,7 @@
 
 #include "driver.h"
 
-enum { RANK_MARGIN = 0 };
+enum { RANK_MARGIN = 0, RANK_SIGN = 1 };
 
 #define LOSSK_TEMPLATE_FILE "pointwise/ranking.c"
 #include "multiarch.h"
@@ -20,6 +21,9 @@ static lossk_block_fn margin_ranking_setup(const lossk_pointwise_args *in, ew_ar
     const double margin = in->param[0];
     if (!(margin > -HUGE_VAL && margin < HUGE_VAL) || (in->n > 0 && !in->aux.data)) return NULL;
     a->param[RANK_MARGIN] = margin;
+    /* param[1] < 0: pred is x2 and aux x1 (the roles swapped, so that a
+       broadcast x1 need not be expanded); y then counts negated */
+    a->param[RANK_SIGN] = in->param[1] < 0 ? -1.0 : 1.0;
     a->has_domain = 1;
     return EW_BLOCK_OF(in, margin_ranking);
 }
@@ -35,9 +39,10 @@ const ew_loss lossk__ew_losses_ranking[] = {
 
 LOSSK_INLINE void LOSSK_FN(margin_ranking_elem)(const real *prm, real x1, real y, real x2,
                                                 real *loss, real *grad) {
-    const real z = prm[RANK_MARGIN] - y * (x1 - x2);
+    /* (-y)(x2 - x1) = y (x1 - x2) exactly: swapped roles give the same bits */
+    const real z = prm[RANK_MARGIN] - (prm[RANK_SIGN] * y) * (x1 - x2);
     *loss = z > 0 ? z : z <= 0 ? (real)0 : z;   /* NaN propagates */
-    *grad = z >= 0 ? -y : z < 0 ? (real)0 : z;
+    *grad = z >= 0 ? -(prm[RANK_SIGN] * y) : z < 0 ? (real)0 : z;
 }
 
 LOSSK_INLINE int LOSSK_FN(margin_ranking_check)(const real *prm, real x1, real y) {

@@ -480,18 +480,22 @@ def margin_ranking_loss(x1, x2, y, *, margin=0.0, reduction="mean", return_grad=
     ``y`` for ``x2`` where ``-y (x1 - x2) + margin >= 0`` (torch autograd's at the kink),
     0 elsewhere. ``x1``, ``x2`` and ``y`` broadcast together as in torch (which also
     requires one number of dimensions), each gradient summed back to its input's shape;
-    an ``x1`` smaller than the broadcast shape is expanded once (a copy). ``y`` holds
-    -1/1 labels (any other value raises ValueError naming its position). ``margin`` finite (NaN
-    raises; negative is allowed, as torch). ``grad_out``: a tuple of two arrays or None.
+    an ``x1`` smaller than the broadcast shape is expanded once (a copy) only when ``x2``
+    is smaller too. ``y`` holds -1/1 labels (any other value raises ValueError naming its
+    position). ``margin`` finite (NaN raises; negative is allowed, as torch). ``grad_out``:
+    a tuple of two arrays or None.
     """
     p = prepare_margin_ranking_loss(x1, x2, y, margin, reduction, return_grad, grad_out, n_threads,
                                     backend)
     if p.backend == "numpy":
         return _reference("margin_ranking_loss", p)
     g1, g2 = p.full_grads if p.grads else (None, None)
+    pred, other, params = p.x, p.xs["x2"], p.params
+    if pred.shape != p.shape:       # x1 broadcast, x2 full: x2 is the prediction (params[1] < 0)
+        pred, other, g1, g2, params = other, pred, g2, g1, params + (-1.0,)
     try:
-        loss = _kernels.pointwise(b"margin_ranking_loss", p.x, operand_layout(p.t, p.shape), None,
-                                  operand_layout(p.xs["x2"], p.shape), p.params, -1,
+        loss = _kernels.pointwise(b"margin_ranking_loss", pred, operand_layout(p.t, p.shape), None,
+                                  operand_layout(other, p.shape), params, -1,
                                   REDUCTION_CODES[p.reduction], p.loss_none, g1, g2, p.n_threads)
     except _kernels.DomainError:
         raise margin_ranking_domain_error(p) from None

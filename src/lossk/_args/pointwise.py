@@ -23,6 +23,15 @@ def prepare(pred, target, pred_name, reduction, return_grad, grad_out, n_threads
         # the common case (ndarrays of one native float dtype and shape, writeable,
         # aligned, C-contiguous): what as_pred and as_operand would conclude, cheaply
         x, t, dtype = pred, target, pred.dtype
+        if return_grad is True and not operands:
+            grad = _plain_grad(x, t, grad_out)
+            if grad is not None:
+                p = Call()
+                p.x, p.t, p.dtype, p.pred_name, p.operands = x, t, dtype, pred_name, {}
+                p.reduction, p.return_grad, p.grad = reduction, True, grad
+                p.loss_none = empty_aligned(x.shape, dtype) if reduction == "none" else None
+                p.n_threads, p.backend = resolve_n_threads(n_threads), backend
+                return p
     else:
         x, dtype = as_pred(pred, pred_name)
         if broadcast_target:
@@ -40,6 +49,22 @@ def prepare(pred, target, pred_name, reduction, return_grad, grad_out, n_threads
     p.loss_none = empty_aligned(x.shape, dtype) if reduction == "none" else None
     p.n_threads, p.backend = resolve_n_threads(n_threads), backend
     return p
+
+
+def _plain_grad(x, t, grad_out):
+    """The gradient array of the common call, as grad_output would conclude it
+    (x and t: ndarrays of one native float dtype, C-contiguous): a new one, or
+    grad_out when it is such an array of x's shape, writeable and owning its
+    memory, as x and t do, and neither of them (so that it overlaps neither).
+    Else None: grad_output decides."""
+    if grad_out is None:
+        return np.empty(x.shape, x.dtype)
+    if (type(grad_out) is np.ndarray and grad_out.dtype is x.dtype and grad_out.shape == x.shape
+            and grad_out is not x and grad_out is not t):
+        f = grad_out.flags
+        if f.carray and f.owndata and x.flags.owndata and t.flags.owndata:
+            return grad_out
+    return None
 
 
 def prepare_sigmoid_focal_loss(logits, target, alpha, gamma, reduction, return_grad, grad_out,
@@ -177,6 +202,11 @@ def prepare_inputs(inputs, reduction, return_grad, grad_out, n_threads, backend,
     input, or None)."""
     check_backend(backend)
     check_reduction(reduction, reductions)
+    if return_grad is True:
+        p = _prepare_plain(inputs, grad_out)
+        if p is not None:
+            p.reduction, p.n_threads, p.backend = reduction, resolve_n_threads(n_threads), backend
+            return p
     xs, dtype = {}, None
     for name, value in inputs.items():
         a, dt = as_pred(value, name)
@@ -208,6 +238,40 @@ def prepare_inputs(inputs, reduction, return_grad, grad_out, n_threads, backend,
     p.xs, p.dtype, p.reduction, p.return_grad = xs, dtype, reduction, return_grad
     p.grads = tuple(grads) if return_grad else None
     p.n_threads, p.backend = resolve_n_threads(n_threads), backend
+    return p
+
+
+def _prepare_plain(inputs, grad_out):
+    """prepare_inputs' result for the common call (its checks concluded more
+    cheaply): every input an ndarray of one native float dtype, C-contiguous,
+    aligned and writeable; grad_out None (new gradients) or a tuple of such
+    arrays of the inputs' shapes, each owning its memory, as the inputs do, so
+    that none overlaps another. Else None: the general path decides."""
+    vals = tuple(inputs.values())
+    x0 = vals[0]
+    if type(x0) is not np.ndarray or x0.dtype not in _NATIVE_FLOATS:
+        return None
+    dtype = x0.dtype
+    if grad_out is None:
+        for a in vals:
+            if type(a) is not np.ndarray or a.dtype is not dtype or not a.flags.carray:
+                return None
+        grads = tuple(np.empty(a.shape, dtype) for a in vals)
+    else:
+        if type(grad_out) is not tuple or len(grad_out) != len(vals):
+            return None
+        for a, g in zip(vals, grad_out):
+            if (type(a) is not np.ndarray or type(g) is not np.ndarray or a.dtype is not dtype
+                    or g.dtype is not dtype or g.shape != a.shape):
+                return None
+            fa, fg = a.flags, g.flags
+            if not (fa.carray and fa.owndata and fg.carray and fg.owndata):
+                return None
+        if len(set(map(id, vals + grad_out))) != 2 * len(vals):
+            return None
+        grads = grad_out
+    p = Call()
+    p.xs, p.dtype, p.return_grad, p.grads = inputs, dtype, True, grads
     return p
 
 
@@ -266,7 +330,7 @@ def prepare_margin_ranking_loss(x1, x2, y, margin, reduction, return_grad, grad_
                                 backend):
     """x1, x2 and y (-1/1 labels) broadcast together as in torch (torch also asks
     for one number of dimensions; lossk does not). p.shape is the broadcast shape,
-    p.x x1 (expanded to it, a copy, only where x1 itself is broadcast), p.t y,
+    p.x x1 (expanded to it, a copy, only where x1 and x2 are both broadcast), p.t y,
     p.full_grads the kernel's outputs of that shape (p.grads where an input has
     it, else temporaries that sum_to reduces back)."""
     margin = check_finite(margin, "margin")                  # NaN raises; negative is allowed
@@ -277,7 +341,9 @@ def prepare_margin_ranking_loss(x1, x2, y, margin, reduction, return_grad, grad_
     if yv.shape != shape:
         shape = broadcast_shapes(shape, yv.shape, "x1 and x2", "y")
     p.shape = shape
-    p.x = x if x.shape == shape else np.ascontiguousarray(np.broadcast_to(x, shape))
+    # a broadcast x1 beside a full x2 stays as it is (the kernel then takes x2 as its
+    # prediction); broadcast both, x1 is expanded
+    p.x = x if x.shape == shape or x2a.shape == shape else np.ascontiguousarray(np.broadcast_to(x, shape))
     p.t = as_operand(yv, "y", p.dtype, shape)
     if p.grads is not None:
         for name, g in zip(("x1", "x2"), p.grads):
