@@ -940,14 +940,14 @@ static double ce_rows16(const ce_args *a, int64_t r0, int64_t width, float *loss
 /* AVX2 float, index targets (weights, ignore_index, label smoothing, focal):
    16 positions side by side in two vectors, classes in the loop, class k of
    position i at x[k * xs + i] and its gradient at g[k * gs + i]. Three passes
-   over the classes: the max (x's first touch, into L1), exp(x - m) into eb
-   (16 floats per class, L1) with their sum, then the gradient, written once.
-   ce_columns' per-position arrays and ce_rows16_c's formulas (row_losses.h),
-   with the AVX2 exp and log of pass_helpers.h. y: the targets, -1 where
-   ignored or beyond `width` (those lanes' gradient is 0, their loss 0).
-   Loads and stores are masked to `width` positions. pf: prefetch distance
-   in floats along each class row (0: none). The losses to
-   loss16[0..16), added to lanes (8 lanes by position, as ce_columns). */
+   over the classes (x and g in L1, staged by the callers): the max,
+   exp(x - m) into eb (16 floats per class) with their sum, then the
+   gradient, written once. ce_rows16_c's formulas (row_losses.h) with the
+   AVX2 exp and log of pass_helpers.h. yv: the targets, -1 where ignored or
+   beyond `width` (those lanes' gradient is 0, their loss 0). Loads and
+   stores are masked to `width` positions unless full. The losses to
+   loss16[0..16) (unless NULL) and added to lanes (8 lanes by position, as
+   ce_columns). */
 #define CE_STRIP 16
 #define CE_STRIP_ROWS_C 64       /* narrow rows through 8x8 transposes */
 #define CE_STRIP_SPATIAL_C 128   /* spatial: x's lines and eb stay in L1 */
@@ -970,21 +970,20 @@ LOSSK_INLINE __m256d ce_loss4(const __m256d p[7], __m256d act, int smoothing, __
     return _mm256_and_pd(act, loss);
 }
 
-static LOSSK_NOINLINE void ce_strip16(const ce_args *a, const float *x, int64_t xs, const int32_t y32[CE_STRIP],
-                                      int width, float *g, int64_t gs, float *LOSSK_RESTRICT eb,
-                                      float loss16[CE_STRIP], __m256d lanes[2], int64_t pf) {
+LOSSK_INLINE void ce_strip16_body(const ce_args *a, const float *x, int64_t xs, const __m256i yv_in[2],
+                                  int width, float *g, int64_t gs, float *LOSSK_RESTRICT eb,
+                                  float *loss16, __m256d lanes[2], const int full, const int smoothing) {
     const int64_t c = a->c;
-    const int full = width == CE_STRIP;
     const float *w = (const float *)a->weight;
-    const int smoothing = a->eps > 0.0, focal_on = a->gamma != 0.0;   /* never both */
+    const int focal_on = a->gamma != 0.0;   /* never with smoothing */
     const double keep = 1.0 - a->eps, spread = a->eps / (double)c;
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256i lm[2], yv[2];
     __m256 act[2], m[2], s[2], wx[2], f[2], ty[2];
-    float xyv[CE_STRIP], wyv[CE_STRIP];
+    __m256 xyv[2], wyv[2];
     for (int j = 0; j < 2; j++) {
         lm[j] = _mm256_cmpgt_epi32(_mm256_set1_epi32(width - 8 * j), iota);
-        yv[j] = _mm256_loadu_si256((const __m256i *)(y32 + 8 * j));
+        yv[j] = yv_in[j];
         act[j] = _mm256_castsi256_ps(_mm256_cmpgt_epi32(yv[j], _mm256_set1_epi32(-1)));
     }
     for (int j = 0; j < 2; j++) m[j] = ce_ld8(x + 8 * j, full, lm[j]);
@@ -992,14 +991,14 @@ static LOSSK_NOINLINE void ce_strip16(const ce_args *a, const float *x, int64_t 
         const float *xk = x + k * xs;
         /* the spatial layout's C strided streams: the hardware prefetcher
            does not follow them all (an address, not a pointer: no access) */
-        if (pf) _mm_prefetch((const char *)((uintptr_t)xk + (uintptr_t)pf * sizeof(float)), _MM_HINT_T0);
         for (int j = 0; j < 2; j++) m[j] = _mm256_max_ps(ce_ld8(xk + 8 * j, full, lm[j]), m[j]);   /* NaN does not win */
     }
-    if (pf) _mm_prefetch((const char *)((uintptr_t)x + (uintptr_t)pf * sizeof(float)), _MM_HINT_T0);
-    for (int i = 0; i < CE_STRIP; i++) {   /* x now in L1; before any gradient write (g may be x) */
-        const int32_t t = y32[i];
-        xyv[i] = t >= 0 ? x[t * xs + i] : 0.0f;
-        wyv[i] = t >= 0 ? (w ? w[t] : 1.0f) : 0.0f;
+    for (int j = 0; j < 2; j++) {   /* x_y, w_y (0 where ignored); before any gradient write (g may be x) */
+        const __m256i at = _mm256_add_epi32(_mm256_mullo_epi32(yv[j], _mm256_set1_epi32((int32_t)xs)),
+                                            _mm256_add_epi32(iota, _mm256_set1_epi32(8 * j)));
+        xyv[j] = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), x, at, act[j], 4);
+        wyv[j] = w ? _mm256_mask_i32gather_ps(_mm256_setzero_ps(), w, yv[j], act[j], 4)
+                   : _mm256_and_ps(act[j], _mm256_set1_ps(1.0f));
     }
     for (int j = 0; j < 2; j++) s[j] = wx[j] = _mm256_setzero_ps();
     for (int64_t k = 0; k < c; k++) {
@@ -1020,8 +1019,7 @@ static LOSSK_NOINLINE void ce_strip16(const ce_args *a, const float *x, int64_t 
     const __m256d keep_d = _mm256_set1_pd(keep), spread_d = _mm256_set1_pd(spread);
     const __m256d weight_total = _mm256_set1_pd(a->weight_total), scale_keep = _mm256_set1_pd(a->scale * keep);
     for (int j = 0; j < 2; j++) {
-        const __m256 log_s = lossk__log256(s[j]), wy = _mm256_loadu_ps(wyv + 8 * j);
-        const __m256 xy = _mm256_loadu_ps(xyv + 8 * j);
+        const __m256 log_s = lossk__log256(s[j]), wy = wyv[j], xy = xyv[j];
         __m256 coef = wy;
         if (smoothing) coef = CE_P_COEF(rkeep * wy, smooth_coef);
         f[j] = _mm256_div_ps(_mm256_mul_ps(scale, coef), s[j]);
@@ -1044,7 +1042,7 @@ static LOSSK_NOINLINE void ce_strip16(const ce_args *a, const float *x, int64_t 
                                          weight_total);
         lanes[0] = _mm256_add_pd(lanes[0], loss_lo);
         lanes[1] = _mm256_add_pd(lanes[1], loss_hi);
-        _mm256_storeu_ps(loss16 + 8 * j, _mm256_set_m128(_mm256_cvtpd_ps(loss_hi), _mm256_cvtpd_ps(loss_lo)));
+        if (loss16) _mm256_storeu_ps(loss16 + 8 * j, _mm256_set_m128(_mm256_cvtpd_ps(loss_hi), _mm256_cvtpd_ps(loss_lo)));
         /* the target's term (float)(scale keep w_y'), w_y' = w_y (focal: times its factor) */
         ty[j] = _mm256_set_m128(_mm256_cvtpd_ps(_mm256_mul_pd(scale_keep, hi[5])),
                                 _mm256_cvtpd_ps(_mm256_mul_pd(scale_keep, lo[5])));
@@ -1068,9 +1066,53 @@ static LOSSK_NOINLINE void ce_strip16(const ce_args *a, const float *x, int64_t 
     }
 }
 
-/* targets of positions [off, off + width) as int32, -1 where ignored and for
-   the lanes beyond width (the indices are in [0, c) elsewhere: checked before) */
-LOSSK_INLINE void ce_strip_targets(const ce_args *a, int64_t off, int width, int32_t y32[CE_STRIP]) {
+/* the instances: whole strips or not, label smoothing or not (constants, so
+   that the class loops carry no tests) */
+#define CE_STRIP16_FN(NAME, FULL, SMOOTH)                                                               \
+    static LOSSK_NOINLINE void NAME(const ce_args *a, const float *x, int64_t xs, const __m256i yv[2],  \
+                                    int width, float *g, int64_t gs, float *LOSSK_RESTRICT eb,        \
+                                    float *loss16, __m256d lanes[2]) {                                \
+        ce_strip16_body(a, x, xs, yv, width, g, gs, eb, loss16, lanes, FULL, SMOOTH);                   \
+    }
+CE_STRIP16_FN(ce_strip16_full, 1, 0)
+CE_STRIP16_FN(ce_strip16_part, 0, 0)
+CE_STRIP16_FN(ce_strip16_full_smooth, 1, 1)
+CE_STRIP16_FN(ce_strip16_part_smooth, 0, 1)
+#undef CE_STRIP16_FN
+
+static void ce_strip16(const ce_args *a, const float *x, int64_t xs, const __m256i yv[2], int width, float *g,
+                       int64_t gs, float *LOSSK_RESTRICT eb, float *loss16, __m256d lanes[2]) {
+    if (a->eps > 0.0) (width == CE_STRIP ? ce_strip16_full_smooth : ce_strip16_part_smooth)(a, x, xs, yv, width, g, gs, eb, loss16, lanes);
+    else (width == CE_STRIP ? ce_strip16_full : ce_strip16_part)(a, x, xs, yv, width, g, gs, eb, loss16, lanes);
+}
+
+/* targets of positions [off, off + width) as int32 lanes, -1 where ignored and
+   for the lanes beyond width (the indices are in [0, c) elsewhere: checked before) */
+LOSSK_INLINE void ce_strip_targets(const ce_args *a, int64_t off, int width, __m256i yv[2]) {
+    if (width == CE_STRIP && a->target_type == LOSSK_INDEX_INT64) {
+        const __m256i *t = (const __m256i *)((const int64_t *)a->target + off);
+        const __m256i ign = _mm256_set1_epi64x(a->ignore_index), lo32 = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+        for (int j = 0; j < 2; j++) {
+            __m256i v[2];
+            for (int h = 0; h < 2; h++) {
+                v[h] = _mm256_loadu_si256(t + 2 * j + h);
+                v[h] = _mm256_or_si256(v[h], _mm256_cmpeq_epi64(v[h], ign));   /* ignored: -1 */
+                v[h] = _mm256_permutevar8x32_epi32(v[h], lo32);                /* low halves first */
+            }
+            yv[j] = _mm256_permute2x128_si256(v[0], v[1], 0x20);
+        }
+        return;
+    }
+    if (width == CE_STRIP && a->ignore_index >= INT32_MIN && a->ignore_index <= INT32_MAX) {
+        const int32_t *t = (const int32_t *)a->target + off;
+        const __m256i ign = _mm256_set1_epi32((int32_t)a->ignore_index);
+        for (int j = 0; j < 2; j++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(t + 8 * j));
+            yv[j] = _mm256_or_si256(v, _mm256_cmpeq_epi32(v, ign));
+        }
+        return;
+    }
+    int32_t y32[CE_STRIP];
     for (int i = 0; i < CE_STRIP; i++) {
         int64_t t = -1;
         if (i < width) {
@@ -1079,6 +1121,7 @@ LOSSK_INLINE void ce_strip_targets(const ce_args *a, int64_t off, int width, int
         }
         y32[i] = (int32_t)t;
     }
+    for (int j = 0; j < 2; j++) yv[j] = _mm256_loadu_si256((const __m256i *)(y32 + 8 * j));
 }
 
 /* 8x8 transpose in registers (unpacks, shuffles, 128-bit lane swaps) */
@@ -1116,13 +1159,13 @@ static double ce_rows_strips(const ce_args *a, int64_t r0, int64_t width, float 
     for (int b = 0; b < nb; b++)
         cm[b] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)(c - 8 * b)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     __m256d lanes[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
-    int32_t y32[CE_STRIP];
+    __m256i yv[2];
     float loss16[CE_STRIP];
     for (int64_t i0 = 0; i0 < width; i0 += CE_STRIP) {
         const int rows = (int)(width - i0 < CE_STRIP ? width - i0 : CE_STRIP);
         const int64_t group = (int64_t)rows * c;
         const float *xg = x + i0 * c;
-        ce_strip_targets(a, r0 + i0, rows, y32);
+        ce_strip_targets(a, r0 + i0, rows, yv);
         for (int h = 0; h < 2; h++)
             for (int b = 0; b < nb; b++) {
                 __m256 v[8];
@@ -1135,8 +1178,8 @@ static double ce_rows_strips(const ce_args *a, int64_t r0, int64_t width, float 
                 ce_transpose8(v);
                 for (int l = 0; l < 8; l++) _mm256_store_ps(xt + (8 * b + l) * CE_STRIP + 8 * h, v[l]);
             }
-        ce_strip16(a, xt, CE_STRIP, y32, CE_STRIP, g ? xt : NULL, CE_STRIP, eb, loss16, lanes, 0);
-        for (int i = 0; i < rows; i++) loss_out[i0 + i] = loss16[i];
+        ce_strip16(a, xt, CE_STRIP, yv, CE_STRIP, g ? xt : NULL, CE_STRIP, eb, loss_out ? loss16 : NULL, lanes);
+        if (loss_out) for (int i = 0; i < rows; i++) loss_out[i0 + i] = loss16[i];
         if (!g) continue;
         float *gg = g + i0 * c;
         for (int h = 0; h < 2; h++) {
@@ -1174,7 +1217,7 @@ static double ce_spatial_strips(const ce_args *a, int64_t smp, int64_t i0, int64
     float *g = a->grad ? (float *)a->grad + base : NULL;
     float eb[CE_STRIP_SPATIAL_C * CE_STRIP] __attribute__((aligned(32)));
     __m256d lanes[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
-    int32_t y32[CE_STRIP];
+    __m256i yv[2];
     float loss16[CE_STRIP];
     for (int64_t k = 0; k < c; k++) {
         const float *xk = x + k * inner;
@@ -1184,9 +1227,9 @@ static double ce_spatial_strips(const ce_args *a, int64_t smp, int64_t i0, int64
     }
     for (int64_t s0 = 0; s0 < width; s0 += CE_STRIP) {
         const int sw = (int)(width - s0 < CE_STRIP ? width - s0 : CE_STRIP);
-        ce_strip_targets(a, smp * inner + i0 + s0, sw, y32);
-        ce_strip16(a, buf + s0, es, y32, sw, g ? buf + s0 : NULL, es, eb, loss16, lanes, 0);
-        for (int i = 0; i < sw; i++) loss_out[s0 + i] = loss16[i];
+        ce_strip_targets(a, smp * inner + i0 + s0, sw, yv);
+        ce_strip16(a, buf + s0, es, yv, sw, g ? buf + s0 : NULL, es, eb, loss_out ? loss16 : NULL, lanes);
+        if (loss_out) for (int i = 0; i < sw; i++) loss_out[s0 + i] = loss16[i];
     }
     if (g)
         for (int64_t k = 0; k < c; k++) {
@@ -1223,7 +1266,7 @@ static int64_t LOSSK_FN(ce_columns_block)(const void *ctx, int64_t begin, int64_
 #if LOSSK_AVX2_F32
             if (strips) {
                 const int64_t next = inner - i0 - width < tile ? inner - i0 - width : tile;
-                total += ce_spatial_strips(a, smp, i0, width, lo, (real *)((char *)scratch + (size_t)tile * CE_COL_ARRAYS * 8),
+                total += ce_spatial_strips(a, smp, i0, width, a->loss_rows ? lo : NULL, (real *)((char *)scratch + (size_t)tile * CE_COL_ARRAYS * 8),
                                            es, next);
                 continue;
             }
@@ -1253,7 +1296,7 @@ static int64_t LOSSK_FN(ce_columns_block)(const void *ctx, int64_t begin, int64_
     if (!a->soft) {
         for (int64_t item = begin; item < end; item++) {
             const int64_t r0 = item * tile, width = a->n - r0 < tile ? a->n - r0 : tile;
-            total += ce_rows_strips(a, r0, width, a->loss_rows ? (real *)a->loss_rows + r0 : loss_tile);
+            total += ce_rows_strips(a, r0, width, a->loss_rows ? (real *)a->loss_rows + r0 : NULL);
         }
         acc[0] = total;
         return -1;
