@@ -532,8 +532,9 @@ static inline void lossk__stream_fence(void) {
    the bits of 2^(j/8) minus j << 20, so adding k << 20 (z's bits << 20)
    leaves m in the exponent field. About 1 ulp; 8 FMA-class operations
    instead of lossk_expf's 11 and no clamp: x < -87 (-inf included, where the
-   scale's exponent wraps) is masked to 0 at the end; NaN stays NaN (r is NaN). */
-LOSSK_INLINE __m256 lossk__exp256_nonpos(__m256 x) {
+   scale's exponent wraps) is masked to 0 at the end; NaN stays NaN (r is NaN).
+   lossk__exp256_in_range: without that mask, for x in [-87, 0] or NaN. */
+LOSSK_INLINE __m256 lossk__exp256_in_range(__m256 x) {
     const __m256 tab = _mm256_setr_ps(1.000000000e+00f, 1.090507746e+00f, 1.189207077e+00f, 1.296839595e+00f,
                                       1.414213538e+00f, 1.542210817e+00f, 1.681792855e+00f, 1.834008098e+00f);
     const __m256i tab_k = _mm256_sub_epi32(_mm256_castps_si256(tab),
@@ -550,8 +551,11 @@ LOSSK_INLINE __m256 lossk__exp256_nonpos(__m256 x) {
     __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24), r, _mm256_set1_ps(1.0f / 6));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    const __m256 e = _mm256_fmadd_ps(_mm256_mul_ps(sc, r), p, sc);
-    return _mm256_and_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_NLT_UQ), e);
+    return _mm256_fmadd_ps(_mm256_mul_ps(sc, r), p, sc);
+}
+
+LOSSK_INLINE __m256 lossk__exp256_nonpos(__m256 x) {
+    return _mm256_and_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_NLT_UQ), lossk__exp256_in_range(x));
 }
 
 /* lossk_logf (simd_math.h) on 8 floats, the same operations: subnormals

@@ -986,13 +986,20 @@ LOSSK_INLINE void ce_strip16_body(const ce_args *a, const float *x, int64_t xs, 
         yv[j] = yv_in[j];
         act[j] = _mm256_castsi256_ps(_mm256_cmpgt_epi32(yv[j], _mm256_set1_epi32(-1)));
     }
-    for (int j = 0; j < 2; j++) m[j] = ce_ld8(x + 8 * j, full, lm[j]);
+    __m256 mn[2];
+    for (int j = 0; j < 2; j++) m[j] = mn[j] = ce_ld8(x + 8 * j, full, lm[j]);
     for (int64_t k = 1; k < c; k++) {
         const float *xk = x + k * xs;
-        /* the spatial layout's C strided streams: the hardware prefetcher
-           does not follow them all (an address, not a pointer: no access) */
-        for (int j = 0; j < 2; j++) m[j] = _mm256_max_ps(ce_ld8(xk + 8 * j, full, lm[j]), m[j]);   /* NaN does not win */
+        for (int j = 0; j < 2; j++) {
+            const __m256 v = ce_ld8(xk + 8 * j, full, lm[j]);
+            m[j] = _mm256_max_ps(v, m[j]);   /* NaN does not win */
+            mn[j] = _mm256_min_ps(v, mn[j]);
+        }
     }
+    /* exp's flush to 0 below -87 is needed only where x - m reaches there
+       (-inf included): most strips skip its two operations per vector */
+    const __m256 lowest = _mm256_min_ps(_mm256_sub_ps(mn[0], m[0]), _mm256_sub_ps(mn[1], m[1]));
+    const int flush = _mm256_movemask_ps(_mm256_cmp_ps(lowest, _mm256_set1_ps(-87.0f), _CMP_LT_OQ)) != 0;
     for (int j = 0; j < 2; j++) {   /* x_y, w_y (0 where ignored); before any gradient write (g may be x) */
         const __m256i at = _mm256_add_epi32(_mm256_mullo_epi32(yv[j], _mm256_set1_epi32((int32_t)xs)),
                                             _mm256_add_epi32(iota, _mm256_set1_epi32(8 * j)));
@@ -1001,19 +1008,23 @@ LOSSK_INLINE void ce_strip16_body(const ce_args *a, const float *x, int64_t xs, 
                    : _mm256_and_ps(act[j], _mm256_set1_ps(1.0f));
     }
     for (int j = 0; j < 2; j++) s[j] = wx[j] = _mm256_setzero_ps();
-    for (int64_t k = 0; k < c; k++) {
-        const float *xk = x + k * xs;
-        const __m256 wk = _mm256_set1_ps(w ? w[k] : 1.0f);
-        for (int j = 0; j < 2; j++) {
-            const __m256 d = _mm256_sub_ps(ce_ld8(xk + 8 * j, full, lm[j]), m[j]);
-            const __m256 e = lossk__exp256_nonpos(d);
-            s[j] = _mm256_add_ps(s[j], e);
-            _mm256_store_ps(eb + k * CE_STRIP + 8 * j, e);
-            if (smoothing)   /* mul_shifted: 0 where x_k = m */
-                wx[j] = _mm256_add_ps(wx[j], _mm256_and_ps(_mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ),
-                                                           _mm256_mul_ps(wk, d)));
-        }
+#define CE_STRIP_EXPS(EXP)                                                                                 \
+    for (int64_t k = 0; k < c; k++) {                                                                      \
+        const float *xk = x + k * xs;                                                                      \
+        const __m256 wk = _mm256_set1_ps(w ? w[k] : 1.0f);                                                 \
+        for (int j = 0; j < 2; j++) {                                                                      \
+            const __m256 d = _mm256_sub_ps(ce_ld8(xk + 8 * j, full, lm[j]), m[j]);                         \
+            const __m256 e = EXP(d);                                                                       \
+            s[j] = _mm256_add_ps(s[j], e);                                                                 \
+            _mm256_store_ps(eb + k * CE_STRIP + 8 * j, e);                                                 \
+            if (smoothing)   /* mul_shifted: 0 where x_k = m */                                            \
+                wx[j] = _mm256_add_ps(wx[j], _mm256_and_ps(_mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ), \
+                                                           _mm256_mul_ps(wk, d)));                         \
+        }                                                                                                  \
     }
+    if (flush) CE_STRIP_EXPS(lossk__exp256_nonpos)
+    else CE_STRIP_EXPS(lossk__exp256_in_range)
+#undef CE_STRIP_EXPS
     const __m256 scale = _mm256_set1_ps((float)a->scale), rkeep = _mm256_set1_ps((float)keep);
     const __m256 smooth_coef = _mm256_set1_ps((float)(spread * a->weight_total));
     const __m256d keep_d = _mm256_set1_pd(keep), spread_d = _mm256_set1_pd(spread);
@@ -1048,22 +1059,29 @@ LOSSK_INLINE void ce_strip16_body(const ce_args *a, const float *x, int64_t xs, 
                                 _mm256_cvtpd_ps(_mm256_mul_pd(scale_keep, lo[5])));
     }
     if (!g) return;
-    /* p_k f - [k = y] ty (- (float)(scale spread) w_k with smoothing); 0 where ignored */
+    /* p_k f (- (float)(scale spread) w_k with smoothing), 0 where ignored;
+       then - ty at each target, in place (g is in L1) */
     const int any_off = (_mm256_movemask_ps(act[0]) & _mm256_movemask_ps(act[1])) != 0xFF;
     const float cw_scale = (float)(a->scale * spread);
     for (int64_t k = 0; k < c; k++) {
         float *gk = g + k * gs;
         const __m256 cw = _mm256_set1_ps(cw_scale * (w ? w[k] : 1.0f));
-        const __m256i kv = _mm256_set1_epi32((int32_t)k);
         for (int j = 0; j < 2; j++) {
             const __m256 e = _mm256_load_ps(eb + k * CE_STRIP + 8 * j);
             __m256 gv = smoothing ? _mm256_fmsub_ps(e, f[j], cw) : _mm256_mul_ps(e, f[j]);
-            gv = _mm256_sub_ps(gv, _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(yv[j], kv)), ty[j]));
             if (any_off) gv = _mm256_and_ps(gv, act[j]);
             if (full) _mm256_storeu_ps(gk + 8 * j, gv);
             else _mm256_maskstore_ps(gk + 8 * j, lm[j], gv);
         }
     }
+    int32_t yl[CE_STRIP];
+    float tyl[CE_STRIP];
+    for (int j = 0; j < 2; j++) {
+        _mm256_storeu_si256((__m256i *)(yl + 8 * j), yv[j]);
+        _mm256_storeu_ps(tyl + 8 * j, ty[j]);
+    }
+    for (int i = 0; i < CE_STRIP; i++)
+        if (yl[i] >= 0) g[yl[i] * gs + i] -= tyl[i];
 }
 
 /* the instances: whole strips or not, label smoothing or not (constants, so
@@ -1208,8 +1226,8 @@ static double ce_rows_strips(const ce_args *a, int64_t r0, int64_t width, float 
    strips run in place, the gradient copied out (non-temporal stores when
    a->nt). In place, a strip's c lines, inner floats apart, fell in one L1 and
    one L2 set (inner = 65536: 256 KiB apart) and the second and third passes
-   missed both. The copy-in prefetches the next tile's rows (pf positions):
-   the hardware prefetcher does not follow c strided streams. */
+   missed both. The strips prefetch the next tile's rows (pf positions): the
+   hardware prefetcher does not follow c strided streams. */
 static double ce_spatial_strips(const ce_args *a, int64_t smp, int64_t i0, int64_t width, float *loss_out,
                                 float *buf, int64_t es, int64_t pf) {
     const int64_t c = a->c, inner = a->inner, base = smp * c * inner + i0;
@@ -1219,14 +1237,15 @@ static double ce_spatial_strips(const ce_args *a, int64_t smp, int64_t i0, int64
     __m256d lanes[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
     __m256i yv[2];
     float loss16[CE_STRIP];
-    for (int64_t k = 0; k < c; k++) {
-        const float *xk = x + k * inner;
-        const uintptr_t ahead = (uintptr_t)(xk + width);   /* an address, not a pointer: no access */
-        for (uintptr_t o = 0; o < (uintptr_t)pf * sizeof(float); o += 64) _mm_prefetch((const char *)(ahead + o), _MM_HINT_T0);
-        memcpy(buf + k * es, xk, (size_t)width * sizeof(float));
-    }
+    for (int64_t k = 0; k < c; k++) memcpy(buf + k * es, x + k * inner, (size_t)width * sizeof(float));
     for (int64_t s0 = 0; s0 < width; s0 += CE_STRIP) {
         const int sw = (int)(width - s0 < CE_STRIP ? width - s0 : CE_STRIP);
+        /* the next tile's lines into L2, a strip's worth at a time (a burst
+           of a whole tile's prefetches stalled on the miss buffers); an
+           address, not a pointer past the end of x: no access */
+        if (s0 < pf)
+            for (int64_t k = 0; k < c; k++)
+                _mm_prefetch((const char *)((uintptr_t)(x + k * inner + width + s0)), _MM_HINT_T1);
         ce_strip_targets(a, smp * inner + i0 + s0, sw, yv);
         ce_strip16(a, buf + s0, es, yv, sw, g ? buf + s0 : NULL, es, eb, loss_out ? loss16 : NULL, lanes);
         if (loss_out) for (int i = 0; i < sw; i++) loss_out[s0 + i] = loss16[i];
