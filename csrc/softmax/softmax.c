@@ -1184,7 +1184,19 @@ static double ce_rows_strips(const ce_args *a, int64_t r0, int64_t width, float 
         const int64_t group = (int64_t)rows * c;
         const float *xg = x + i0 * c;
         ce_strip_targets(a, r0 + i0, rows, yv);
-        for (int h = 0; h < 2; h++)
+        __m256i tail[4];   /* c = 2: the lanes of the group's 4 vectors */
+        for (int q = 0; q < 4; q++)
+            tail[q] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)(group - 8 * q)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        if (c == 2)   /* two classes: de-interleaved by shuffles (an 8x8 transpose per 8 rows used 2 of 8 lanes) */
+            for (int h = 0; h < 2; h++) {
+                __m256 v[2];
+                for (int q = 0; q < 2; q++)
+                    v[q] = 8 * (2 * h + q) + 8 <= group ? _mm256_loadu_ps(xg + 8 * (2 * h + q))
+                                                         : _mm256_maskload_ps(xg + 8 * (2 * h + q), tail[2 * h + q]);
+                _mm256_store_ps(xt + 8 * h, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v[0], v[1], 0x88)), 0xD8)));
+                _mm256_store_ps(xt + CE_STRIP + 8 * h, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v[0], v[1], 0xDD)), 0xD8)));
+            }
+        else for (int h = 0; h < 2; h++)
             for (int b = 0; b < nb; b++) {
                 __m256 v[8];
                 for (int q = 0; q < 8; q++) {
@@ -1200,6 +1212,19 @@ static double ce_rows_strips(const ce_args *a, int64_t r0, int64_t width, float 
         if (loss_out) for (int i = 0; i < rows; i++) loss_out[i0 + i] = loss16[i];
         if (!g) continue;
         float *gg = g + i0 * c;
+        if (c == 2) {
+            for (int h = 0; h < 2; h++) {
+                const __m256 g0 = _mm256_load_ps(xt + 8 * h), g1 = _mm256_load_ps(xt + CE_STRIP + 8 * h);
+                const __m256 lo = _mm256_unpacklo_ps(g0, g1), hi = _mm256_unpackhi_ps(g0, g1);
+                const __m256 v[2] = {_mm256_permute2f128_ps(lo, hi, 0x20), _mm256_permute2f128_ps(lo, hi, 0x31)};
+                for (int q = 0; q < 2; q++) {
+                    const int64_t at = 8 * (2 * h + q);
+                    if (at + 8 <= group) _mm256_storeu_ps(gg + at, v[q]);
+                    else if (at < group) _mm256_maskstore_ps(gg + at, tail[2 * h + q], v[q]);
+                }
+            }
+            continue;
+        }
         for (int h = 0; h < 2; h++) {
             __m256 v[CE_STRIP_ROWS_C];   /* [8 b + q]: row 8 h + q, classes of block b */
             for (int b = 0; b < nb; b++) {
