@@ -1059,21 +1059,27 @@ LOSSK_INLINE void ce_strip16_body(const ce_args *a, const float *x, int64_t xs, 
                                 _mm256_cvtpd_ps(_mm256_mul_pd(scale_keep, lo[5])));
     }
     if (!g) return;
-    /* p_k f (- (float)(scale spread) w_k with smoothing), 0 where ignored;
-       then - ty at each target, in place (g is in L1) */
+    /* p_k f (- (float)(scale spread) w_k with smoothing), 0 where ignored,
+       - ty at the targets: by a compare per class vector up to 16 classes,
+       else once per position afterwards, in place (g is in L1; the same
+       subtraction) */
     const int any_off = (_mm256_movemask_ps(act[0]) & _mm256_movemask_ps(act[1])) != 0xFF;
+    const int by_class = c <= 16;
     const float cw_scale = (float)(a->scale * spread);
     for (int64_t k = 0; k < c; k++) {
         float *gk = g + k * gs;
         const __m256 cw = _mm256_set1_ps(cw_scale * (w ? w[k] : 1.0f));
+        const __m256i kv = _mm256_set1_epi32((int32_t)k);
         for (int j = 0; j < 2; j++) {
             const __m256 e = _mm256_load_ps(eb + k * CE_STRIP + 8 * j);
             __m256 gv = smoothing ? _mm256_fmsub_ps(e, f[j], cw) : _mm256_mul_ps(e, f[j]);
+            if (by_class) gv = _mm256_sub_ps(gv, _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(yv[j], kv)), ty[j]));
             if (any_off) gv = _mm256_and_ps(gv, act[j]);
             if (full) _mm256_storeu_ps(gk + 8 * j, gv);
             else _mm256_maskstore_ps(gk + 8 * j, lm[j], gv);
         }
     }
+    if (by_class) return;
     int32_t yl[CE_STRIP];
     float tyl[CE_STRIP];
     for (int j = 0; j < 2; j++) {
