@@ -31,6 +31,10 @@
 #undef LOSSK_AVX512_F32
 #define LOSSK_AVX512_F32 (LOSSK_MULTIARCH && LOSSK_LEVEL == 2 && !LOSSK_F64)
 
+/* the pass that gets the hand-written AVX2 float kernels (softmax.c) */
+#undef LOSSK_AVX2_F32
+#define LOSSK_AVX2_F32 (LOSSK_MULTIARCH && LOSSK_LEVEL == 1 && !LOSSK_F64)
+
 #undef LOSSK_VREAL
 #undef LOSSK_VMASK
 #if LOSSK_F64
@@ -197,13 +201,15 @@ static inline double LOSSK_FN(lane_wsum_shifted)(const real *LOSSK_RESTRICT x,
 }
 
 /* e[i] = exp(x[i] - shift) and their sum. e may be x itself (in place).
-   AVX-512 float: after the pair helpers below. */
+   AVX-512 and AVX2 float: after the vector helpers below. */
 #if !LOSSK_AVX512_F32
+#if !LOSSK_AVX2_F32
 static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *e, int64_t n) {
     LOSSK_IVDEP
     for (int64_t i = 0; i < n; i++) e[i] = LOSSK_EXP(x[i] - shift);
     return LOSSK_FN(lane_sum)(e, n);
 }
+#endif
 
 /* The column kernel's exps, positions side by side: s[i] += exp(x[i] - m[i])
    (x[i] <= m[i]), also stored to e[i] unless e is NULL; e may be x. */
@@ -519,10 +525,6 @@ static inline void lossk__stream_fence(void) {
 }
 #endif
 
-/* the pass that gets the hand-written AVX2 float kernels (softmax.c) */
-#undef LOSSK_AVX2_F32
-#define LOSSK_AVX2_F32 (LOSSK_MULTIARCH && LOSSK_LEVEL == 1 && !LOSSK_F64)
-
 #if LOSSK_AVX2_F32 && !defined(LOSSK_AVX2_HELPERS_DEFINED)
 #define LOSSK_AVX2_HELPERS_DEFINED
 /* exp(x) for x <= 0 or NaN, 8 floats: x = (8m + j) ln2/8 + r, |r| <= ln2/16
@@ -583,5 +585,34 @@ LOSSK_INLINE __m256 lossk__log256(__m256 x) {
     out = _mm256_blendv_ps(out, _mm256_set1_ps(-INFINITY), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_EQ_OQ));
     out = _mm256_blendv_ps(out, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, _mm256_set1_ps(INFINITY), _CMP_EQ_OQ));
     return _mm256_blendv_ps(out, _mm256_set1_ps(NAN), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NGE_UQ));
+}
+#endif
+
+#if LOSSK_AVX2_F32
+/* exp_shifted_sum with the table exp and the sum in the same pass (the
+   generic version: lossk_expf, then lane_sum over e again); masked tail.
+   The lanes in double, added as a tree. */
+static inline double LOSSK_FN(exp_shifted_sum)(const real *x, real shift, real *e, int64_t n) {
+    const __m256 m = _mm256_set1_ps(shift);
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 2; j++) {
+            const __m256 ev = lossk__exp256_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8 * j), m));
+            _mm256_storeu_ps(e + i + 8 * j, ev);
+            acc[j] = _mm256_add_ps(acc[j], ev);
+        }
+    for (; i < n; i += 8) {
+        const __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)(n - i < 8 ? n - i : 8)),
+                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256 ev = _mm256_and_ps(_mm256_castsi256_ps(k),
+                                        lossk__exp256_nonpos(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), m)));
+        _mm256_maskstore_ps(e + i, k, ev);
+        acc[0] = _mm256_add_ps(acc[0], ev);
+    }
+    const __m256 a = _mm256_add_ps(acc[0], acc[1]);
+    const __m256d s = _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)), _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)));
+    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
 }
 #endif
