@@ -305,6 +305,30 @@ def test_bitwise_identical_for_every_thread_count(dtype, shape, soft):
         assert_bitwise_across_threads(lossk.cross_entropy, x, t, reduction=reduction, **kw)
 
 
+@pytest.mark.parametrize("layout", ["rows", "spatial"])
+def test_every_class_count_2_to_64(layout):
+    """Each class count of the narrow and strip kernels (AVX2 float: 8x8 transposes
+    of 16 rows, spatial strips of 16 positions with a tail), float32 with weights,
+    ignore_index (int32 and int64 targets), smoothing and focal, vs the reference;
+    1 vs 2 threads bitwise on several blocks."""
+    rng = np.random.default_rng(27)
+    for c in range(2, 65):
+        shape = (37, c) if layout == "rows" else (2, c, 3, 13)   # 37 rows, 39 positions: partial groups
+        x, t, kw = make_case(rng, shape, np.float32, {"weight": True, "ignore_index": c // 2}, int32=c % 2 == 1)
+        w = kw.pop("weight")
+        for fn, opts in [(lossk.cross_entropy, {"weight": w}), (lossk.cross_entropy, {"label_smoothing": 0.2}),
+                         (lossk.softmax_focal_loss, {"alpha": w, "gamma": 2.0})]:
+            for reduction in ("mean", "none"):
+                loss, grad = fn(x, t, reduction=reduction, return_grad=True, **kw, **opts)
+                ref, rgrad = fn(x, t, reduction=reduction, return_grad=True, backend="numpy", **kw, **opts)
+                assert_close(loss, ref, np.float32)
+                assert_close(grad, rgrad, np.float32)
+    shape = (3000, 47) if layout == "rows" else (4, 21, 33, 31)
+    x, t, kw = make_case(rng, shape, np.float32, {"weight": True, "ignore_index": 3})
+    assert_bitwise_across_threads(lossk.cross_entropy, x, t, reduction="none", **kw)
+    assert_bitwise_across_threads(lossk.softmax_focal_loss, x, t, alpha=kw["weight"], gamma=1.5, ignore_index=3)
+
+
 def test_thread_settings():
     default = lossk.get_num_threads()
     assert default >= 1

@@ -1,8 +1,8 @@
 /*
  * Row point functions of the softmax family: a sample's loss and gradient
  * coefficients from its reduced statistics, each formula written once for the
- * three layout paths of softmax.c (rows: ce_row_finish, columns: ce_columns,
- * registers: ce_rows16_c). Macros where the types vary: the same text serves
+ * layout paths of softmax.c (rows: ce_row_finish, columns: ce_columns,
+ * registers: ce_rows16_c, AVX2 strips: ce_strip16). Macros where the types vary: the same text serves
  * double, float and GCC's vector types (__m512, __m512d).
  *
  * Cross-entropy, m the max logit (of a chunk), s = sum_k exp(x_k - m),
@@ -143,6 +143,21 @@
 #define CE_V_Q(T, ce, q, p) CE_FOCAL_Q_SERIES(CE_V, T, ce, q, p)
 #define CE_V_POW(T, ce, q, p, g, qg) CE_FOCAL_POW_LOG(CE_V, T, ce, q, p, g, qg)
 
+/* 8 floats (AVX2): selects are blends on all-ones lanes; exp and log from
+   pass_helpers.h (q^g below 2e-38 flushes to 0 instead of a subnormal) */
+#define CE_Y_SET(x) _mm256_set1_ps(x)
+#define CE_Y_SEL(c, a, b) _mm256_blendv_ps((b), (a), (c))
+#define CE_Y_GT(a, b) _mm256_cmp_ps((a), (b), _CMP_GT_OQ)
+#define CE_Y_LT(a, b) _mm256_cmp_ps((a), (b), _CMP_LT_OQ)
+#define CE_Y_NLT(a, b) _mm256_cmp_ps((a), (b), _CMP_NLT_UQ)
+#define CE_Y_EQ(a, b) _mm256_cmp_ps((a), (b), _CMP_EQ_OQ)
+#define CE_Y_GUARD(c, x) _mm256_and_ps((c), (x))
+#define CE_Y_NEG(x) _mm256_sub_ps(_mm256_setzero_ps(), (x))
+#define CE_Y_EXP lossk__exp256_nonpos
+#define CE_Y_LOG lossk__log256
+#define CE_Y_Q(T, ce, q, p) CE_FOCAL_Q_SERIES(CE_Y, T, ce, q, p)
+#define CE_Y_POW(T, ce, q, p, g, qg) CE_FOCAL_POW_LOG(CE_Y, T, ce, q, p, g, qg)
+
 /* double, for the row path and double's column path */
 CE_FOCAL_DEFINE(static inline, ce_focal, double, double, CE_D)
 
@@ -168,6 +183,11 @@ CE_ONE_OF_PAIR(ce_log16, lossk__log512_2)
 
 /* 16 positions (the column path's positions, the register path's rows) */
 CE_FOCAL_DEFINE(LOSSK_INLINE, ce_focal512, __m512, float, CE_V)
+#endif
+
+#if LOSSK_AVX2_F32
+/* 8 positions (the AVX2 strip kernel's) */
+CE_FOCAL_DEFINE(LOSSK_INLINE, ce_focal256, __m256, float, CE_Y)
 #endif
 
 #endif /* LOSSK_TEMPLATE_PASS */

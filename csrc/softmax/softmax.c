@@ -101,6 +101,7 @@ typedef struct ce_kernels {
     void (*chunk_grad)(const ce_args *, void *e, const void *t, int64_t k0, int64_t len,
                        double f, int64_t y, double target_coef);
     int narrow_tiles;              /* narrow rows go through transposed tiles in scratch */
+    int64_t narrow;                /* index targets: rows of at most this many classes are narrow */
 } ce_kernels;
 
 #define LOSSK_TEMPLATE_FILE "softmax/softmax.c"
@@ -225,7 +226,7 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
         if (a->loss_rows) memset(a->loss_rows, 0, (size_t)samples * elem);
     } else if (samples > 0) {
         const int64_t k_chunks = ce_chunks(c);
-        if (inner == 1 && c > CE_NARROW) {
+        if (inner == 1 && c > (a->is_soft ? CE_NARROW : kern->narrow)) {
             const int64_t block_rows = lossk__block_items(c, CE_BLOCK_ELEMS);
             const int64_t n_blocks = (n - 1) / block_rows + 1;
             int threads = lossk__threads_for(n_threads, elems, n_blocks);
@@ -258,7 +259,8 @@ static lossk_status ce_run(ce_args *a, const ce_kernels *kern, size_t elem,
             const size_t cols = (size_t)tile * CE_COL_ARRAYS * 8;
             /* spatial layout, large gradient: made in a tile, streamed out */
             a->nt = inner > 1 && a->grad && elems * (int64_t)elem >= LOSSK_NT_STORE_MIN_BYTES;
-            const size_t scratch = 64 + (inner > 1           ? cols + (a->nt ? tile_bytes : 0)
+            /* (the AVX2 float strips stage every tile there) */
+            const size_t scratch = 64 + (inner > 1           ? cols + (a->nt || kern->narrow > CE_NARROW ? tile_bytes : 0)
                                          : kern->narrow_tiles ? tile_bytes * (a->soft ? 3 : 2) + cols
                                                               : 0);
             lossk_status s = lossk__run_blocks(items, block, lossk__threads_for(n_threads, elems, n_blocks),
@@ -934,6 +936,363 @@ static double ce_rows16(const ce_args *a, int64_t r0, int64_t width, float *loss
 }
 #endif
 
+#if LOSSK_AVX2_F32
+/* AVX2 float, index targets (weights, ignore_index, label smoothing, focal):
+   16 positions side by side in two vectors, classes in the loop, class k of
+   position i at x[k * xs + i] and its gradient at g[k * gs + i]. Three passes
+   over the classes (x and g in L1, staged by the callers): the max,
+   exp(x - m) into eb (16 floats per class) with their sum, then the
+   gradient, written once. ce_rows16_c's formulas (row_losses.h) with the
+   AVX2 exp and log of pass_helpers.h. yv: the targets, -1 where ignored or
+   beyond `width` (those lanes' gradient is 0, their loss 0). Loads and
+   stores are masked to `width` positions unless full. The losses to
+   loss16[0..16) (unless NULL) and added to lanes (8 lanes by position, as
+   ce_columns). */
+#define CE_STRIP 16
+#define CE_STRIP_ROWS_C 64       /* narrow rows through 8x8 transposes */
+#define CE_STRIP_SPATIAL_C 128   /* spatial: x's lines and eb stay in L1 */
+LOSSK_INLINE __m256 ce_ld8(const float *p, int full, __m256i mask) {
+    return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask);
+}
+
+LOSSK_INLINE __m256d ce_act4(__m128 act) { return _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm_castps_si128(act))); }
+
+/* ce_loss8 of ce_rows16_c on 4 positions (no probability targets here) */
+LOSSK_INLINE __m256d ce_loss4(const __m256d p[7], __m256d act, int smoothing, __m256d keep, __m256d spread,
+                              __m256d weight_total) {
+    const __m256d nll = CE_NLL(p[0], p[1], p[2]);
+    __m256d loss;
+    if (!smoothing) {   /* keep = 1; q^gamma = 1 unless focal */
+        CE_SAMPLE_LOSS(loss, p[3], nll, 0, spread, p[6]);
+        return _mm256_and_pd(act, _mm256_mul_pd(loss, p[4]));
+    }
+    CE_SAMPLE_LOSS(loss, keep * p[3], nll, 1, spread, CE_SMOOTH(weight_total, p[2], p[6]));
+    return _mm256_and_pd(act, loss);
+}
+
+LOSSK_INLINE void ce_strip16_body(const ce_args *a, const float *x, int64_t xs, const __m256i yv_in[2],
+                                  int width, float *g, int64_t gs, float *LOSSK_RESTRICT eb,
+                                  float *loss16, __m256d lanes[2], const int full, const int smoothing) {
+    const int64_t c = a->c;
+    const float *w = (const float *)a->weight;
+    const int focal_on = a->gamma != 0.0;   /* never with smoothing */
+    const double keep = 1.0 - a->eps, spread = a->eps / (double)c;
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i lm[2], yv[2];
+    __m256 act[2], m[2], s[2], wx[2], f[2], ty[2];
+    __m256 xyv[2], wyv[2];
+    for (int j = 0; j < 2; j++) {
+        lm[j] = _mm256_cmpgt_epi32(_mm256_set1_epi32(width - 8 * j), iota);
+        yv[j] = yv_in[j];
+        act[j] = _mm256_castsi256_ps(_mm256_cmpgt_epi32(yv[j], _mm256_set1_epi32(-1)));
+    }
+    __m256 mn[2];
+    for (int j = 0; j < 2; j++) m[j] = mn[j] = ce_ld8(x + 8 * j, full, lm[j]);
+    for (int64_t k = 1; k < c; k++) {
+        const float *xk = x + k * xs;
+        for (int j = 0; j < 2; j++) {
+            const __m256 v = ce_ld8(xk + 8 * j, full, lm[j]);
+            m[j] = _mm256_max_ps(v, m[j]);   /* NaN does not win */
+            mn[j] = _mm256_min_ps(v, mn[j]);
+        }
+    }
+    /* exp's flush to 0 below -87 is needed only where x - m reaches there
+       (-inf included): most strips skip its two operations per vector */
+    const __m256 lowest = _mm256_min_ps(_mm256_sub_ps(mn[0], m[0]), _mm256_sub_ps(mn[1], m[1]));
+    const int flush = _mm256_movemask_ps(_mm256_cmp_ps(lowest, _mm256_set1_ps(-87.0f), _CMP_LT_OQ)) != 0;
+    for (int j = 0; j < 2; j++) {   /* x_y, w_y (0 where ignored); before any gradient write (g may be x) */
+        const __m256i at = _mm256_add_epi32(_mm256_mullo_epi32(yv[j], _mm256_set1_epi32((int32_t)xs)),
+                                            _mm256_add_epi32(iota, _mm256_set1_epi32(8 * j)));
+        xyv[j] = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), x, at, act[j], 4);
+        wyv[j] = w ? _mm256_mask_i32gather_ps(_mm256_setzero_ps(), w, yv[j], act[j], 4)
+                   : _mm256_and_ps(act[j], _mm256_set1_ps(1.0f));
+    }
+    for (int j = 0; j < 2; j++) s[j] = wx[j] = _mm256_setzero_ps();
+#define CE_STRIP_EXPS(EXP)                                                                                 \
+    for (int64_t k = 0; k < c; k++) {                                                                      \
+        const float *xk = x + k * xs;                                                                      \
+        const __m256 wk = _mm256_set1_ps(w ? w[k] : 1.0f);                                                 \
+        for (int j = 0; j < 2; j++) {                                                                      \
+            const __m256 d = _mm256_sub_ps(ce_ld8(xk + 8 * j, full, lm[j]), m[j]);                         \
+            const __m256 e = EXP(d);                                                                       \
+            s[j] = _mm256_add_ps(s[j], e);                                                                 \
+            _mm256_store_ps(eb + k * CE_STRIP + 8 * j, e);                                                 \
+            if (smoothing)   /* mul_shifted: 0 where x_k = m */                                            \
+                wx[j] = _mm256_add_ps(wx[j], _mm256_and_ps(_mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ), \
+                                                           _mm256_mul_ps(wk, d)));                         \
+        }                                                                                                  \
+    }
+    if (flush) CE_STRIP_EXPS(lossk__exp256_nonpos)
+    else CE_STRIP_EXPS(lossk__exp256_in_range)
+#undef CE_STRIP_EXPS
+    const __m256 scale = _mm256_set1_ps((float)a->scale), rkeep = _mm256_set1_ps((float)keep);
+    const __m256 smooth_coef = _mm256_set1_ps((float)(spread * a->weight_total));
+    const __m256d keep_d = _mm256_set1_pd(keep), spread_d = _mm256_set1_pd(spread);
+    const __m256d weight_total = _mm256_set1_pd(a->weight_total), scale_keep = _mm256_set1_pd(a->scale * keep);
+    for (int j = 0; j < 2; j++) {
+        const __m256 log_s = lossk__log256(s[j]), wy = wyv[j], xy = xyv[j];
+        __m256 coef = wy;
+        if (smoothing) coef = CE_P_COEF(rkeep * wy, smooth_coef);
+        f[j] = _mm256_div_ps(_mm256_mul_ps(scale, coef), s[j]);
+        __m256 focal = _mm256_set1_ps(1.0f), wg = wy;
+        if (focal_on) {
+            const __m256 gf = ce_focal256(CE_NLL(m[j], xy, log_s), (float)a->gamma, (float)a->gamma == 2.0f, &focal);
+            f[j] = _mm256_mul_ps(f[j], gf);
+            wg = _mm256_mul_ps(wy, gf);
+        }
+        /* the losses in double (q^0 = 1: no bit changes) */
+        const __m256 parts[7] = {m[j], xy, log_s, wy, focal, wg, wx[j]};
+        __m256d lo[7], hi[7];
+        for (int q = 0; q < 7; q++) {
+            lo[q] = _mm256_cvtps_pd(_mm256_castps256_ps128(parts[q]));
+            hi[q] = _mm256_cvtps_pd(_mm256_extractf128_ps(parts[q], 1));
+        }
+        const __m256d loss_lo = ce_loss4(lo, ce_act4(_mm256_castps256_ps128(act[j])), smoothing, keep_d, spread_d,
+                                         weight_total);
+        const __m256d loss_hi = ce_loss4(hi, ce_act4(_mm256_extractf128_ps(act[j], 1)), smoothing, keep_d, spread_d,
+                                         weight_total);
+        lanes[0] = _mm256_add_pd(lanes[0], loss_lo);
+        lanes[1] = _mm256_add_pd(lanes[1], loss_hi);
+        if (loss16) _mm256_storeu_ps(loss16 + 8 * j, _mm256_set_m128(_mm256_cvtpd_ps(loss_hi), _mm256_cvtpd_ps(loss_lo)));
+        /* the target's term (float)(scale keep w_y'), w_y' = w_y (focal: times its factor) */
+        ty[j] = _mm256_set_m128(_mm256_cvtpd_ps(_mm256_mul_pd(scale_keep, hi[5])),
+                                _mm256_cvtpd_ps(_mm256_mul_pd(scale_keep, lo[5])));
+    }
+    if (!g) return;
+    /* p_k f (- (float)(scale spread) w_k with smoothing), 0 where ignored,
+       - ty at the targets: by a compare per class vector up to 16 classes,
+       else once per position afterwards, in place (g is in L1; the same
+       subtraction) */
+    const int any_off = (_mm256_movemask_ps(act[0]) & _mm256_movemask_ps(act[1])) != 0xFF;
+    const int by_class = c <= 16;
+    const float cw_scale = (float)(a->scale * spread);
+    for (int64_t k = 0; k < c; k++) {
+        float *gk = g + k * gs;
+        const __m256 cw = _mm256_set1_ps(cw_scale * (w ? w[k] : 1.0f));
+        const __m256i kv = _mm256_set1_epi32((int32_t)k);
+        for (int j = 0; j < 2; j++) {
+            const __m256 e = _mm256_load_ps(eb + k * CE_STRIP + 8 * j);
+            __m256 gv = smoothing ? _mm256_fmsub_ps(e, f[j], cw) : _mm256_mul_ps(e, f[j]);
+            if (by_class) gv = _mm256_sub_ps(gv, _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(yv[j], kv)), ty[j]));
+            if (any_off) gv = _mm256_and_ps(gv, act[j]);
+            if (full) _mm256_storeu_ps(gk + 8 * j, gv);
+            else _mm256_maskstore_ps(gk + 8 * j, lm[j], gv);
+        }
+    }
+    if (by_class) return;
+    int32_t yl[CE_STRIP];
+    float tyl[CE_STRIP];
+    for (int j = 0; j < 2; j++) {
+        _mm256_storeu_si256((__m256i *)(yl + 8 * j), yv[j]);
+        _mm256_storeu_ps(tyl + 8 * j, ty[j]);
+    }
+    for (int i = 0; i < CE_STRIP; i++)
+        if (yl[i] >= 0) g[yl[i] * gs + i] -= tyl[i];
+}
+
+/* the instances: whole strips or not, label smoothing or not (constants, so
+   that the class loops carry no tests) */
+#define CE_STRIP16_FN(NAME, FULL, SMOOTH)                                                               \
+    static LOSSK_NOINLINE void NAME(const ce_args *a, const float *x, int64_t xs, const __m256i yv[2],  \
+                                    int width, float *g, int64_t gs, float *LOSSK_RESTRICT eb,        \
+                                    float *loss16, __m256d lanes[2]) {                                \
+        ce_strip16_body(a, x, xs, yv, width, g, gs, eb, loss16, lanes, FULL, SMOOTH);                   \
+    }
+CE_STRIP16_FN(ce_strip16_full, 1, 0)
+CE_STRIP16_FN(ce_strip16_part, 0, 0)
+CE_STRIP16_FN(ce_strip16_full_smooth, 1, 1)
+CE_STRIP16_FN(ce_strip16_part_smooth, 0, 1)
+#undef CE_STRIP16_FN
+
+static void ce_strip16(const ce_args *a, const float *x, int64_t xs, const __m256i yv[2], int width, float *g,
+                       int64_t gs, float *LOSSK_RESTRICT eb, float *loss16, __m256d lanes[2]) {
+    if (a->eps > 0.0) (width == CE_STRIP ? ce_strip16_full_smooth : ce_strip16_part_smooth)(a, x, xs, yv, width, g, gs, eb, loss16, lanes);
+    else (width == CE_STRIP ? ce_strip16_full : ce_strip16_part)(a, x, xs, yv, width, g, gs, eb, loss16, lanes);
+}
+
+/* targets of positions [off, off + width) as int32 lanes, -1 where ignored and
+   for the lanes beyond width (the indices are in [0, c) elsewhere: checked before) */
+LOSSK_INLINE void ce_strip_targets(const ce_args *a, int64_t off, int width, __m256i yv[2]) {
+    if (width == CE_STRIP && a->target_type == LOSSK_INDEX_INT64) {
+        const __m256i *t = (const __m256i *)((const int64_t *)a->target + off);
+        const __m256i ign = _mm256_set1_epi64x(a->ignore_index), lo32 = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+        for (int j = 0; j < 2; j++) {
+            __m256i v[2];
+            for (int h = 0; h < 2; h++) {
+                v[h] = _mm256_loadu_si256(t + 2 * j + h);
+                v[h] = _mm256_or_si256(v[h], _mm256_cmpeq_epi64(v[h], ign));   /* ignored: -1 */
+                v[h] = _mm256_permutevar8x32_epi32(v[h], lo32);                /* low halves first */
+            }
+            yv[j] = _mm256_permute2x128_si256(v[0], v[1], 0x20);
+        }
+        return;
+    }
+    if (width == CE_STRIP && a->ignore_index >= INT32_MIN && a->ignore_index <= INT32_MAX) {
+        const int32_t *t = (const int32_t *)a->target + off;
+        const __m256i ign = _mm256_set1_epi32((int32_t)a->ignore_index);
+        for (int j = 0; j < 2; j++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(t + 8 * j));
+            yv[j] = _mm256_or_si256(v, _mm256_cmpeq_epi32(v, ign));
+        }
+        return;
+    }
+    int32_t y32[CE_STRIP];
+    for (int i = 0; i < CE_STRIP; i++) {
+        int64_t t = -1;
+        if (i < width) {
+            t = lossk__load_index(a->target, a->target_type, off + i);
+            if (t == a->ignore_index) t = -1;
+        }
+        y32[i] = (int32_t)t;
+    }
+    for (int j = 0; j < 2; j++) yv[j] = _mm256_loadu_si256((const __m256i *)(y32 + 8 * j));
+}
+
+/* 8x8 transpose in registers (unpacks, shuffles, 128-bit lane swaps) */
+LOSSK_INLINE void ce_transpose8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* Narrow rows [r0, r0 + width), c <= CE_STRIP_ROWS_C, index targets: groups
+   of 16 rows turned into class vectors by 8x8 transposes into xt (L1), run
+   by ce_strip16 in place there, and transposed back. A row's last block is
+   stored whole, running into the next row, whose stores come after; only
+   what would run past the group is masked (rows not read yet, or another
+   thread's). The whole group is read before it is written (g may be x). */
+static double ce_rows_strips(const ce_args *a, int64_t r0, int64_t width, float *loss_out) {
+    const int64_t c = a->c;
+    const int nb = (int)((c + 7) / 8);
+    const float *x = (const float *)a->x + r0 * c;
+    float *g = a->grad ? (float *)a->grad + r0 * c : NULL;
+    float xt[CE_STRIP_ROWS_C * CE_STRIP] __attribute__((aligned(32))), eb[CE_STRIP_ROWS_C * CE_STRIP] __attribute__((aligned(32)));
+    __m256i cm[CE_STRIP_ROWS_C / 8];   /* the classes of each block */
+    for (int b = 0; b < nb; b++)
+        cm[b] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)(c - 8 * b)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256d lanes[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
+    __m256i yv[2];
+    float loss16[CE_STRIP];
+    for (int64_t i0 = 0; i0 < width; i0 += CE_STRIP) {
+        const int rows = (int)(width - i0 < CE_STRIP ? width - i0 : CE_STRIP);
+        const int64_t group = (int64_t)rows * c;
+        const float *xg = x + i0 * c;
+        ce_strip_targets(a, r0 + i0, rows, yv);
+        __m256i tail[4];   /* c = 2: the lanes of the group's 4 vectors */
+        for (int q = 0; q < 4; q++)
+            tail[q] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)(group - 8 * q)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        if (c == 2)   /* two classes: de-interleaved by shuffles (an 8x8 transpose per 8 rows used 2 of 8 lanes) */
+            for (int h = 0; h < 2; h++) {
+                __m256 v[2];
+                for (int q = 0; q < 2; q++)
+                    v[q] = 8 * (2 * h + q) + 8 <= group ? _mm256_loadu_ps(xg + 8 * (2 * h + q))
+                                                         : _mm256_maskload_ps(xg + 8 * (2 * h + q), tail[2 * h + q]);
+                _mm256_store_ps(xt + 8 * h, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v[0], v[1], 0x88)), 0xD8)));
+                _mm256_store_ps(xt + CE_STRIP + 8 * h, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v[0], v[1], 0xDD)), 0xD8)));
+            }
+        else for (int h = 0; h < 2; h++)
+            for (int b = 0; b < nb; b++) {
+                __m256 v[8];
+                for (int q = 0; q < 8; q++) {
+                    const int i = 8 * h + q;
+                    const int64_t at = i * c + 8 * b;
+                    v[q] = i >= rows ? _mm256_setzero_ps()
+                         : at + 8 <= group ? _mm256_loadu_ps(xg + at) : _mm256_maskload_ps(xg + at, cm[b]);
+                }
+                ce_transpose8(v);
+                for (int l = 0; l < 8; l++) _mm256_store_ps(xt + (8 * b + l) * CE_STRIP + 8 * h, v[l]);
+            }
+        ce_strip16(a, xt, CE_STRIP, yv, CE_STRIP, g ? xt : NULL, CE_STRIP, eb, loss_out ? loss16 : NULL, lanes);
+        if (loss_out) for (int i = 0; i < rows; i++) loss_out[i0 + i] = loss16[i];
+        if (!g) continue;
+        float *gg = g + i0 * c;
+        if (c == 2) {
+            for (int h = 0; h < 2; h++) {
+                const __m256 g0 = _mm256_load_ps(xt + 8 * h), g1 = _mm256_load_ps(xt + CE_STRIP + 8 * h);
+                const __m256 lo = _mm256_unpacklo_ps(g0, g1), hi = _mm256_unpackhi_ps(g0, g1);
+                const __m256 v[2] = {_mm256_permute2f128_ps(lo, hi, 0x20), _mm256_permute2f128_ps(lo, hi, 0x31)};
+                for (int q = 0; q < 2; q++) {
+                    const int64_t at = 8 * (2 * h + q);
+                    if (at + 8 <= group) _mm256_storeu_ps(gg + at, v[q]);
+                    else if (at < group) _mm256_maskstore_ps(gg + at, tail[2 * h + q], v[q]);
+                }
+            }
+            continue;
+        }
+        for (int h = 0; h < 2; h++) {
+            __m256 v[CE_STRIP_ROWS_C];   /* [8 b + q]: row 8 h + q, classes of block b */
+            for (int b = 0; b < nb; b++) {
+                for (int l = 0; l < 8; l++) v[8 * b + l] = _mm256_load_ps(xt + (8 * b + l) * CE_STRIP + 8 * h);
+                ce_transpose8(v + 8 * b);
+            }
+            for (int q = 0; q < 8 && 8 * h + q < rows; q++)
+                for (int b = 0; b < nb; b++) {
+                    const int64_t at = (8 * h + q) * c + 8 * b;
+                    if (at + 8 <= group) _mm256_storeu_ps(gg + at, v[8 * b + q]);
+                    else _mm256_maskstore_ps(gg + at, cm[b], v[8 * b + q]);
+                }
+        }
+    }
+    double l[8];
+    _mm256_storeu_pd(l, lanes[0]);
+    _mm256_storeu_pd(l + 4, lanes[1]);
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+/* Positions [i0, i0 + width) of sample smp in the (n, c, inner) layout,
+   c <= CE_STRIP_SPATIAL_C, index targets, in strips of 16, through buf: the
+   tile's class rows copied there (rows of es: an odd number of lines), the
+   strips run in place, the gradient copied out (non-temporal stores when
+   a->nt). In place, a strip's c lines, inner floats apart, fell in one L1 and
+   one L2 set (inner = 65536: 256 KiB apart) and the second and third passes
+   missed both. The strips prefetch the next tile's rows (pf positions): the
+   hardware prefetcher does not follow c strided streams. */
+static double ce_spatial_strips(const ce_args *a, int64_t smp, int64_t i0, int64_t width, float *loss_out,
+                                float *buf, int64_t es, int64_t pf) {
+    const int64_t c = a->c, inner = a->inner, base = smp * c * inner + i0;
+    const float *x = (const float *)a->x + base;
+    float *g = a->grad ? (float *)a->grad + base : NULL;
+    float eb[CE_STRIP_SPATIAL_C * CE_STRIP] __attribute__((aligned(32)));
+    __m256d lanes[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
+    __m256i yv[2];
+    float loss16[CE_STRIP];
+    for (int64_t k = 0; k < c; k++) memcpy(buf + k * es, x + k * inner, (size_t)width * sizeof(float));
+    for (int64_t s0 = 0; s0 < width; s0 += CE_STRIP) {
+        const int sw = (int)(width - s0 < CE_STRIP ? width - s0 : CE_STRIP);
+        /* the next tile's lines into L2, a strip's worth at a time (a burst
+           of a whole tile's prefetches stalled on the miss buffers); an
+           address, not a pointer past the end of x: no access */
+        if (s0 < pf)
+            for (int64_t k = 0; k < c; k++)
+                _mm_prefetch((const char *)((uintptr_t)(x + k * inner + width + s0)), _MM_HINT_T1);
+        ce_strip_targets(a, smp * inner + i0 + s0, sw, yv);
+        ce_strip16(a, buf + s0, es, yv, sw, g ? buf + s0 : NULL, es, eb, loss_out ? loss16 : NULL, lanes);
+        if (loss_out) for (int i = 0; i < sw; i++) loss_out[s0 + i] = loss16[i];
+    }
+    if (g)
+        for (int64_t k = 0; k < c; k++) {
+            if (a->nt) LOSSK_FN(stream_copy)(g + k * inner, buf + k * es, width);
+            else memcpy(g + k * inner, buf + k * es, (size_t)width * sizeof(float));
+        }
+    double l[8];
+    _mm256_storeu_pd(l, lanes[0]);
+    _mm256_storeu_pd(l + 4, lanes[1]);
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+#endif
+
 /* Items are tiles: (sample, tile of inner positions) for inner > 1, run in
    place; or tiles of narrow rows, transposed into scratch and back. */
 static int64_t LOSSK_FN(ce_columns_block)(const void *ctx, int64_t begin, int64_t end, double *acc,
@@ -946,18 +1305,29 @@ static int64_t LOSSK_FN(ce_columns_block)(const void *ctx, int64_t begin, int64_
         /* streamed gradient: its tile after the per-position arrays */
         real *ebuf = a->nt ? (real *)((char *)scratch + (size_t)tile * CE_COL_ARRAYS * 8) : NULL;
         real loss_tile[CE_TILE_MAX];
+#if LOSSK_AVX2_F32
+        const int strips = !a->soft && c <= CE_STRIP_SPATIAL_C;
+#endif
         for (int64_t item = begin; item < end; item++) {
             const int64_t smp = item / a->tiles_per_sample, i0 = (item % a->tiles_per_sample) * tile;
             const int64_t width = inner - i0 < tile ? inner - i0 : tile;
             const int64_t base = smp * c * inner + i0;
             real *lo = a->loss_rows ? (real *)a->loss_rows + smp * inner + i0 : loss_tile;
+#if LOSSK_AVX2_F32
+            if (strips) {
+                const int64_t next = inner - i0 - width < tile ? inner - i0 - width : tile;
+                total += ce_spatial_strips(a, smp, i0, width, a->loss_rows ? lo : NULL, (real *)((char *)scratch + (size_t)tile * CE_COL_ARRAYS * 8),
+                                           es, next);
+                continue;
+            }
+#endif
             const int64_t next = inner - i0 - width < tile ? inner - i0 - width : tile;
             total += LOSSK_FN(ce_columns)(a, (const real *)a->x + base, inner, a->target, smp * inner + i0,
                                           a->soft ? (const real *)a->soft + base : NULL, width,
                                           a->grad ? (real *)a->grad + base : NULL, lo, scratch,
                                           ebuf, es, next);
         }
-        if (ebuf) lossk__stream_fence();
+        if (a->nt) lossk__stream_fence();
         acc[0] = total;
         return -1;
     }
@@ -970,6 +1340,17 @@ static int64_t LOSSK_FN(ce_columns_block)(const void *ctx, int64_t begin, int64_
     }
     acc[0] = total;
     return -1;
+#endif
+#if LOSSK_AVX2_F32
+    /* narrow rows with index targets: the strip kernel on transposed groups */
+    if (!a->soft) {
+        for (int64_t item = begin; item < end; item++) {
+            const int64_t r0 = item * tile, width = a->n - r0 < tile ? a->n - r0 : tile;
+            total += ce_rows_strips(a, r0, width, a->loss_rows ? (real *)a->loss_rows + r0 : NULL);
+        }
+        acc[0] = total;
+        return -1;
+    }
 #endif
     const int64_t cs = ce_tile_stride(tile);
     const size_t tile_bytes = (((size_t)(cs * c) * sizeof(real)) + 63) & ~(size_t)63;
@@ -1006,6 +1387,11 @@ static const ce_kernels LOSSK_FN(ce_kernels) = {
     LOSSK_FN(ce_row_finish),
     LOSSK_FN(ce_chunk_grad),
     !LOSSK_AVX512_F32,   /* ce_columns_block: the register kernel ce_rows16 on AVX-512 float */
+#if LOSSK_AVX2_F32
+    CE_STRIP_ROWS_C,     /* index targets: ce_rows_strips */
+#else
+    CE_NARROW,
+#endif
 };
 
 #endif /* LOSSK_TEMPLATE_PASS */
