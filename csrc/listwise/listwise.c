@@ -32,6 +32,11 @@ typedef struct lw_ctx {
     double scale;              /* d(returned loss)/d(one list's loss): 1/b for the mean */
 } lw_ctx;
 
+/* Each scratch array of doubles has LW_PAD more: the pair loops' last vector
+   reads and writes past the list's end. */
+#define LW_PAD 8
+/* ApproxNDCG keeps the pair weights of lists up to this length (scratch) */
+#define LW_CACHE_ITEMS 256
 /* Lanes of the fixed-order sums: independent chains, the same for every level. */
 #define LW_LANES 8
 #define LW_LN2 0.69314718055994530942
@@ -155,8 +160,11 @@ lossk_status lossk_listwise(const char *loss, const lossk_listwise_args *a) {
     const int64_t per_list = kind == LW_APPROX_NDCG ? (l * l < ((int64_t)1 << 40) ? l * l : ((int64_t)1 << 40)) : l;
     const int64_t block = lossk__block_items(per_list, (int64_t)1 << 14);
     const int64_t n_blocks = (b - 1) / block + 1;
-    const size_t scratch = (size_t)l * (LW_SCRATCH_DOUBLES * sizeof(double) + LW_SCRATCH_INTS * sizeof(int32_t)) + 64;
     const int f64 = a->dtype == LOSSK_DTYPE_F64;
+    const int64_t lc = kind == LW_APPROX_NDCG && l <= LW_CACHE_ITEMS ? l : 0;   /* the pair cache */
+    const size_t scratch = (size_t)(l + LW_PAD) * LW_SCRATCH_DOUBLES * sizeof(double) +
+                           (size_t)l * LW_SCRATCH_INTS * sizeof(int32_t) +
+                           (size_t)(lc * lc + 2 * lc * LW_PAD) * (f64 ? sizeof(double) : sizeof(float)) + 64;
     lossk_block_fn fn;
     if (kind == LW_LISTNET) fn = f64 ? LOSSK_SELECT(listnet_block_f64) : LOSSK_SELECT(listnet_block_f32);
     else if (kind == LW_LISTMLE) fn = f64 ? LOSSK_SELECT(listmle_block_f64) : LOSSK_SELECT(listmle_block_f32);
@@ -183,9 +191,9 @@ lossk_status lossk_listwise(const char *loss, const lossk_listwise_args *a) {
 /* The per-thread scratch of one list of l items. */
 #undef LW_SCRATCH
 #define LW_SCRATCH(scratch, l)                                                            \
-    double *d0 = (double *)(scratch), *d1 = d0 + (l), *d2 = d1 + (l), *d3 = d2 + (l),     \
-           *d4 = d3 + (l), *d5 = d4 + (l);                                                \
-    int32_t *idx = (int32_t *)(d5 + (l)), *order = idx + (l), *tmp = order + (l);         \
+    double *d0 = (double *)(scratch), *d1 = d0 + (l) + LW_PAD, *d2 = d1 + (l) + LW_PAD,  \
+           *d3 = d2 + (l) + LW_PAD, *d4 = d3 + (l) + LW_PAD, *d5 = d4 + (l) + LW_PAD;    \
+    int32_t *idx = (int32_t *)(d5 + (l) + LW_PAD), *order = idx + (l), *tmp = order + (l); \
     (void)d0; (void)d1; (void)d2; (void)d3; (void)d4; (void)d5; (void)idx; (void)order; (void)tmp
 
 /* sum of a[0..n) of the dtype in double, in LW_LANES lanes added in a fixed order */
@@ -330,21 +338,136 @@ int64_t LOSSK_FN(listmle_block)(const void *vctx, int64_t begin, int64_t end, do
     return -1;
 }
 
-/* One pair (i, j) of ApproxNDCG: e = exp(-alpha |s_i - s_j|) gives both
-   sigmoids without cancellation, big = 1/(1 + e), small = e big; t_ij =
-   sigmoid(alpha (s_j - s_i)) is small when s_i > s_j, t_ji the other. */
-#undef LW_PAIR
-#define LW_PAIR(si, sj)                                                                   \
-    const real d_ = (si) - (sj);                                                          \
-    const real e_ = LOSSK_EXP(-alpha * LOSSK_ABS(d_));                                   \
-    const real big_ = (real)1 / ((real)1 + e_), small_ = e_ * big_;                      \
-    const real tij_ = d_ > 0 ? small_ : big_, tji_ = d_ > 0 ? big_ : small_
+/* W-lane vectors of the dtype (one ymm: 8 floats or 4 doubles) and their
+   lane masks, for the pair loops of ApproxNDCG (GCC/Clang vector extensions;
+   2 xmm on the baseline level); sums in LW_NH vectors of 4 doubles (64-byte
+   vectors were lowered through the stack by GCC 12 at AVX2). */
+#undef LW_W
+#undef LW_NH
+#undef LW_VR
+#undef LW_VI
+#define LW_W (32 / (int)sizeof(real))
+#define LW_NH (LW_W / 4)
+#define LW_VR LOSSK_FN(lw_vr)
+#define LW_VI LOSSK_FN(lw_vi)
+#if LOSSK_F64
+typedef double LW_VR __attribute__((vector_size(32)));
+typedef int64_t LW_VI __attribute__((vector_size(32)));
+#else
+typedef float LW_VR __attribute__((vector_size(32)));
+typedef int32_t LW_VI __attribute__((vector_size(32)));
+#endif
+#ifndef LW_VD_DEFINED
+#define LW_VD_DEFINED
+typedef double lw_vd __attribute__((vector_size(32)));
+typedef int64_t lw_vdi __attribute__((vector_size(32)));
+typedef float lw_vf4 __attribute__((vector_size(16)));
+typedef int32_t lw_vi4 __attribute__((vector_size(16)));
+#endif
 
-/* ApproxNDCG over the real items (s in the dtype, in the scratch): pos_k in
-   pass 1, the gradient d/ds_k = sum_i c_i dpos_i/ds_k in pass 2 with c_i =
-   dloss/dpos_i (alpha and the reduction's scale folded in). The clamp at eps
-   has no gradient below eps, as torch's clamp. A list whose ideal DCG is 0
-   (no positive relevance) has G = 0: loss 0 (counted in the mean), gradient 0. */
+/* lanes 4h..4h+3 of v (of mask m) as 4 doubles (int64 masks) */
+LOSSK_INLINE lw_vd LOSSK_FN(lw_widen)(LW_VR v, int h) {
+#if LOSSK_F64
+    (void)h;
+    return v;
+#else
+    return h ? __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), lw_vd)
+             : __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), lw_vd);
+#endif
+}
+
+LOSSK_INLINE lw_vdi LOSSK_FN(lw_widen_mask)(LW_VI m, int h) {
+#if LOSSK_F64
+    (void)h;
+    return m;
+#else
+    return h ? __builtin_convertvector(__builtin_shufflevector(m, m, 4, 5, 6, 7), lw_vdi)
+             : __builtin_convertvector(__builtin_shufflevector(m, m, 0, 1, 2, 3), lw_vdi);
+#endif
+}
+
+/* m ? a : b lane-wise (m all ones or zeros per lane) */
+LOSSK_INLINE LW_VR LOSSK_FN(lw_vsel)(LW_VI m, LW_VR a, LW_VR b) {
+    return (LW_VR)(((LW_VI)a & m) | ((LW_VI)b & ~m));
+}
+
+/* exp(x) for x <= 0 or NaN, W lanes: lossk_expf/lossk_exp's reduction and
+   polynomial (simd_math.h) on vectors. */
+LOSSK_INLINE LW_VR LOSSK_FN(lw_vexp_nonpos)(LW_VR x) {
+    const LW_VR zero = {0};
+#if LOSSK_F64
+    const double lo = -708.0, shifter = 6755399441055744.0;    /* 1.5 * 2^52 */
+    const LW_VI below = x < lo;
+    const LW_VR xc = LOSSK_FN(lw_vsel)(below, zero + lo, x);
+    const LW_VR z = xc * 1.4426950408889634074 + shifter, kf = z - shifter;
+    LW_VR r = xc - kf * 6.93147180369123816490e-01;
+    r = r - kf * 1.90821492927058770002e-10;
+    static const double c[14] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                                 1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
+                                 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
+    LW_VR p = zero + c[0];
+    for (int i = 1; i < 14; i++) p = p * r + c[i];
+    const LW_VR y = (LW_VR)((LW_VI)p + ((LW_VI)z << 52));
+#else
+    const float lo = -86.6f, shifter = 12582912.0f;             /* 1.5 * 2^23 */
+    const LW_VI below = x < lo;
+    const LW_VR xc = LOSSK_FN(lw_vsel)(below, zero + lo, x);
+    const LW_VR z = xc * 1.44269504088896341f + shifter, kf = z - shifter;
+    LW_VR r = xc - kf * 0.693359375f;
+    r = r - kf * -2.12194440e-4f;
+    static const float c[8] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
+                               1.6666665459e-1f, 5.0000001201e-1f, 1.0f, 1.0f};
+    LW_VR p = zero + c[0];
+    for (int i = 1; i < 8; i++) p = p * r + c[i];
+    const LW_VR y = (LW_VR)((LW_VI)p + ((LW_VI)z << 23));
+#endif
+    return LOSSK_FN(lw_vsel)(below, zero, y);
+}
+
+LOSSK_INLINE LW_VR LOSSK_FN(lw_vload)(const real *p) {
+    LW_VR v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+LOSSK_INLINE lw_vd LOSSK_FN(lw_vdload)(const double *p) {
+    lw_vd v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* The pairs (k, j..j+W) of ApproxNDCG: e = exp(-alpha |s_k - s_j|) gives both
+   sigmoids without cancellation, big = 1/(1 + e), small = e big; t_kj =
+   sigmoid(alpha (s_j - s_k)) is small when s_k > s_j, t_jk the other. */
+LOSSK_INLINE void LOSSK_FN(lw_vpairs)(LW_VR sk, LW_VR sj, real alpha, LW_VR *tkj, LW_VR *tjk, LW_VR *w) {
+    const LW_VR d = sk - sj;
+    const LW_VR e = LOSSK_FN(lw_vexp_nonpos)(LOSSK_FN(lw_vsel)(d < 0, d, -d) * alpha);   /* -|d| alpha */
+#if LOSSK_MULTIARCH && LOSSK_LEVEL == 1 && !LOSSK_F64
+    /* 1/(1 + e) by the 12-bit reciprocal and one Newton step (~2 ulp): a
+       division per 8 pairs was the pair loop's bottleneck */
+    const __m256 den = (__m256)((real)1 + e), r0 = _mm256_rcp_ps(den);
+    const LW_VR big = (LW_VR)_mm256_mul_ps(r0, _mm256_fnmadd_ps(den, r0, _mm256_set1_ps(2.0f)));
+#else
+    const LW_VR big = (real)1 / ((real)1 + e);
+#endif
+    const LW_VR small = e * big;
+    const LW_VI pos = d > 0;
+    *tkj = LOSSK_FN(lw_vsel)(pos, small, big);
+    *tjk = LOSSK_FN(lw_vsel)(pos, big, small);
+    if (w) *w = small * big;
+}
+
+/* ApproxNDCG over the real items (s in the dtype, in the scratch, padded to
+   W more lanes): pos_k in pass 1, the gradient d/ds_k = sum_i c_i dpos_i/ds_k
+   in pass 2 with c_i = dloss/dpos_i (alpha and the reduction's scale folded
+   in). Each pass walks the pairs j > k once, W at a time (lanes past n masked
+   off): the row's terms go to k's double lanes, the column's to j's double.
+   Lists of n <= LW_CACHE_ITEMS keep pass 1's two masked weights per pair
+   (w = t (1 - t) where t >= eps, in the scratch: at most 2 (n^2 + n W) reals,
+   L2-sized) so that pass 2 is multiply-adds; longer lists recompute the pairs.
+   The clamp at eps has no gradient below eps, as torch's clamp. A list whose
+   ideal DCG is 0 (no positive relevance) has G = 0: loss 0 (counted in the
+   mean), gradient 0. */
 int64_t LOSSK_FN(approx_ndcg_block)(const void *vctx, int64_t begin, int64_t end, double *acc, void *scratch);
 int64_t LOSSK_FN(approx_ndcg_block)(const void *vctx, int64_t begin, int64_t end, double *acc, void *scratch) {
     const lw_ctx *c = (const lw_ctx *)vctx;
@@ -354,11 +477,17 @@ int64_t LOSSK_FN(approx_ndcg_block)(const void *vctx, int64_t begin, int64_t end
     /* alpha beyond float's range would make alpha * 0 NaN at ties: FLT_MAX acts alike */
     const real alpha = (real)(a->alpha < (double)FLT_MAX ? a->alpha : (double)FLT_MAX), reps = (real)eps;
     LW_SCRATCH(scratch, l);
+    /* the pair cache after the scratch's ints, 32-byte aligned */
+    real *cache = (real *)(((uintptr_t)(tmp + l) + 31) & ~(uintptr_t)31);
+    LW_VR iota;
+    for (int u = 0; u < LW_W; u++) iota[u] = (real)u;
+    const LW_VR zero = {0};
     double total = 0.0;
     for (int64_t i = begin; i < end; i++) {
         const real *x = (const real *)a->scores + i * l, *rel = (const real *)a->relevance + i * l;
         real *g = a->grad ? (real *)a->grad + i * l : NULL;
         const int64_t n = LW_GATHER_FN(rel, a->mask ? a->mask + i * l : NULL, l, idx);
+        const int cached = g && l <= LW_CACHE_ITEMS;   /* (the scratch holds the cache) */
         double *gain = d0, *pos = d1, *cc = d2, *row = d3, *gr = d4;
         real *s = (real *)d5;
         int has_nan = 0;
@@ -370,6 +499,7 @@ int64_t LOSSK_FN(approx_ndcg_block)(const void *vctx, int64_t begin, int64_t end
             order[k] = (int32_t)k;
             pos[k] = 1.0;
         }
+        for (int u = 0; u < LW_W; u++) { s[n + u] = (real)0; pos[n + u] = 0.0; cc[n + u] = 0.0; }
         double idcg = NAN;
         if (!has_nan) {
             lw_sort_desc(gain, order, tmp, n);
@@ -377,39 +507,79 @@ int64_t LOSSK_FN(approx_ndcg_block)(const void *vctx, int64_t begin, int64_t end
             idcg = lw_sum(row, n);
         }
         const double inv_idcg = 1.0 / (idcg > eps ? idcg : idcg == idcg ? eps : idcg);
-        /* pass 1: pos_k = 1 + sum_{j != k} max(t_kj, eps); row j of pair (k, j > k) via row[] */
+        /* pass 1: pos_k = 1 + sum_{j != k} max(t_kj, eps) */
+        real *cw = cache;
         for (int64_t k = 0; k < n; k++) {
-            const real sk = s[k];
-            for (int64_t j = k + 1; j < n; j++) {
-                LW_PAIR(sk, s[j]);
-                row[j] = (double)(tij_ < reps ? reps : tij_);
-                pos[j] += (double)(tji_ < reps ? reps : tji_);
+            const LW_VR sk = zero + s[k];
+            lw_vd rsum[LW_NH] = {{0}};
+            for (int64_t j = k + 1; j < n; j += LW_W) {
+                LW_VR tkj, tjk, w;
+                LOSSK_FN(lw_vpairs)(sk, LOSSK_FN(lw_vload)(s + j), alpha, &tkj, &tjk, &w);
+                const LW_VI on = iota + (real)(j - n) < 0;   /* lanes before n */
+                if (cached) {
+                    const LW_VR wkj = (LW_VR)((LW_VI)w & (tkj >= reps) & on);
+                    const LW_VR wjk = (LW_VR)((LW_VI)w & (tjk >= reps) & on);
+                    memcpy(cw, &wkj, sizeof wkj);
+                    memcpy(cw + LW_W, &wjk, sizeof wjk);
+                    cw += 2 * LW_W;
+                }
+                tkj = LOSSK_FN(lw_vsel)(tkj < reps, zero + reps, tkj);   /* max(t, eps); NaN kept */
+                tjk = LOSSK_FN(lw_vsel)(tjk < reps, zero + reps, tjk);
+                tkj = (LW_VR)((LW_VI)tkj & on);
+                tjk = (LW_VR)((LW_VI)tjk & on);
+                for (int h = 0; h < LW_NH; h++) {
+                    rsum[h] += LOSSK_FN(lw_widen)(tkj, h);
+                    const lw_vd pj = LOSSK_FN(lw_vdload)(pos + j + 4 * h) + LOSSK_FN(lw_widen)(tjk, h);
+                    memcpy(pos + j + 4 * h, &pj, sizeof pj);
+                }
             }
-            pos[k] += lw_sum(row + k + 1, n - k - 1);
+            double rs = 0.0;
+            for (int h = 0; h < LW_NH; h++)
+                for (int u = 0; u < 4; u++) rs += rsum[h][u];
+            pos[k] += rs;
         }
-        double ndcg = 0.0;
         for (int64_t k = 0; k < n; k++) {
             const double gk = gain[k] * inv_idcg, lnp = log1p(pos[k]);
             row[k] = gk * LW_LN2 / lnp;
             cc[k] = gk * LW_LN2 / (lnp * lnp * (1.0 + pos[k])) * scale * a->alpha;
         }
-        ndcg = lw_sum(row, n);
+        const double ndcg = lw_sum(row, n);
         total += -ndcg;
         LOSSK_FN(lw_store_loss)(a, i, -ndcg);
         if (!g) continue;
-        /* pass 2: v = c_k w_kj - c_j w_jk, w = t (1 - t) where t >= eps; g_j += v, g_k -= v */
-        for (int64_t k = 0; k < n; k++) gr[k] = 0.0;
+        /* pass 2: v = c_k w_kj - c_j w_jk; g_j += v, g_k -= v */
+        for (int64_t k = 0; k < n + LW_W; k++) gr[k] = 0.0;
+        cw = cache;
         for (int64_t k = 0; k < n; k++) {
-            const real sk = s[k];
+            const LW_VR sk = zero + s[k];
             const double ck = cc[k];
-            for (int64_t j = k + 1; j < n; j++) {
-                LW_PAIR(sk, s[j]);
-                const double w = (double)(small_ * big_);
-                const double v = ck * (tij_ >= reps ? w : 0.0) - cc[j] * (tji_ >= reps ? w : 0.0);
-                gr[j] += v;
-                row[j] = v;
+            lw_vd rsum[LW_NH] = {{0}};
+            for (int64_t j = k + 1; j < n; j += LW_W) {
+                const LW_VI on = iota + (real)(j - n) < 0;
+                LW_VR wkj, wjk;
+                if (cached) {
+                    wkj = LOSSK_FN(lw_vload)(cw);
+                    wjk = LOSSK_FN(lw_vload)(cw + LW_W);
+                    cw += 2 * LW_W;
+                } else {
+                    LW_VR tkj, tjk, w;
+                    LOSSK_FN(lw_vpairs)(sk, LOSSK_FN(lw_vload)(s + j), alpha, &tkj, &tjk, &w);
+                    wkj = (LW_VR)((LW_VI)w & (tkj >= reps));
+                    wjk = (LW_VR)((LW_VI)w & (tjk >= reps));
+                }
+                for (int h = 0; h < LW_NH; h++) {
+                    const lw_vd v0 = ck * LOSSK_FN(lw_widen)(wkj, h) -
+                                     LOSSK_FN(lw_vdload)(cc + j + 4 * h) * LOSSK_FN(lw_widen)(wjk, h);
+                    const lw_vd v = (lw_vd)((lw_vdi)v0 & LOSSK_FN(lw_widen_mask)(on, h));
+                    rsum[h] += v;
+                    const lw_vd gj = LOSSK_FN(lw_vdload)(gr + j + 4 * h) + v;
+                    memcpy(gr + j + 4 * h, &gj, sizeof gj);
+                }
             }
-            gr[k] -= lw_sum(row + k + 1, n - k - 1);
+            double rs = 0.0;
+            for (int h = 0; h < LW_NH; h++)
+                for (int u = 0; u < 4; u++) rs += rsum[h][u];
+            gr[k] -= rs;
         }
         if (n < l)
             for (int64_t j = 0; j < l; j++) g[j] = (real)0;
