@@ -208,6 +208,22 @@ LOSSK_INLINE double LOSSK_FN(lw_sumr)(const real *a, int64_t n) {
     return s;
 }
 
+/* max of v[0..n), NaN ignored (-inf if none): LOSSK_LANES lanes (a serial
+   max waits on its latency), combined in a fixed order */
+LOSSK_INLINE real LOSSK_FN(lw_max)(const real *v, int64_t n) {
+    real m = -(real)INFINITY;
+    int64_t k = 0;
+#if LOSSK_VECTOR_EXT
+    if (n >= LOSSK_LANES) {
+        LOSSK_VREAL acc = LOSSK_FN(vload)(v);
+        for (k = LOSSK_LANES; k + LOSSK_LANES <= n; k += LOSSK_LANES) acc = LOSSK_FN(vmax)(acc, LOSSK_FN(vload)(v + k));
+        for (int u = 0; u < LOSSK_LANES; u++) m = acc[u] > m ? acc[u] : m;
+    }
+#endif
+    for (; k < n; k++) m = v[k] > m ? v[k] : m;
+    return m;
+}
+
 /* A list's loss into loss_none (NONE), its zero gradient row for no real items. */
 LOSSK_INLINE void LOSSK_FN(lw_store_loss)(const lossk_listwise_args *a, int64_t i, double v) {
     if (a->reduction == LOSSK_REDUCTION_NONE) ((real *)a->loss_none)[i] = (real)v;
@@ -226,38 +242,61 @@ int64_t LOSSK_FN(listnet_block)(const void *vctx, int64_t begin, int64_t end, do
     LW_SCRATCH(scratch, l);
     /* exp and log in the dtype (as torch; twice the lanes for float32), sums in double */
     real *s = (real *)d0, *r = (real *)d1, *es = (real *)d2, *er = (real *)d3;
-    double *t = d4;
     double total = 0.0;
     for (int64_t i = begin; i < end; i++) {
         const real *x = (const real *)a->scores + i * l, *rel = (const real *)a->relevance + i * l;
         real *g = a->grad ? (real *)a->grad + i * l : NULL;
         const int64_t n = LW_GATHER_FN(rel, a->mask ? a->mask + i * l : NULL, l, idx);
-        real ms = -(real)INFINITY, mr = -(real)INFINITY;
-        if (n == l) {
-            for (int64_t k = 0; k < n; k++) { s[k] = x[k]; r[k] = rel[k]; }
-        } else {
+        const real *sv = x, *rv = rel;   /* unpadded: read in place (grad is written last) */
+        if (n < l) {
             for (int64_t k = 0; k < n; k++) { s[k] = x[idx[k]]; r[k] = rel[idx[k]]; }
+            sv = s;
+            rv = r;
         }
-        for (int64_t k = 0; k < n; k++) {
-            ms = s[k] > ms ? s[k] : ms;   /* a NaN propagates through exp below */
-            mr = r[k] > mr ? r[k] : mr;
+        /* a NaN is no max: it propagates through exp below */
+        const real ms = LOSSK_FN(lw_max)(sv, n), mr = LOSSK_FN(lw_max)(rv, n);
+        /* each pass's sums in LOSSK_LANES lanes of the dtype (as lane_sum), then
+           in double in a fixed order: one pass for the exps, one for the rest */
+        const int64_t nv = n - n % LOSSK_LANES;
+        real ls[LOSSK_LANES] = {0}, lr[LOSSK_LANES] = {0};
+        for (int64_t k = 0; k < nv; k += LOSSK_LANES)
+            for (int u = 0; u < LOSSK_LANES; u++) {
+                const real e1 = LOSSK_EXP_NONPOSITIVE(sv[k + u] - ms), e2 = LOSSK_EXP_NONPOSITIVE(rv[k + u] - mr);
+                es[k + u] = e1;
+                er[k + u] = e2;
+                ls[u] += e1;
+                lr[u] += e2;
+            }
+        double zsd = 0.0, zrd = 0.0;
+        for (int64_t k = nv; k < n; k++) {
+            es[k] = LOSSK_EXP_NONPOSITIVE(sv[k] - ms);
+            er[k] = LOSSK_EXP_NONPOSITIVE(rv[k] - mr);
+            zsd += (double)es[k];
+            zrd += (double)er[k];
         }
-        for (int64_t k = 0; k < n; k++) {
-            es[k] = LOSSK_EXP(s[k] - ms);
-            er[k] = LOSSK_EXP(r[k] - mr);
-        }
-        const real zs = (real)(1.0 / LOSSK_FN(lw_sumr)(es, n)), zr = (real)(1.0 / LOSSK_FN(lw_sumr)(er, n));
-        for (int64_t k = 0; k < n; k++) {
-            const real p = es[k] * zs, tk = er[k] * zr, u = p + eps;
-            t[k] = (double)(-tk * LOSSK_LOG(u));
+        for (int u = 0; u < LOSSK_LANES; u++) { zsd += (double)ls[u]; zrd += (double)lr[u]; }
+        const real zs = (real)(1.0 / zsd), zr = (real)(1.0 / zrd);
+        for (int u = 0; u < LOSSK_LANES; u++) { ls[u] = 0; lr[u] = 0; }
+        for (int64_t k = 0; k < nv; k += LOSSK_LANES)
+            for (int u = 0; u < LOSSK_LANES; u++) {
+                const real p = es[k + u] * zs, tk = er[k + u] * zr, uu = p + eps, w = tk * p / uu;
+                ls[u] += tk * LOSSK_LOG(uu);
+                lr[u] += w;
+                es[k + u] = p;
+                er[k + u] = w;
+            }
+        double v = 0.0, w_sum = 0.0;
+        for (int64_t k = nv; k < n; k++) {
+            const real p = es[k] * zs, tk = er[k] * zr, uu = p + eps, w = tk * p / uu;
+            v -= (double)(tk * LOSSK_LOG(uu));
+            w_sum += (double)w;
             es[k] = p;
-            er[k] = tk * p / u;   /* w */
+            er[k] = w;
         }
-        const double v = n > 0 ? lw_sum(t, n) : 0.0;
+        for (int u = 0; u < LOSSK_LANES; u++) { v -= (double)ls[u]; w_sum += (double)lr[u]; }
         total += v;
         LOSSK_FN(lw_store_loss)(a, i, v);
         if (g) {
-            const double w_sum = LOSSK_FN(lw_sumr)(er, n);
             if (n == l) {
                 for (int64_t k = 0; k < n; k++) g[k] = (real)(scale * ((double)es[k] * w_sum - (double)er[k]));
             } else {
