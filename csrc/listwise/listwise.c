@@ -211,16 +211,14 @@ LOSSK_INLINE double LOSSK_FN(lw_sumr)(const real *a, int64_t n) {
 /* max of v[0..n), NaN ignored (-inf if none): LOSSK_LANES lanes (a serial
    max waits on its latency), combined in a fixed order */
 LOSSK_INLINE real LOSSK_FN(lw_max)(const real *v, int64_t n) {
-    real m = -(real)INFINITY;
+    real acc[LOSSK_LANES];
+    for (int u = 0; u < LOSSK_LANES; u++) acc[u] = -(real)INFINITY;
     int64_t k = 0;
-#if LOSSK_VECTOR_EXT
-    if (n >= LOSSK_LANES) {
-        LOSSK_VREAL acc = LOSSK_FN(vload)(v);
-        for (k = LOSSK_LANES; k + LOSSK_LANES <= n; k += LOSSK_LANES) acc = LOSSK_FN(vmax)(acc, LOSSK_FN(vload)(v + k));
-        for (int u = 0; u < LOSSK_LANES; u++) m = acc[u] > m ? acc[u] : m;
-    }
-#endif
+    for (; k + LOSSK_LANES <= n; k += LOSSK_LANES)
+        for (int u = 0; u < LOSSK_LANES; u++) acc[u] = v[k + u] > acc[u] ? v[k + u] : acc[u];
+    real m = -(real)INFINITY;
     for (; k < n; k++) m = v[k] > m ? v[k] : m;
+    for (int u = 0; u < LOSSK_LANES; u++) m = acc[u] > m ? acc[u] : m;
     return m;
 }
 
@@ -247,6 +245,14 @@ int64_t LOSSK_FN(listnet_block)(const void *vctx, int64_t begin, int64_t end, do
         const real *x = (const real *)a->scores + i * l, *rel = (const real *)a->relevance + i * l;
         real *g = a->grad ? (real *)a->grad + i * l : NULL;
         const int64_t n = LW_GATHER_FN(rel, a->mask ? a->mask + i * l : NULL, l, idx);
+#if defined(__GNUC__)
+        /* a list 4 ahead (lists are short: the hardware prefetcher lagged) */
+        if (i + 4 < end)
+            for (int64_t k = 0; k < l; k += 64 / (int64_t)sizeof(real)) {
+                __builtin_prefetch(x + 4 * l + k);
+                __builtin_prefetch(rel + 4 * l + k);
+            }
+#endif
         const real *sv = x, *rv = rel;   /* unpadded: read in place (grad is written last) */
         if (n < l) {
             for (int64_t k = 0; k < n; k++) { s[k] = x[idx[k]]; r[k] = rel[idx[k]]; }
