@@ -59,6 +59,17 @@ def test_kernel_equals_reference(name, dtype, reduction):
     assert_matches_reference(name, (s, r), reduction, mask=mask, eps=1e-3, **_opts(name))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_approx_ndcg_long_lists(dtype):
+    """Lists longer than the kernel's pair cache (256 items) recompute the pairs
+    in the gradient pass: unpadded (row 0), ragged, padded and masked lists."""
+    s, r, mask = _lists(np.random.default_rng(1), dtype, b=5, l=263)
+    r[0] = np.abs(r[0])
+    assert_matches_reference("approx_ndcg_loss", (s, r), "none", alpha=0.8)
+    assert_matches_reference("approx_ndcg_loss", (s, r), "mean", alpha=0.8, mask=mask)
+    assert_bitwise_across_threads(lossk.approx_ndcg_loss, s, r, reduction="none")
+
+
 @pytest.mark.parametrize("name", LOSSES)
 def test_mask_equals_minus_one_padding_and_padding_is_ignored(name):
     rng = np.random.default_rng(1)
