@@ -383,10 +383,18 @@ int64_t LOSSK_FN(listmle_block)(const void *vctx, int64_t begin, int64_t end, do
     return -1;
 }
 
-/* W-lane vectors of the dtype (one ymm: 8 floats or 4 doubles) and their
-   lane masks, for the pair loops of ApproxNDCG (GCC/Clang vector extensions;
-   2 xmm on the baseline level); sums in LW_NH vectors of 4 doubles (64-byte
-   vectors were lowered through the stack by GCC 12 at AVX2). */
+/* The pair passes of ApproxNDCG over the real items s[0..n) (padded with W
+   zeros): pass 1 adds sum_{j != k} max(t_kj, eps) to pos_k; pass 2 adds the
+   gradient's pair terms v = c_k w_kj - c_j w_jk (w = t (1 - t) where t >=
+   eps, the clamp having no gradient below eps, as torch's) to gr_j and -v to
+   gr_k. t_kj = sigmoid(alpha (s_j - s_k)) from e = exp(-alpha |s_k - s_j|):
+   big = 1/(1 + e), small = e big gives both sigmoids without cancellation,
+   t_kj the small one when s_k > s_j. */
+#if LOSSK_VECTOR_EXT
+/* W-lane vectors of the dtype (one ymm: 8 floats or 4 doubles; 2 xmm on the
+   baseline level), their lane masks, and vectors of 4 doubles for the sums
+   (64-byte vectors were lowered through the stack by GCC 12 at AVX2). The
+   pairs (k, j..j+W) at a time, lanes past n masked off (no scalar epilogue). */
 #undef LW_W
 #undef LW_NH
 #undef LW_VR
@@ -407,33 +415,35 @@ typedef int32_t LW_VI __attribute__((vector_size(32)));
 typedef double lw_vd __attribute__((vector_size(32)));
 typedef int64_t lw_vdi __attribute__((vector_size(32)));
 typedef float lw_vf4 __attribute__((vector_size(16)));
-typedef int32_t lw_vi4 __attribute__((vector_size(16)));
 #endif
 
-/* lanes 4h..4h+3 of v (of mask m) as 4 doubles (int64 masks) */
+/* m ? a : b lane-wise (m all ones or zeros per lane) */
+LOSSK_INLINE LW_VR LOSSK_FN(lw_vsel)(LW_VI m, LW_VR a, LW_VR b) {
+    return (LW_VR)(((LW_VI)a & m) | ((LW_VI)b & ~m));
+}
+
+LOSSK_INLINE LW_VR LOSSK_FN(lw_vload)(const real *p) {
+    LW_VR v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+LOSSK_INLINE lw_vd LOSSK_FN(lw_vdload)(const double *p) {
+    lw_vd v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* lanes 4h..4h+3 of v as 4 doubles */
 LOSSK_INLINE lw_vd LOSSK_FN(lw_widen)(LW_VR v, int h) {
 #if LOSSK_F64
     (void)h;
     return v;
 #else
-    return h ? __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), lw_vd)
-             : __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), lw_vd);
+    lw_vf4 half;
+    memcpy(&half, (const char *)&v + 16 * h, sizeof half);
+    return __builtin_convertvector(half, lw_vd);
 #endif
-}
-
-LOSSK_INLINE lw_vdi LOSSK_FN(lw_widen_mask)(LW_VI m, int h) {
-#if LOSSK_F64
-    (void)h;
-    return m;
-#else
-    return h ? __builtin_convertvector(__builtin_shufflevector(m, m, 4, 5, 6, 7), lw_vdi)
-             : __builtin_convertvector(__builtin_shufflevector(m, m, 0, 1, 2, 3), lw_vdi);
-#endif
-}
-
-/* m ? a : b lane-wise (m all ones or zeros per lane) */
-LOSSK_INLINE LW_VR LOSSK_FN(lw_vsel)(LW_VI m, LW_VR a, LW_VR b) {
-    return (LW_VR)(((LW_VI)a & m) | ((LW_VI)b & ~m));
 }
 
 /* exp(x) for x <= 0 or NaN, W lanes: lossk_expf/lossk_exp's reduction and
@@ -469,21 +479,7 @@ LOSSK_INLINE LW_VR LOSSK_FN(lw_vexp_nonpos)(LW_VR x) {
     return LOSSK_FN(lw_vsel)(below, zero, y);
 }
 
-LOSSK_INLINE LW_VR LOSSK_FN(lw_vload)(const real *p) {
-    LW_VR v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-LOSSK_INLINE lw_vd LOSSK_FN(lw_vdload)(const double *p) {
-    lw_vd v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-/* The pairs (k, j..j+W) of ApproxNDCG: e = exp(-alpha |s_k - s_j|) gives both
-   sigmoids without cancellation, big = 1/(1 + e), small = e big; t_kj =
-   sigmoid(alpha (s_j - s_k)) is small when s_k > s_j, t_jk the other. */
+/* t_kj, t_jk and w = t (1 - t) of the pairs (k, j..j+W) */
 LOSSK_INLINE void LOSSK_FN(lw_vpairs)(LW_VR sk, LW_VR sj, real alpha, LW_VR *tkj, LW_VR *tjk, LW_VR *w) {
     const LW_VR d = sk - sj;
     const LW_VR e = LOSSK_FN(lw_vexp_nonpos)(LOSSK_FN(lw_vsel)(d < 0, d, -d) * alpha);   /* -|d| alpha */
@@ -499,18 +495,135 @@ LOSSK_INLINE void LOSSK_FN(lw_vpairs)(LW_VR sk, LW_VR sj, real alpha, LW_VR *tkj
     const LW_VI pos = d > 0;
     *tkj = LOSSK_FN(lw_vsel)(pos, small, big);
     *tjk = LOSSK_FN(lw_vsel)(pos, big, small);
-    if (w) *w = small * big;
+    *w = small * big;
 }
 
-/* ApproxNDCG over the real items (s in the dtype, in the scratch, padded to
-   W more lanes): pos_k in pass 1, the gradient d/ds_k = sum_i c_i dpos_i/ds_k
-   in pass 2 with c_i = dloss/dpos_i (alpha and the reduction's scale folded
-   in). Each pass walks the pairs j > k once, W at a time (lanes past n masked
-   off): the row's terms go to k's double lanes, the column's to j's double.
-   Lists of n <= LW_CACHE_ITEMS keep pass 1's two masked weights per pair
-   (w = t (1 - t) where t >= eps, in the scratch: at most 2 (n^2 + n W) reals,
-   L2-sized) so that pass 2 is multiply-adds; longer lists recompute the pairs.
-   The clamp at eps has no gradient below eps, as torch's clamp. A list whose
+/* lanes j.. before n, as a mask of the dtype's lanes and of 4 doubles */
+LOSSK_INLINE LW_VI LOSSK_FN(lw_on)(int64_t j, int64_t n) {
+    LW_VR iota;
+    for (int u = 0; u < LW_W; u++) iota[u] = (real)u;
+    return iota + (real)(j - n) < 0;
+}
+
+LOSSK_INLINE lw_vdi LOSSK_FN(lw_on_d)(int64_t j, int64_t n) {
+    const lw_vd iota = {0.0, 1.0, 2.0, 3.0};
+    return iota + (double)(j - n) < 0;
+}
+
+/* sum of the 4h lanes, in a fixed order */
+LOSSK_INLINE double LOSSK_FN(lw_vdsum)(const lw_vd *v) {
+    double s = 0.0;
+    for (int h = 0; h < LW_NH; h++)
+        for (int u = 0; u < 4; u++) s += v[h][u];
+    return s;
+}
+
+/* Pass 1; with a cache (work, lists up to LW_CACHE_ITEMS), each pair's two
+   masked weights w_kj, w_jk are kept for pass 2 (at most 2 (n^2 + n W) reals). */
+static void LOSSK_FN(andcg_pass1)(const real *s, int64_t n, real alpha, real reps, double *pos, void *work) {
+    const LW_VR zero = {0};
+    real *cache = (real *)work;
+    for (int64_t k = 0; k < n; k++) {
+        const LW_VR sk = zero + s[k];
+        lw_vd rsum[LW_NH] = {{0}};
+        for (int64_t j = k + 1; j < n; j += LW_W) {
+            LW_VR tkj, tjk, w;
+            LOSSK_FN(lw_vpairs)(sk, LOSSK_FN(lw_vload)(s + j), alpha, &tkj, &tjk, &w);
+            const LW_VI on = LOSSK_FN(lw_on)(j, n);
+            if (cache) {
+                const LW_VR wkj = (LW_VR)((LW_VI)w & (tkj >= reps) & on);
+                const LW_VR wjk = (LW_VR)((LW_VI)w & (tjk >= reps) & on);
+                memcpy(cache, &wkj, sizeof wkj);
+                memcpy(cache + LW_W, &wjk, sizeof wjk);
+                cache += 2 * LW_W;
+            }
+            tkj = LOSSK_FN(lw_vsel)(tkj < reps, zero + reps, tkj);   /* max(t, eps); NaN kept */
+            tjk = LOSSK_FN(lw_vsel)(tjk < reps, zero + reps, tjk);
+            tkj = (LW_VR)((LW_VI)tkj & on);
+            tjk = (LW_VR)((LW_VI)tjk & on);
+            for (int h = 0; h < LW_NH; h++) {
+                rsum[h] += LOSSK_FN(lw_widen)(tkj, h);
+                const lw_vd pj = LOSSK_FN(lw_vdload)(pos + j + 4 * h) + LOSSK_FN(lw_widen)(tjk, h);
+                memcpy(pos + j + 4 * h, &pj, sizeof pj);
+            }
+        }
+        pos[k] += LOSSK_FN(lw_vdsum)(rsum);
+    }
+}
+
+/* Pass 2, from pass 1's cache or recomputing the pairs (work NULL). */
+static void LOSSK_FN(andcg_pass2)(const real *s, int64_t n, real alpha, real reps, const double *cc, double *gr,
+                                  void *work) {
+    const LW_VR zero = {0};
+    const real *cache = (const real *)work;
+    for (int64_t k = 0; k < n; k++) {
+        const LW_VR sk = zero + s[k];
+        const double ck = cc[k];
+        lw_vd rsum[LW_NH] = {{0}};
+        for (int64_t j = k + 1; j < n; j += LW_W) {
+            LW_VR wkj, wjk;
+            if (cache) {
+                wkj = LOSSK_FN(lw_vload)(cache);
+                wjk = LOSSK_FN(lw_vload)(cache + LW_W);
+                cache += 2 * LW_W;
+            } else {
+                LW_VR tkj, tjk, w;
+                LOSSK_FN(lw_vpairs)(sk, LOSSK_FN(lw_vload)(s + j), alpha, &tkj, &tjk, &w);
+                wkj = (LW_VR)((LW_VI)w & (tkj >= reps));
+                wjk = (LW_VR)((LW_VI)w & (tjk >= reps));
+            }
+            for (int h = 0; h < LW_NH; h++) {
+                const lw_vd v0 = ck * LOSSK_FN(lw_widen)(wkj, h) -
+                                 LOSSK_FN(lw_vdload)(cc + j + 4 * h) * LOSSK_FN(lw_widen)(wjk, h);
+                const lw_vd v = (lw_vd)((lw_vdi)v0 & LOSSK_FN(lw_on_d)(j + 4 * h, n));
+                rsum[h] += v;
+                const lw_vd gj = LOSSK_FN(lw_vdload)(gr + j + 4 * h) + v;
+                memcpy(gr + j + 4 * h, &gj, sizeof gj);
+            }
+        }
+        gr[k] -= LOSSK_FN(lw_vdsum)(rsum);
+    }
+}
+#else /* no vector extensions: one pair at a time, the row's terms (in work,
+         n doubles) summed by lw_sum */
+#undef LW_PAIR
+#define LW_PAIR(si, sj)                                                                   \
+    const real d_ = (si) - (sj);                                                          \
+    const real e_ = LOSSK_EXP(-alpha * LOSSK_ABS(d_));                                   \
+    const real big_ = (real)1 / ((real)1 + e_), small_ = e_ * big_;                      \
+    const real tij_ = d_ > 0 ? small_ : big_, tji_ = d_ > 0 ? big_ : small_
+
+static void LOSSK_FN(andcg_pass1)(const real *s, int64_t n, real alpha, real reps, double *pos, void *work) {
+    double *row = (double *)work;
+    for (int64_t k = 0; k < n; k++) {
+        for (int64_t j = k + 1; j < n; j++) {
+            LW_PAIR(s[k], s[j]);
+            row[j] = (double)(tij_ < reps ? reps : tij_);
+            pos[j] += (double)(tji_ < reps ? reps : tji_);
+        }
+        pos[k] += lw_sum(row + k + 1, n - k - 1);
+    }
+}
+
+static void LOSSK_FN(andcg_pass2)(const real *s, int64_t n, real alpha, real reps, const double *cc, double *gr,
+                                  void *work) {
+    double *row = (double *)work;
+    for (int64_t k = 0; k < n; k++) {
+        for (int64_t j = k + 1; j < n; j++) {
+            LW_PAIR(s[k], s[j]);
+            const double w = (double)(small_ * big_);
+            const double v = cc[k] * (tij_ >= reps ? w : 0.0) - cc[j] * (tji_ >= reps ? w : 0.0);
+            gr[j] += v;
+            row[j] = v;
+        }
+        gr[k] -= lw_sum(row + k + 1, n - k - 1);
+    }
+}
+#endif
+
+/* ApproxNDCG over the real items (s in the dtype, in the scratch): pos_k in
+   pass 1, the gradient d/ds_k = sum_i c_i dpos_i/ds_k in pass 2 with c_i =
+   dloss/dpos_i (alpha and the reduction's scale folded in). A list whose
    ideal DCG is 0 (no positive relevance) has G = 0: loss 0 (counted in the
    mean), gradient 0. */
 int64_t LOSSK_FN(approx_ndcg_block)(const void *vctx, int64_t begin, int64_t end, double *acc, void *scratch);
@@ -524,15 +637,13 @@ int64_t LOSSK_FN(approx_ndcg_block)(const void *vctx, int64_t begin, int64_t end
     LW_SCRATCH(scratch, l);
     /* the pair cache after the scratch's ints, 32-byte aligned */
     real *cache = (real *)(((uintptr_t)(tmp + l) + 31) & ~(uintptr_t)31);
-    LW_VR iota;
-    for (int u = 0; u < LW_W; u++) iota[u] = (real)u;
-    const LW_VR zero = {0};
     double total = 0.0;
     for (int64_t i = begin; i < end; i++) {
         const real *x = (const real *)a->scores + i * l, *rel = (const real *)a->relevance + i * l;
         real *g = a->grad ? (real *)a->grad + i * l : NULL;
         const int64_t n = LW_GATHER_FN(rel, a->mask ? a->mask + i * l : NULL, l, idx);
-        const int cached = g && l <= LW_CACHE_ITEMS;   /* (the scratch holds the cache) */
+        /* pass 1 keeps the pair weights when the gradient is wanted and the scratch holds them */
+        real *keep = g && l <= LW_CACHE_ITEMS && LOSSK_VECTOR_EXT ? cache : NULL;
         double *gain = d0, *pos = d1, *cc = d2, *row = d3, *gr = d4;
         real *s = (real *)d5;
         int has_nan = 0;
@@ -544,7 +655,7 @@ int64_t LOSSK_FN(approx_ndcg_block)(const void *vctx, int64_t begin, int64_t end
             order[k] = (int32_t)k;
             pos[k] = 1.0;
         }
-        for (int u = 0; u < LW_W; u++) { s[n + u] = (real)0; pos[n + u] = 0.0; cc[n + u] = 0.0; }
+        for (int64_t u = n; u < n + LW_PAD; u++) { s[u] = (real)0; pos[u] = 0.0; cc[u] = 0.0; }
         double idcg = NAN;
         if (!has_nan) {
             lw_sort_desc(gain, order, tmp, n);
@@ -552,37 +663,7 @@ int64_t LOSSK_FN(approx_ndcg_block)(const void *vctx, int64_t begin, int64_t end
             idcg = lw_sum(row, n);
         }
         const double inv_idcg = 1.0 / (idcg > eps ? idcg : idcg == idcg ? eps : idcg);
-        /* pass 1: pos_k = 1 + sum_{j != k} max(t_kj, eps) */
-        real *cw = cache;
-        for (int64_t k = 0; k < n; k++) {
-            const LW_VR sk = zero + s[k];
-            lw_vd rsum[LW_NH] = {{0}};
-            for (int64_t j = k + 1; j < n; j += LW_W) {
-                LW_VR tkj, tjk, w;
-                LOSSK_FN(lw_vpairs)(sk, LOSSK_FN(lw_vload)(s + j), alpha, &tkj, &tjk, &w);
-                const LW_VI on = iota + (real)(j - n) < 0;   /* lanes before n */
-                if (cached) {
-                    const LW_VR wkj = (LW_VR)((LW_VI)w & (tkj >= reps) & on);
-                    const LW_VR wjk = (LW_VR)((LW_VI)w & (tjk >= reps) & on);
-                    memcpy(cw, &wkj, sizeof wkj);
-                    memcpy(cw + LW_W, &wjk, sizeof wjk);
-                    cw += 2 * LW_W;
-                }
-                tkj = LOSSK_FN(lw_vsel)(tkj < reps, zero + reps, tkj);   /* max(t, eps); NaN kept */
-                tjk = LOSSK_FN(lw_vsel)(tjk < reps, zero + reps, tjk);
-                tkj = (LW_VR)((LW_VI)tkj & on);
-                tjk = (LW_VR)((LW_VI)tjk & on);
-                for (int h = 0; h < LW_NH; h++) {
-                    rsum[h] += LOSSK_FN(lw_widen)(tkj, h);
-                    const lw_vd pj = LOSSK_FN(lw_vdload)(pos + j + 4 * h) + LOSSK_FN(lw_widen)(tjk, h);
-                    memcpy(pos + j + 4 * h, &pj, sizeof pj);
-                }
-            }
-            double rs = 0.0;
-            for (int h = 0; h < LW_NH; h++)
-                for (int u = 0; u < 4; u++) rs += rsum[h][u];
-            pos[k] += rs;
-        }
+        LOSSK_FN(andcg_pass1)(s, n, alpha, reps, pos, LOSSK_VECTOR_EXT ? (void *)keep : (void *)row);
         for (int64_t k = 0; k < n; k++) {
             const double gk = gain[k] * inv_idcg, lnp = log1p(pos[k]);
             row[k] = gk * LW_LN2 / lnp;
@@ -592,40 +673,8 @@ int64_t LOSSK_FN(approx_ndcg_block)(const void *vctx, int64_t begin, int64_t end
         total += -ndcg;
         LOSSK_FN(lw_store_loss)(a, i, -ndcg);
         if (!g) continue;
-        /* pass 2: v = c_k w_kj - c_j w_jk; g_j += v, g_k -= v */
-        for (int64_t k = 0; k < n + LW_W; k++) gr[k] = 0.0;
-        cw = cache;
-        for (int64_t k = 0; k < n; k++) {
-            const LW_VR sk = zero + s[k];
-            const double ck = cc[k];
-            lw_vd rsum[LW_NH] = {{0}};
-            for (int64_t j = k + 1; j < n; j += LW_W) {
-                const LW_VI on = iota + (real)(j - n) < 0;
-                LW_VR wkj, wjk;
-                if (cached) {
-                    wkj = LOSSK_FN(lw_vload)(cw);
-                    wjk = LOSSK_FN(lw_vload)(cw + LW_W);
-                    cw += 2 * LW_W;
-                } else {
-                    LW_VR tkj, tjk, w;
-                    LOSSK_FN(lw_vpairs)(sk, LOSSK_FN(lw_vload)(s + j), alpha, &tkj, &tjk, &w);
-                    wkj = (LW_VR)((LW_VI)w & (tkj >= reps));
-                    wjk = (LW_VR)((LW_VI)w & (tjk >= reps));
-                }
-                for (int h = 0; h < LW_NH; h++) {
-                    const lw_vd v0 = ck * LOSSK_FN(lw_widen)(wkj, h) -
-                                     LOSSK_FN(lw_vdload)(cc + j + 4 * h) * LOSSK_FN(lw_widen)(wjk, h);
-                    const lw_vd v = (lw_vd)((lw_vdi)v0 & LOSSK_FN(lw_widen_mask)(on, h));
-                    rsum[h] += v;
-                    const lw_vd gj = LOSSK_FN(lw_vdload)(gr + j + 4 * h) + v;
-                    memcpy(gr + j + 4 * h, &gj, sizeof gj);
-                }
-            }
-            double rs = 0.0;
-            for (int h = 0; h < LW_NH; h++)
-                for (int u = 0; u < 4; u++) rs += rsum[h][u];
-            gr[k] -= rs;
-        }
+        for (int64_t k = 0; k < n + LW_PAD; k++) gr[k] = 0.0;
+        LOSSK_FN(andcg_pass2)(s, n, alpha, reps, cc, gr, LOSSK_VECTOR_EXT ? (void *)keep : (void *)row);
         if (n < l)
             for (int64_t j = 0; j < l; j++) g[j] = (real)0;
         for (int64_t k = 0; k < n; k++) g[idx[k]] = (real)gr[k];
