@@ -237,6 +237,7 @@ int64_t LOSSK_FN(listnet_block)(const void *vctx, int64_t begin, int64_t end, do
     const int64_t l = a->l;
     const double scale = c->scale;
     const real eps = (real)a->eps;
+    const int eps_normal = eps >= (LOSSK_F64 ? DBL_MIN : FLT_MIN);
     LW_SCRATCH(scratch, l);
     /* exp and log in the dtype (as torch; twice the lanes for float32), sums in double */
     real *s = (real *)d0, *r = (real *)d1, *es = (real *)d2, *er = (real *)d3;
@@ -283,14 +284,23 @@ int64_t LOSSK_FN(listnet_block)(const void *vctx, int64_t begin, int64_t end, do
         for (int u = 0; u < LOSSK_LANES; u++) { zsd += (double)ls[u]; zrd += (double)lr[u]; }
         const real zs = (real)(1.0 / zsd), zr = (real)(1.0 / zrd);
         for (int u = 0; u < LOSSK_LANES; u++) { ls[u] = 0; lr[u] = 0; }
-        for (int64_t k = 0; k < nv; k += LOSSK_LANES)
-            for (int u = 0; u < LOSSK_LANES; u++) {
-                const real p = es[k + u] * zs, tk = er[k + u] * zr, uu = p + eps, w = tk * p / uu;
-                ls[u] += tk * LOSSK_LOG(uu);
-                lr[u] += w;
-                es[k + u] = p;
-                er[k + u] = w;
+#undef LW_LISTNET_LOGS
+#define LW_LISTNET_LOGS(LOGFN)                                                            \
+        for (int64_t k = 0; k < nv; k += LOSSK_LANES)                                     \
+            for (int u = 0; u < LOSSK_LANES; u++) {                                       \
+                const real p = es[k + u] * zs, tk = er[k + u] * zr, uu = p + eps, w = tk * p / uu; \
+                ls[u] += tk * LOGFN(uu);                                                  \
+                lr[u] += w;                                                               \
+                es[k + u] = p;                                                            \
+                er[k + u] = w;                                                            \
             }
+        /* finite sums and eps normal: every u is in [eps, 1 + eps], a normal number,
+           so the log needs none of its special cases */
+        if (zsd < (double)INFINITY && zrd < (double)INFINITY && eps_normal) {
+            LW_LISTNET_LOGS(LOSSK_LOG_NORMAL)
+        } else {
+            LW_LISTNET_LOGS(LOSSK_LOG)
+        }
         double v = 0.0, w_sum = 0.0;
         for (int64_t k = nv; k < n; k++) {
             const real p = es[k] * zs, tk = er[k] * zr, uu = p + eps, w = tk * p / uu;
