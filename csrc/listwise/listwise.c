@@ -313,11 +313,12 @@ int64_t LOSSK_FN(listnet_block)(const void *vctx, int64_t begin, int64_t end, do
         total += v;
         LOSSK_FN(lw_store_loss)(a, i, v);
         if (g) {
+            const real ws = (real)w_sum, sc = (real)scale;   /* in the dtype: P W - w, one rounding each */
             if (n == l) {
-                for (int64_t k = 0; k < n; k++) g[k] = (real)(scale * ((double)es[k] * w_sum - (double)er[k]));
+                for (int64_t k = 0; k < n; k++) g[k] = sc * (es[k] * ws - er[k]);
             } else {
                 for (int64_t j = 0; j < l; j++) g[j] = (real)0;
-                for (int64_t k = 0; k < n; k++) g[idx[k]] = (real)(scale * ((double)es[k] * w_sum - (double)er[k]));
+                for (int64_t k = 0; k < n; k++) g[idx[k]] = sc * (es[k] * ws - er[k]);
             }
         }
     }
