@@ -35,8 +35,9 @@ typedef struct lw_ctx {
 /* Each scratch array of doubles has LW_PAD more: the pair loops' last vector
    reads and writes past the list's end. */
 #define LW_PAD 8
-/* ApproxNDCG keeps the pair weights of lists up to this length (scratch) */
-#define LW_CACHE_ITEMS 256
+/* ApproxNDCG keeps the pair weights of lists of l items when l^2 reals fit in
+   this (per-thread scratch, about one L2: 1024 items in float32, 724 in float64) */
+#define LW_CACHE_BYTES ((int64_t)4 << 20)
 /* Lanes of the fixed-order sums: independent chains, the same for every level. */
 #define LW_LANES 8
 #define LW_LN2 0.69314718055994530942
@@ -161,7 +162,7 @@ lossk_status lossk_listwise(const char *loss, const lossk_listwise_args *a) {
     const int64_t block = lossk__block_items(per_list, (int64_t)1 << 14);
     const int64_t n_blocks = (b - 1) / block + 1;
     const int f64 = a->dtype == LOSSK_DTYPE_F64;
-    const int64_t lc = kind == LW_APPROX_NDCG && l <= LW_CACHE_ITEMS ? l : 0;   /* the pair cache */
+    const int64_t lc = kind == LW_APPROX_NDCG && l <= 4096 && l * l * (f64 ? 8 : 4) <= LW_CACHE_BYTES ? l : 0;   /* pair cache */
     const size_t scratch = (size_t)(l + LW_PAD) * LW_SCRATCH_DOUBLES * sizeof(double) +
                            (size_t)l * LW_SCRATCH_INTS * sizeof(int32_t) +
                            (size_t)(lc * lc + 2 * lc * LW_PAD) * (f64 ? sizeof(double) : sizeof(float)) + 64;
@@ -529,7 +530,7 @@ LOSSK_INLINE double LOSSK_FN(lw_vdsum)(const lw_vd *v) {
     return s;
 }
 
-/* Pass 1; with a cache (work, lists up to LW_CACHE_ITEMS), each pair's two
+/* Pass 1; with a cache (work, lists up to LW_CACHE_BYTES), each pair's two
    masked weights w_kj, w_jk are kept for pass 2 (at most 2 (n^2 + n W) reals). */
 static void LOSSK_FN(andcg_pass1)(const real *s, int64_t n, real alpha, real reps, double *pos, void *work) {
     const LW_VR zero = {0};
@@ -654,7 +655,7 @@ int64_t LOSSK_FN(approx_ndcg_block)(const void *vctx, int64_t begin, int64_t end
         real *g = a->grad ? (real *)a->grad + i * l : NULL;
         const int64_t n = LW_GATHER_FN(rel, a->mask ? a->mask + i * l : NULL, l, idx);
         /* pass 1 keeps the pair weights when the gradient is wanted and the scratch holds them */
-        real *keep = g && l <= LW_CACHE_ITEMS && LOSSK_VECTOR_EXT ? cache : NULL;
+        real *keep = g && l <= 4096 && l * l * (int64_t)sizeof(real) <= LW_CACHE_BYTES && LOSSK_VECTOR_EXT ? cache : NULL;
         double *gain = d0, *pos = d1, *cc = d2, *row = d3, *gr = d4;
         real *s = (real *)d5;
         int has_nan = 0;
