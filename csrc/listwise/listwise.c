@@ -12,10 +12,12 @@
  * list is first compacted to its real items (ragged lists cost their length).
  *
  * Lists are the items of lossk__run_blocks: fixed blocks of lists, each list
- * computed sequentially in double (the pairwise terms of approx_ndcg_loss in
- * the dtype, as torch does, their sums in double), so the results are bitwise
- * the same for every thread count. Scores are copied to per-thread scratch
- * before any gradient is written: grad may be the scores themselves.
+ * computed by itself in a fixed order (exp and log in the dtype, as torch;
+ * sums in double, or in lanes of the dtype combined in double), so the
+ * results are bitwise the same for every thread count. A list's scores are
+ * read (copied to per-thread scratch, or by ListNet in place) before any of
+ * its gradient is written: grad may be the scores themselves. ApproxNDCG's
+ * scratch also keeps a list's l^2 pair weights up to 4 MiB (LW_CACHE_BYTES).
  */
 #ifndef LOSSK_TEMPLATE_PASS
 
