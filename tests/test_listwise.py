@@ -59,6 +59,19 @@ def test_kernel_equals_reference(name, dtype, reduction):
     assert_matches_reference(name, (s, r), reduction, mask=mask, eps=1e-3, **_opts(name))
 
 
+@pytest.mark.parametrize("dtype, l", ((np.float32, 1030), (np.float64, 730)))
+def test_approx_ndcg_long_lists(dtype, l):
+    """Lists whose l^2 pair weights exceed the kernel's 4 MiB pair cache: the
+    gradient pass recomputes the pairs. An unpadded list and a padded, masked one."""
+    rng = np.random.default_rng(1)
+    s, r = rng.standard_normal((2, l)).astype(dtype), rng.integers(0, 5, (2, l)).astype(dtype)
+    r[1, 600:] = -1
+    mask = rng.random((2, l)) > 0.2
+    mask[0] = True
+    assert_matches_reference("approx_ndcg_loss", (s, r), "none", alpha=0.8, mask=mask)
+    assert_bitwise_across_threads(lossk.approx_ndcg_loss, s, r, reduction="none")
+
+
 @pytest.mark.parametrize("name", LOSSES)
 def test_mask_equals_minus_one_padding_and_padding_is_ignored(name):
     rng = np.random.default_rng(1)
