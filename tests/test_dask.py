@@ -195,8 +195,12 @@ def test_threads_per_task():
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(request):
     distributed = pytest.importorskip("distributed")
+    # the nanny writes its workers' variables (OMP_NUM_THREADS=1, ...) into this
+    # process's environment; later tests' child processes must not inherit them
+    saved = dict(os.environ)
+    request.addfinalizer(lambda: (os.environ.clear(), os.environ.update(saved)))
     with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None,
                                   host="127.0.0.1") as c, distributed.Client(c) as client:
         yield client
