@@ -570,15 +570,8 @@ LOSSK_INLINE __m256 lossk__log256(__m256 x) {
     const __m256 k = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(ix, 23), _mm256_set1_epi32(0x7f)));
     ix = _mm256_add_epi32(_mm256_and_si256(ix, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x3f3504f3));
     const __m256 f = _mm256_castsi256_ps(ix) - 1.0f, z = f * f;
-    __m256 p = _mm256_set1_ps(7.0376836292e-2f);
-    p = p * f - 1.1514610310e-1f;
-    p = p * f + 1.1676998740e-1f;
-    p = p * f - 1.2420140846e-1f;
-    p = p * f + 1.4249322787e-1f;
-    p = p * f - 1.6668057665e-1f;
-    p = p * f + 2.0000714765e-1f;
-    p = p * f - 2.4999993993e-1f;
-    p = p * f + 3.3333331174e-1f;
+    __m256 p = _mm256_set1_ps(LOSSK_LOGF_C0);
+    LOSSK_LOGF_POLY(p, f);
     const __m256 y = p * f * z + k * -2.12194440e-4f - 0.5f * z;
     __m256 out = f + y + k * 0.693359375f;
     out = out - _mm256_and_ps(subn, _mm256_set1_ps(23.0f * 0.693147181f));

@@ -10,6 +10,29 @@
 
 #include "internal.h"
 
+/* The polynomial steps of lossk_expf, lossk_exp and lossk_logf_normal, as
+   macros so that the vector forms in family files (GCC vector-extension types,
+   __m256 operators) evaluate the same operations: p holds the first
+   coefficient (LOSSK_EXPF_C0, ...) on entry. */
+#define LOSSK_EXPF_C0 1.9875691500e-4f
+#define LOSSK_EXPF_POLY(p, r)                                                   \
+    (p = p * r + 1.3981999507e-3f, p = p * r + 8.3334519073e-3f,              \
+     p = p * r + 4.1665795894e-2f, p = p * r + 1.6666665459e-1f,              \
+     p = p * r + 5.0000001201e-1f, p = p * r + 1.0f, p = p * r + 1.0f)
+#define LOSSK_EXP_C0 (1.0 / 6227020800.0)          /* 1/13! */
+#define LOSSK_EXP_POLY(p, r)                                                    \
+    (p = p * r + 1.0 / 479001600.0, p = p * r + 1.0 / 39916800.0,             \
+     p = p * r + 1.0 / 3628800.0, p = p * r + 1.0 / 362880.0,                 \
+     p = p * r + 1.0 / 40320.0, p = p * r + 1.0 / 5040.0,                     \
+     p = p * r + 1.0 / 720.0, p = p * r + 1.0 / 120.0, p = p * r + 1.0 / 24.0, \
+     p = p * r + 1.0 / 6.0, p = p * r + 0.5, p = p * r + 1.0, p = p * r + 1.0)
+#define LOSSK_LOGF_C0 7.0376836292e-2f
+#define LOSSK_LOGF_POLY(p, f)                                                   \
+    (p = p * f - 1.1514610310e-1f, p = p * f + 1.1676998740e-1f,              \
+     p = p * f - 1.2420140846e-1f, p = p * f + 1.4249322787e-1f,              \
+     p = p * f - 1.6668057665e-1f, p = p * f + 2.0000714765e-1f,              \
+     p = p * f - 2.4999993993e-1f, p = p * f + 3.3333331174e-1f)
+
 /* exp(x) in float, max error about 1 ulp.
    x = k ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 split in two so k*ln2_hi is
    exact); exp(r) by the degree-7 Horner form of 1 + r + r^2 P(r), P the
@@ -27,14 +50,8 @@ LOSSK_INLINE float lossk_expf_impl(float x, const int nonpositive) {
     float kf = z - shifter;
     float r = xc - kf * 0.693359375f;
     r = r - kf * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    float p = LOSSK_EXPF_C0;
+    LOSSK_EXPF_POLY(p, r);
     uint32_t zb, pb;
     memcpy(&zb, &z, sizeof zb);
     memcpy(&pb, &p, sizeof pb);
@@ -62,20 +79,8 @@ LOSSK_INLINE double lossk_exp_impl(double x, const int nonpositive) {
     double kf = z - shifter;
     double r = xc - kf * 6.93147180369123816490e-01;
     r = r - kf * 1.90821492927058770002e-10;
-    double p = 1.0 / 6227020800.0;                 /* 1/13! */
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    double p = LOSSK_EXP_C0;
+    LOSSK_EXP_POLY(p, r);
     uint64_t zb, pb;
     memcpy(&zb, &z, sizeof zb);
     memcpy(&pb, &p, sizeof pb);
@@ -107,15 +112,8 @@ LOSSK_INLINE float lossk_logf_normal(float x) {
     float m;
     memcpy(&m, &ix, sizeof m);
     const float f = m - 1.0f, z = f * f;
-    float p = 7.0376836292e-2f;
-    p = p * f - 1.1514610310e-1f;
-    p = p * f + 1.1676998740e-1f;
-    p = p * f - 1.2420140846e-1f;
-    p = p * f + 1.4249322787e-1f;
-    p = p * f - 1.6668057665e-1f;
-    p = p * f + 2.0000714765e-1f;
-    p = p * f - 2.4999993993e-1f;
-    p = p * f + 3.3333331174e-1f;
+    float p = LOSSK_LOGF_C0;
+    LOSSK_LOGF_POLY(p, f);
     const float y = p * f * z + k * -2.12194440e-4f - 0.5f * z;
     return f + y + k * 0.693359375f;
 }

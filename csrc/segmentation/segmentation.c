@@ -379,20 +379,8 @@ LOSSK_INLINE SEG_V LOSSK_FN(seg_vexp)(SEG_V x) {
     const SEG_V z = xc * 1.4426950408889634074 + shifter, kf = z - shifter;
     SEG_V r = xc - kf * 6.93147180369123816490e-01;
     r = r - kf * 1.90821492927058770002e-10;
-    SEG_V p = LOSSK_FN(seg_splat)(1.0 / 6227020800.0);
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    SEG_V p = LOSSK_FN(seg_splat)(LOSSK_EXP_C0);
+    LOSSK_EXP_POLY(p, r);
     const SEG_VU y = (SEG_VU)p + ((SEG_VU)z << 52);
 #else
     const float lo = -86.6f, shifter = 12582912.0f;
@@ -401,14 +389,8 @@ LOSSK_INLINE SEG_V LOSSK_FN(seg_vexp)(SEG_V x) {
     const SEG_V z = xc * 1.44269504088896341f + shifter, kf = z - shifter;
     SEG_V r = xc - kf * 0.693359375f;
     r = r - kf * -2.12194440e-4f;
-    SEG_V p = LOSSK_FN(seg_splat)(1.9875691500e-4f);
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    SEG_V p = LOSSK_FN(seg_splat)(LOSSK_EXPF_C0);
+    LOSSK_EXPF_POLY(p, r);
     const SEG_VU y = (SEG_VU)p + ((SEG_VU)z << 23);
 #endif
     return (SEG_V)(y & ~under);
