@@ -54,11 +54,13 @@ lossk_status lossk__run_pointwise(ew_args *a, lossk_block_fn block, size_t elem,
         lossk__aliases(a->grad2, a->grad) || lossk__aliases(a->loss_none, a->grad2))
         return LOSSK_ERR_ALIASING;
     a->grad_scale = 1.0 / divisor;
-    /* Streaming pays only for whole cache lines: the block loop starts its
-       chunks where the streamed output is 64-byte aligned (NumPy's large
-       arrays are 16-byte aligned), so the outputs need only whole elements
-       and, when both are written, one offset within a cache line. The
-       choice changes how results are stored, never their bits. */
+    /* Streaming pays only for whole cache lines: stream_copy stores a
+       chunk's partial lines at either end normally and streams the whole
+       ones, and the vector kernels' chunks start where the output is 64-byte
+       aligned (NumPy's large arrays are 16-byte aligned), so the outputs need
+       only whole elements and, when both are written, one offset within a
+       cache line. The choice changes how results are stored, never their
+       bits. */
     const uintptr_t gmis = (uintptr_t)a->grad, lmis = (uintptr_t)a->loss_none;
     a->nt = (a->grad || a->loss_none) && n * (int64_t)elem >= LOSSK_NT_STORE_MIN_BYTES &&
             ((gmis | lmis) & (elem - 1)) == 0 && (!a->grad || !a->loss_none || ((gmis ^ lmis) & 63u) == 0);

@@ -310,17 +310,22 @@ static int64_t EW_FN(_block)(const void *ctx, int64_t begin, int64_t end, double
 
     for (int64_t i = begin; i < end;) {
         int64_t len = end - i < EW_CHUNK ? end - i : EW_CHUNK;
+#if defined(EW_VEC) || (defined(EW_VEC8) && PW_VEC8)
         /* The first chunk ends where the main output is 64-byte aligned, so
            that the vectors of the others are (unaligned ones straddle two
-           cache lines) and their streamed stores fill whole lines (a line
-           written partly streamed, partly cached, costs a flush: MSE into a
-           16-byte-aligned grad_out took 6.5 ms against 4.8 ms into an aligned
-           one). Sums do not depend on it: lanes follow the index. */
+           cache lines). Only for the hand-written vector kernels, whose
+           elements take the same operations wherever a vector starts (their
+           leftovers go through the vector code, masked, or EW_ELEM for the
+           lanes they do not take); a compiler-vectorized loop may round its
+           scalar epilogue differently (sigmoid focal's pow did, in the
+           CMake build), so its chunks stay where the index puts them.
+           Sums do not depend on it: lanes follow the index. */
         if (i == begin) {
             const real *ref = grad ? grad + i : loss_none ? loss_none + i : x + i;
             const int64_t head = ((uintptr_t)ref & (sizeof(real) - 1)) ? 0 : (int64_t)((-(uintptr_t)ref & 63u) / sizeof(real));
             if (head > 0 && head < len) len = head;
         }
+#endif
         const real *w = NULL, *aux = NULL, *tc = a->target_full ? t + i : NULL;
         if (!a->target_full) len = lossk__ew_run_length(&a->target, i, len);
         if (EW_WEIGHT && a->weight.data) len = lossk__ew_run_length(&a->weight, i, len);
