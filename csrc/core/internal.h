@@ -47,6 +47,11 @@ typedef float lossk_v16sf __attribute__((vector_size(64)));
 typedef double lossk_v8df __attribute__((vector_size(64)));
 typedef int32_t lossk_v16si __attribute__((vector_size(64)));
 typedef int64_t lossk_v8di __attribute__((vector_size(64)));
+/* one ymm (two xmm on the baseline level): 4 doubles, their lane masks, and
+   4 floats (64-byte vectors went through the stack with GCC 12 at AVX2) */
+typedef double lossk_v4df __attribute__((vector_size(32)));
+typedef int64_t lossk_v4di __attribute__((vector_size(32)));
+typedef float lossk_v4sf __attribute__((vector_size(16)));
 /* Loops whose only dependence is "read x[i], then write out[i]", which stays
    safe when out == x (in-place gradients): vectorize without an alias check. */
 #  if defined(__clang__)

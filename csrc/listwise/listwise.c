@@ -424,12 +424,6 @@ typedef int64_t LW_VI __attribute__((vector_size(32)));
 typedef float LW_VR __attribute__((vector_size(32)));
 typedef int32_t LW_VI __attribute__((vector_size(32)));
 #endif
-#ifndef LW_VD_DEFINED
-#define LW_VD_DEFINED
-typedef double lw_vd __attribute__((vector_size(32)));
-typedef int64_t lw_vdi __attribute__((vector_size(32)));
-typedef float lw_vf4 __attribute__((vector_size(16)));
-#endif
 
 /* m ? a : b lane-wise (m all ones or zeros per lane) */
 LOSSK_INLINE LW_VR LOSSK_FN(lw_vsel)(LW_VI m, LW_VR a, LW_VR b) {
@@ -442,21 +436,21 @@ LOSSK_INLINE LW_VR LOSSK_FN(lw_vload)(const real *p) {
     return v;
 }
 
-LOSSK_INLINE lw_vd LOSSK_FN(lw_vdload)(const double *p) {
-    lw_vd v;
+LOSSK_INLINE lossk_v4df LOSSK_FN(lw_vdload)(const double *p) {
+    lossk_v4df v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
 /* lanes 4h..4h+3 of v as 4 doubles */
-LOSSK_INLINE lw_vd LOSSK_FN(lw_widen)(LW_VR v, int h) {
+LOSSK_INLINE lossk_v4df LOSSK_FN(lw_widen)(LW_VR v, int h) {
 #if LOSSK_F64
     (void)h;
     return v;
 #else
-    lw_vf4 half;
+    lossk_v4sf half;
     memcpy(&half, (const char *)&v + 16 * h, sizeof half);
-    return __builtin_convertvector(half, lw_vd);
+    return __builtin_convertvector(half, lossk_v4df);
 #endif
 }
 
@@ -519,13 +513,13 @@ LOSSK_INLINE LW_VI LOSSK_FN(lw_on)(int64_t j, int64_t n) {
     return iota + (real)(j - n) < 0;
 }
 
-LOSSK_INLINE lw_vdi LOSSK_FN(lw_on_d)(int64_t j, int64_t n) {
-    const lw_vd iota = {0.0, 1.0, 2.0, 3.0};
+LOSSK_INLINE lossk_v4di LOSSK_FN(lw_on_d)(int64_t j, int64_t n) {
+    const lossk_v4df iota = {0.0, 1.0, 2.0, 3.0};
     return iota + (double)(j - n) < 0;
 }
 
 /* sum of the 4h lanes, in a fixed order */
-LOSSK_INLINE double LOSSK_FN(lw_vdsum)(const lw_vd *v) {
+LOSSK_INLINE double LOSSK_FN(lw_vdsum)(const lossk_v4df *v) {
     double s = 0.0;
     for (int h = 0; h < LW_NH; h++)
         for (int u = 0; u < 4; u++) s += v[h][u];
@@ -539,7 +533,7 @@ static void LOSSK_FN(andcg_pass1)(const real *s, int64_t n, real alpha, real rep
     real *cache = (real *)work;
     for (int64_t k = 0; k < n; k++) {
         const LW_VR sk = zero + s[k];
-        lw_vd rsum[LW_NH] = {{0}};
+        lossk_v4df rsum[LW_NH] = {{0}};
         for (int64_t j = k + 1; j < n; j += LW_W) {
             LW_VR tkj, tjk, w;
             LOSSK_FN(lw_vpairs)(sk, LOSSK_FN(lw_vload)(s + j), alpha, &tkj, &tjk, &w);
@@ -557,7 +551,7 @@ static void LOSSK_FN(andcg_pass1)(const real *s, int64_t n, real alpha, real rep
             tjk = (LW_VR)((LW_VI)tjk & on);
             for (int h = 0; h < LW_NH; h++) {
                 rsum[h] += LOSSK_FN(lw_widen)(tkj, h);
-                const lw_vd pj = LOSSK_FN(lw_vdload)(pos + j + 4 * h) + LOSSK_FN(lw_widen)(tjk, h);
+                const lossk_v4df pj = LOSSK_FN(lw_vdload)(pos + j + 4 * h) + LOSSK_FN(lw_widen)(tjk, h);
                 memcpy(pos + j + 4 * h, &pj, sizeof pj);
             }
         }
@@ -573,7 +567,7 @@ static void LOSSK_FN(andcg_pass2)(const real *s, int64_t n, real alpha, real rep
     for (int64_t k = 0; k < n; k++) {
         const LW_VR sk = zero + s[k];
         const double ck = cc[k];
-        lw_vd rsum[LW_NH] = {{0}};
+        lossk_v4df rsum[LW_NH] = {{0}};
         for (int64_t j = k + 1; j < n; j += LW_W) {
             LW_VR wkj, wjk;
             if (cache) {
@@ -587,11 +581,11 @@ static void LOSSK_FN(andcg_pass2)(const real *s, int64_t n, real alpha, real rep
                 wjk = (LW_VR)((LW_VI)w & (tjk >= reps));
             }
             for (int h = 0; h < LW_NH; h++) {
-                const lw_vd v0 = ck * LOSSK_FN(lw_widen)(wkj, h) -
+                const lossk_v4df v0 = ck * LOSSK_FN(lw_widen)(wkj, h) -
                                  LOSSK_FN(lw_vdload)(cc + j + 4 * h) * LOSSK_FN(lw_widen)(wjk, h);
-                const lw_vd v = (lw_vd)((lw_vdi)v0 & LOSSK_FN(lw_on_d)(j + 4 * h, n));
+                const lossk_v4df v = (lossk_v4df)((lossk_v4di)v0 & LOSSK_FN(lw_on_d)(j + 4 * h, n));
                 rsum[h] += v;
-                const lw_vd gj = LOSSK_FN(lw_vdload)(gr + j + 4 * h) + v;
+                const lossk_v4df gj = LOSSK_FN(lw_vdload)(gr + j + 4 * h) + v;
                 memcpy(gr + j + 4 * h, &gj, sizeof gj);
             }
         }

@@ -113,36 +113,28 @@ lossk_status lossk_penalty(const char *penalty, lossk_dtype dtype, int64_t n_arr
 #define PEN_TERM(d) (l2 ? (d) * (d) : fabs(d))
 
 #if LOSSK_VECTOR_EXT
-#  ifndef PEN_VEC_DEFINED
-#    define PEN_VEC_DEFINED
-/* 4 doubles: one ymm register (64-byte vectors went through the stack on AVX2) */
-typedef double pen_v4df __attribute__((vector_size(32)));
-typedef int64_t pen_v4di __attribute__((vector_size(32)));
-typedef float pen_v4sf __attribute__((vector_size(16)));
-#  endif
-
-LOSSK_INLINE pen_v4df LOSSK_FN(pen_load4)(const real *p) {
+LOSSK_INLINE lossk_v4df LOSSK_FN(pen_load4)(const real *p) {
 #  if LOSSK_F64
-    pen_v4df v;
+    lossk_v4df v;
     memcpy(&v, p, sizeof v);
     return v;
 #  else
-    pen_v4sf f;
+    lossk_v4sf f;
     memcpy(&f, p, sizeof f);
-    return __builtin_convertvector(f, pen_v4df);
+    return __builtin_convertvector(f, lossk_v4df);
 #  endif
 }
 
-LOSSK_INLINE pen_v4df LOSSK_FN(pen_term)(pen_v4df d, const int l2) {
-    const pen_v4di no_sign = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
-    return l2 ? d * d : (pen_v4df)((pen_v4di)d & no_sign);   /* |d| */
+LOSSK_INLINE lossk_v4df LOSSK_FN(pen_term)(lossk_v4df d, const int l2) {
+    const lossk_v4di no_sign = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
+    return l2 ? d * d : (lossk_v4df)((lossk_v4di)d & no_sign);   /* |d| */
 }
 
 /* The gradient in 32-byte vectors (one ymm; 64-byte ones went through the
    stack on AVX2): PEN_VN elements. */
 #  if LOSSK_F64
-typedef pen_v4df LOSSK_FN(pen_vr);
-typedef pen_v4di LOSSK_FN(pen_vm);
+typedef lossk_v4df LOSSK_FN(pen_vr);
+typedef lossk_v4di LOSSK_FN(pen_vm);
 #  else
 typedef float LOSSK_FN(pen_vr) __attribute__((vector_size(32)));
 typedef int32_t LOSSK_FN(pen_vm) __attribute__((vector_size(32)));
@@ -217,9 +209,9 @@ LOSSK_INLINE double LOSSK_FN(pen_run)(const real *LOSSK_RESTRICT x, real *LOSSK_
     }
     double rot[PEN_LANES];
     for (int j = 0; j < PEN_LANES; j++) rot[j] = acc[(head + j) % PEN_LANES];
-    pen_v4df a[4];
+    lossk_v4df a[4];
     memcpy(a, rot, sizeof a);
-    pen_v4df a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];   /* in registers */
+    lossk_v4df a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];   /* in registers */
     for (; i + PEN_LANES <= body; i += PEN_LANES) {
         a0 += LOSSK_FN(pen_term)(LOSSK_FN(pen_load4)(x + i), l2);
         a1 += LOSSK_FN(pen_term)(LOSSK_FN(pen_load4)(x + i + 4), l2);
